@@ -1,0 +1,203 @@
+//! Builds the application from a configuration so that `main`, the CLI and
+//! the tests all start the same thing. `Application::build` binds the port
+//! (0 picks a free one) and `run_until` serves until told to stop.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use poem::Server;
+use poem::listener::{
+    Acceptor, AcceptorExt, IntoTlsConfigStream, Listener, RustlsCertificate, RustlsConfig,
+    TcpListener,
+};
+
+use crate::auth::AuthService;
+use crate::auth::password::Hasher;
+use crate::auth::throttle::LoginThrottle;
+use crate::config::Config;
+use crate::store::{Store, WriterOptions};
+
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub auth: AuthService,
+    pub started: Instant,
+}
+
+impl AppState {
+    pub fn secure_cookies(&self) -> bool {
+        self.config.tls_enabled() || self.config.auth.secure_cookies
+    }
+}
+
+/// Opens the store with the configured writer options.
+pub fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let opts = WriterOptions {
+        max_group: if config.storage.group_commit {
+            config.storage.max_group
+        } else {
+            1
+        },
+    };
+    Ok(Store::open(&config.storage.data_dir, opts)?)
+}
+
+/// Free fraction of the file system holding `dir`.
+pub fn disk_free_ratio(dir: &Path) -> anyhow::Result<f64> {
+    let s = nix::sys::statvfs::statvfs(dir)?;
+    let total = s.blocks() as f64 * s.fragment_size() as f64;
+    let avail = s.blocks_available() as f64 * s.fragment_size() as f64;
+    Ok(if total > 0.0 { avail / total } else { 0.0 })
+}
+
+pub struct Application {
+    acceptor: poem::listener::BoxAcceptor,
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    setup_token: Option<String>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let config = Arc::new(config);
+        let store = open_store(&config)?;
+        let auth = AuthService::new(
+            store.clone(),
+            Hasher::new(config.auth.password_hash_concurrency)?,
+            LoginThrottle::new(
+                config.auth.login_attempts_per_ip_per_minute,
+                config.auth.login_attempts_per_account_per_minute,
+            ),
+            config.auth.session_ttl_hours,
+            config.campus.allowed_email_domains.clone(),
+        );
+        let state = Arc::new(AppState {
+            config: config.clone(),
+            store,
+            auth,
+            started: Instant::now(),
+        });
+        let tcp = TcpListener::bind(config.bind_addr()?)
+            .into_acceptor()
+            .await?;
+        let addr = tcp
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .ok_or_else(|| anyhow::anyhow!("no local address"))?;
+        let acceptor = match (&config.server.tls_cert, &config.server.tls_key) {
+            (Some(cert), Some(key)) => {
+                let cert_pem = std::fs::read(cert)
+                    .map_err(|e| anyhow::anyhow!("server.tls_cert {}: {e}", cert.display()))?;
+                let key_pem = std::fs::read(key)
+                    .map_err(|e| anyhow::anyhow!("server.tls_key {}: {e}", key.display()))?;
+                let tls = RustlsConfig::new()
+                    .fallback(RustlsCertificate::new().cert(cert_pem).key(key_pem));
+                // Validates the certificate and key now, not at the first handshake.
+                let stream = tls
+                    .into_stream()
+                    .map_err(|e| anyhow::anyhow!("server.tls_cert/tls_key: {e}"))?;
+                tcp.rustls(stream).boxed()
+            }
+            _ => tcp.boxed(),
+        };
+        let setup_token = state.auth.first_admin_token().await?;
+        Ok(Self {
+            acceptor,
+            addr,
+            state,
+            setup_token,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// The one-time first-admin link, when no admin exists yet.
+    pub fn first_admin_link(&self) -> Option<String> {
+        let base = if self.state.config.server.public_url.is_empty() {
+            let scheme = if self.state.config.tls_enabled() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{}", self.addr)
+        } else {
+            self.state.config.public_url()
+        };
+        self.setup_token
+            .as_ref()
+            .map(|t| format!("{base}/setup?token={t}"))
+    }
+
+    /// Serves until `shutdown` resolves (or the store fails), then finishes
+    /// in-flight requests — and with them their pending commits.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let state = self.state.clone();
+        let store = state.store.clone();
+        let timeout = Duration::from_secs(state.config.server.shutdown_timeout_secs);
+        let app = crate::http::routes(state.clone());
+        let store_failed = store.clone();
+        let signal = async move {
+            tokio::select! {
+                _ = shutdown => tracing::info!("shutting down"),
+                _ = store_failed.failed() => tracing::error!("store failed; shutting down for a restart"),
+            }
+        };
+        let sweeper = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(600));
+                loop {
+                    every.tick().await;
+                    state.auth.throttle().sweep();
+                }
+            })
+        };
+        tracing::info!(addr = %self.addr, "serving");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, signal, Some(timeout))
+            .await?;
+        sweeper.abort();
+        // Nothing else to flush: every acknowledged write was committed
+        // before its answer was sent.
+        if !store.is_healthy() {
+            anyhow::bail!("the store failed a commit; exiting so the service restarts");
+        }
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

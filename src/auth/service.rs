@@ -1,0 +1,603 @@
+//! Registration, sign-in, sessions, API tokens and the first-admin link.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use redb::{ReadTransaction, ReadableMultimapTable, ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use super::password::Hasher;
+use super::throttle::LoginThrottle;
+use super::token;
+use crate::audit::{self, Origin};
+use crate::domain::FieldError;
+use crate::domain::user::{self, Email, User, UserStatus};
+use crate::http::error::ApiError;
+use crate::store::{Store, StoreError, codec, tables};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub user_id: String,
+    /// Sent back in `X-CSRF-Token` on unsafe cookie-authenticated requests.
+    pub csrf_token: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: String,
+    pub user_id: String,
+    pub name: String,
+    /// The first characters of the secret, so a user can tell tokens apart.
+    pub hint: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SetupToken {
+    expires_at: DateTime<Utc>,
+}
+
+/// What a client presented.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// The session cookie's raw value.
+    Session(String),
+    /// An `Authorization: Bearer` value: an API token or a session token.
+    Bearer(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum Via {
+    Session { csrf_token: String, key: String },
+    ApiToken,
+}
+
+/// The signed-in user of a request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user: User,
+    pub via: Via,
+}
+
+/// A session just created: the raw token goes into the cookie, once.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token: String,
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub password: String,
+    pub phone: Option<String>,
+}
+
+struct ValidUser {
+    email: Email,
+    name: String,
+    password: String,
+    phone: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct AuthService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    hasher: Hasher,
+    throttle: LoginThrottle,
+    session_ttl: Duration,
+    allowed_domains: Vec<String>,
+}
+
+const SETUP_TTL_HOURS: i64 = 24;
+pub const MAX_TOKENS_PER_USER: usize = 20;
+
+fn validate(input: NewUser, allowed_domains: &[String]) -> Result<ValidUser, ApiError> {
+    let mut errors = Vec::new();
+    let email = Email::parse(&input.email).map_err(|e| errors.push(e)).ok();
+    if let Some(e) = &email
+        && !e.allowed_by(allowed_domains)
+    {
+        errors.push(FieldError::new(
+            "email",
+            format!(
+                "registration is limited to addresses at {}",
+                allowed_domains.join(", ")
+            ),
+        ));
+    }
+    let name = user::parse_name(&input.name)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let phone = user::parse_phone(input.phone.as_deref())
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
+    if let Err(e) = user::check_new_password(&input.password) {
+        errors.push(e);
+    }
+    match (email, name) {
+        (Some(email), Some(name)) if errors.is_empty() => Ok(ValidUser {
+            email,
+            name,
+            password: input.password,
+            phone,
+        }),
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
+/// Inserts a user; refuses (before writing anything) a taken email.
+fn insert_user(
+    txn: &WriteTransaction,
+    v: &ValidUser,
+    password_hash: &str,
+    is_admin: bool,
+) -> Result<User, ApiError> {
+    let mut by_email = txn.open_table(tables::EMAIL_TO_USER)?;
+    if by_email.get(v.email.key())?.is_some() {
+        return Err(ApiError::Conflict(
+            "an account with this email already exists".into(),
+        ));
+    }
+    let now = Utc::now();
+    let user = User {
+        id: ulid::Ulid::new().to_string(),
+        email: v.email.as_str().to_string(),
+        name: v.name.clone(),
+        phone: v.phone.clone(),
+        password_hash: password_hash.to_string(),
+        is_admin,
+        status: UserStatus::Active,
+        email_verified: false,
+        created_at: now,
+        updated_at: now,
+    };
+    by_email.insert(v.email.key(), user.id.as_str())?;
+    codec::put(&mut txn.open_table(tables::USERS)?, &user.id, &user)?;
+    if is_admin {
+        txn.open_table(tables::ADMINS)?
+            .insert(user.id.as_str(), 1)?;
+    }
+    Ok(user)
+}
+
+fn insert_session(
+    txn: &WriteTransaction,
+    user_id: &str,
+    ttl: Duration,
+    token: &str,
+    csrf: &str,
+) -> Result<NewSession, ApiError> {
+    let now = Utc::now();
+    let session = Session {
+        user_id: user_id.to_string(),
+        csrf_token: csrf.to_string(),
+        created_at: now,
+        expires_at: now + ttl,
+    };
+    let key = token::digest(token);
+    codec::put(&mut txn.open_table(tables::SESSIONS)?, &key, &session)?;
+    txn.open_multimap_table(tables::USER_TO_SESSIONS)?
+        .insert(user_id, key.as_str())?;
+    Ok(NewSession {
+        token: token.to_string(),
+        csrf_token: csrf.to_string(),
+        expires_at: session.expires_at,
+    })
+}
+
+/// Ends every session of a user (sign-out everywhere, suspension, ban).
+pub fn delete_user_sessions(txn: &WriteTransaction, user_id: &str) -> Result<usize, StoreError> {
+    let keys: Vec<String> = {
+        let index = txn.open_multimap_table(tables::USER_TO_SESSIONS)?;
+        let mut keys = Vec::new();
+        for k in index.get(user_id)? {
+            keys.push(k?.value().to_string());
+        }
+        keys
+    };
+    let mut sessions = txn.open_table(tables::SESSIONS)?;
+    for k in &keys {
+        sessions.remove(k.as_str())?;
+    }
+    txn.open_multimap_table(tables::USER_TO_SESSIONS)?
+        .remove_all(user_id)?;
+    Ok(keys.len())
+}
+
+pub fn find_user(txn: &ReadTransaction, user_id: &str) -> Result<Option<User>, StoreError> {
+    codec::get(&txn.open_table(tables::USERS)?, user_id)
+}
+
+fn find_user_by_email(txn: &ReadTransaction, email_key: &str) -> Result<Option<User>, StoreError> {
+    let id = match txn.open_table(tables::EMAIL_TO_USER)?.get(email_key)? {
+        Some(g) => g.value().to_string(),
+        None => return Ok(None),
+    };
+    find_user(txn, &id)
+}
+
+pub fn admin_exists(txn: &ReadTransaction) -> Result<bool, StoreError> {
+    Ok(txn.open_table(tables::ADMINS)?.first()?.is_some())
+}
+
+fn inactive(status: UserStatus) -> ApiError {
+    ApiError::Forbidden(match status {
+        UserStatus::Banned => "this account is banned".into(),
+        _ => "this account is suspended; contact a campus admin".into(),
+    })
+}
+
+impl AuthService {
+    pub fn new(
+        store: Store,
+        hasher: Hasher,
+        throttle: LoginThrottle,
+        session_ttl_hours: u64,
+        allowed_domains: Vec<String>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                hasher,
+                throttle,
+                session_ttl: Duration::hours(session_ttl_hours as i64),
+                allowed_domains,
+            }),
+        }
+    }
+
+    pub fn hasher(&self) -> &Hasher {
+        &self.inner.hasher
+    }
+
+    pub fn throttle(&self) -> &LoginThrottle {
+        &self.inner.throttle
+    }
+
+    /// Creates a student account and signs it in.
+    pub async fn register(&self, input: NewUser) -> Result<(User, NewSession), ApiError> {
+        let v = validate(input, &self.inner.allowed_domains)?;
+        // Fail fast on a taken email before paying for a hash; the write
+        // below checks again, atomically.
+        let key = v.email.key().to_string();
+        let taken = self
+            .inner
+            .store
+            .read(move |txn| Ok::<_, ApiError>(find_user_by_email(txn, &key)?.is_some()))
+            .await?;
+        if taken {
+            return Err(ApiError::Conflict(
+                "an account with this email already exists".into(),
+            ));
+        }
+        let hash = self
+            .inner
+            .hasher
+            .hash(v.password.clone())
+            .await
+            .map_err(ApiError::internal)?;
+        let ttl = self.inner.session_ttl;
+        let (token, csrf) = (token::random_secret(), token::random_secret());
+        self.inner
+            .store
+            .write(move |txn| {
+                let user = insert_user(txn, &v, &hash, false)?;
+                let session = insert_session(txn, &user.id, ttl, &token, &csrf)?;
+                Ok((user, session))
+            })
+            .await
+    }
+
+    /// Signs in. A wrong password and an unknown email get the same answer
+    /// and take the same time.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        ip: IpAddr,
+    ) -> Result<(User, NewSession), ApiError> {
+        let unauthorized = || ApiError::Unauthorized("wrong email or password".into());
+        let key = email.trim().to_lowercase();
+        if key.is_empty() || key.len() > Email::MAX_LEN || password.chars().count() > 128 {
+            return Err(unauthorized());
+        }
+        if let Err(wait) = self.inner.throttle.check(ip, &key) {
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: wait.as_secs_f64().ceil() as u64,
+            });
+        }
+        let user = self
+            .inner
+            .store
+            .read(move |txn| Ok::<_, ApiError>(find_user_by_email(txn, &key)?))
+            .await?;
+        let ok = self
+            .inner
+            .hasher
+            .verify(user.as_ref().map(|u| u.password_hash.clone()), password)
+            .await;
+        let user = match user {
+            Some(u) if ok => u,
+            _ => return Err(unauthorized()),
+        };
+        if !user.status.may_sign_in() {
+            return Err(inactive(user.status));
+        }
+        let ttl = self.inner.session_ttl;
+        let (token, csrf) = (token::random_secret(), token::random_secret());
+        let user_id = user.id.clone();
+        let session = self
+            .inner
+            .store
+            .write(move |txn| insert_session(txn, &user_id, ttl, &token, &csrf))
+            .await?;
+        Ok((user, session))
+    }
+
+    /// Resolves a credential to its user: 401 when unknown or expired, 403
+    /// when the account is no longer active.
+    pub async fn authenticate(&self, cred: Credential) -> Result<Principal, ApiError> {
+        let unauthorized = || ApiError::Unauthorized("sign in first".into());
+        let secret = match &cred {
+            Credential::Session(s) | Credential::Bearer(s) => s.clone(),
+        };
+        if !token::plausible(&secret) {
+            return Err(unauthorized());
+        }
+        let key = token::digest(&secret);
+        let is_api_token = secret.starts_with(token::API_TOKEN_PREFIX);
+        let now = Utc::now();
+        let found = self
+            .inner
+            .store
+            .read(move |txn| -> Result<Option<(User, Via)>, ApiError> {
+                let (user_id, via) = if is_api_token {
+                    let Some(t) =
+                        codec::get::<ApiToken>(&txn.open_table(tables::API_TOKENS)?, &key)?
+                    else {
+                        return Ok(None);
+                    };
+                    if t.expires_at.is_some_and(|e| e <= now) {
+                        return Ok(None);
+                    }
+                    (t.user_id, Via::ApiToken)
+                } else {
+                    let Some(s) = codec::get::<Session>(&txn.open_table(tables::SESSIONS)?, &key)?
+                    else {
+                        return Ok(None);
+                    };
+                    if s.expires_at <= now {
+                        return Ok(None);
+                    }
+                    (
+                        s.user_id,
+                        Via::Session {
+                            csrf_token: s.csrf_token,
+                            key,
+                        },
+                    )
+                };
+                Ok(find_user(txn, &user_id)?.map(|u| (u, via)))
+            })
+            .await?;
+        let Some((user, via)) = found else {
+            return Err(unauthorized());
+        };
+        // An API token is a bearer credential; a cookie is a session.
+        if matches!(cred, Credential::Session(_)) && matches!(via, Via::ApiToken) {
+            return Err(unauthorized());
+        }
+        if !user.status.may_sign_in() {
+            return Err(inactive(user.status));
+        }
+        Ok(Principal { user, via })
+    }
+
+    pub async fn logout(&self, principal: &Principal) -> Result<(), ApiError> {
+        if let Via::Session { key, .. } = &principal.via {
+            let key = key.clone();
+            let user_id = principal.user.id.clone();
+            self.inner
+                .store
+                .write(move |txn| {
+                    txn.open_table(tables::SESSIONS)?.remove(key.as_str())?;
+                    txn.open_multimap_table(tables::USER_TO_SESSIONS)?
+                        .remove(user_id.as_str(), key.as_str())?;
+                    Ok::<_, ApiError>(())
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn list_tokens(&self, user_id: &str) -> Result<Vec<ApiToken>, ApiError> {
+        let user_id = user_id.to_string();
+        self.inner
+            .store
+            .read(move |txn| {
+                let index = txn.open_multimap_table(tables::USER_TO_API_TOKENS)?;
+                let table = txn.open_table(tables::API_TOKENS)?;
+                let mut out = Vec::new();
+                for k in index.get(user_id.as_str())? {
+                    if let Some(t) = codec::get::<ApiToken>(&table, k?.value())? {
+                        out.push(t);
+                    }
+                }
+                out.sort_by(|a, b| a.id.cmp(&b.id));
+                Ok(out)
+            })
+            .await
+    }
+
+    /// Creates a personal API token; the secret is returned once and only
+    /// its digest is kept.
+    pub async fn create_token(
+        &self,
+        user_id: &str,
+        name: &str,
+        expires_in_days: Option<u32>,
+    ) -> Result<(ApiToken, String), ApiError> {
+        let name = crate::domain::bounded_text("name", name, 1, 60, false)?;
+        if let Some(d) = expires_in_days
+            && !(1..=3650).contains(&d)
+        {
+            return Err(FieldError::new("expires_in_days", "must be between 1 and 3650").into());
+        }
+        let secret = token::new_api_token();
+        let now = Utc::now();
+        let record = ApiToken {
+            id: ulid::Ulid::new().to_string(),
+            user_id: user_id.to_string(),
+            name,
+            hint: secret[..token::API_TOKEN_PREFIX.len() + 6].to_string(),
+            created_at: now,
+            expires_at: expires_in_days.map(|d| now + Duration::days(d as i64)),
+        };
+        let key = token::digest(&secret);
+        let rec = record.clone();
+        self.inner
+            .store
+            .write(move |txn| {
+                let mut index = txn.open_multimap_table(tables::USER_TO_API_TOKENS)?;
+                if index.get(rec.user_id.as_str())?.count() >= MAX_TOKENS_PER_USER {
+                    return Err(ApiError::Conflict(format!(
+                        "at most {MAX_TOKENS_PER_USER} tokens per user; revoke one first"
+                    )));
+                }
+                codec::put(&mut txn.open_table(tables::API_TOKENS)?, &key, &rec)?;
+                index.insert(rec.user_id.as_str(), key.as_str())?;
+                Ok(())
+            })
+            .await?;
+        Ok((record, secret))
+    }
+
+    /// Revokes one of the user's own tokens; another user's id is a 404.
+    pub async fn revoke_token(&self, user_id: &str, token_id: &str) -> Result<(), ApiError> {
+        let (user_id, token_id) = (user_id.to_string(), token_id.to_string());
+        self.inner
+            .store
+            .write(move |txn| {
+                let mut index = txn.open_multimap_table(tables::USER_TO_API_TOKENS)?;
+                let mut table = txn.open_table(tables::API_TOKENS)?;
+                let mut found = None;
+                for k in index.get(user_id.as_str())? {
+                    let k = k?.value().to_string();
+                    if codec::get::<ApiToken>(&table, &k)?.is_some_and(|t| t.id == token_id) {
+                        found = Some(k);
+                        break;
+                    }
+                }
+                let Some(k) = found else {
+                    return Err(ApiError::NotFound("no such token".into()));
+                };
+                table.remove(k.as_str())?;
+                index.remove(user_id.as_str(), k.as_str())?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// When no admin exists yet, replaces any earlier setup link with a new
+    /// one-time token (valid 24 h) and returns it.
+    pub async fn first_admin_token(&self) -> Result<Option<String>, ApiError> {
+        let secret = token::random_secret();
+        let key = token::digest(&secret);
+        let expires_at = Utc::now() + Duration::hours(SETUP_TTL_HOURS);
+        self.inner
+            .store
+            .write(move |txn| {
+                if txn.open_table(tables::ADMINS)?.first()?.is_some() {
+                    return Ok(None);
+                }
+                let mut t = txn.open_table(tables::SETUP_TOKENS)?;
+                t.retain(|_, _| false)?;
+                codec::put(&mut t, &key, &SetupToken { expires_at })?;
+                Ok(Some(secret.clone()))
+            })
+            .await
+    }
+
+    /// Creates the first admin from the one-time link, and signs them in.
+    pub async fn complete_setup(
+        &self,
+        setup_token: &str,
+        input: NewUser,
+        origin: Origin,
+    ) -> Result<(User, NewSession), ApiError> {
+        let invalid = || ApiError::Forbidden("this setup link is invalid or already used".into());
+        if !token::plausible(setup_token) {
+            return Err(invalid());
+        }
+        let v = validate(input, &[])?;
+        let hash = self
+            .inner
+            .hasher
+            .hash(v.password.clone())
+            .await
+            .map_err(ApiError::internal)?;
+        let key = token::digest(setup_token);
+        let ttl = self.inner.session_ttl;
+        let (token, csrf) = (token::random_secret(), token::random_secret());
+        self.inner
+            .store
+            .write(move |txn| {
+                let valid = codec::get::<SetupToken>(&txn.open_table(tables::SETUP_TOKENS)?, &key)?
+                    .is_some_and(|t| t.expires_at > Utc::now());
+                if !valid || txn.open_table(tables::ADMINS)?.first()?.is_some() {
+                    return Err(invalid());
+                }
+                let user = insert_user(txn, &v, &hash, true)?;
+                txn.open_table(tables::SETUP_TOKENS)?.retain(|_, _| false)?;
+                let mut origin = origin.clone();
+                origin.actor_id = Some(user.id.clone());
+                audit::append(
+                    txn,
+                    &origin,
+                    "admin.setup",
+                    &user.id,
+                    "first admin created from the setup link",
+                )?;
+                let session = insert_session(txn, &user.id, ttl, &token, &csrf)?;
+                Ok((user, session))
+            })
+            .await
+    }
+
+    /// `uphill user create`: runs on the server's console, off the executor.
+    pub fn create_user_blocking(
+        store: &Store,
+        input: NewUser,
+        is_admin: bool,
+    ) -> Result<User, ApiError> {
+        let v = validate(input, &[])?;
+        let hash = super::password::hash_blocking(&v.password).map_err(ApiError::internal)?;
+        store.write_blocking(move |txn| {
+            let user = insert_user(txn, &v, &hash, is_admin)?;
+            let action = if is_admin {
+                "user.create_admin"
+            } else {
+                "user.create"
+            };
+            audit::append(
+                txn,
+                &Origin::default(),
+                action,
+                &user.id,
+                "created with `uphill user create`",
+            )?;
+            Ok(user)
+        })
+    }
+}

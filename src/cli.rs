@@ -1,0 +1,193 @@
+//! The `uphill` command line.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{Application, open_store, shutdown_signal};
+use crate::auth::AuthService;
+use crate::auth::service::NewUser;
+use crate::config::{Config, EXAMPLE, Overrides};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "uphill",
+    version,
+    about = "Campus marketplace with scheduled batch delivery"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Config file (default: /etc/uphill/config.toml when it exists).
+    #[arg(long, global = true, env = "UPHILL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Overrides server.bind.
+    #[arg(long, global = true)]
+    pub bind: Option<String>,
+    /// Overrides storage.data_dir.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the web UI and API (the default).
+    Serve,
+    /// Write a commented config file and create the data directory.
+    Init {
+        /// Where to write the config.
+        #[arg(long, default_value = "uphill.toml")]
+        output: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Manage users from the server's console.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Validate the configuration and print it (secrets redacted).
+    Check,
+    /// Print the version.
+    Version,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user; prints a generated password unless one is piped in.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// Make the user an admin.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+impl Global {
+    fn load(&self) -> anyhow::Result<Config> {
+        let overrides = Overrides {
+            bind: self.bind.clone(),
+            data_dir: self.data_dir.clone(),
+        };
+        Ok(Config::load(
+            self.config.as_deref(),
+            std::env::vars(),
+            &overrides,
+        )?)
+    }
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(&cli.global),
+        Command::Init { output, force } => init(&cli.global, &output, force),
+        Command::User(UserCommand::Create {
+            email,
+            name,
+            admin,
+            password_stdin,
+        }) => {
+            crate::telemetry::init_cli();
+            let config = cli.global.load()?;
+            let store = open_store(&config)?;
+            let (password, generated) = if password_stdin {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s)?;
+                (s.trim_end_matches(['\r', '\n']).to_string(), false)
+            } else {
+                (crate::auth::token::random_secret()[..20].to_string(), true)
+            };
+            let user = AuthService::create_user_blocking(
+                &store,
+                NewUser {
+                    email,
+                    name,
+                    password: password.clone(),
+                    phone: None,
+                },
+                admin,
+            )
+            .map_err(|e| match e {
+                crate::http::error::ApiError::Validation(errs) => anyhow::anyhow!(
+                    "{}",
+                    errs.iter()
+                        .map(|e| format!("{}: {}", e.field, e.message))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                other => anyhow::anyhow!("{other}"),
+            })?;
+            let role = if admin { "admin" } else { "user" };
+            println!("created {role} {} ({})", user.email, user.id);
+            if generated {
+                println!("password (shown once): {password}");
+            }
+            Ok(())
+        }
+        Command::Check => {
+            crate::telemetry::init_cli();
+            let config = cli.global.load()?;
+            println!("# configuration is valid\n{}", config.redacted_toml());
+            Ok(())
+        }
+        Command::Version => {
+            println!("uphill {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    }
+}
+
+fn init(global: &Global, output: &PathBuf, force: bool) -> anyhow::Result<()> {
+    crate::telemetry::init_cli();
+    if output.exists() && !force {
+        anyhow::bail!("{} exists; pass --force to replace it", output.display());
+    }
+    std::fs::write(output, EXAMPLE)?;
+    let config = Config::load(
+        Some(output),
+        std::env::vars(),
+        &Overrides {
+            bind: global.bind.clone(),
+            data_dir: global.data_dir.clone(),
+        },
+    )?;
+    std::fs::create_dir_all(&config.storage.data_dir)?;
+    println!(
+        "wrote {} and created {}; start with: uphill --config {} serve",
+        output.display(),
+        config.storage.data_dir.display(),
+        output.display()
+    );
+    Ok(())
+}
+
+fn serve(global: &Global) -> anyhow::Result<()> {
+    let config = global.load()?;
+    let _guard = crate::telemetry::init_server(&config)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("uphill")
+        .build()?;
+    rt.block_on(async move {
+        let app = Application::build(config).await?;
+        if let Some(link) = app.first_admin_link() {
+            tracing::warn!("no admin yet; create the first one at {link} (valid 24 h, once)");
+            println!("\n  Create the first admin: {link}\n");
+        }
+        app.run_until(shutdown_signal()).await
+    })
+}

@@ -1,0 +1,561 @@
+//! Configuration: defaults < TOML file < `UPHILL_SECTION__KEY` environment <
+//! command-line flags. Unknown keys and bad values are errors that name the
+//! key. Secrets can come from files (`*_file` keys, e.g. systemd credentials).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/uphill/config.toml";
+pub const EXAMPLE: &str = include_str!("../config.example.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Syntax { origin: String, message: String },
+    #[error("config key `{key}`: {message}")]
+    Key { key: String, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+}
+
+fn key_err(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Key {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub campus: CampusConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+    pub smtp: SmtpConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub bind: String,
+    /// Base URL used in links we print or mail; empty means derived from `bind`.
+    pub public_url: String,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Peers whose `X-Forwarded-For` is believed (IPs or CIDRs).
+    pub trusted_proxies: Vec<String>,
+    /// Largest accepted JSON request body, in bytes.
+    pub body_limit_bytes: usize,
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+            tls_cert: None,
+            tls_key: None,
+            trusted_proxies: Vec::new(),
+            body_limit_bytes: 64 * 1024,
+            shutdown_timeout_secs: 10,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    /// Commit many requests' writes in one transaction. Off only to measure.
+    pub group_commit: bool,
+    /// Most write commands in one group.
+    pub max_group: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./uphill-data"),
+            group_commit: true,
+            max_group: 512,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CampusConfig {
+    pub name: String,
+    pub timezone: String,
+    pub currency: String,
+    /// When non-empty, only these email domains may register.
+    pub allowed_email_domains: Vec<String>,
+}
+
+impl Default for CampusConfig {
+    fn default() -> Self {
+        Self {
+            name: "Uphill Campus".into(),
+            timezone: "Asia/Kolkata".into(),
+            currency: "INR".into(),
+            allowed_email_domains: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub session_ttl_hours: u64,
+    pub login_attempts_per_ip_per_minute: u32,
+    pub login_attempts_per_account_per_minute: u32,
+    /// Password hashes computed at once; the rest wait, so logins never
+    /// starve the API of CPU.
+    pub password_hash_concurrency: usize,
+    /// Setting this `true` marks the session cookie `Secure` even without TLS
+    /// here (when a TLS proxy sits in front).
+    pub secure_cookies: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl_hours: 24 * 30,
+            login_attempts_per_ip_per_minute: 30,
+            login_attempts_per_account_per_minute: 5,
+            password_hash_concurrency: 2,
+            secure_cookies: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Directory of the daily log files; empty means `<data_dir>/logs`.
+    pub dir: Option<PathBuf>,
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `uphill=debug,info`.
+    pub level: String,
+    pub retention_days: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            format: LogFormat::Human,
+            level: "info".into(),
+            retention_days: 14,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// Plain SMTP, for a relay on the same host.
+    None,
+    Starttls,
+    /// Implicit TLS (port 465), through rustls.
+    Tls,
+}
+
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// Empty: mail waits in the outbox until SMTP is configured.
+    pub host: String,
+    pub port: Option<u16>,
+    pub security: Option<SmtpSecurity>,
+    pub username: String,
+    pub password: String,
+    /// Read the password from this file instead (systemd credentials).
+    pub password_file: Option<PathBuf>,
+    pub from: String,
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("security", &self.security)
+            .field("username", &self.username)
+            .field("password", &redact(&self.password))
+            .field("password_file", &self.password_file)
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
+fn redact(s: &str) -> &'static str {
+    if s.is_empty() { "" } else { "<redacted>" }
+}
+
+/// What the command line may override (the highest layer).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub bind: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// Loads the layers. `file` is `--config`; without it the system path is
+    /// used when it exists, and otherwise the embedded defaults alone.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let mut tree = toml::Table::new();
+        let path = match file {
+            Some(p) => Some(p.to_path_buf()),
+            None if Path::new(DEFAULT_CONFIG_PATH).exists() => Some(DEFAULT_CONFIG_PATH.into()),
+            None => None,
+        };
+        if let Some(path) = &path {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            tree = text
+                .parse::<toml::Table>()
+                .map_err(|e| ConfigError::Syntax {
+                    origin: path.display().to_string(),
+                    message: e.to_string(),
+                })?;
+        }
+        apply_env(&mut tree, env)?;
+        let mut config = Self::from_table(tree)?;
+        if let Some(b) = &overrides.bind {
+            config.server.bind = b.clone();
+        }
+        if let Some(d) = &overrides.data_dir {
+            config.storage.data_dir = d.clone();
+        }
+        config.resolve_secrets()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn from_table(tree: toml::Table) -> Result<Config, ConfigError> {
+        serde_path_to_error::deserialize(toml::Value::Table(tree)).map_err(|e| {
+            let key = e.path().to_string();
+            let message = e.into_inner().to_string();
+            // serde names unknown fields in its message; keep the path too.
+            key_err(&key, message)
+        })
+    }
+
+    fn resolve_secrets(&mut self) -> Result<(), ConfigError> {
+        if let Some(p) = &self.smtp.password_file {
+            if !self.smtp.password.is_empty() {
+                return Err(key_err(
+                    "smtp.password_file",
+                    "set either smtp.password or smtp.password_file, not both",
+                ));
+            }
+            let s = std::fs::read_to_string(p)
+                .map_err(|e| key_err("smtp.password_file", format!("{}: {e}", p.display())))?;
+            self.smtp.password = s.trim_end_matches(['\r', '\n']).to_string();
+        }
+        Ok(())
+    }
+
+    /// Checks what serde cannot: values that parse but make no sense.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.bind_addr()?;
+        self.campus_tz()?;
+        self.trusted_proxies()?;
+        if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
+            return Err(key_err(
+                "server.tls_cert",
+                "set both server.tls_cert and server.tls_key, or neither",
+            ));
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.server.body_limit_bytes) {
+            return Err(key_err(
+                "server.body_limit_bytes",
+                "must be between 1024 and 16777216",
+            ));
+        }
+        if self.storage.max_group == 0 || self.storage.max_group > 10_000 {
+            return Err(key_err("storage.max_group", "must be between 1 and 10000"));
+        }
+        if self.storage.data_dir.as_os_str().is_empty() {
+            return Err(key_err("storage.data_dir", "must not be empty"));
+        }
+        let c = &self.campus.currency;
+        if c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_uppercase()) {
+            return Err(key_err(
+                "campus.currency",
+                "must be a three-letter ISO 4217 code such as INR",
+            ));
+        }
+        for d in &self.campus.allowed_email_domains {
+            if d.is_empty() || d.contains('@') || !d.contains('.') {
+                return Err(key_err(
+                    "campus.allowed_email_domains",
+                    format!("`{d}` is not a domain such as example.edu"),
+                ));
+            }
+        }
+        if self.auth.password_hash_concurrency == 0 {
+            return Err(key_err(
+                "auth.password_hash_concurrency",
+                "must be at least 1",
+            ));
+        }
+        if self.auth.login_attempts_per_ip_per_minute == 0
+            || self.auth.login_attempts_per_account_per_minute == 0
+        {
+            return Err(key_err("auth.login_attempts_per_*", "must be at least 1"));
+        }
+        if self.auth.session_ttl_hours == 0 {
+            return Err(key_err("auth.session_ttl_hours", "must be at least 1"));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| key_err("log.level", e.to_string()))?;
+        if self.log.retention_days == 0 {
+            return Err(key_err("log.retention_days", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    pub fn bind_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.bind.parse().map_err(|_| {
+            key_err(
+                "server.bind",
+                format!(
+                    "`{}` is not an address such as 127.0.0.1:8080",
+                    self.server.bind
+                ),
+            )
+        })
+    }
+
+    pub fn campus_tz(&self) -> Result<chrono_tz::Tz, ConfigError> {
+        self.campus.timezone.parse().map_err(|_| {
+            key_err(
+                "campus.timezone",
+                format!(
+                    "`{}` is not an IANA time zone such as Asia/Kolkata",
+                    self.campus.timezone
+                ),
+            )
+        })
+    }
+
+    pub fn trusted_proxies(&self) -> Result<Vec<IpNet>, ConfigError> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .map(|s| {
+                s.parse::<IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        key_err(
+                            "server.trusted_proxies",
+                            format!("`{s}` is not an IP address or CIDR"),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    pub fn tls_enabled(&self) -> bool {
+        self.server.tls_cert.is_some()
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.log
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.storage.data_dir.join("logs"))
+    }
+
+    pub fn public_url(&self) -> String {
+        if !self.server.public_url.is_empty() {
+            return self.server.public_url.trim_end_matches('/').to_string();
+        }
+        let scheme = if self.tls_enabled() { "https" } else { "http" };
+        format!("{scheme}://{}", self.server.bind)
+    }
+
+    /// The effective configuration as TOML, with secrets redacted.
+    pub fn redacted_toml(&self) -> String {
+        let mut c = self.clone();
+        if !c.smtp.password.is_empty() {
+            c.smtp.password = "<redacted>".into();
+        }
+        toml::to_string_pretty(&c).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+/// Applies `UPHILL_SECTION__KEY=value` variables on top of the file's table.
+/// A value is read as a TOML literal when it is one (numbers, booleans,
+/// arrays) and as a plain string otherwise.
+fn apply_env(
+    tree: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (var, raw) in env {
+        let Some(rest) = var.strip_prefix("UPHILL_") else {
+            continue;
+        };
+        let Some((section, key)) = rest.split_once("__") else {
+            continue; // UPHILL_CONFIG and friends are flags, not keys
+        };
+        let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+        if section.is_empty() || key.is_empty() || key.contains("__") {
+            return Err(ConfigError::Env {
+                var,
+                message: "expected UPHILL_SECTION__KEY".into(),
+            });
+        }
+        let value = parse_env_value(&raw);
+        let entry = tree
+            .entry(section.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(table) = entry.as_table_mut() else {
+            return Err(ConfigError::Env {
+                var,
+                message: format!("`{section}` is not a section"),
+            });
+        };
+        table.insert(key, value);
+    }
+    Ok(())
+}
+
+fn parse_env_value(raw: &str) -> toml::Value {
+    format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(toml_text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, toml_text).unwrap();
+        let env = env.iter().map(|(a, b)| (a.to_string(), b.to_string()));
+        Config::load(Some(&p), env, &Overrides::default())
+    }
+
+    #[test]
+    fn defaults_run_on_loopback_with_local_data() {
+        let c = load_str("", &[]).unwrap();
+        assert_eq!(c.server.bind, "127.0.0.1:8080");
+        assert_eq!(c.storage.data_dir, PathBuf::from("./uphill-data"));
+    }
+
+    #[test]
+    fn the_example_config_is_the_defaults() {
+        let example = load_str(EXAMPLE, &[]).unwrap();
+        let defaults = load_str("", &[]).unwrap();
+        assert_eq!(example.redacted_toml(), defaults.redacted_toml());
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let c = load_str(
+            "[server]\nbind = \"127.0.0.1:9000\"\n[storage]\nmax_group = 7\n",
+            &[
+                ("UPHILL_SERVER__BIND", "127.0.0.1:9100"),
+                ("UPHILL_CAMPUS__ALLOWED_EMAIL_DOMAINS", "[\"uni.edu\"]"),
+                ("UPHILL_CONFIG", "ignored"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.server.bind, "127.0.0.1:9100");
+        assert_eq!(c.storage.max_group, 7);
+        assert_eq!(c.campus.allowed_email_domains, vec!["uni.edu"]);
+
+        let dir = tempfile::tempdir().unwrap();
+        let flags = Overrides {
+            bind: Some("127.0.0.1:9200".into()),
+            data_dir: Some(dir.path().into()),
+        };
+        let env = vec![(
+            "UPHILL_SERVER__BIND".to_string(),
+            "127.0.0.1:9100".to_string(),
+        )];
+        let c = Config::load(Some(&dir.path().join("none.toml")), env.clone(), &flags);
+        assert!(matches!(c, Err(ConfigError::Read { .. })));
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "").unwrap();
+        let c = Config::load(Some(&p), env, &flags).unwrap();
+        assert_eq!(c.server.bind, "127.0.0.1:9200");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key() {
+        let e = load_str("[server]\nbnd = \"x\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bnd"), "{e}");
+        let e = load_str("[storage]\nmax_group = \"many\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("storage.max_group"), "{e}");
+        let e = load_str("", &[("UPHILL_SERVER__BIND", "not-an-addr")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.bind"), "{e}");
+        let e = load_str("", &[("UPHILL_NOPE__KEY", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope"), "{e}");
+        let e = load_str("[campus]\ntimezone = \"Mars/Base\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("campus.timezone"), "{e}");
+        let e = load_str("[server]\ntls_cert = \"/x\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("tls"), "{e}");
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_are_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("pw");
+        std::fs::write(&secret, "hunter2\n").unwrap();
+        let c = load_str(
+            &format!(
+                "[smtp]\npassword_file = {:?}\n",
+                secret.display().to_string()
+            ),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.smtp.password, "hunter2");
+        assert!(!c.redacted_toml().contains("hunter2"));
+        assert!(!format!("{:?}", c.smtp).contains("hunter2"));
+    }
+}

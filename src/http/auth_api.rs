@@ -1,0 +1,333 @@
+//! `/api/v1/auth/*` and `/api/v1/me*`: accounts, sessions, API tokens.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem::web::cookie::{Cookie, SameSite};
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::error::ApiError;
+use super::extract::{Auth, SESSION_COOKIE};
+use super::middleware::ClientIp;
+use super::types::Text;
+use super::{ApiTags, origin};
+use crate::app::AppState;
+use crate::auth::service::{ApiToken, NewSession, NewUser};
+use crate::domain::user::{User, UserStatus};
+
+pub struct AuthApi {
+    pub state: Arc<AppState>,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct RegisterRequest {
+    #[oai(validator(max_length = 254))]
+    pub email: Text,
+    #[oai(validator(max_length = 100))]
+    pub name: Text,
+    /// 8 to 128 characters.
+    #[oai(validator(max_length = 128))]
+    pub password: Text,
+    #[oai(validator(max_length = 20))]
+    pub phone: Option<Text>,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct LoginRequest {
+    #[oai(validator(max_length = 254))]
+    pub email: Text,
+    #[oai(validator(max_length = 128))]
+    pub password: Text,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct SetupRequest {
+    /// The token from the one-time link printed at first start.
+    #[oai(validator(max_length = 64))]
+    pub token: Text,
+    #[oai(validator(max_length = 254))]
+    pub email: Text,
+    #[oai(validator(max_length = 100))]
+    pub name: Text,
+    #[oai(validator(max_length = 128))]
+    pub password: Text,
+    #[oai(validator(max_length = 20))]
+    pub phone: Option<Text>,
+}
+
+#[derive(poem_openapi::Enum, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UserStatusView {
+    Active,
+    Suspended,
+    Banned,
+}
+
+impl From<UserStatus> for UserStatusView {
+    fn from(s: UserStatus) -> Self {
+        match s {
+            UserStatus::Active => Self::Active,
+            UserStatus::Suspended => Self::Suspended,
+            UserStatus::Banned => Self::Banned,
+        }
+    }
+}
+
+/// A user as they see themselves.
+#[derive(Object)]
+pub struct Me {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub is_admin: bool,
+    pub status: UserStatusView,
+    pub email_verified: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<User> for Me {
+    fn from(u: User) -> Self {
+        Me {
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            phone: u.phone,
+            is_admin: u.is_admin,
+            status: u.status.into(),
+            email_verified: u.email_verified,
+            created_at: u.created_at,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct SignedIn {
+    pub user: Me,
+    /// Send as `X-CSRF-Token` on every unsafe request made with the cookie.
+    pub csrf_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(ApiResponse)]
+pub enum SignInResponse {
+    /// Signed in; the session cookie is set.
+    #[oai(status = 200)]
+    Ok(Json<SignedIn>, #[oai(header = "Set-Cookie")] String),
+    /// Account created and signed in; the session cookie is set.
+    #[oai(status = 201)]
+    Created(Json<SignedIn>, #[oai(header = "Set-Cookie")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum LogoutResponse {
+    /// Signed out; the cookie is cleared.
+    #[oai(status = 204)]
+    Done(#[oai(header = "Set-Cookie")] String),
+}
+
+#[derive(ApiResponse)]
+pub enum NoContent {
+    #[oai(status = 204)]
+    Done,
+}
+
+#[derive(Object)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    /// The first characters of the secret.
+    pub hint: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiToken> for TokenView {
+    fn from(t: ApiToken) -> Self {
+        TokenView {
+            id: t.id,
+            name: t.name,
+            hint: t.hint,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+        }
+    }
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    #[oai(validator(max_length = 60))]
+    pub name: Text,
+    /// 1 to 3650; omitted means the token does not expire.
+    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
+    pub expires_in_days: Option<u32>,
+}
+
+#[derive(Object)]
+pub struct CreatedToken {
+    pub token: TokenView,
+    /// The secret, shown this once. Use it as `Authorization: Bearer <secret>`.
+    pub secret: String,
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedTokenResponse {
+    #[oai(status = 201)]
+    Created(Json<CreatedToken>),
+}
+
+impl AuthApi {
+    fn session_cookie(&self, s: &NewSession) -> String {
+        let mut c = Cookie::new_with_str(SESSION_COOKIE, s.token.clone());
+        c.set_http_only(true);
+        c.set_same_site(SameSite::Lax);
+        c.set_path("/");
+        c.set_secure(self.state.secure_cookies());
+        let secs = (s.expires_at - Utc::now()).num_seconds().max(0) as u64;
+        c.set_max_age(std::time::Duration::from_secs(secs));
+        c.to_string()
+    }
+
+    fn signed_in(user: User, s: &NewSession) -> SignedIn {
+        SignedIn {
+            user: user.into(),
+            csrf_token: s.csrf_token.clone(),
+            expires_at: s.expires_at,
+        }
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Create a student account and sign in.
+    #[oai(path = "/auth/register", method = "post")]
+    async fn register(&self, body: Json<RegisterRequest>) -> Result<SignInResponse, ApiError> {
+        let b = body.0;
+        let (user, session) = self
+            .state
+            .auth
+            .register(NewUser {
+                email: b.email.0,
+                name: b.name.0,
+                password: b.password.0,
+                phone: b.phone.map(Text::into_inner),
+            })
+            .await?;
+        let cookie = self.session_cookie(&session);
+        Ok(SignInResponse::Created(
+            Json(Self::signed_in(user, &session)),
+            cookie,
+        ))
+    }
+
+    /// Sign in with email and password. Throttled per account and per IP.
+    #[oai(path = "/auth/login", method = "post")]
+    async fn login(
+        &self,
+        req: &Request,
+        body: Json<LoginRequest>,
+    ) -> Result<SignInResponse, ApiError> {
+        let ip = req
+            .extensions()
+            .get::<ClientIp>()
+            .map(|c| c.0)
+            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+        let b = body.0;
+        let (user, session) = self.state.auth.login(&b.email.0, b.password.0, ip).await?;
+        let cookie = self.session_cookie(&session);
+        Ok(SignInResponse::Ok(
+            Json(Self::signed_in(user, &session)),
+            cookie,
+        ))
+    }
+
+    /// End this session.
+    #[oai(path = "/auth/logout", method = "post")]
+    async fn logout(&self, auth: Auth) -> Result<LogoutResponse, ApiError> {
+        self.state.auth.logout(&auth.0).await?;
+        let mut c = Cookie::new_with_str(SESSION_COOKIE, "");
+        c.set_http_only(true);
+        c.set_same_site(SameSite::Lax);
+        c.set_path("/");
+        c.set_max_age(std::time::Duration::ZERO);
+        Ok(LogoutResponse::Done(c.to_string()))
+    }
+
+    /// Create the first admin with the one-time link printed at first start.
+    #[oai(path = "/auth/setup", method = "post")]
+    async fn setup(
+        &self,
+        req: &Request,
+        body: Json<SetupRequest>,
+    ) -> Result<SignInResponse, ApiError> {
+        let b = body.0;
+        let (user, session) = self
+            .state
+            .auth
+            .complete_setup(
+                &b.token.0,
+                NewUser {
+                    email: b.email.0,
+                    name: b.name.0,
+                    password: b.password.0,
+                    phone: b.phone.map(Text::into_inner),
+                },
+                origin(req, None),
+            )
+            .await?;
+        let cookie = self.session_cookie(&session);
+        Ok(SignInResponse::Created(
+            Json(Self::signed_in(user, &session)),
+            cookie,
+        ))
+    }
+
+    /// The signed-in user.
+    #[oai(path = "/me", method = "get")]
+    async fn me(&self, auth: Auth) -> Result<Json<Me>, ApiError> {
+        Ok(Json(auth.0.user.into()))
+    }
+
+    /// Your personal API tokens (secrets are never shown again).
+    #[oai(path = "/me/tokens", method = "get")]
+    async fn list_tokens(&self, auth: Auth) -> Result<Json<Vec<TokenView>>, ApiError> {
+        let tokens = self.state.auth.list_tokens(auth.user_id()).await?;
+        Ok(Json(tokens.into_iter().map(Into::into).collect()))
+    }
+
+    /// Create a personal API token; its secret is in this response only.
+    #[oai(path = "/me/tokens", method = "post")]
+    async fn create_token(
+        &self,
+        auth: Auth,
+        body: Json<CreateTokenRequest>,
+    ) -> Result<CreatedTokenResponse, ApiError> {
+        let (token, secret) = self
+            .state
+            .auth
+            .create_token(auth.user_id(), &body.0.name.0, body.0.expires_in_days)
+            .await?;
+        Ok(CreatedTokenResponse::Created(Json(CreatedToken {
+            token: token.into(),
+            secret,
+        })))
+    }
+
+    /// Revoke one of your tokens.
+    #[oai(path = "/me/tokens/:id", method = "delete")]
+    async fn revoke_token(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+    ) -> Result<NoContent, ApiError> {
+        self.state.auth.revoke_token(auth.user_id(), &id.0).await?;
+        Ok(NoContent::Done)
+    }
+}

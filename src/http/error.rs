@@ -1,0 +1,314 @@
+//! One error type for the HTTP layer, mapped once to RFC 9457
+//! `application/problem+json`. Internal causes are logged with their whole
+//! chain and hidden from the client.
+
+use poem::Response;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::{ApiResponse, Object};
+
+use crate::domain::FieldError;
+use crate::store::{StoreError, WriteFailure};
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One field that failed validation.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct ProblemField {
+    /// The request field, e.g. `email`.
+    pub field: String,
+    pub message: String,
+}
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct Problem {
+    /// Always `about:blank`: the status code says what kind of problem it is.
+    #[oai(rename = "type")]
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// Fields that failed validation, when that is the problem.
+    #[oai(skip_serializing_if_is_empty)]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemField>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("too many attempts; try again in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+macro_rules! via_store {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ApiError {
+            fn from(e: $t) -> Self { ApiError::Store(StoreError::from(e)) }
+        }
+    )*};
+}
+via_store!(
+    redb::StorageError,
+    redb::TableError,
+    redb::TransactionError,
+    redb::CommitError
+);
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::Validation(vec![e])
+    }
+}
+
+impl WriteFailure for ApiError {
+    fn is_storage(&self) -> bool {
+        matches!(self, ApiError::Store(_) | ApiError::Internal(_))
+    }
+    fn from_store(err: StoreError) -> Self {
+        ApiError::Store(err)
+    }
+}
+
+impl ApiError {
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        ApiError::Internal(e.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Store(StoreError::Unavailable(_) | StoreError::Locked(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn problem(&self) -> Problem {
+        let status = self.status();
+        let detail = match self {
+            ApiError::Validation(errs) => errs
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+            ApiError::Store(StoreError::Unavailable(_) | StoreError::Locked(_)) => {
+                "the store is temporarily unavailable; retry shortly".into()
+            }
+            ApiError::Store(_) | ApiError::Internal(_) => {
+                "an unexpected error occurred; it has been logged".into()
+            }
+            other => other.to_string(),
+        };
+        let errors = match self {
+            ApiError::Validation(errs) => errs
+                .iter()
+                .map(|e| ProblemField {
+                    field: e.field.to_string(),
+                    message: e.message.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Problem::new(status, detail, errors)
+    }
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, detail: impl Into<String>, errors: Vec<ProblemField>) -> Self {
+        Problem {
+            kind: "about:blank".into(),
+            title: status.canonical_reason().unwrap_or("Error").into(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors,
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, PROBLEM_JSON)
+            .body(body)
+    }
+}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        ApiError::status(self)
+    }
+
+    fn as_response(&self) -> Response {
+        if self.status().is_server_error() {
+            tracing::error!(error = ?anyhow::Error::msg(format!("{self:#}")), cause = ?std::error::Error::source(self), "request failed");
+        }
+        let mut resp = self.problem().into_response();
+        if let ApiError::TooManyRequests { retry_after_secs } = self {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs.max(&1).to_owned()),
+            );
+        }
+        resp
+    }
+}
+
+/// Every API operation may answer with these problems; listing them once
+/// puts the error contract in the OpenAPI document.
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        const CASES: &[(u16, &str)] = &[
+            (
+                400,
+                "Malformed request: wrong JSON types, missing or unknown fields",
+            ),
+            (401, "Not signed in, or the credentials are wrong"),
+            (403, "Signed in but not allowed (or CSRF token missing)"),
+            (404, "No such resource visible to the caller"),
+            (409, "Conflicts with the current state"),
+            (413, "Request body too large"),
+            (422, "Validation failed; `errors` lists the fields"),
+            (429, "Too many attempts; see Retry-After"),
+            (500, "Unexpected error (logged)"),
+            (503, "Temporarily unavailable"),
+        ];
+        MetaResponses {
+            responses: CASES
+                .iter()
+                .map(|(status, description)| MetaResponse {
+                    description,
+                    status: Some(*status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: PROBLEM_JSON,
+                        schema: Problem::schema_ref(),
+                    }],
+                    headers: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        Problem::register(registry);
+    }
+}
+
+/// Turns any error that reached the top of the stack (an unknown route, a
+/// body poem-openapi could not parse, a method not allowed) into a problem.
+pub fn any_error_to_problem(err: poem::Error) -> Response {
+    if err.is::<ApiError>() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let message = err.to_string();
+    let (detail, errors) = describe_parse_error(status, &message);
+    if status.is_server_error() {
+        tracing::error!(error = %message, "request failed");
+    }
+    let detail = if status.is_server_error() {
+        "an unexpected error occurred; it has been logged".to_string()
+    } else {
+        detail
+    };
+    Problem::new(status, detail, errors).into_response()
+}
+
+/// poem-openapi reports a bad JSON body as text such as
+/// `failed to parse "Register": failed to parse "string" (occurred while parsing "email")`;
+/// pull the field name out so clients get the same `errors` list as for our
+/// own validation.
+fn describe_parse_error(status: StatusCode, message: &str) -> (String, Vec<ProblemField>) {
+    if status != StatusCode::BAD_REQUEST {
+        return (message.to_string(), Vec::new());
+    }
+    let mut errors = Vec::new();
+    for marker in [
+        "occurred while parsing \"",
+        "missing field `",
+        "unknown field `",
+    ] {
+        if let Some(start) = message.find(marker) {
+            let rest = &message[start + marker.len()..];
+            // "occurred while parsing" names a type (PascalCase) when the
+            // failing value was nested; only a field name helps the client.
+            if let Some(end) = rest.find(['"', '`'])
+                && !rest[..end].starts_with(|c: char| c.is_ascii_uppercase())
+            {
+                errors.push(ProblemField {
+                    field: rest[..end].to_string(),
+                    message: message.to_string(),
+                });
+                break;
+            }
+        }
+    }
+    (message.to_string(), errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_bodies() {
+        let e = ApiError::Validation(vec![FieldError::new("email", "must not be blank")]);
+        let p = e.problem();
+        assert_eq!(p.status, 422);
+        assert_eq!(p.errors[0].field, "email");
+        assert_eq!(
+            ApiError::Conflict("x".into()).status(),
+            StatusCode::CONFLICT
+        );
+        let hidden = ApiError::internal(anyhow::anyhow!("secret path /etc/x"));
+        assert!(!hidden.problem().detail.contains("/etc/x"));
+        let s = ApiError::Store(StoreError::Unavailable("disk".into()));
+        assert_eq!(s.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn parse_errors_name_the_field() {
+        let (_, f) = describe_parse_error(
+            StatusCode::BAD_REQUEST,
+            r#"failed to parse "Register": failed to parse "string" (occurred while parsing "email")"#,
+        );
+        assert_eq!(f[0].field, "email");
+        let (_, f) = describe_parse_error(
+            StatusCode::BAD_REQUEST,
+            r#"Expected input type "string", found null. (occurred while parsing "RegisterRequest")"#,
+        );
+        assert!(f.is_empty());
+        let (_, f) = describe_parse_error(StatusCode::BAD_REQUEST, "no field here");
+        assert!(f.is_empty());
+    }
+}

@@ -1,0 +1,82 @@
+//! The HTTP layer: routes, the OpenAPI document and its docs page, and the
+//! middleware stack. Handlers translate; rules live in `domain` and `auth`.
+
+pub mod auth_api;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+mod system;
+pub mod types;
+
+use std::sync::Arc;
+
+use poem::endpoint::EmbeddedFilesEndpoint;
+use poem::{Endpoint, EndpointExt, Request, Route};
+use poem_openapi::{OpenApiService, Tags};
+
+use crate::app::AppState;
+use crate::audit::Origin;
+use middleware::{ClientIp, HttpPolicy};
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Accounts, sessions and personal API tokens
+    Auth,
+}
+
+#[derive(rust_embed::RustEmbed)]
+#[folder = "assets/public"]
+pub(crate) struct PublicAssets;
+
+/// Who is acting and from where, for the audit log.
+pub fn origin(req: &Request, actor_id: Option<&str>) -> Origin {
+    Origin {
+        actor_id: actor_id.map(str::to_string),
+        ip: req.extensions().get::<ClientIp>().map(|c| c.0.to_string()),
+        user_agent: req
+            .headers()
+            .get(poem::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(200).collect()),
+    }
+}
+
+pub fn api_service(state: Arc<AppState>) -> OpenApiService<auth_api::AuthApi, ()> {
+    OpenApiService::new(
+        auth_api::AuthApi { state },
+        "Uphill API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Campus marketplace with scheduled batch delivery. Errors are RFC 9457 \
+         `application/problem+json`. Authenticate with a personal API token \
+         (`Authorization: Bearer`) or the session cookie plus `X-CSRF-Token`.",
+    )
+}
+
+/// The OpenAPI document as JSON (also served at `/api/openapi.json`).
+pub fn openapi_json(state: Arc<AppState>) -> String {
+    api_service(state).spec()
+}
+
+pub fn routes(state: Arc<AppState>) -> impl Endpoint {
+    let api = api_service(state.clone());
+    let policy = HttpPolicy {
+        trusted_proxies: Arc::new(state.config.trusted_proxies().unwrap_or_default()),
+        body_limit: state.config.server.body_limit_bytes,
+        tls: state.config.tls_enabled(),
+    };
+    Route::new()
+        .at("/healthz", poem::get(system::healthz))
+        .at("/readyz", poem::get(system::readyz))
+        .at("/api/openapi.json", api.spec_endpoint())
+        .nest("/docs", api.swagger_ui())
+        .at("/setup", poem::get(system::setup_page))
+        .nest("/assets", EmbeddedFilesEndpoint::<PublicAssets>::new())
+        .nest("/", api)
+        .data(state)
+        .around(move |ep, req| {
+            let policy = policy.clone();
+            middleware::around(ep, req, policy)
+        })
+}

@@ -1,0 +1,82 @@
+//! Liveness, readiness and the first-admin setup page.
+
+use std::sync::Arc;
+
+use poem::http::StatusCode;
+use poem::web::{Data, Html, Json};
+use poem::{IntoResponse, Response, handler};
+use serde::Serialize;
+
+use crate::app::AppState;
+
+/// Alive: the process answers.
+#[handler]
+pub fn healthz() -> &'static str {
+    "ok"
+}
+
+#[derive(Serialize)]
+struct Check {
+    ok: bool,
+    detail: String,
+}
+
+#[derive(Serialize)]
+struct Readiness {
+    ready: bool,
+    store: Check,
+    disk: Check,
+}
+
+/// Ready: the store answers a read and accepts writes, and the data disk
+/// has room. Later subsystems (search, scheduler) add their checks here.
+#[handler]
+pub async fn readyz(state: Data<&Arc<AppState>>) -> Response {
+    let store_ok = state.store.is_healthy()
+        && state
+            .store
+            .read(|txn| {
+                txn.open_table(crate::store::tables::META)
+                    .map(|_| ())
+                    .map_err(crate::store::StoreError::from)
+            })
+            .await
+            .is_ok();
+    let store = Check {
+        ok: store_ok,
+        detail: if store_ok {
+            "reads and writes".into()
+        } else {
+            "unavailable".into()
+        },
+    };
+    let disk = match crate::app::disk_free_ratio(&state.config.storage.data_dir) {
+        Ok(free) => Check {
+            ok: free >= 0.02,
+            detail: format!("{:.1}% free", free * 100.0),
+        },
+        Err(e) => Check {
+            ok: false,
+            detail: e.to_string(),
+        },
+    };
+    let ready = store.ok && disk.ok;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Json(Readiness { ready, store, disk })
+        .with_status(status)
+        .into_response()
+}
+
+#[handler]
+pub fn setup_page() -> Response {
+    match super::PublicAssets::get("setup.html") {
+        Some(f) => Html(String::from_utf8_lossy(&f.data).into_owned())
+            .with_header("cache-control", "no-store")
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}

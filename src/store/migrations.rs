@@ -1,0 +1,95 @@
+//! The stored schema version and the ordered list of migrations.
+//!
+//! Version 0 is an empty file. Each migration moves the store from version
+//! `n` to `n + 1` inside one transaction together with the version bump, so a
+//! crash mid-migration leaves the previous version intact. A store written by
+//! a newer binary is refused rather than misread.
+
+use std::path::Path;
+
+use redb::{Database, ReadableTable, WriteTransaction};
+
+use super::{StoreError, tables};
+
+type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
+
+/// Index = the version the migration starts from.
+const MIGRATIONS: &[Migration] = &[create_initial_tables];
+
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+const VERSION_KEY: &str = "schema_version";
+
+pub(super) fn run(db: &Database, path: &Path) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    let current = {
+        let meta = txn.open_table(tables::META)?;
+        let v = meta.get(VERSION_KEY)?.map(|g| {
+            let b = g.value();
+            let mut buf = [0u8; 4];
+            if b.len() == 4 {
+                buf.copy_from_slice(b);
+            }
+            u32::from_le_bytes(buf)
+        });
+        v.unwrap_or(0)
+    };
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (from, migrate) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        tracing::info!(from, to = from + 1, "migrating the store");
+        migrate(&txn)?;
+    }
+    {
+        let mut meta = txn.open_table(tables::META)?;
+        meta.insert(VERSION_KEY, SCHEMA_VERSION.to_le_bytes().as_slice())?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// Creating the tables up front lets read transactions open them without
+/// a "table does not exist" case.
+fn create_initial_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(tables::USERS)?;
+    txn.open_table(tables::EMAIL_TO_USER)?;
+    txn.open_table(tables::ADMINS)?;
+    txn.open_table(tables::SESSIONS)?;
+    txn.open_multimap_table(tables::USER_TO_SESSIONS)?;
+    txn.open_table(tables::API_TOKENS)?;
+    txn.open_multimap_table(tables::USER_TO_API_TOKENS)?;
+    txn.open_table(tables::SETUP_TOKENS)?;
+    txn.open_table(tables::AUDIT_LOG)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_a_new_store_and_refuses_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let db = Database::create(&path).unwrap();
+        run(&db, &path).unwrap();
+        // Idempotent: a second start finds the current version.
+        run(&db, &path).unwrap();
+        {
+            let txn = db.begin_write().unwrap();
+            txn.open_table(tables::META)
+                .unwrap()
+                .insert(VERSION_KEY, (SCHEMA_VERSION + 1).to_le_bytes().as_slice())
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let err = run(&db, &path).unwrap_err();
+        assert!(matches!(err, StoreError::TooNew { found, .. } if found == SCHEMA_VERSION + 1));
+        assert!(err.to_string().contains("newer than this binary"));
+    }
+}

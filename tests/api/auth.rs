@@ -1,0 +1,436 @@
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
+
+const PW: &str = "correct horse battery";
+
+#[tokio::test]
+async fn register_sets_a_safe_cookie_and_signs_in() {
+    let app = spawn_app().await;
+    let b = app.browser();
+    let r = app.register(&b, "Asha@Uni.edu", PW).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.starts_with("uphill_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "no TLS here: {cookie}");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["user"]["email"], "Asha@Uni.edu");
+    assert_eq!(body["user"]["is_admin"], false);
+    assert_eq!(body["user"]["status"], "ACTIVE");
+    assert!(body["user"].get("password_hash").is_none());
+    let me: Value = b
+        .get(app.url("/api/v1/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "Asha@Uni.edu");
+}
+
+#[tokio::test]
+async fn login_logout_round_trip_with_csrf() {
+    let app = spawn_app().await;
+    app.register(&app.client(), "ravi@uni.edu", PW).await;
+    let b = app.browser();
+    let r = app.login(&b, "RAVI@uni.EDU", PW).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let csrf = r.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Logging out is a change: the cookie alone is not enough.
+    let r = b.post(app.url("/api/v1/auth/logout")).send().await.unwrap();
+    let p = assert_problem(r, 403).await;
+    assert!(p["detail"].as_str().unwrap().contains("CSRF"));
+    let r = b
+        .post(app.url("/api/v1/auth/logout"))
+        .header("x-csrf-token", "0".repeat(64))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 403).await;
+    assert_eq!(
+        b.get(app.url("/api/v1/me")).send().await.unwrap().status(),
+        StatusCode::OK,
+        "failed logouts changed nothing"
+    );
+    let r = b
+        .post(app.url("/api/v1/auth/logout"))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_problem(b.get(app.url("/api/v1/me")).send().await.unwrap(), 401).await;
+}
+
+#[tokio::test]
+async fn duplicate_email_in_another_case_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let c = app.client();
+    assert_eq!(
+        app.register(&c, "meera@uni.edu", PW).await.status(),
+        StatusCode::CREATED
+    );
+    let r = app
+        .register(&c, "  MEERA@UNI.EDU ", "another password")
+        .await;
+    assert_problem(r, 409).await;
+    // The original account still signs in with its own password only.
+    assert_eq!(
+        app.login(&c, "meera@uni.edu", PW).await.status(),
+        StatusCode::OK
+    );
+    assert_problem(
+        app.login(&c, "meera@uni.edu", "another password").await,
+        401,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn malformed_registrations_get_problems_and_create_nothing() {
+    let app = spawn_app().await;
+    let c = app.client();
+    let long = "x".repeat(101);
+    let cases: Vec<(Value, u16, Option<&str>)> = vec![
+        (json!({"email": 5, "name": "A", "password": PW}), 400, None),
+        (
+            json!({"email": "bad1@uni.edu", "name": ["A"], "password": PW}),
+            400,
+            None,
+        ),
+        (json!({"email": "bad2@uni.edu", "password": PW}), 400, None),
+        (
+            json!({"email": "bad3@uni.edu", "name": "A", "password": PW, "admin": true}),
+            400,
+            Some("admin"),
+        ),
+        (
+            json!({"email": "bad4@uni.edu", "name": long, "password": PW}),
+            400,
+            None,
+        ),
+        (
+            json!({"email": "bad5@uni.edu", "name": "A", "password": "x".repeat(129)}),
+            400,
+            None,
+        ),
+        (
+            json!({"email": "bad6@uni.edu", "name": "A", "password": "short"}),
+            422,
+            Some("password"),
+        ),
+        (
+            json!({"email": "not-an-email", "name": "A", "password": PW}),
+            422,
+            Some("email"),
+        ),
+        (
+            json!({"email": "bad7@uni.edu", "name": "   ", "password": PW}),
+            422,
+            Some("name"),
+        ),
+        (
+            json!({"email": "bad8@uni.edu", "name": "A", "password": PW, "phone": "call me"}),
+            422,
+            Some("phone"),
+        ),
+        (
+            json!({"email": "bad9@uni.edu", "name": "A\u{0007}", "password": PW}),
+            422,
+            Some("name"),
+        ),
+        (json!([1, 2, 3]), 400, None),
+        (json!(null), 400, None),
+    ];
+    for (body, status, field) in cases {
+        let r = c
+            .post(app.url("/api/v1/auth/register"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let p = assert_problem(r, status).await;
+        if let Some(f) = field {
+            let fields: Vec<&str> = p["errors"]
+                .as_array()
+                .unwrap_or_else(|| panic!("no errors list in {p}"))
+                .iter()
+                .map(|e| e["field"].as_str().unwrap())
+                .collect();
+            assert!(fields.contains(&f), "{f} not named in {p}");
+        }
+    }
+    // Not JSON at all.
+    let r = c
+        .post(app.url("/api/v1/auth/register"))
+        .header("content-type", "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400).await;
+    let r = c
+        .post(app.url("/api/v1/auth/register"))
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+    // Nothing was created: none of those addresses can sign in.
+    for i in 1..=9 {
+        let r = app.login(&c, &format!("bad{i}@uni.edu"), PW).await;
+        assert_problem(r, 401).await;
+    }
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_even_when_chunked() {
+    let app = spawn_app().await;
+    let c = app.client();
+    let huge =
+        json!({"email": "big@uni.edu", "name": "A", "password": PW, "pad": "x".repeat(200_000)});
+    let r = c
+        .post(app.url("/api/v1/auth/register"))
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 413).await;
+    // No Content-Length: a streamed body must be cut off at the limit too.
+    let bytes = serde_json::to_vec(&huge).unwrap();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(8192).map(|c| Ok(c.to_vec())).collect();
+    let r = c
+        .post(app.url("/api/v1/auth/register"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 413).await;
+    assert_problem(app.login(&c, "big@uni.edu", PW).await, 401).await;
+}
+
+#[tokio::test]
+async fn wrong_password_and_unknown_email_look_the_same() {
+    let app = spawn_app().await;
+    let c = app.client();
+    app.register(&c, "sam@uni.edu", PW).await;
+    let a = assert_problem(app.login(&c, "sam@uni.edu", "wrong password").await, 401).await;
+    let b = assert_problem(app.login(&c, "nobody@uni.edu", PW).await, 401).await;
+    assert_eq!(a, b);
+    let r = c
+        .post(app.url("/api/v1/auth/login"))
+        .json(&json!({"email": "sam@uni.edu", "password": 12345678}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400).await;
+}
+
+#[tokio::test]
+async fn login_is_throttled_per_account_with_retry_after() {
+    let app = spawn_app().await;
+    let c = app.client();
+    app.register(&c, "tara@uni.edu", PW).await;
+    for _ in 0..5 {
+        assert_problem(app.login(&c, "tara@uni.edu", "nope nope").await, 401).await;
+    }
+    let r = app.login(&c, "tara@uni.edu", PW).await;
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_problem(r, 429).await;
+    // Another account from the same IP is not locked out.
+    app.register(&c, "uma@uni.edu", PW).await;
+    assert_eq!(
+        app.login(&c, "uma@uni.edu", PW).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn login_is_throttled_per_ip() {
+    let app = spawn_app_with(|c| c.auth.login_attempts_per_ip_per_minute = 3).await;
+    let c = app.client();
+    for i in 0..3 {
+        assert_problem(app.login(&c, &format!("x{i}@uni.edu"), PW).await, 401).await;
+    }
+    assert_problem(app.login(&c, "x9@uni.edu", PW).await, 429).await;
+}
+
+#[tokio::test]
+async fn registration_can_be_limited_to_campus_domains() {
+    let app = spawn_app_with(|c| c.campus.allowed_email_domains = vec!["uni.edu".into()]).await;
+    let c = app.client();
+    let p = assert_problem(app.register(&c, "out@gmail.com", PW).await, 422).await;
+    assert_eq!(p["errors"][0]["field"], "email");
+    assert_eq!(
+        app.register(&c, "in@cs.uni.edu", PW).await.status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn suspended_and_banned_users_are_refused_with_403() {
+    use redb::ReadableTable;
+    use uphill::domain::user::{User, UserStatus};
+    use uphill::store::{StoreError, codec, tables};
+
+    let app = spawn_app().await;
+    let (b, _) = app.signed_in_browser("sus@uni.edu").await;
+    let token = app.bearer("ban@uni.edu").await;
+    for (email, status) in [
+        ("sus@uni.edu", UserStatus::Suspended),
+        ("ban@uni.edu", UserStatus::Banned),
+    ] {
+        let email = email.to_string();
+        // The admin API arrives with the marketplace issue; flip the status in
+        // the store the same way it will.
+        app.state
+            .store
+            .write(move |txn| {
+                let id = txn
+                    .open_table(tables::EMAIL_TO_USER)?
+                    .get(email.as_str())?
+                    .unwrap()
+                    .value()
+                    .to_string();
+                let mut users = txn.open_table(tables::USERS)?;
+                let mut u: User = codec::get(&users, &id)?.unwrap();
+                u.status = status;
+                codec::put(&mut users, &id, &u)?;
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .unwrap();
+    }
+    let p = assert_problem(b.get(app.url("/api/v1/me")).send().await.unwrap(), 403).await;
+    assert!(p["detail"].as_str().unwrap().contains("suspended"));
+    let r = app
+        .client()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let p = assert_problem(r, 403).await;
+    assert!(p["detail"].as_str().unwrap().contains("banned"));
+    assert_problem(app.login(&app.client(), "sus@uni.edu", PW).await, 403).await;
+    // A wrong password still says 401: status is revealed only to the owner.
+    assert_problem(
+        app.login(&app.client(), "ban@uni.edu", "wrong one").await,
+        401,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn bad_credentials_are_401() {
+    let app = spawn_app().await;
+    let c = app.client();
+    for header in [
+        "Bearer nope",
+        "Bearer uph_0000000000000000000000000000000000000000000000000000000000000000",
+        "Basic dXNlcjpwYXNz",
+        "Bearer",
+        "uph_x",
+    ] {
+        let r = c
+            .get(app.url("/api/v1/me"))
+            .header("authorization", header)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, 401).await;
+    }
+    let r = c
+        .get(app.url("/api/v1/me"))
+        .header("cookie", "uphill_session=forged")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401).await;
+    // An API token is not a session cookie.
+    let token = app.bearer("tok@uni.edu").await;
+    let r = c
+        .get(app.url("/api/v1/me"))
+        .header("cookie", format!("uphill_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401).await;
+}
+
+#[tokio::test]
+async fn first_admin_is_created_once_from_the_link() {
+    let app = spawn_app().await;
+    let link = app
+        .setup_link
+        .clone()
+        .expect("a fresh install prints a setup link");
+    let token = link.split("token=").nth(1).unwrap().to_string();
+    let c = app.client();
+    let page = c.get(app.url("/setup")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("first admin"));
+    let body =
+        |t: &str| json!({"token": t, "email": "admin@uni.edu", "name": "Admin", "password": PW});
+    let r = c
+        .post(app.url("/api/v1/auth/setup"))
+        .json(&body(&"0".repeat(64)))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 403).await;
+    let r = c
+        .post(app.url("/api/v1/auth/setup"))
+        .json(&body("short"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 403).await;
+    let r = c
+        .post(app.url("/api/v1/auth/setup"))
+        .json(&body(&token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(me["user"]["is_admin"], true);
+    let mut again = body(&token);
+    again["email"] = json!("second@uni.edu");
+    let r = c
+        .post(app.url("/api/v1/auth/setup"))
+        .json(&again)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 403).await;
+    assert_problem(app.login(&c, "second@uni.edu", PW).await, 401).await;
+
+    // After a restart with an admin present, no new link is printed.
+    let dir = app.stop().await;
+    let mut config = crate::helpers::test_config(&dir);
+    config.server.bind = "127.0.0.1:0".into();
+    let app = crate::helpers::start(config, dir).await;
+    assert!(app.setup_link.is_none());
+    assert_eq!(
+        app.login(&app.client(), "admin@uni.edu", PW).await.status(),
+        StatusCode::OK
+    );
+}

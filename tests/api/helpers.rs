@@ -1,0 +1,154 @@
+use std::sync::Arc;
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use uphill::app::{AppState, Application};
+use uphill::config::Config;
+
+pub struct TestApp {
+    pub base: String,
+    pub state: Arc<AppState>,
+    pub setup_link: Option<String>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    // Dropped last: the data directory outlives the server.
+    pub dir: Arc<TempDir>,
+}
+
+pub fn test_config(dir: &TempDir) -> Config {
+    let mut c = Config::default();
+    c.server.bind = "127.0.0.1:0".into();
+    c.storage.data_dir = dir.path().join("data");
+    c
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    let mut config = test_config(&dir);
+    tweak(&mut config);
+    start(config, dir).await
+}
+
+pub async fn start(config: Config, dir: Arc<TempDir>) -> TestApp {
+    // A server stopped a moment ago may still be releasing the store file.
+    let mut tries = 0;
+    let app = loop {
+        match Application::build(config.clone()).await {
+            Ok(app) => break app,
+            Err(e) if tries < 100 && e.to_string().contains("another process") => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("build app: {e:#}"),
+        }
+    };
+    let addr = app.local_addr();
+    let state = app.state();
+    let setup_link = app.first_admin_link();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base: format!("http://{addr}"),
+        state,
+        setup_link,
+        stop: Some(tx),
+        server: Some(server),
+        dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Stops the server and waits until it has released the store.
+    pub async fn stop(mut self) -> Arc<TempDir> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            h.await.expect("server task").expect("server result");
+        }
+        self.dir.clone()
+    }
+
+    /// A client with its own cookie jar (a browser).
+    pub fn browser(&self) -> Client {
+        Client::builder().cookie_store(true).build().unwrap()
+    }
+
+    /// A client without cookies (a script).
+    pub fn client(&self) -> Client {
+        Client::new()
+    }
+
+    pub async fn register(&self, client: &Client, email: &str, password: &str) -> Response {
+        client
+            .post(self.url("/api/v1/auth/register"))
+            .json(&json!({"email": email, "name": "Test Student", "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn login(&self, client: &Client, email: &str, password: &str) -> Response {
+        client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers a user in a fresh browser; returns the browser and its CSRF token.
+    pub async fn signed_in_browser(&self, email: &str) -> (Client, String) {
+        let b = self.browser();
+        let r = self.register(&b, email, "correct horse battery").await;
+        assert_eq!(r.status(), StatusCode::CREATED, "register {email}");
+        let body: Value = r.json().await.unwrap();
+        (b, body["csrf_token"].as_str().unwrap().to_string())
+    }
+
+    /// Registers a user and returns a personal API token for them.
+    pub async fn bearer(&self, email: &str) -> String {
+        let (b, csrf) = self.signed_in_browser(email).await;
+        let r = b
+            .post(self.url("/api/v1/me/tokens"))
+            .header("x-csrf-token", csrf)
+            .json(&json!({"name": "tests"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.unwrap();
+        body["secret"].as_str().unwrap().to_string()
+    }
+}
+
+/// Asserts an RFC 9457 problem response with this status; returns its body.
+pub async fn assert_problem(r: Response, status: u16) -> Value {
+    assert_eq!(r.status().as_u16(), status, "status for {}", r.url());
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert_eq!(ct, "application/problem+json", "content type");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"].as_u64(), Some(status as u64), "{body}");
+    assert!(body["title"].is_string(), "{body}");
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+    body
+}

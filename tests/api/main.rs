@@ -1,0 +1,8 @@
+//! One integration-test binary: every module starts the real server on a
+//! random loopback port with a temporary data directory and talks HTTP to it.
+
+mod auth;
+mod helpers;
+mod platform;
+mod store;
+mod tokens;

@@ -1,0 +1,104 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{assert_problem, spawn_app};
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    let c = app.client();
+    let r = c.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = c.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["ready"], true);
+    assert_eq!(body["store"]["ok"], true);
+    assert_eq!(body["disk"]["ok"], true);
+}
+
+#[tokio::test]
+async fn every_response_has_security_headers_and_a_request_id() {
+    let app = spawn_app().await;
+    let c = app.client();
+    let a = c.get(app.url("/healthz")).send().await.unwrap();
+    let b = c.get(app.url("/api/v1/me")).send().await.unwrap();
+    for r in [&a, &b] {
+        let h = r.headers();
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "same-origin");
+        assert_eq!(h["x-request-id"].len(), 26);
+        assert!(
+            h.get("strict-transport-security").is_none(),
+            "HSTS only under TLS"
+        );
+    }
+    assert_ne!(a.headers()["x-request-id"], b.headers()["x-request-id"]);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems() {
+    let app = spawn_app().await;
+    let c = app.client();
+    assert_problem(c.get(app.url("/api/v1/nope")).send().await.unwrap(), 404).await;
+    assert_problem(c.get(app.url("/nope")).send().await.unwrap(), 404).await;
+    let r = c.put(app.url("/api/v1/auth/login")).send().await.unwrap();
+    assert!(r.status().is_client_error());
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn openapi_document_describes_auth_and_problems() {
+    let app = spawn_app().await;
+    let spec: Value = app
+        .client()
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = spec["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/me",
+        "/api/v1/me/tokens",
+    ] {
+        assert!(paths.contains_key(p), "{p} missing");
+    }
+    let schemes = spec["components"]["securitySchemes"].as_object().unwrap();
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["session"]["in"], "cookie");
+    let me = &spec["paths"]["/api/v1/me"]["get"];
+    assert!(me["responses"]["401"]["content"]["application/problem+json"].is_object());
+    // Documented bounds.
+    let reg = &spec["components"]["schemas"]["RegisterRequest"]["properties"];
+    assert_eq!(reg["email"]["maxLength"], 254);
+}
+
+#[tokio::test]
+async fn docs_page_is_served_from_the_binary() {
+    let app = spawn_app().await;
+    let r = app.client().get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("script-src 'self' 'unsafe-inline'"), "{csp}");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("SwaggerUIBundle"));
+    assert!(
+        !html.contains("cdn."),
+        "no CDN: the campus box may be offline"
+    );
+}

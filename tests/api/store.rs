@@ -1,0 +1,226 @@
+//! The group-commit writer, driven directly.
+
+use std::time::Duration;
+
+use redb::{ReadableTable, TableDefinition};
+use uphill::http::error::ApiError;
+use uphill::store::{Store, StoreError, WriterOptions};
+
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("test_counters");
+
+fn open(max_group: usize) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), WriterOptions { max_group }).unwrap();
+    (dir, store)
+}
+
+async fn read_counter(store: &Store, key: &'static str) -> Option<u64> {
+    store
+        .read(move |txn| {
+            let t = match txn.open_table(COUNTERS) {
+                Ok(t) => t,
+                Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => return Err(StoreError::from(e)),
+            };
+            Ok(t.get(key)?.map(|v| v.value()))
+        })
+        .await
+        .unwrap()
+}
+
+/// Holds the writer busy inside a transaction so that the next commands
+/// queue up behind it: they must then share one commit.
+async fn block_writer(store: &Store) -> tokio::task::JoinHandle<()> {
+    let s = store.clone();
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+    let h = tokio::spawn(async move {
+        s.write(move |_txn| {
+            let _ = started_tx.send(());
+            std::thread::sleep(Duration::from_millis(300));
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    });
+    tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+        .await
+        .unwrap();
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_share_commits_and_all_land() {
+    let (_dir, store) = open(512);
+    let blocker = block_writer(&store).await;
+    let before = store.writer_stats();
+    let mut tasks = Vec::new();
+    for i in 0..100u64 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.write(move |txn| {
+                let mut t = txn.open_table(COUNTERS)?;
+                let cur = t.get("sum")?.map(|v| v.value()).unwrap_or(0);
+                t.insert("sum", cur + i)?;
+                Ok::<_, StoreError>(())
+            })
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    blocker.await.unwrap();
+    let after = store.writer_stats();
+    assert_eq!(read_counter(&store, "sum").await, Some((0..100).sum()));
+    let commits = after.commits - before.commits;
+    assert!(commits < 20, "100 queued writes took {commits} commits");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_grouping_every_write_is_its_own_commit() {
+    let (_dir, store) = open(1);
+    let before = store.writer_stats();
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.write(|txn| {
+                let mut t = txn.open_table(COUNTERS)?;
+                let cur = t.get("n")?.map(|v| v.value()).unwrap_or(0);
+                t.insert("n", cur + 1)?;
+                Ok::<_, StoreError>(())
+            })
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(store.writer_stats().commits - before.commits, 20);
+    assert_eq!(read_counter(&store, "n").await, Some(20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_command_does_not_take_its_neighbours_down() {
+    let (_dir, store) = open(512);
+    let blocker = block_writer(&store).await;
+    let ok1 = {
+        let s = store.clone();
+        tokio::spawn(async move {
+            s.write(|txn| {
+                txn.open_table(COUNTERS)?.insert("a", 1)?;
+                Ok::<_, ApiError>(())
+            })
+            .await
+        })
+    };
+    let rejected = {
+        let s = store.clone();
+        tokio::spawn(async move {
+            s.write(|_txn| Err::<(), _>(ApiError::Conflict("no".into())))
+                .await
+        })
+    };
+    let ok2 = {
+        let s = store.clone();
+        tokio::spawn(async move {
+            s.write(|txn| {
+                txn.open_table(COUNTERS)?.insert("b", 2)?;
+                Ok::<_, ApiError>(())
+            })
+            .await
+        })
+    };
+    blocker.await.unwrap();
+    ok1.await.unwrap().unwrap();
+    assert!(matches!(
+        rejected.await.unwrap(),
+        Err(ApiError::Conflict(_))
+    ));
+    ok2.await.unwrap().unwrap();
+    assert_eq!(read_counter(&store, "a").await, Some(1));
+    assert_eq!(read_counter(&store, "b").await, Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storage_failure_is_replayed_alone_and_its_half_write_is_undone() {
+    let (_dir, store) = open(512);
+    let blocker = block_writer(&store).await;
+    let good = {
+        let s = store.clone();
+        tokio::spawn(async move {
+            s.write(|txn| {
+                txn.open_table(COUNTERS)?.insert("good", 1)?;
+                Ok::<_, StoreError>(())
+            })
+            .await
+        })
+    };
+    let bad = {
+        let s = store.clone();
+        tokio::spawn(async move {
+            s.write(|txn| {
+                // Writes, then fails: the write must not survive.
+                txn.open_table(COUNTERS)?.insert("half", 1)?;
+                Err::<(), _>(StoreError::Unavailable("simulated".into()))
+            })
+            .await
+        })
+    };
+    let after = {
+        let s = store.clone();
+        tokio::spawn(async move {
+            s.write(|txn| {
+                txn.open_table(COUNTERS)?.insert("after", 1)?;
+                Ok::<_, StoreError>(())
+            })
+            .await
+        })
+    };
+    blocker.await.unwrap();
+    good.await.unwrap().unwrap();
+    assert!(bad.await.unwrap().is_err());
+    after.await.unwrap().unwrap();
+    assert_eq!(read_counter(&store, "good").await, Some(1));
+    assert_eq!(read_counter(&store, "after").await, Some(1));
+    assert_eq!(read_counter(&store, "half").await, None);
+    assert!(store.writer_stats().replays >= 1);
+    assert!(store.is_healthy());
+}
+
+#[tokio::test]
+async fn a_second_process_on_the_same_data_dir_is_refused_clearly() {
+    let (dir, _store) = open(8);
+    let err = Store::open(dir.path(), WriterOptions::default())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("another process"), "{err}");
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), WriterOptions::default()).unwrap();
+        store
+            .write(|txn| {
+                txn.open_table(COUNTERS)?.insert("kept", 7)?;
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .unwrap();
+    }
+    // The writer thread releases the file when the last handle is gone.
+    let mut reopened = None;
+    for _ in 0..50 {
+        match Store::open(dir.path(), WriterOptions::default()) {
+            Ok(s) => {
+                reopened = Some(s);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    let store = reopened.expect("reopen");
+    assert_eq!(read_counter(&store, "kept").await, Some(7));
+}
