@@ -1,6 +1,8 @@
 //! Logs: `tracing` to stdout (journald under systemd) and to daily rolling
 //! files in `log.dir`, keeping `log.retention_days` files.
 
+use std::io::IsTerminal;
+
 use tracing_appender::non_blocking::WorkerGuard;
 use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::layer::SubscriberExt;
@@ -27,7 +29,11 @@ pub fn init_server(config: &Config) -> anyhow::Result<WorkerGuard> {
     let stdout = if json {
         fmt::layer().json().with_filter(filter()).boxed()
     } else {
-        fmt::layer().with_filter(filter()).boxed()
+        // Colour only on a terminal: journald and log scrapers get plain text.
+        fmt::layer()
+            .with_ansi(std::io::stdout().is_terminal())
+            .with_filter(filter())
+            .boxed()
     };
     let file = if json {
         fmt::layer()
