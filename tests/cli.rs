@@ -1,0 +1,237 @@
+//! The real `uphill` binary: its commands, and a served process that is
+//! stopped with SIGTERM and killed with SIGKILL.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_uphill");
+const PW: &str = "correct horse battery";
+
+/// Runs the binary with no config of the machine's leaking in.
+fn uphill(args: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(args).env_remove("UPHILL_CONFIG");
+    for (k, _) in std::env::vars() {
+        if k.starts_with("UPHILL_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("run uphill")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let out = run(&mut uphill(&["version"]));
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout).trim(), format!("uphill {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn check_names_a_bad_key_and_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[server]\nbind = \"127.0.0.1:8080\"\nbnid = 1\n").unwrap();
+    let out = run(&mut uphill(&["--config", cfg.to_str().unwrap(), "check"]));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("bnid"), "{}", text(&out.stderr));
+
+    std::fs::write(&cfg, "[smtp]\nhost = \"mail.uni.edu\"\n").unwrap();
+    let out = run(uphill(&["--config", cfg.to_str().unwrap(), "check"])
+        .env("UPHILL_SMTP__PASSWORD", "s3cret-value")
+        .env("UPHILL_SERVER__BIND", "127.0.0.1:9999"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("127.0.0.1:9999"), "env applies: {stdout}");
+    assert!(stdout.contains("mail.uni.edu"));
+    assert!(stdout.contains("<redacted>"));
+    assert!(!stdout.contains("s3cret-value"));
+
+    let out = run(uphill(&["--config", cfg.to_str().unwrap(), "check"])
+        .env("UPHILL_STORAGE__MAX_GROUP", "lots"));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("storage.max_group"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn init_writes_a_config_that_checks_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("uphill.toml");
+    let data = dir.path().join("data");
+    let out = run(&mut uphill(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "init",
+        "--output",
+        cfg.to_str().unwrap(),
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(data.is_dir());
+    assert!(std::fs::read_to_string(&cfg).unwrap().contains("[server]"));
+    let out = run(&mut uphill(&["--config", cfg.to_str().unwrap(), "check"]));
+    assert!(out.status.success());
+    let again = run(&mut uphill(&["init", "--output", cfg.to_str().unwrap()]));
+    assert!(!again.status.success());
+    assert!(text(&again.stderr).contains("--force"));
+}
+
+struct Served {
+    child: Child,
+    base: String,
+}
+
+/// Starts `uphill serve` on a free port and waits for it to listen.
+fn serve(data: &Path) -> Served {
+    let mut child = uphill(&["--bind", "127.0.0.1:0", "--data-dir", data.to_str().unwrap(), "serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(i) = line.find("serving addr=") {
+                let addr = line[i + "serving addr=".len()..].trim().to_string();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(20)).expect("server started");
+    Served {
+        child,
+        base: format!("http://{addr}"),
+    }
+}
+
+impl Served {
+    fn signal(&mut self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+
+    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            assert!(start.elapsed() < limit, "did not exit within {limit:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn created_admin_signs_in_and_sigterm_stops_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut create = uphill(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "user",
+        "create",
+        "--admin",
+        "--email",
+        "root@uni.edu",
+        "--name",
+        "Root",
+        "--password-stdin",
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    create.stdin.take().unwrap().write_all(format!("{PW}\n").as_bytes()).unwrap();
+    let out = create.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("created admin root@uni.edu"));
+
+    // The same email again (other case) is refused.
+    let out = run(&mut uphill(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "user",
+        "create",
+        "--email",
+        "ROOT@uni.edu",
+        "--name",
+        "Again",
+    ]));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("already exists"));
+
+    let mut s = serve(&data);
+    let c = reqwest::Client::new();
+    let r = c
+        .post(format!("{}/api/v1/auth/login", s.base))
+        .json(&json!({"email": "root@uni.edu", "password": PW}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["user"]["is_admin"], true);
+
+    s.signal("-TERM");
+    let status = s.wait(Duration::from_secs(15));
+    assert!(status.success(), "{status:?}");
+    let logs: Vec<_> = std::fs::read_dir(data.join("logs")).unwrap().collect();
+    assert!(!logs.is_empty(), "daily log file written");
+}
+
+#[tokio::test]
+async fn an_acknowledged_registration_survives_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut s = serve(&data);
+    let c = reqwest::Client::new();
+    let mut emails = Vec::new();
+    for i in 0..5 {
+        let email = format!("k{i}@uni.edu");
+        let r = c
+            .post(format!("{}/api/v1/auth/register", s.base))
+            .json(&json!({"email": email, "name": "K", "password": PW}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        emails.push(email);
+    }
+    s.signal("-KILL");
+    s.wait(Duration::from_secs(10));
+    drop(s);
+    let s = serve(&data);
+    for email in emails {
+        let r = c
+            .post(format!("{}/api/v1/auth/login", s.base))
+            .json(&json!({"email": email, "password": PW}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{email} lost");
+    }
+}
