@@ -72,7 +72,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().unwrap())
+        .collect();
     let writers = *args.first().unwrap_or(&256);
     let secs = *args.get(1).unwrap_or(&3) as u64;
     let runs = *args.get(2).unwrap_or(&3);

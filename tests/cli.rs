@@ -35,7 +35,10 @@ fn text(b: &[u8]) -> String {
 fn version_prints_the_crate_version() {
     let out = run(&mut uphill(&["version"]));
     assert!(out.status.success());
-    assert_eq!(text(&out.stdout).trim(), format!("uphill {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("uphill {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -61,7 +64,11 @@ fn check_names_a_bad_key_and_redacts_secrets() {
     let out = run(uphill(&["--config", cfg.to_str().unwrap(), "check"])
         .env("UPHILL_STORAGE__MAX_GROUP", "lots"));
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("storage.max_group"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("storage.max_group"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -93,11 +100,17 @@ struct Served {
 
 /// Starts `uphill serve` on a free port and waits for it to listen.
 fn serve(data: &Path) -> Served {
-    let mut child = uphill(&["--bind", "127.0.0.1:0", "--data-dir", data.to_str().unwrap(), "serve"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = uphill(&[
+        "--bind",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "serve",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -108,7 +121,9 @@ fn serve(data: &Path) -> Served {
             }
         }
     });
-    let addr = rx.recv_timeout(Duration::from_secs(20)).expect("server started");
+    let addr = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("server started");
     Served {
         child,
         base: format!("http://{addr}"),
@@ -165,7 +180,12 @@ async fn created_admin_signs_in_and_sigterm_stops_cleanly() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    create.stdin.take().unwrap().write_all(format!("{PW}\n").as_bytes()).unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PW}\n").as_bytes())
+        .unwrap();
     let out = create.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("created admin root@uni.edu"));
