@@ -4,6 +4,11 @@
 //! validate"): an `Email` cannot be blank or malformed because it cannot be
 //! built that way.
 
+pub mod batch;
+pub mod catalog;
+pub mod money;
+pub mod order;
+pub mod shop;
 pub mod user;
 
 /// A rule broken by some input, naming the field it came from.

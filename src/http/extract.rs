@@ -30,6 +30,19 @@ impl Auth {
     pub fn user_id(&self) -> &str {
         &self.0.user.id
     }
+
+    pub fn is_admin(&self) -> bool {
+        self.0.user.is_admin
+    }
+
+    /// 403 unless the caller is an admin.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("admins only".into()))
+        }
+    }
 }
 
 /// Reads one cookie from the `Cookie` header(s).

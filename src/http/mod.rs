@@ -1,9 +1,12 @@
 //! The HTTP layer: routes, the OpenAPI document and its docs page, and the
 //! middleware stack. Handlers translate; rules live in `domain` and `auth`.
 
+pub mod admin_api;
 pub mod auth_api;
+pub mod catalog_api;
 pub mod error;
 pub mod extract;
+pub mod market_api;
 pub mod middleware;
 mod system;
 pub mod types;
@@ -22,6 +25,12 @@ use middleware::{ClientIp, HttpPolicy};
 pub enum ApiTags {
     /// Accounts, sessions and personal API tokens
     Auth,
+    /// Shops, their verification, staff, products, slots and announcements
+    Shops,
+    /// Addresses, favourites, carts, checkout, orders, reviews, stock watches
+    Orders,
+    /// Campus administration: users, settings, audit log, buildings, categories
+    Admin,
 }
 
 #[derive(rust_embed::RustEmbed)]
@@ -41,9 +50,27 @@ pub fn origin(req: &Request, actor_id: Option<&str>) -> Origin {
     }
 }
 
-pub fn api_service(state: Arc<AppState>) -> OpenApiService<auth_api::AuthApi, ()> {
+type Apis = (
+    auth_api::AuthApi,
+    catalog_api::CatalogApi,
+    market_api::MarketApi,
+    admin_api::AdminApi,
+);
+
+pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        auth_api::AuthApi { state },
+        (
+            auth_api::AuthApi {
+                state: state.clone(),
+            },
+            catalog_api::CatalogApi {
+                state: state.clone(),
+            },
+            market_api::MarketApi {
+                state: state.clone(),
+            },
+            admin_api::AdminApi { state },
+        ),
         "Uphill API",
         env!("CARGO_PKG_VERSION"),
     )

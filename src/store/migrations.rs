@@ -14,7 +14,7 @@ use super::{StoreError, tables};
 type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
 
 /// Index = the version the migration starts from.
-const MIGRATIONS: &[Migration] = &[create_initial_tables];
+const MIGRATIONS: &[Migration] = &[create_initial_tables, create_marketplace_tables];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
@@ -65,6 +65,52 @@ fn create_initial_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_multimap_table(tables::USER_TO_API_TOKENS)?;
     txn.open_table(tables::SETUP_TOKENS)?;
     txn.open_table(tables::AUDIT_LOG)?;
+    Ok(())
+}
+
+fn create_marketplace_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    use tables::*;
+    for t in [
+        SETTINGS,
+        BUILDINGS,
+        CATEGORIES,
+        SHOPS,
+        PRODUCTS,
+        ADDRESSES,
+        ANNOUNCEMENTS,
+        CARTS,
+        ORDERS,
+        IDEMPOTENCY,
+        SLOTS,
+        BATCHES,
+        REVIEWS,
+        NOTIFICATIONS,
+    ] {
+        txn.open_table(t)?;
+    }
+    for t in [
+        OWNER_TO_SHOP,
+        DISPLAY_TO_ORDER,
+        BATCH_KEY_TO_BATCH,
+        OPEN_BATCHES_BY_CUTOFF,
+    ] {
+        txn.open_table(t)?;
+    }
+    for t in [
+        STAFF_TO_SHOPS,
+        SHOP_TO_PRODUCTS,
+        USER_TO_ADDRESSES,
+        USER_TO_FAVORITES,
+        SHOP_TO_ANNOUNCEMENTS,
+        USER_TO_ORDERS,
+        SHOP_TO_ORDERS,
+        SHOP_TO_SLOTS,
+        BATCH_TO_ORDERS,
+        STOCK_WATCHES,
+        USER_TO_NOTIFICATIONS,
+    ] {
+        txn.open_multimap_table(t)?;
+    }
     Ok(())
 }
 

@@ -37,3 +37,90 @@ pub const SETUP_TOKENS: RecordTable = TableDefinition::new("setup_tokens");
 
 /// audit entry id (ULID, so time-ordered) → `AuditEntry`. Append-only.
 pub const AUDIT_LOG: RecordTable = TableDefinition::new("audit_log");
+
+// --- Marketplace (schema version 2) ---
+
+/// platform setting name → JSON value (e.g. `platform` → `PlatformSettings`)
+pub const SETTINGS: RecordTable = TableDefinition::new("settings");
+
+/// building id → `Building`
+pub const BUILDINGS: RecordTable = TableDefinition::new("buildings");
+/// category id → `Category`
+pub const CATEGORIES: RecordTable = TableDefinition::new("categories");
+
+/// shop id → `Shop`
+pub const SHOPS: RecordTable = TableDefinition::new("shops");
+/// owner user id → shop id (one shop per user)
+pub const OWNER_TO_SHOP: TableDefinition<&str, &str> = TableDefinition::new("owner_to_shop");
+/// runner user id → shop ids they work for
+pub const STAFF_TO_SHOPS: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("staff_to_shops");
+
+/// product id → `Product`
+pub const PRODUCTS: RecordTable = TableDefinition::new("products");
+/// shop id → product ids
+pub const SHOP_TO_PRODUCTS: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("shop_to_products");
+
+/// address id → `Address`
+pub const ADDRESSES: RecordTable = TableDefinition::new("addresses");
+/// user id → address ids
+pub const USER_TO_ADDRESSES: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("user_to_addresses");
+
+/// user id → favourite shop ids
+pub const USER_TO_FAVORITES: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("user_to_favorites");
+
+/// announcement id → `Announcement`
+pub const ANNOUNCEMENTS: RecordTable = TableDefinition::new("announcements");
+/// shop id → announcement ids
+pub const SHOP_TO_ANNOUNCEMENTS: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("shop_to_announcements");
+
+/// "user id/shop id" → `Cart`
+pub const CARTS: RecordTable = TableDefinition::new("carts");
+
+/// order id → `Order`
+pub const ORDERS: RecordTable = TableDefinition::new("orders");
+/// display id (UP-XXXXX) → order id
+pub const DISPLAY_TO_ORDER: TableDefinition<&str, &str> = TableDefinition::new("display_to_order");
+/// user id → order ids
+pub const USER_TO_ORDERS: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("user_to_orders");
+/// shop id → order ids
+pub const SHOP_TO_ORDERS: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("shop_to_orders");
+
+/// "user id/key" → `IdempotencyRecord` (24 h)
+pub const IDEMPOTENCY: RecordTable = TableDefinition::new("idempotency");
+
+/// slot id → `Slot`
+pub const SLOTS: RecordTable = TableDefinition::new("slots");
+/// shop id → slot ids
+pub const SHOP_TO_SLOTS: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("shop_to_slots");
+/// batch id → `Batch`
+pub const BATCHES: RecordTable = TableDefinition::new("batches");
+/// "shop id/cutoff RFC 3339" → batch id (one batch per shop and cutoff)
+pub const BATCH_KEY_TO_BATCH: TableDefinition<&str, &str> =
+    TableDefinition::new("batch_key_to_batch");
+/// batch id → order ids
+pub const BATCH_TO_ORDERS: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("batch_to_orders");
+/// "cutoff RFC 3339/batch id" of OPEN batches, so the closer finds due ones
+/// with a range scan
+pub const OPEN_BATCHES_BY_CUTOFF: TableDefinition<&str, &str> =
+    TableDefinition::new("open_batches_by_cutoff");
+
+/// "order id/product id" → `Review`
+pub const REVIEWS: RecordTable = TableDefinition::new("reviews");
+/// product id → user ids watching it for a restock
+pub const STOCK_WATCHES: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("stock_watches");
+
+/// notification id → `Notification`
+pub const NOTIFICATIONS: RecordTable = TableDefinition::new("notifications");
+/// user id → notification ids
+pub const USER_TO_NOTIFICATIONS: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("user_to_notifications");

@@ -134,6 +134,48 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Creates an admin the way `uphill user create --admin` does and
+    /// returns a personal API token for them.
+    pub async fn admin_bearer(&self, email: &str) -> String {
+        let store = self.state.store.clone();
+        let email_owned = email.to_string();
+        tokio::task::spawn_blocking(move || {
+            uphill::auth::AuthService::create_user_blocking(
+                &store,
+                uphill::auth::service::NewUser {
+                    email: email_owned,
+                    name: "Campus Admin".into(),
+                    password: "correct horse battery".into(),
+                    phone: None,
+                },
+                true,
+            )
+        })
+        .await
+        .unwrap()
+        .expect("create admin");
+        let b = self.browser();
+        let r = self.login(&b, email, "correct horse battery").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let csrf = r.json::<Value>().await.unwrap()["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = b
+            .post(self.url("/api/v1/me/tokens"))
+            .header("x-csrf-token", csrf)
+            .json(&json!({"name": "admin tests"}))
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()["secret"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+}
+
 /// Asserts an RFC 9457 problem response with this status; returns its body.
 pub async fn assert_problem(r: Response, status: u16) -> Value {
     assert_eq!(r.status().as_u16(), status, "status for {}", r.url());

@@ -1,0 +1,49 @@
+//! Money is an integer number of minor units (paise for INR), never a float.
+
+use super::FieldError;
+
+/// The largest amount any single price, fee or total may be: 10,00,000.00
+/// in major units. Bounds every sum we make far below `i64::MAX`.
+pub const MAX_MINOR: i64 = 100_000_000;
+
+/// Parses an amount in minor units within `0..=MAX_MINOR`.
+pub fn parse_amount(field: &'static str, v: i64) -> Result<i64, FieldError> {
+    if v < 0 {
+        return Err(FieldError::new(field, "must not be negative"));
+    }
+    if v > MAX_MINOR {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {MAX_MINOR} (minor units)"),
+        ));
+    }
+    Ok(v)
+}
+
+/// A discount is an amount off the price and can never exceed it (the
+/// reference implementation allowed discounts over 100 %).
+pub fn check_discount(price: i64, discount: i64) -> Result<(), FieldError> {
+    parse_amount("discount", discount)?;
+    if discount > price {
+        return Err(FieldError::new(
+            "discount",
+            "must not exceed the price (at most 100 % off)",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_bounded_and_discounts_never_exceed_the_price() {
+        assert!(parse_amount("price", -1).is_err());
+        assert!(parse_amount("price", MAX_MINOR + 1).is_err());
+        assert_eq!(parse_amount("price", 0).unwrap(), 0);
+        assert!(check_discount(100, 100).is_ok());
+        assert!(check_discount(100, 101).is_err());
+        assert!(check_discount(100, -1).is_err());
+    }
+}
