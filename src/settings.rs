@@ -9,22 +9,12 @@ use crate::store::{StoreError, codec, tables};
 
 const KEY: &str = "platform";
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PlatformSettings {
     /// Minor units added to every order.
     pub platform_fee: i64,
     pub updated_at: Option<DateTime<Utc>>,
     pub updated_by: Option<String>,
-}
-
-impl Default for PlatformSettings {
-    fn default() -> Self {
-        Self {
-            platform_fee: 0,
-            updated_at: None,
-            updated_by: None,
-        }
-    }
 }
 
 pub fn read(

@@ -178,7 +178,7 @@ impl Order {
 }
 
 /// One requested line of a checkout or cart.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Line {
     pub product_id: String,
     pub quantity: u32,

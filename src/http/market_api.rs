@@ -2,14 +2,899 @@
 
 use std::sync::Arc;
 
-use poem_openapi::OpenApi;
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
-use super::ApiTags;
+use super::auth_api::NoContent;
+use super::error::ApiError;
+use super::extract::Auth;
+use super::types::Text;
+use super::{ApiTags, origin};
 use crate::app::AppState;
+use crate::domain::FieldError;
+use crate::domain::catalog::{Address, AddressSnapshot, Review};
+use crate::domain::order::{
+    self, Order, OrderItem, OrderStatus, PaymentMethod, PaymentStatus, normalize_lines,
+};
+use crate::market::orders::{Checkout, Delivery, Placed, Relation};
+use crate::market::{self, addresses, carts, orders, reviews};
+use crate::store::tables;
 
 pub struct MarketApi {
     pub state: Arc<AppState>,
 }
 
+macro_rules! mirror_enum {
+    ($view:ident, $domain:ty, { $($v:ident),* }) => {
+        #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+        #[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum $view { $($v),* }
+        impl From<$domain> for $view {
+            fn from(d: $domain) -> Self { match d { $(<$domain>::$v => Self::$v),* } }
+        }
+        impl From<$view> for $domain {
+            fn from(v: $view) -> Self { match v { $($view::$v => Self::$v),* } }
+        }
+    };
+}
+
+mirror_enum!(OrderStatusView, OrderStatus, { New, Batched, OutForDelivery, Completed, DeliveryFailed, Cancelled, Rescheduled });
+mirror_enum!(PaymentMethodView, PaymentMethod, { Cash, Upi });
+mirror_enum!(PaymentStatusView, PaymentStatus, { Pending, Paid });
+
+// ---------- addresses ----------
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct AddressRequest {
+    /// e.g. "Room", "Lab". 1–40 characters.
+    #[oai(validator(max_length = 40))]
+    pub label: Option<Text>,
+    #[oai(validator(max_length = 26))]
+    pub building_id: Option<Text>,
+    /// 1–20 characters.
+    #[oai(validator(max_length = 20))]
+    pub room: Option<Text>,
+    #[oai(validator(max_length = 200))]
+    pub notes: Option<Text>,
+    pub is_default: Option<bool>,
+}
+
+impl AddressRequest {
+    fn input(self) -> addresses::AddressInput {
+        addresses::AddressInput {
+            label: self.label.map(Text::into_inner),
+            building_id: self.building_id.map(Text::into_inner),
+            room: self.room.map(Text::into_inner),
+            notes: self.notes.map(Text::into_inner),
+            is_default: self.is_default,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct AddressView {
+    pub id: String,
+    pub label: String,
+    pub building_id: String,
+    pub room: String,
+    pub notes: String,
+    pub is_default: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Address> for AddressView {
+    fn from(a: Address) -> Self {
+        Self {
+            id: a.id,
+            label: a.label,
+            building_id: a.building_id,
+            room: a.room,
+            notes: a.notes,
+            is_default: a.is_default,
+            created_at: a.created_at,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum AddressCreated {
+    #[oai(status = 201)]
+    Created(Json<AddressView>),
+}
+
+// ---------- carts ----------
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct LineRequest {
+    #[oai(validator(max_length = 26))]
+    pub product_id: Text,
+    /// 1–99.
+    pub quantity: i64,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct CartRequest {
+    /// The whole cart; an empty list empties it. At most 50 products.
+    #[oai(validator(max_items = 200))]
+    pub items: Vec<LineRequest>,
+}
+
+#[derive(Object)]
+pub struct CartLineView {
+    pub product_id: String,
+    pub name: String,
+    pub unit_price: i64,
+    pub quantity: u32,
+    pub line_total: i64,
+    pub stock: u32,
+    /// False when the product is sold out below this quantity or no longer sold.
+    pub available: bool,
+}
+
+#[derive(Object)]
+pub struct CartView {
+    pub shop_id: String,
+    pub items: Vec<CartLineView>,
+    pub item_total: i64,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Object)]
+pub struct ReorderView {
+    pub cart: CartView,
+    /// Products of the old order that could not be added (sold out or gone).
+    pub skipped: Vec<String>,
+}
+
+fn lines(items: &[LineRequest]) -> Vec<(String, i64)> {
+    items
+        .iter()
+        .map(|l| (l.product_id.0.clone(), l.quantity))
+        .collect()
+}
+
+fn cart_view(
+    txn: &redb::ReadTransaction,
+    shop_id: &str,
+    cart: Option<&carts::Cart>,
+) -> Result<CartView, ApiError> {
+    let Some(cart) = cart else {
+        return Ok(CartView {
+            shop_id: shop_id.to_string(),
+            items: vec![],
+            item_total: 0,
+            updated_at: None,
+        });
+    };
+    let priced = carts::price(txn, cart)?;
+    let items: Vec<CartLineView> = priced
+        .into_iter()
+        .map(|l| CartLineView {
+            product_id: l.product.id.clone(),
+            name: l.product.name.clone(),
+            unit_price: l.product.unit_price(),
+            quantity: l.quantity,
+            line_total: l.product.unit_price() * l.quantity as i64,
+            stock: l.product.stock,
+            available: l.available,
+        })
+        .collect();
+    Ok(CartView {
+        shop_id: shop_id.to_string(),
+        item_total: items.iter().map(|i| i.line_total).sum(),
+        items,
+        updated_at: Some(cart.updated_at),
+    })
+}
+
+// ---------- orders ----------
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeliveryView {
+    /// The next batch that takes orders; direct delivery when there is none.
+    Auto,
+    /// The batch named by `slot_id` and `cutoff_at`.
+    Batch,
+    /// Skip batching (only where the shop offers it, for its direct fee).
+    Direct,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    #[oai(validator(max_length = 26))]
+    pub shop_id: Text,
+    /// 1–50 products, quantities 1–99.
+    #[oai(validator(max_items = 200))]
+    pub items: Vec<LineRequest>,
+    #[oai(validator(max_length = 26))]
+    pub address_id: Text,
+    pub payment_method: PaymentMethodView,
+    #[oai(validator(max_length = 500))]
+    pub notes: Option<Text>,
+    pub delivery: Option<DeliveryView>,
+    #[oai(validator(max_length = 26))]
+    pub slot_id: Option<Text>,
+    pub cutoff_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Object)]
+pub struct OrderItemView {
+    pub product_id: String,
+    pub name: String,
+    pub unit_price: i64,
+    pub quantity: u32,
+    pub line_total: i64,
+}
+
+#[derive(Object)]
+pub struct AddressSnapshotView {
+    pub label: String,
+    pub building_id: String,
+    pub building_name: String,
+    pub room: String,
+    pub notes: String,
+}
+
+#[derive(Object)]
+pub struct TransitionView {
+    pub status: OrderStatusView,
+    pub at: DateTime<Utc>,
+    pub note: Option<String>,
+}
+
+#[derive(Object)]
+pub struct OrderView {
+    pub id: String,
+    /// Short, read-aloud id such as `UP-7K3Q9`.
+    pub display_id: String,
+    pub shop_id: String,
+    /// Absent for a direct delivery.
+    pub batch_id: Option<String>,
+    pub cutoff_at: Option<DateTime<Utc>>,
+    pub items: Vec<OrderItemView>,
+    pub item_total: i64,
+    pub delivery_fee: i64,
+    pub platform_fee: i64,
+    pub total: i64,
+    pub payment_method: PaymentMethodView,
+    pub payment_status: PaymentStatusView,
+    pub status: OrderStatusView,
+    pub address: AddressSnapshotView,
+    pub notes: String,
+    /// The delivery OTP: only in the ordering student's own view, once the
+    /// batch has locked. Read it aloud only after receiving the items.
+    pub otp: Option<String>,
+    pub cancellation_reason: Option<String>,
+    pub failure_reason: Option<String>,
+    pub transitions: Vec<TransitionView>,
+    pub created_at: DateTime<Utc>,
+}
+
+fn item_view(i: OrderItem) -> OrderItemView {
+    OrderItemView {
+        product_id: i.product_id,
+        name: i.name,
+        unit_price: i.unit_price,
+        quantity: i.quantity,
+        line_total: i.line_total,
+    }
+}
+
+fn address_view(a: AddressSnapshot) -> AddressSnapshotView {
+    AddressSnapshotView {
+        label: a.label,
+        building_id: a.building_id,
+        building_name: a.building_name,
+        room: a.room,
+        notes: a.notes,
+    }
+}
+
+/// The one place an order becomes a response: the OTP is kept only for the
+/// order's own student.
+pub fn order_view(o: Order, for_student: bool) -> OrderView {
+    OrderView {
+        otp: if for_student { o.otp } else { None },
+        id: o.id,
+        display_id: o.display_id,
+        shop_id: o.shop_id,
+        batch_id: o.batch_id,
+        cutoff_at: o.cutoff_at,
+        items: o.items.into_iter().map(item_view).collect(),
+        item_total: o.item_total,
+        delivery_fee: o.delivery_fee,
+        platform_fee: o.platform_fee,
+        total: o.total,
+        payment_method: o.payment_method.into(),
+        payment_status: o.payment_status.into(),
+        status: o.status.into(),
+        address: address_view(o.address),
+        notes: o.notes,
+        cancellation_reason: o.cancellation_reason,
+        failure_reason: o.failure_reason,
+        transitions: o
+            .transitions
+            .into_iter()
+            .map(|t| TransitionView {
+                status: t.status.into(),
+                at: t.at,
+                note: t.note,
+            })
+            .collect(),
+        created_at: o.created_at,
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum CheckoutResponse {
+    /// The order was placed.
+    #[oai(status = 201)]
+    Created(Json<OrderView>),
+    /// This `Idempotency-Key` was already used with the same body: the
+    /// original order, nothing placed twice.
+    #[oai(status = 200)]
+    Replayed(
+        Json<OrderView>,
+        #[oai(header = "Idempotent-Replayed")] String,
+    ),
+}
+
+#[derive(Object)]
+pub struct OrderPage {
+    pub items: Vec<OrderView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct CancelRequest {
+    /// Required when the shop or an admin cancels. 1–500 characters.
+    #[oai(validator(max_length = 500))]
+    pub reason: Option<Text>,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct ReviewRequest {
+    #[oai(validator(max_length = 26))]
+    pub product_id: Text,
+    /// 1–5.
+    pub rating: i64,
+    #[oai(validator(max_length = 1000))]
+    pub comment: Option<Text>,
+}
+
+#[derive(Object)]
+pub struct ReviewView {
+    pub id: String,
+    pub order_id: String,
+    pub product_id: String,
+    pub rating: u8,
+    pub comment: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Review> for ReviewView {
+    fn from(r: Review) -> Self {
+        Self {
+            id: r.id,
+            order_id: r.order_id,
+            product_id: r.product_id,
+            rating: r.rating,
+            comment: r.comment,
+            created_at: r.created_at,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum ReviewCreated {
+    #[oai(status = 201)]
+    Created(Json<ReviewView>),
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct OverrideRequest {
+    pub status: OrderStatusView,
+    /// Why; kept in the audit log. 1–500 characters.
+    #[oai(validator(max_length = 500))]
+    pub reason: Text,
+}
+
+fn required_text(
+    field: &'static str,
+    t: Option<Text>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    match t {
+        None => Ok(None),
+        Some(t) => Ok(Some(crate::domain::bounded_text(
+            field, &t.0, 1, max, true,
+        )?)),
+    }
+}
+
+fn page_limit(limit: Option<u32>) -> Result<usize, ApiError> {
+    match limit {
+        None => Ok(50),
+        Some(l) if (1..=200).contains(&l) => Ok(l as usize),
+        Some(_) => Err(FieldError::new("limit", "must be 1 to 200").into()),
+    }
+}
+
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Orders")]
-impl MarketApi {}
+impl MarketApi {
+    /// Your delivery addresses.
+    #[oai(path = "/me/addresses", method = "get")]
+    async fn list_addresses(&self, auth: Auth) -> Result<Json<Vec<AddressView>>, ApiError> {
+        let uid = auth.user_id().to_string();
+        let list = self
+            .state
+            .store
+            .read(move |txn| Ok::<_, ApiError>(addresses::list(txn, &uid)?))
+            .await?;
+        Ok(Json(list.into_iter().map(Into::into).collect()))
+    }
+
+    /// Add an address (at most 20). The first one becomes the default.
+    #[oai(path = "/me/addresses", method = "post")]
+    async fn create_address(
+        &self,
+        auth: Auth,
+        body: Json<AddressRequest>,
+    ) -> Result<AddressCreated, ApiError> {
+        let uid = auth.user_id().to_string();
+        let input = body.0.input();
+        let a = self
+            .state
+            .store
+            .write(move |txn| addresses::create(txn, &uid, &input))
+            .await?;
+        Ok(AddressCreated::Created(Json(a.into())))
+    }
+
+    /// Change an address. Orders already placed keep their snapshot.
+    #[oai(path = "/me/addresses/:id", method = "patch")]
+    async fn update_address(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        body: Json<AddressRequest>,
+    ) -> Result<Json<AddressView>, ApiError> {
+        let uid = auth.user_id().to_string();
+        let input = body.0.input();
+        let a = self
+            .state
+            .store
+            .write(move |txn| addresses::update(txn, &uid, &id.0, &input))
+            .await?;
+        Ok(Json(a.into()))
+    }
+
+    /// Delete an address.
+    #[oai(path = "/me/addresses/:id", method = "delete")]
+    async fn delete_address(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+    ) -> Result<NoContent, ApiError> {
+        let uid = auth.user_id().to_string();
+        self.state
+            .store
+            .write(move |txn| addresses::delete(txn, &uid, &id.0))
+            .await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Your non-empty carts, one per shop.
+    #[oai(path = "/cart", method = "get")]
+    async fn list_carts(&self, auth: Auth) -> Result<Json<Vec<CartView>>, ApiError> {
+        let uid = auth.user_id().to_string();
+        let v = self
+            .state
+            .store
+            .read(move |txn| {
+                carts::list_for_user(txn, &uid)?
+                    .iter()
+                    .map(|c| cart_view(txn, &c.shop_id, Some(c)))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .await?;
+        Ok(Json(v))
+    }
+
+    /// Your cart at a shop, with current prices and availability.
+    #[oai(path = "/cart/:shop_id", method = "get")]
+    async fn get_cart(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] shop_id: Path<String>,
+    ) -> Result<Json<CartView>, ApiError> {
+        let uid = auth.user_id().to_string();
+        let admin = auth.is_admin();
+        let v = self
+            .state
+            .store
+            .read(move |txn| {
+                market::visible_shop(txn, &shop_id.0, Some(&uid), admin)?;
+                let cart = carts::read(txn, &uid, &shop_id.0)?;
+                cart_view(txn, &shop_id.0, cart.as_ref())
+            })
+            .await?;
+        Ok(Json(v))
+    }
+
+    /// Replace your cart at a shop. Deleted or other shops' products are refused.
+    #[oai(path = "/cart/:shop_id", method = "put")]
+    async fn put_cart(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] shop_id: Path<String>,
+        body: Json<CartRequest>,
+    ) -> Result<Json<CartView>, ApiError> {
+        let uid = auth.user_id().to_string();
+        let raw = lines(&body.0.items);
+        let sid = shop_id.0.clone();
+        self.state
+            .store
+            .write(move |txn| {
+                let shop = crate::market::orders::public_shop(txn, &sid)?;
+                carts::replace(txn, &uid, &shop, &raw)
+            })
+            .await?;
+        self.get_cart(auth, shop_id).await
+    }
+
+    /// Empty your cart at a shop.
+    #[oai(path = "/cart/:shop_id", method = "delete")]
+    async fn delete_cart(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] shop_id: Path<String>,
+    ) -> Result<NoContent, ApiError> {
+        let k = carts::key(auth.user_id(), &shop_id.0);
+        self.state
+            .store
+            .write(move |txn| {
+                txn.open_table(tables::CARTS)?.remove(k.as_str())?;
+                Ok::<_, ApiError>(())
+            })
+            .await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Place an order (checkout). Send a fresh `Idempotency-Key` (a UUID)
+    /// per order and reuse it when retrying: the same key and body return the
+    /// original order for 24 h, a different body is refused (422). A shortage
+    /// is a 409 naming the short items; nothing is reserved.
+    #[oai(path = "/orders", method = "post")]
+    async fn checkout(
+        &self,
+        auth: Auth,
+        #[oai(name = "Idempotency-Key")] key: Header<String>,
+        body: Json<CheckoutRequest>,
+    ) -> Result<CheckoutResponse, ApiError> {
+        order::check_idempotency_key(&key.0)?;
+        let b = body.0;
+        let delivery = match (
+            b.delivery.unwrap_or(DeliveryView::Auto),
+            b.slot_id,
+            b.cutoff_at,
+        ) {
+            (DeliveryView::Batch, Some(slot), Some(cutoff)) => Delivery::Batch {
+                slot_id: slot.0,
+                cutoff_at: cutoff,
+            },
+            (DeliveryView::Batch, _, _) => {
+                return Err(FieldError::new(
+                    "slot_id",
+                    "BATCH delivery names slot_id and cutoff_at",
+                )
+                .into());
+            }
+            (_, Some(_), _) | (_, _, Some(_)) => {
+                return Err(FieldError::new(
+                    "delivery",
+                    "slot_id and cutoff_at go with delivery BATCH",
+                )
+                .into());
+            }
+            (DeliveryView::Direct, _, _) => Delivery::Direct,
+            (DeliveryView::Auto, _, _) => Delivery::Auto,
+        };
+        let checkout = Checkout {
+            user_id: auth.user_id().to_string(),
+            shop_id: b.shop_id.0,
+            lines: normalize_lines(&lines(&b.items))?,
+            address_id: b.address_id.0,
+            payment_method: b.payment_method.into(),
+            notes: crate::domain::bounded_text(
+                "notes",
+                b.notes.as_ref().map(|t| t.0.as_str()).unwrap_or(""),
+                0,
+                500,
+                true,
+            )?,
+            delivery,
+        };
+        let tz = self.state.config.campus_tz().map_err(ApiError::internal)?;
+        let key = key.0;
+        let placed = self
+            .state
+            .store
+            .write(move |txn| orders::place(txn, &checkout, &key, Utc::now(), tz))
+            .await?;
+        Ok(match placed {
+            Placed::New(o) => CheckoutResponse::Created(Json(order_view(o, true))),
+            Placed::Replayed(o) => {
+                CheckoutResponse::Replayed(Json(order_view(o, true)), "true".into())
+            }
+        })
+    }
+
+    /// Your orders, newest first.
+    #[oai(path = "/orders", method = "get")]
+    async fn my_orders(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] cursor: Query<Option<String>>,
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<OrderPage>, ApiError> {
+        let limit = page_limit(limit.0)?;
+        let uid = auth.user_id().to_string();
+        let page = self
+            .state
+            .store
+            .read(move |txn| {
+                let ids = orders::page(
+                    &txn.open_multimap_table(tables::USER_TO_ORDERS)?,
+                    &uid,
+                    cursor.0.as_deref(),
+                    limit,
+                )?;
+                let list = orders::load_many(txn, &ids)?;
+                Ok::<_, ApiError>((list, ids.len() == limit))
+            })
+            .await?;
+        Ok(Json(to_page(page.0, page.1, true)))
+    }
+
+    /// One order. The student sees the OTP once the batch has locked; the
+    /// shop's staff and admins never do.
+    #[oai(path = "/orders/:id", method = "get")]
+    async fn get_order(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+    ) -> Result<Json<OrderView>, ApiError> {
+        let uid = auth.user_id().to_string();
+        let admin = auth.is_admin();
+        let (o, rel) = self
+            .state
+            .store
+            .read(move |txn| {
+                orders::visible(
+                    &txn.open_table(tables::ORDERS)?,
+                    &txn.open_table(tables::SHOPS)?,
+                    &id.0,
+                    &uid,
+                    admin,
+                )
+            })
+            .await?;
+        Ok(Json(order_view(o, matches!(rel, Relation::Student))))
+    }
+
+    /// Cancel an order: the student while it is `NEW`; the shop or an admin
+    /// (with a reason) until it is completed. Stock is restored.
+    #[oai(path = "/orders/:id/cancel", method = "post")]
+    async fn cancel_order(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        body: Json<CancelRequest>,
+    ) -> Result<Json<OrderView>, ApiError> {
+        let uid = auth.user_id().to_string();
+        let admin = auth.is_admin();
+        let reason = required_text("reason", body.0.reason, 500)?;
+        let o = self
+            .state
+            .store
+            .write(move |txn| orders::cancel(txn, &id.0, &uid, admin, reason.clone(), Utc::now()))
+            .await?;
+        let mine = o.user_id == auth.user_id();
+        Ok(Json(order_view(o, mine)))
+    }
+
+    /// Put a past order's items back into your cart, capped at current stock.
+    #[oai(path = "/orders/:id/reorder", method = "post")]
+    async fn reorder(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+    ) -> Result<Json<ReorderView>, ApiError> {
+        let uid = auth.user_id().to_string();
+        let (shop_id, skipped) = self
+            .state
+            .store
+            .write(move |txn| {
+                let o: Order = crate::store::codec::get(&txn.open_table(tables::ORDERS)?, &id.0)?
+                    .filter(|o: &Order| o.user_id == uid)
+                    .ok_or_else(|| ApiError::NotFound("no such order".into()))?;
+                let shop = crate::market::orders::public_shop(txn, &o.shop_id)?;
+                let wanted: Vec<(String, u32)> = o
+                    .items
+                    .iter()
+                    .map(|i| (i.product_id.clone(), i.quantity))
+                    .collect();
+                let (_, skipped) = carts::refill(txn, &uid, &shop, &wanted)?;
+                Ok::<_, ApiError>((o.shop_id, skipped))
+            })
+            .await?;
+        let cart = self.get_cart(auth, Path(shop_id)).await?.0;
+        Ok(Json(ReorderView { cart, skipped }))
+    }
+
+    /// Review an item of your delivered order (once per item).
+    #[oai(path = "/orders/:id/reviews", method = "post")]
+    async fn review(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        body: Json<ReviewRequest>,
+    ) -> Result<ReviewCreated, ApiError> {
+        let uid = auth.user_id().to_string();
+        let b = body.0;
+        let comment = b.comment.map(Text::into_inner).unwrap_or_default();
+        let r = self
+            .state
+            .store
+            .write(move |txn| {
+                reviews::create(txn, &uid, &id.0, &b.product_id.0, b.rating, &comment)
+            })
+            .await?;
+        Ok(ReviewCreated::Created(Json(r.into())))
+    }
+
+    /// Reviews of a product, newest first.
+    #[oai(path = "/products/:id/reviews", method = "get")]
+    async fn product_reviews(
+        &self,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<Vec<ReviewView>>, ApiError> {
+        let limit = page_limit(limit.0)?;
+        let list = self
+            .state
+            .store
+            .read(move |txn| Ok::<_, ApiError>(reviews::of_product(txn, &id.0, limit)?))
+            .await?;
+        Ok(Json(list.into_iter().map(Into::into).collect()))
+    }
+
+    /// Be told once when a sold-out product is back in stock.
+    #[oai(path = "/products/:id/watch", method = "put")]
+    async fn watch(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+    ) -> Result<NoContent, ApiError> {
+        let uid = auth.user_id().to_string();
+        self.state
+            .store
+            .write(move |txn| reviews::watch(txn, &uid, &id.0))
+            .await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Stop watching a product.
+    #[oai(path = "/products/:id/watch", method = "delete")]
+    async fn unwatch(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+    ) -> Result<NoContent, ApiError> {
+        let uid = auth.user_id().to_string();
+        self.state
+            .store
+            .write(move |txn| reviews::unwatch(txn, &uid, &id.0))
+            .await?;
+        Ok(NoContent::Done)
+    }
+
+    /// A shop's orders, newest first (its owner, staff and admins). No OTPs.
+    #[oai(path = "/shops/:id/orders", method = "get")]
+    async fn shop_orders(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        status: Query<Option<OrderStatusView>>,
+        #[oai(validator(max_length = 26))] cursor: Query<Option<String>>,
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<OrderPage>, ApiError> {
+        let limit = page_limit(limit.0)?;
+        let uid = auth.user_id().to_string();
+        let admin = auth.is_admin();
+        let want: Option<OrderStatus> = status.0.map(Into::into);
+        let page = self
+            .state
+            .store
+            .read(move |txn| {
+                let shop = market::visible_shop(txn, &id.0, Some(&uid), admin)?;
+                if !(admin || shop.is_staff(&uid)) {
+                    return Err(ApiError::NotFound("no such shop".into()));
+                }
+                let index = txn.open_multimap_table(tables::SHOP_TO_ORDERS)?;
+                let orders_t = txn.open_table(tables::ORDERS)?;
+                let mut out = Vec::new();
+                let mut full = false;
+                for v in index.get(shop.id.as_str())?.rev() {
+                    let oid = v?.value().to_string();
+                    if cursor.0.as_deref().is_some_and(|c| oid.as_str() >= c) {
+                        continue;
+                    }
+                    if let Some(o) = crate::store::codec::get::<Order>(&orders_t, &oid)?
+                        && want.is_none_or(|w| o.status == w)
+                    {
+                        out.push(o);
+                        if out.len() == limit {
+                            full = true;
+                            break;
+                        }
+                    }
+                }
+                Ok((out, full))
+            })
+            .await?;
+        Ok(Json(to_page(page.0, page.1, false)))
+    }
+
+    /// Admin: set an order's status outside the normal flow, with a reason
+    /// (audited). Cancelling restores stock.
+    #[oai(path = "/admin/orders/:id/status", method = "post")]
+    async fn override_status(
+        &self,
+        req: &Request,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        body: Json<OverrideRequest>,
+    ) -> Result<Json<OrderView>, ApiError> {
+        auth.require_admin()?;
+        let reason = crate::domain::bounded_text("reason", &body.0.reason.0, 1, 500, true)?;
+        let status: OrderStatus = body.0.status.into();
+        let origin = origin(req, Some(auth.user_id()));
+        let o = self
+            .state
+            .store
+            .write(move |txn| {
+                orders::override_status(txn, &id.0, status, &reason, &origin, Utc::now())
+            })
+            .await?;
+        Ok(Json(order_view(o, false)))
+    }
+}
+
+fn to_page(list: Vec<Order>, full: bool, for_student: bool) -> OrderPage {
+    let next_cursor = if full {
+        list.last().map(|o| o.id.clone())
+    } else {
+        None
+    };
+    OrderPage {
+        items: list
+            .into_iter()
+            .map(|o| order_view(o, for_student))
+            .collect(),
+        next_cursor,
+    }
+}

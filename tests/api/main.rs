@@ -2,7 +2,9 @@
 //! random loopback port with a temporary data directory and talks HTTP to it.
 
 mod auth;
+mod fixtures;
 mod helpers;
+mod market;
 mod platform;
 mod store;
 mod tokens;

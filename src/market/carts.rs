@@ -1,0 +1,157 @@
+//! One cart per user per shop. Carts hold product ids and quantities only;
+//! prices and availability are read fresh whenever a cart is shown.
+
+use chrono::{DateTime, Utc};
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::FieldError;
+use crate::domain::catalog::Product;
+use crate::domain::order::{Line, MAX_QUANTITY, normalize_lines};
+use crate::domain::shop::Shop;
+use crate::http::error::ApiError;
+use crate::store::{StoreError, codec, tables};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CartItem {
+    pub product_id: String,
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cart {
+    pub user_id: String,
+    pub shop_id: String,
+    pub items: Vec<CartItem>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub fn key(user_id: &str, shop_id: &str) -> String {
+    format!("{user_id}/{shop_id}")
+}
+
+/// A cart line as shown: fresh price and stock.
+pub struct PricedLine {
+    pub product: Product,
+    pub quantity: u32,
+    pub available: bool,
+}
+
+pub fn read(
+    txn: &ReadTransaction,
+    user_id: &str,
+    shop_id: &str,
+) -> Result<Option<Cart>, StoreError> {
+    codec::get(&txn.open_table(tables::CARTS)?, &key(user_id, shop_id))
+}
+
+pub fn price(txn: &ReadTransaction, cart: &Cart) -> Result<Vec<PricedLine>, StoreError> {
+    let products = txn.open_table(tables::PRODUCTS)?;
+    let mut out = Vec::new();
+    for i in &cart.items {
+        if let Some(p) = codec::get::<Product>(&products, &i.product_id)? {
+            let available = p.is_live() && p.stock >= i.quantity;
+            out.push(PricedLine {
+                product: p,
+                quantity: i.quantity,
+                available,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Every product of `lines` must be a live product of `shop`; returns them
+/// in line order. A deleted or foreign product is refused (422).
+pub fn check_products(
+    products: &impl ReadableTable<&'static str, &'static [u8]>,
+    shop: &Shop,
+    lines: &[Line],
+) -> Result<Vec<Product>, ApiError> {
+    let mut out = Vec::with_capacity(lines.len());
+    let mut bad = Vec::new();
+    for l in lines {
+        match codec::get::<Product>(products, &l.product_id)? {
+            Some(p) if p.shop_id == shop.id && p.is_live() => out.push(p),
+            _ => bad.push(l.product_id.clone()),
+        }
+    }
+    if !bad.is_empty() {
+        return Err(FieldError::new(
+            "items",
+            format!(
+                "not products of this shop (or no longer sold): {}",
+                bad.join(", ")
+            ),
+        )
+        .into());
+    }
+    Ok(out)
+}
+
+/// Replaces the cart's contents. An empty list deletes the cart.
+pub fn replace(
+    txn: &WriteTransaction,
+    user_id: &str,
+    shop: &Shop,
+    raw: &[(String, i64)],
+) -> Result<Option<Cart>, ApiError> {
+    let k = key(user_id, &shop.id);
+    if raw.is_empty() {
+        txn.open_table(tables::CARTS)?.remove(k.as_str())?;
+        return Ok(None);
+    }
+    let lines = normalize_lines(raw)?;
+    check_products(&txn.open_table(tables::PRODUCTS)?, shop, &lines)?;
+    let cart = Cart {
+        user_id: user_id.to_string(),
+        shop_id: shop.id.clone(),
+        items: lines
+            .into_iter()
+            .map(|l| CartItem {
+                product_id: l.product_id,
+                quantity: l.quantity,
+            })
+            .collect(),
+        updated_at: Utc::now(),
+    };
+    codec::put(&mut txn.open_table(tables::CARTS)?, &k, &cart)?;
+    Ok(Some(cart))
+}
+
+/// Fills the cart from a past order's items, each capped at the current
+/// stock; products no longer sold or out of stock are skipped.
+pub fn refill(
+    txn: &WriteTransaction,
+    user_id: &str,
+    shop: &Shop,
+    wanted: &[(String, u32)],
+) -> Result<(Option<Cart>, Vec<String>), ApiError> {
+    let products = txn.open_table(tables::PRODUCTS)?;
+    let mut raw = Vec::new();
+    let mut skipped = Vec::new();
+    for (pid, q) in wanted {
+        match codec::get::<Product>(&products, pid)? {
+            Some(p) if p.is_live() && p.shop_id == shop.id && p.stock > 0 => {
+                raw.push((pid.clone(), (*q).min(p.stock).min(MAX_QUANTITY) as i64));
+            }
+            _ => skipped.push(pid.clone()),
+        }
+    }
+    drop(products);
+    Ok((replace(txn, user_id, shop, &raw)?, skipped))
+}
+
+pub fn list_for_user(txn: &ReadTransaction, user_id: &str) -> Result<Vec<Cart>, StoreError> {
+    let prefix = format!("{user_id}/");
+    let table = txn.open_table(tables::CARTS)?;
+    let mut out = Vec::new();
+    for entry in table.range(prefix.as_str()..)? {
+        let (k, v) = entry?;
+        if !k.value().starts_with(&prefix) {
+            break;
+        }
+        out.push(codec::decode(v.value())?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,603 @@
+//! Checkout and the order lifecycle around it (SPEC §4.1–4.3).
+//!
+//! `place` is the whole checkout as one transaction: every check runs first
+//! and refuses without writing; only then are stock, batch, order and
+//! indexes written together.
+
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use redb::{ReadTransaction, ReadableMultimapTable, ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{addresses, carts};
+use crate::audit::{self, Origin};
+use crate::domain::FieldError;
+use crate::domain::batch::{Availability, Batch, BatchStatus, ChoiceError, Slot, choose_batch};
+use crate::domain::catalog::Product;
+use crate::domain::order::{
+    self, Actor, Line, Order, OrderItem, OrderStatus, PaymentMethod, PaymentStatus, Transition,
+};
+use crate::domain::shop::Shop;
+use crate::http::error::ApiError;
+use crate::store::{StoreError, codec, tables};
+
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_TTL_HOURS: i64 = 24;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub fingerprint: String,
+    pub order_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// How the student wants the order delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Delivery {
+    /// The next batch that takes orders, else direct when offered.
+    Auto,
+    /// A named later batch: slot and cutoff.
+    Batch {
+        slot_id: String,
+        cutoff_at: DateTime<Utc>,
+    },
+    Direct,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Checkout {
+    pub user_id: String,
+    pub shop_id: String,
+    pub lines: Vec<Line>,
+    pub address_id: String,
+    pub payment_method: PaymentMethod,
+    pub notes: String,
+    pub delivery: Delivery,
+}
+
+impl Checkout {
+    /// Identifies "the same body": what the order would be made of.
+    pub fn fingerprint(&self) -> String {
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        hex::encode(Sha256::digest(&bytes))
+    }
+}
+
+pub enum Placed {
+    New(Order),
+    /// The same key and body were seen before: the original order.
+    Replayed(Order),
+}
+
+fn idem_key(user_id: &str, key: &str) -> String {
+    format!("{user_id}/{key}")
+}
+
+pub fn batch_key(shop_id: &str, cutoff: DateTime<Utc>) -> String {
+    format!(
+        "{shop_id}/{}",
+        cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
+}
+
+fn open_key(cutoff: DateTime<Utc>, batch_id: &str) -> String {
+    format!(
+        "{}/{batch_id}",
+        cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
+}
+
+fn shop_slots(txn: &WriteTransaction, shop_id: &str) -> Result<Vec<Slot>, StoreError> {
+    let index = txn.open_multimap_table(tables::SHOP_TO_SLOTS)?;
+    let table = txn.open_table(tables::SLOTS)?;
+    let mut out = Vec::new();
+    for id in index.get(shop_id)? {
+        if let Some(s) = codec::get::<Slot>(&table, id?.value())? {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+fn existing_batch(
+    txn: &WriteTransaction,
+    shop_id: &str,
+    cutoff: DateTime<Utc>,
+) -> Result<Option<Batch>, StoreError> {
+    let id = match txn
+        .open_table(tables::BATCH_KEY_TO_BATCH)?
+        .get(batch_key(shop_id, cutoff).as_str())?
+    {
+        Some(g) => g.value().to_string(),
+        None => return Ok(None),
+    };
+    codec::get(&txn.open_table(tables::BATCHES)?, &id)
+}
+
+fn availability(b: &Option<Batch>) -> Availability {
+    match b {
+        None => Availability::Absent,
+        Some(b)
+            if b.status == BatchStatus::Open && b.max_orders.is_none_or(|m| b.order_count < m) =>
+        {
+            Availability::Open
+        }
+        Some(_) => Availability::Closed,
+    }
+}
+
+/// Places an order. See the module comment for the transaction's shape.
+pub fn place(
+    txn: &WriteTransaction,
+    c: &Checkout,
+    idempotency_key: &str,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Result<Placed, ApiError> {
+    // 1. Idempotency: same key and body → the original order; other body → 422.
+    let ikey = idem_key(&c.user_id, idempotency_key);
+    let fingerprint = c.fingerprint();
+    if let Some(rec) =
+        codec::get::<IdempotencyRecord>(&txn.open_table(tables::IDEMPOTENCY)?, &ikey)?
+        && rec.created_at > now - Duration::hours(IDEMPOTENCY_TTL_HOURS)
+    {
+        if rec.fingerprint != fingerprint {
+            return Err(FieldError::new(
+                "Idempotency-Key",
+                "this key was already used for a different order; use a new key",
+            )
+            .into());
+        }
+        let o = codec::get::<Order>(&txn.open_table(tables::ORDERS)?, &rec.order_id)?
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("idempotent order missing")))?;
+        return Ok(Placed::Replayed(o));
+    }
+
+    // 2. The shop takes orders.
+    let shop: Shop = codec::get(&txn.open_table(tables::SHOPS)?, &c.shop_id)?
+        .filter(Shop::is_public)
+        .ok_or_else(|| ApiError::NotFound("no such shop".into()))?;
+    if !shop.accepting_orders {
+        return Err(ApiError::Conflict(format!(
+            "{} is not accepting orders right now",
+            shop.name
+        )));
+    }
+
+    // 3. Products belong to the shop, are sold, and are in stock.
+    let products = carts::check_products(&txn.open_table(tables::PRODUCTS)?, &shop, &c.lines)?;
+    let short: Vec<String> = products
+        .iter()
+        .zip(&c.lines)
+        .filter(|(p, l)| p.stock < l.quantity)
+        .map(|(p, l)| format!("{} (wanted {}, {} left)", p.name, l.quantity, p.stock))
+        .collect();
+    if !short.is_empty() {
+        return Err(ApiError::Conflict(format!(
+            "not enough stock: {}",
+            short.join("; ")
+        )));
+    }
+    let items: Vec<OrderItem> = products
+        .iter()
+        .zip(&c.lines)
+        .map(|(p, l)| OrderItem {
+            product_id: p.id.clone(),
+            name: p.name.clone(),
+            unit_price: p.unit_price(),
+            quantity: l.quantity,
+            line_total: p.unit_price() * l.quantity as i64,
+        })
+        .collect();
+
+    // 4. Minimum order value.
+    let item_total: i64 = items.iter().map(|i| i.line_total).sum();
+    if item_total < shop.min_order_value {
+        return Err(FieldError::new(
+            "items",
+            format!(
+                "the items come to {item_total}, below this shop's minimum order of {}",
+                shop.min_order_value
+            ),
+        )
+        .into());
+    }
+
+    // 5. The address is the student's and the shop delivers there.
+    let address = addresses::owned(
+        &txn.open_table(tables::ADDRESSES)?,
+        &c.user_id,
+        &c.address_id,
+    )
+    .map_err(|_| ApiError::from(FieldError::new("address_id", "no such address of yours")))?;
+    if !shop.delivers_to_building(&address.building_id) {
+        return Err(FieldError::new(
+            "address_id",
+            format!("{} does not deliver to that building", shop.name),
+        )
+        .into());
+    }
+    let snapshot = addresses::snapshot(&txn.open_table(tables::BUILDINGS)?, &address)?;
+
+    // 6. The batch (or direct delivery).
+    let slots = shop_slots(txn, &shop.id)?;
+    // A read error here reads as "no batch yet"; the write below reads the
+    // same key again and reports it.
+    let avail = |_slot_id: &str, cutoff: DateTime<Utc>| -> Availability {
+        availability(&existing_batch(txn, &shop.id, cutoff).ok().flatten())
+    };
+    let choice = match &c.delivery {
+        Delivery::Direct => None,
+        Delivery::Batch { slot_id, cutoff_at } => Some(
+            choose_batch(&slots, now, tz, Some((slot_id, *cutoff_at)), avail).map_err(|_| {
+                ApiError::from(FieldError::new(
+                    "cutoff_at",
+                    "that batch is not open for orders",
+                ))
+            })?,
+        ),
+        Delivery::Auto => match choose_batch(&slots, now, tz, None, avail) {
+            Ok(ch) => Some(ch),
+            Err(ChoiceError::NoSlot | ChoiceError::NotAvailable)
+                if shop.offers_direct_delivery() =>
+            {
+                None
+            }
+            Err(_) => {
+                return Err(FieldError::new(
+                    "delivery",
+                    format!("{} has no upcoming batch and no direct delivery", shop.name),
+                )
+                .into());
+            }
+        },
+    };
+    if choice.is_none() && !shop.offers_direct_delivery() {
+        return Err(FieldError::new(
+            "delivery",
+            format!("{} does not offer direct delivery", shop.name),
+        )
+        .into());
+    }
+    let platform_fee = crate::settings::read(&txn.open_table(tables::SETTINGS)?)?.platform_fee;
+    let delivery_fee = if choice.is_some() {
+        shop.delivery_fee
+    } else {
+        shop.direct_delivery_fee
+    };
+    let totals = order::totals(&items, delivery_fee, platform_fee);
+
+    // --- Every check passed: write. ---
+    let mut products_t = txn.open_table(tables::PRODUCTS)?;
+    for (p, l) in products.iter().zip(&c.lines) {
+        let mut p = p.clone();
+        p.stock -= l.quantity;
+        p.updated_at = now;
+        codec::put(&mut products_t, &p.id, &p)?;
+    }
+    drop(products_t);
+
+    let batch = match &choice {
+        None => None,
+        Some(ch) => {
+            let existing = existing_batch(txn, &shop.id, ch.cutoff_at)?;
+            let mut b = match existing {
+                Some(b) => b,
+                None => {
+                    let slot = slots.iter().find(|s| s.id == ch.slot_id);
+                    let b = Batch {
+                        id: ulid::Ulid::new().to_string(),
+                        shop_id: shop.id.clone(),
+                        slot_id: ch.slot_id.clone(),
+                        label: slot.map(|s| s.label.clone()).unwrap_or_default(),
+                        cutoff_at: ch.cutoff_at,
+                        status: BatchStatus::Open,
+                        milestone: None,
+                        runner_id: None,
+                        max_orders: slot.and_then(|s| s.max_orders),
+                        order_count: 0,
+                        created_at: now,
+                        locked_at: None,
+                        dispatched_at: None,
+                        completed_at: None,
+                        stale_warned_at: None,
+                    };
+                    txn.open_table(tables::BATCH_KEY_TO_BATCH)?
+                        .insert(batch_key(&shop.id, b.cutoff_at).as_str(), b.id.as_str())?;
+                    txn.open_table(tables::OPEN_BATCHES_BY_CUTOFF)?
+                        .insert(open_key(b.cutoff_at, &b.id).as_str(), b.id.as_str())?;
+                    b
+                }
+            };
+            b.order_count += 1;
+            codec::put(&mut txn.open_table(tables::BATCHES)?, &b.id, &b)?;
+            Some(b)
+        }
+    };
+
+    let mut display_t = txn.open_table(tables::DISPLAY_TO_ORDER)?;
+    let mut display_id = order::new_display_id();
+    for _ in 0..20 {
+        if display_t.get(display_id.as_str())?.is_none() {
+            break;
+        }
+        display_id = order::new_display_id();
+    }
+    let o = Order {
+        id: ulid::Ulid::new().to_string(),
+        display_id,
+        user_id: c.user_id.clone(),
+        shop_id: shop.id.clone(),
+        batch_id: batch.as_ref().map(|b| b.id.clone()),
+        cutoff_at: batch.as_ref().map(|b| b.cutoff_at),
+        items,
+        item_total: totals.item_total,
+        delivery_fee: totals.delivery_fee,
+        platform_fee: totals.platform_fee,
+        total: totals.total,
+        payment_method: c.payment_method,
+        payment_status: PaymentStatus::Pending,
+        status: OrderStatus::New,
+        address: snapshot,
+        notes: c.notes.clone(),
+        otp: None,
+        otp_failures: 0,
+        cancellation_reason: None,
+        failure_reason: None,
+        transitions: vec![Transition {
+            status: OrderStatus::New,
+            at: now,
+            by: Some(c.user_id.clone()),
+            note: None,
+        }],
+        created_at: now,
+        updated_at: now,
+    };
+    display_t.insert(o.display_id.as_str(), o.id.as_str())?;
+    drop(display_t);
+    codec::put(&mut txn.open_table(tables::ORDERS)?, &o.id, &o)?;
+    txn.open_multimap_table(tables::USER_TO_ORDERS)?
+        .insert(o.user_id.as_str(), o.id.as_str())?;
+    txn.open_multimap_table(tables::SHOP_TO_ORDERS)?
+        .insert(o.shop_id.as_str(), o.id.as_str())?;
+    if let Some(b) = &batch {
+        txn.open_multimap_table(tables::BATCH_TO_ORDERS)?
+            .insert(b.id.as_str(), o.id.as_str())?;
+    }
+    codec::put(
+        &mut txn.open_table(tables::IDEMPOTENCY)?,
+        &ikey,
+        &IdempotencyRecord {
+            fingerprint,
+            order_id: o.id.clone(),
+            created_at: now,
+        },
+    )?;
+    // The cart was checked out.
+    txn.open_table(tables::CARTS)?
+        .remove(carts::key(&c.user_id, &shop.id).as_str())?;
+    Ok(Placed::New(o))
+}
+
+/// A shop students may order from or fill a cart at (public), else 404.
+pub fn public_shop(txn: &WriteTransaction, shop_id: &str) -> Result<Shop, ApiError> {
+    codec::get::<Shop>(&txn.open_table(tables::SHOPS)?, shop_id)?
+        .filter(Shop::is_public)
+        .ok_or_else(|| ApiError::NotFound("no such shop".into()))
+}
+
+/// Who the caller is to an order.
+pub enum Relation {
+    Student,
+    Staff,
+    Admin,
+}
+
+/// The order if the caller may see it, and how they relate to it.
+pub fn visible(
+    orders: &impl ReadableTable<&'static str, &'static [u8]>,
+    shops: &impl ReadableTable<&'static str, &'static [u8]>,
+    order_id: &str,
+    user_id: &str,
+    is_admin: bool,
+) -> Result<(Order, Relation), ApiError> {
+    let not_found = || ApiError::NotFound("no such order".into());
+    let o: Order = codec::get(orders, order_id)?.ok_or_else(not_found)?;
+    if o.user_id == user_id {
+        return Ok((o, Relation::Student));
+    }
+    let shop: Option<Shop> = codec::get(shops, &o.shop_id)?;
+    if shop.is_some_and(|s| s.is_staff(user_id)) {
+        return Ok((o, Relation::Staff));
+    }
+    if is_admin {
+        return Ok((o, Relation::Admin));
+    }
+    Err(not_found())
+}
+
+/// Ids from a multimap index, newest first, after `cursor`, at most `limit`.
+pub fn page(
+    index: &impl ReadableMultimapTable<&'static str, &'static str>,
+    key: &str,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
+    let mut ids = Vec::new();
+    for v in index.get(key)?.rev() {
+        let id = v?.value().to_string();
+        if cursor.is_some_and(|c| id.as_str() >= c) {
+            continue;
+        }
+        ids.push(id);
+        if ids.len() == limit {
+            break;
+        }
+    }
+    Ok(ids)
+}
+
+pub fn load_many(txn: &ReadTransaction, ids: &[String]) -> Result<Vec<Order>, StoreError> {
+    let t = txn.open_table(tables::ORDERS)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(o) = codec::get::<Order>(&t, id)? {
+            out.push(o);
+        }
+    }
+    Ok(out)
+}
+
+/// Gives an order's items back to stock (cancellation), notifying watchers
+/// of products that come back from zero.
+fn restore_stock(txn: &WriteTransaction, o: &Order, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let mut t = txn.open_table(tables::PRODUCTS)?;
+    let mut restocked = Vec::new();
+    for i in &o.items {
+        if let Some(mut p) = codec::get::<Product>(&t, &i.product_id)? {
+            let was_out = p.stock == 0;
+            p.stock = p.stock.saturating_add(i.quantity);
+            p.updated_at = now;
+            codec::put(&mut t, &p.id, &p)?;
+            if was_out && p.stock > 0 && p.is_live() {
+                restocked.push(p);
+            }
+        }
+    }
+    drop(t);
+    for p in &restocked {
+        super::reviews::notify_restock(txn, p)?;
+    }
+    Ok(())
+}
+
+fn leave_batch(txn: &WriteTransaction, o: &Order) -> Result<(), StoreError> {
+    if let Some(bid) = &o.batch_id {
+        let mut t = txn.open_table(tables::BATCHES)?;
+        if let Some(mut b) = codec::get::<Batch>(&t, bid)? {
+            b.order_count = b.order_count.saturating_sub(1);
+            codec::put(&mut t, &b.id, &b)?;
+        }
+    }
+    Ok(())
+}
+
+/// Cancels an order (SPEC §4.3) and restores its stock, in one transaction.
+pub fn cancel(
+    txn: &WriteTransaction,
+    order_id: &str,
+    user_id: &str,
+    is_admin: bool,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Order, ApiError> {
+    let (mut o, rel) = visible(
+        &txn.open_table(tables::ORDERS)?,
+        &txn.open_table(tables::SHOPS)?,
+        order_id,
+        user_id,
+        is_admin,
+    )?;
+    let actor = match rel {
+        Relation::Student => Actor::Student,
+        Relation::Staff => Actor::Vendor,
+        Relation::Admin => Actor::Admin,
+    };
+    order::may_cancel(o.status, actor).map_err(ApiError::Conflict)?;
+    if actor != Actor::Student && reason.is_none() {
+        return Err(
+            FieldError::new("reason", "a shop or admin cancellation needs a reason").into(),
+        );
+    }
+    o.transition(OrderStatus::Cancelled, now, Some(user_id), reason.clone())
+        .map_err(ApiError::Conflict)?;
+    o.cancellation_reason = reason.or_else(|| Some("cancelled by the student".into()));
+    o.otp = None;
+    restore_stock(txn, &o, now)?;
+    leave_batch(txn, &o)?;
+    codec::put(&mut txn.open_table(tables::ORDERS)?, &o.id, &o)?;
+    if actor != Actor::Student {
+        crate::notify::push(
+            txn,
+            &o.user_id,
+            crate::notify::Note {
+                title: "Order cancelled",
+                message: format!(
+                    "{} was cancelled: {}",
+                    o.display_id,
+                    o.cancellation_reason.clone().unwrap_or_default()
+                ),
+                kind: crate::notify::Kind::Warning,
+                category: crate::notify::Category::Order,
+                action: Some(format!("/orders/{}", o.id)),
+            },
+        )?;
+    }
+    Ok(o)
+}
+
+/// An admin sets any status, with a reason, audited. Moving into
+/// `CANCELLED` restores stock like a cancellation.
+pub fn override_status(
+    txn: &WriteTransaction,
+    order_id: &str,
+    status: OrderStatus,
+    reason: &str,
+    origin: &Origin,
+    now: DateTime<Utc>,
+) -> Result<Order, ApiError> {
+    let mut o: Order = codec::get(&txn.open_table(tables::ORDERS)?, order_id)?
+        .ok_or_else(|| ApiError::NotFound("no such order".into()))?;
+    if o.status == status {
+        return Err(ApiError::Conflict(format!(
+            "the order is already {status:?}"
+        )));
+    }
+    let from = o.status;
+    if from == OrderStatus::Cancelled {
+        return Err(ApiError::Conflict(
+            "a cancelled order's stock was returned; place a new order instead".into(),
+        ));
+    }
+    if status == OrderStatus::Cancelled {
+        restore_stock(txn, &o, now)?;
+        leave_batch(txn, &o)?;
+        o.cancellation_reason = Some(reason.to_string());
+    }
+    if status == OrderStatus::Completed {
+        o.payment_status = PaymentStatus::Paid;
+    }
+    o.force_status(
+        status,
+        now,
+        origin.actor_id.as_deref(),
+        Some(reason.to_string()),
+    );
+    codec::put(&mut txn.open_table(tables::ORDERS)?, &o.id, &o)?;
+    audit::append(
+        txn,
+        origin,
+        "order.override_status",
+        &o.id,
+        format!("{} {from:?} -> {status:?}: {reason}", o.display_id),
+    )?;
+    Ok(o)
+}
+
+/// Forgets idempotency keys older than 24 h. Returns how many.
+pub fn sweep_idempotency(txn: &WriteTransaction, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    let cutoff = now - Duration::hours(IDEMPOTENCY_TTL_HOURS);
+    let mut t = txn.open_table(tables::IDEMPOTENCY)?;
+    let mut n = 0;
+    t.retain(|_, v| {
+        let keep = codec::decode::<IdempotencyRecord>(v)
+            .map(|r| r.created_at > cutoff)
+            .unwrap_or(false);
+        if !keep {
+            n += 1;
+        }
+        keep
+    })?;
+    Ok(n)
+}

@@ -1,0 +1,199 @@
+//! Store-level fixtures for the ordering tests: a building, a verified shop
+//! with a slot and products. (The catalog API creates these in production;
+//! writing them directly keeps these tests about ordering.)
+
+use chrono::Utc;
+use serde_json::Value;
+use uphill::domain::batch::Slot;
+use uphill::domain::catalog::{Building, Product};
+use uphill::domain::shop::{Shop, ShopType, Verification};
+use uphill::store::{StoreError, codec, tables};
+
+use crate::helpers::TestApp;
+
+pub struct Market {
+    pub building_id: String,
+    pub other_building_id: String,
+    pub shop_id: String,
+    pub owner_token: String,
+    /// Products: [tea (price 1500, discount 500, stock 10), samosa (2000, stock 5), sold-out chips (3000, stock 0)]
+    pub products: Vec<String>,
+}
+
+pub struct ShopOpts {
+    pub min_order_value: i64,
+    pub direct_delivery_fee: i64,
+    pub with_slot: bool,
+    pub delivers_to_other_only: bool,
+    pub verification: Verification,
+    pub accepting_orders: bool,
+}
+
+impl Default for ShopOpts {
+    fn default() -> Self {
+        Self {
+            min_order_value: 0,
+            direct_delivery_fee: 0,
+            with_slot: true,
+            delivers_to_other_only: false,
+            verification: Verification::Verified,
+            accepting_orders: true,
+        }
+    }
+}
+
+pub async fn user_id(app: &TestApp, token: &str) -> String {
+    let me: Value = app
+        .client()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    me["id"].as_str().unwrap().to_string()
+}
+
+pub async fn market(app: &TestApp, owner_email: &str, opts: ShopOpts) -> Market {
+    let owner_token = app.bearer(owner_email).await;
+    let owner_id = user_id(app, &owner_token).await;
+    let now = Utc::now();
+    let id = |p: &str| format!("{p}{}", ulid::Ulid::new());
+    let building = Building {
+        id: id(""),
+        name: "Hostel A".into(),
+        created_at: now,
+    };
+    let other = Building {
+        id: id(""),
+        name: "Hostel B".into(),
+        created_at: now,
+    };
+    let shop = Shop {
+        id: ulid::Ulid::new().to_string(),
+        owner_id,
+        name: "Foot Hill Canteen".into(),
+        description: "Tea and snacks".into(),
+        location: "Market row 3".into(),
+        shop_type: ShopType::Canteen,
+        opens_at: 8 * 60,
+        closes_at: 22 * 60,
+        image: None,
+        upi_id: Some("canteen@upi".into()),
+        upi_qr_image: None,
+        is_active: true,
+        accepting_orders: opts.accepting_orders,
+        verification: opts.verification,
+        verification_note: None,
+        min_order_value: opts.min_order_value,
+        delivery_fee: 1000,
+        direct_delivery_fee: opts.direct_delivery_fee,
+        delivers_to: if opts.delivers_to_other_only {
+            vec![other.id.clone()]
+        } else {
+            vec![]
+        },
+        staff: vec![],
+        deleted_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let product = |name: &str, price: i64, discount: i64, stock: u32| Product {
+        id: ulid::Ulid::new().to_string(),
+        shop_id: shop.id.clone(),
+        name: name.into(),
+        description: String::new(),
+        category_id: None,
+        price,
+        discount,
+        stock,
+        is_veg: true,
+        image: None,
+        rating_sum: 0,
+        review_count: 0,
+        deleted_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let products = vec![
+        product("Masala Tea", 1500, 500, 10),
+        product("Samosa", 2000, 0, 5),
+        product("Chips", 3000, 0, 0),
+    ];
+    let slot = Slot {
+        id: ulid::Ulid::new().to_string(),
+        shop_id: shop.id.clone(),
+        // Every day at 23:59 campus time: always a cutoff ahead.
+        cutoff_minutes: 1439,
+        label: "Night batch".into(),
+        active: true,
+        sort_order: 0,
+        weekdays: None,
+        max_orders: None,
+        created_at: now,
+    };
+    let m = Market {
+        building_id: building.id.clone(),
+        other_building_id: other.id.clone(),
+        shop_id: shop.id.clone(),
+        owner_token,
+        products: products.iter().map(|p| p.id.clone()).collect(),
+    };
+    let with_slot = opts.with_slot;
+    app.state
+        .store
+        .write(move |txn| {
+            let mut b = txn.open_table(tables::BUILDINGS)?;
+            codec::put(&mut b, &building.id, &building)?;
+            codec::put(&mut b, &other.id, &other)?;
+            drop(b);
+            codec::put(&mut txn.open_table(tables::SHOPS)?, &shop.id, &shop)?;
+            txn.open_table(tables::OWNER_TO_SHOP)?
+                .insert(shop.owner_id.as_str(), shop.id.as_str())?;
+            let mut pt = txn.open_table(tables::PRODUCTS)?;
+            let mut idx = txn.open_multimap_table(tables::SHOP_TO_PRODUCTS)?;
+            for p in &products {
+                codec::put(&mut pt, &p.id, p)?;
+                idx.insert(shop.id.as_str(), p.id.as_str())?;
+            }
+            if with_slot {
+                codec::put(&mut txn.open_table(tables::SLOTS)?, &slot.id, &slot)?;
+                txn.open_multimap_table(tables::SHOP_TO_SLOTS)?
+                    .insert(shop.id.as_str(), slot.id.as_str())?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+    m
+}
+
+pub async fn product(app: &TestApp, id: &str) -> Product {
+    let id = id.to_string();
+    app.state
+        .store
+        .read(move |txn| {
+            Ok::<_, StoreError>(
+                codec::get::<Product>(&txn.open_table(tables::PRODUCTS)?, &id)?.unwrap(),
+            )
+        })
+        .await
+        .unwrap()
+}
+
+pub async fn stock(app: &TestApp, id: &str) -> u32 {
+    product(app, id).await.stock
+}
+
+pub async fn order_count(app: &TestApp) -> usize {
+    app.state
+        .store
+        .read(|txn| {
+            use redb::ReadableTableMetadata;
+            Ok::<_, StoreError>(txn.open_table(tables::ORDERS)?.len()? as usize)
+        })
+        .await
+        .unwrap()
+}
