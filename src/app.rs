@@ -161,6 +161,17 @@ impl Application {
                 loop {
                     every.tick().await;
                     state.auth.throttle().sweep();
+                    let swept = state
+                        .store
+                        .write(|txn| {
+                            crate::market::orders::sweep_idempotency(txn, chrono::Utc::now())
+                        })
+                        .await;
+                    match swept {
+                        Ok(n) if n > 0 => tracing::info!(n, "forgot expired idempotency keys"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "idempotency sweep failed"),
+                    }
                 }
             })
         };

@@ -52,6 +52,9 @@ pub enum Command {
     /// Manage users from the server's console.
     #[command(subcommand)]
     User(UserCommand),
+    /// Load data into the store.
+    #[command(subcommand)]
+    Seed(SeedCommand),
     /// Validate the configuration and print it (secrets redacted).
     Check,
     /// Print the version.
@@ -73,6 +76,14 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SeedCommand {
+    /// A demo campus: buildings, six shops with slots and products, students,
+    /// a runner and an admin. Runs once per data directory; prints the
+    /// accounts and their password.
+    Demo,
 }
 
 impl Global {
@@ -135,6 +146,27 @@ pub fn run() -> anyhow::Result<()> {
             println!("created {role} {} ({})", user.email, user.id);
             if generated {
                 println!("password (shown once): {password}");
+            }
+            Ok(())
+        }
+        Command::Seed(SeedCommand::Demo) => {
+            crate::telemetry::init_cli();
+            let config = cli.global.load()?;
+            let store = open_store(&config)?;
+            match crate::seed::demo(&store).map_err(|e| anyhow::anyhow!("{e}"))? {
+                None => println!(
+                    "demo data is already in {}",
+                    config.storage.data_dir.display()
+                ),
+                Some(s) => {
+                    println!(
+                        "demo campus created; every account's password (shown once): {}",
+                        s.password
+                    );
+                    for a in s.accounts {
+                        println!("  {:<8} {}", a.role, a.email);
+                    }
+                }
             }
             Ok(())
         }

@@ -16,6 +16,7 @@ pub mod domain;
 pub mod http;
 pub mod market;
 pub mod notify;
+pub mod seed;
 pub mod settings;
 pub mod store;
 pub mod telemetry;

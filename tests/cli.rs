@@ -255,3 +255,50 @@ async fn an_acknowledged_registration_survives_kill_9() {
         assert_eq!(r.status(), 200, "{email} lost");
     }
 }
+
+#[tokio::test]
+async fn seed_demo_runs_once_and_its_accounts_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = run(&mut uphill(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "seed",
+        "demo",
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let password = stdout
+        .split("(shown once): ")
+        .nth(1)
+        .and_then(|s| s.lines().next())
+        .expect("password printed")
+        .trim()
+        .to_string();
+    assert!(stdout.contains("asha@uphill.test"));
+    assert!(stdout.contains("runner@uphill.test"));
+    let again = run(&mut uphill(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "seed",
+        "demo",
+    ]));
+    assert!(again.status.success());
+    assert!(text(&again.stdout).contains("already"));
+
+    let s = serve(&data);
+    let c = reqwest::Client::new();
+    for email in [
+        "asha@uphill.test",
+        "admin@uphill.test",
+        "canteen@uphill.test",
+    ] {
+        let r = c
+            .post(format!("{}/api/v1/auth/login", s.base))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{email}");
+    }
+}
