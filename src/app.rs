@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
 use std::time::{Duration, Instant};
 
 use poem::Server;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub store: Store,
     pub auth: AuthService,
     pub started: Instant,
+    /// Unix seconds of the batch closer's last completed run (0: never).
+    pub closer_last_run: AtomicI64,
 }
 
 impl AppState {
@@ -78,6 +81,7 @@ impl Application {
             store,
             auth,
             started: Instant::now(),
+            closer_last_run: AtomicI64::new(0),
         });
         let tcp = TcpListener::bind(config.bind_addr()?)
             .into_acceptor()
@@ -175,11 +179,21 @@ impl Application {
                 }
             })
         };
+        // Catch up on cutoffs missed while the server was down, then tick.
+        let caught_up = crate::jobs::lock_due_batches(&state, chrono::Utc::now()).await;
+        if caught_up.locked > 0 {
+            tracing::info!(
+                locked = caught_up.locked,
+                "closed batches whose cutoff passed while down"
+            );
+        }
+        let mut scheduler = crate::jobs::start(state.clone()).await?;
         tracing::info!(addr = %self.addr, "serving");
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, signal, Some(timeout))
             .await?;
         sweeper.abort();
+        let _ = scheduler.shutdown().await;
         // Nothing else to flush: every acknowledged write was committed
         // before its answer was sent.
         if !store.is_healthy() {

@@ -42,6 +42,32 @@ pub struct Config {
     pub auth: AuthConfig,
     pub log: LogConfig,
     pub smtp: SmtpConfig,
+    pub batch: BatchConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// When the batch closer runs: a cron expression with a seconds field,
+    /// in UTC (slot cutoffs carry the campus time zone, not this).
+    pub closer_cron: String,
+    /// Digits of a delivery OTP (4–8).
+    pub otp_digits: u8,
+    /// Wrong OTP tries before an order's OTP locks until regenerated.
+    pub otp_max_attempts: u8,
+    /// A LOCKED batch idle this long warns its vendor, once.
+    pub stale_after_minutes: u32,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            closer_cron: "0 * * * * *".into(),
+            otp_digits: 4,
+            otp_max_attempts: 5,
+            stale_after_minutes: 30,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -333,6 +359,27 @@ impl Config {
         if self.auth.session_ttl_hours == 0 {
             return Err(key_err("auth.session_ttl_hours", "must be at least 1"));
         }
+        if !(4..=8).contains(&self.batch.otp_digits) {
+            return Err(key_err("batch.otp_digits", "must be 4 to 8"));
+        }
+        if !(1..=20).contains(&self.batch.otp_max_attempts) {
+            return Err(key_err("batch.otp_max_attempts", "must be 1 to 20"));
+        }
+        if self.batch.stale_after_minutes == 0 {
+            return Err(key_err("batch.stale_after_minutes", "must be at least 1"));
+        }
+        tokio_cron_scheduler::Job::new_async(self.batch.closer_cron.as_str(), |_, _| {
+            Box::pin(async {})
+        })
+        .map_err(|e| {
+            key_err(
+                "batch.closer_cron",
+                format!(
+                    "`{}` is not a cron expression with seconds ({e})",
+                    self.batch.closer_cron
+                ),
+            )
+        })?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| key_err("log.level", e.to_string()))?;
         if self.log.retention_days == 0 {

@@ -340,3 +340,66 @@ mod tests {
         assert_eq!(new_otp(1).len(), 4, "never fewer than 4");
     }
 }
+
+/// Batch status changes the vendor or runner may make.
+impl BatchStatus {
+    pub fn can_become(self, next: BatchStatus) -> bool {
+        use BatchStatus::*;
+        matches!(
+            (self, next),
+            (Open, Locked)
+                | (Open, Cancelled)
+                | (Locked, InTransit)
+                | (Locked, Cancelled)
+                | (InTransit, Completed)
+        )
+    }
+}
+
+/// Milestones only move forward; the climb ones need the batch on its way.
+pub fn check_milestone(
+    status: BatchStatus,
+    current: Option<Milestone>,
+    next: Milestone,
+) -> Result<(), String> {
+    if current.is_some_and(|c| next <= c) {
+        return Err(format!(
+            "the batch is already at {:?}",
+            current.unwrap_or(next)
+        ));
+    }
+    match (status, next) {
+        (BatchStatus::Locked | BatchStatus::InTransit, Milestone::Packing) => Ok(()),
+        (BatchStatus::InTransit, _) => Ok(()),
+        (s, m) => Err(format!(
+            "a {s:?} batch cannot be at {m:?}; dispatch it first"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod lifecycle_tests {
+    use super::*;
+
+    #[test]
+    fn batch_status_machine() {
+        use BatchStatus::*;
+        assert!(Open.can_become(Locked));
+        assert!(Locked.can_become(InTransit));
+        assert!(InTransit.can_become(Completed));
+        assert!(!Open.can_become(InTransit), "lock before dispatch");
+        assert!(!Completed.can_become(Open));
+        assert!(!Locked.can_become(Open));
+    }
+
+    #[test]
+    fn milestones_move_forward_only() {
+        use Milestone::*;
+        assert!(check_milestone(BatchStatus::Locked, None, Packing).is_ok());
+        assert!(check_milestone(BatchStatus::Locked, Some(Packing), ClimbStarted).is_err());
+        assert!(check_milestone(BatchStatus::InTransit, Some(Packing), ClimbStarted).is_ok());
+        assert!(check_milestone(BatchStatus::InTransit, Some(Midway), ClimbStarted).is_err());
+        assert!(check_milestone(BatchStatus::InTransit, Some(Arrived), Arrived).is_err());
+        assert!(check_milestone(BatchStatus::Open, None, Packing).is_err());
+    }
+}

@@ -27,7 +27,15 @@ pub enum OrderStatus {
 impl OrderStatus {
     /// Still on its way: counts as "open" for its batch.
     pub fn is_open(self) -> bool {
-        matches!(self, Self::New | Self::Batched | Self::OutForDelivery)
+        matches!(
+            self,
+            Self::New | Self::Batched | Self::OutForDelivery | Self::Rescheduled
+        )
+    }
+
+    /// Waiting for its batch to lock.
+    pub fn awaits_batch(self) -> bool {
+        matches!(self, Self::New | Self::Rescheduled)
     }
 
     /// The normal flow; admins may override outside it (audited).
@@ -46,6 +54,8 @@ impl OrderStatus {
                 | (OutForDelivery, Cancelled)
                 | (OutForDelivery, Rescheduled)
                 | (DeliveryFailed, Rescheduled)
+                | (Rescheduled, Batched)
+                | (Rescheduled, Cancelled)
         )
     }
 }

@@ -51,6 +51,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The resource is locked (e.g. an OTP after too many wrong tries).
+    #[error("{0}")]
+    Locked(String),
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("too many attempts; try again in {retry_after_secs} s")]
@@ -104,6 +107,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Locked(_) => StatusCode::LOCKED,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Store(StoreError::Unavailable(_) | StoreError::Locked(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -198,6 +202,10 @@ impl ApiResponse for ApiError {
             (409, "Conflicts with the current state"),
             (413, "Request body too large"),
             (422, "Validation failed; `errors` lists the fields"),
+            (
+                423,
+                "Locked: too many wrong OTPs; the vendor must regenerate it",
+            ),
             (429, "Too many attempts; see Retry-After"),
             (500, "Unexpected error (logged)"),
             (503, "Temporarily unavailable"),

@@ -3,6 +3,7 @@
 
 pub mod admin_api;
 pub mod auth_api;
+pub mod batch_api;
 pub mod catalog_api;
 pub mod error;
 pub mod extract;
@@ -54,6 +55,7 @@ type Apis = (
     auth_api::AuthApi,
     catalog_api::CatalogApi,
     market_api::MarketApi,
+    batch_api::BatchApi,
     admin_api::AdminApi,
 );
 
@@ -67,6 +69,9 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
                 state: state.clone(),
             },
             market_api::MarketApi {
+                state: state.clone(),
+            },
+            batch_api::BatchApi {
                 state: state.clone(),
             },
             admin_api::AdminApi { state },

@@ -3,6 +3,7 @@
 //! translates requests into them.
 
 pub mod addresses;
+pub mod batches;
 pub mod carts;
 pub mod orders;
 pub mod reviews;

@@ -81,7 +81,7 @@ pub fn batch_key(shop_id: &str, cutoff: DateTime<Utc>) -> String {
     )
 }
 
-fn open_key(cutoff: DateTime<Utc>, batch_id: &str) -> String {
+pub fn open_key(cutoff: DateTime<Utc>, batch_id: &str) -> String {
     format!(
         "{}/{batch_id}",
         cutoff.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -307,6 +307,8 @@ pub fn place(
                         .insert(batch_key(&shop.id, b.cutoff_at).as_str(), b.id.as_str())?;
                     txn.open_table(tables::OPEN_BATCHES_BY_CUTOFF)?
                         .insert(open_key(b.cutoff_at, &b.id).as_str(), b.id.as_str())?;
+                    txn.open_multimap_table(tables::SHOP_TO_BATCHES)?
+                        .insert(shop.id.as_str(), b.id.as_str())?;
                     b
                 }
             };
@@ -517,6 +519,9 @@ pub fn cancel(
     restore_stock(txn, &o, now)?;
     leave_batch(txn, &o)?;
     codec::put(&mut txn.open_table(tables::ORDERS)?, &o.id, &o)?;
+    if let Some(b) = &o.batch_id {
+        super::batches::complete_if_done(txn, b, now)?;
+    }
     if actor != Actor::Student {
         crate::notify::push(
             txn,

@@ -14,7 +14,11 @@ use super::{StoreError, tables};
 type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
 
 /// Index = the version the migration starts from.
-const MIGRATIONS: &[Migration] = &[create_initial_tables, create_marketplace_tables];
+const MIGRATIONS: &[Migration] = &[
+    create_initial_tables,
+    create_marketplace_tables,
+    create_batch_tables,
+];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
@@ -110,6 +114,27 @@ fn create_marketplace_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
         USER_TO_NOTIFICATIONS,
     ] {
         txn.open_multimap_table(t)?;
+    }
+    Ok(())
+}
+
+fn create_batch_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_multimap_table(tables::SHOP_TO_BATCHES)?;
+    txn.open_table(tables::LOCKED_BATCHES)?;
+    // Batches made before this version are indexed by shop too.
+    let pairs: Vec<(String, String)> = {
+        let t = txn.open_table(tables::BATCHES)?;
+        let mut v = Vec::new();
+        for e in t.iter()? {
+            let (k, val) = e?;
+            let b: crate::domain::batch::Batch = super::codec::decode(val.value())?;
+            v.push((b.shop_id, k.value().to_string()));
+        }
+        v
+    };
+    let mut idx = txn.open_multimap_table(tables::SHOP_TO_BATCHES)?;
+    for (shop, batch) in pairs {
+        idx.insert(shop.as_str(), batch.as_str())?;
     }
     Ok(())
 }

@@ -124,3 +124,12 @@ pub const NOTIFICATIONS: RecordTable = TableDefinition::new("notifications");
 /// user id → notification ids
 pub const USER_TO_NOTIFICATIONS: MultimapTableDefinition<&str, &str> =
     MultimapTableDefinition::new("user_to_notifications");
+
+// --- Batch lifecycle (schema version 3) ---
+
+/// shop id → batch ids
+pub const SHOP_TO_BATCHES: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("shop_to_batches");
+/// batch id → locked-at (RFC 3339) of batches that are LOCKED right now,
+/// so the stale-batch check never scans history
+pub const LOCKED_BATCHES: TableDefinition<&str, &str> = TableDefinition::new("locked_batches");

@@ -1,0 +1,416 @@
+//! Batches and delivery: lock early, claim, dispatch, milestones, deliver
+//! with the OTP, fail, reschedule, regenerate an OTP, accept direct orders.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use redb::{ReadableMultimapTable, ReadableTable};
+
+use super::ApiTags;
+use super::error::ApiError;
+use super::extract::Auth;
+use super::market_api::{OrderView, order_view};
+use super::types::Text;
+use crate::app::AppState;
+use crate::domain::batch::{Batch, BatchStatus, Milestone};
+use crate::domain::order::Order;
+use crate::domain::shop::Shop;
+use crate::market::batches::{self, Delivered};
+use crate::store::{codec, tables};
+
+pub struct BatchApi {
+    pub state: Arc<AppState>,
+}
+
+macro_rules! mirror {
+    ($view:ident, $domain:ty, { $($v:ident),* }) => {
+        #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+        #[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum $view { $($v),* }
+        impl From<$domain> for $view {
+            fn from(d: $domain) -> Self { match d { $(<$domain>::$v => Self::$v),* } }
+        }
+        impl From<$view> for $domain {
+            fn from(v: $view) -> Self { match v { $($view::$v => Self::$v),* } }
+        }
+    };
+}
+mirror!(BatchStatusView, BatchStatus, { Open, Locked, InTransit, Completed, Cancelled });
+mirror!(MilestoneView, Milestone, { Packing, ClimbStarted, Midway, Arrived });
+
+#[derive(Object)]
+pub struct BatchView {
+    pub id: String,
+    pub shop_id: String,
+    pub slot_id: String,
+    pub label: String,
+    pub cutoff_at: DateTime<Utc>,
+    pub status: BatchStatusView,
+    pub milestone: Option<MilestoneView>,
+    pub runner_id: Option<String>,
+    pub order_count: u32,
+    pub created_at: DateTime<Utc>,
+    pub locked_at: Option<DateTime<Utc>>,
+    pub dispatched_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl From<Batch> for BatchView {
+    fn from(b: Batch) -> Self {
+        Self {
+            id: b.id,
+            shop_id: b.shop_id,
+            slot_id: b.slot_id,
+            label: b.label,
+            cutoff_at: b.cutoff_at,
+            status: b.status.into(),
+            milestone: b.milestone.map(Into::into),
+            runner_id: b.runner_id,
+            order_count: b.order_count,
+            created_at: b.created_at,
+            locked_at: b.locked_at,
+            dispatched_at: b.dispatched_at,
+            completed_at: b.completed_at,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct BatchDetail {
+    pub batch: BatchView,
+    /// The batch's orders, without OTPs; `total` sums the open ones.
+    pub orders: Vec<OrderView>,
+    pub total: i64,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct MilestoneRequest {
+    pub milestone: MilestoneView,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct DeliverRequest {
+    /// The OTP the student reads out after receiving the items.
+    #[oai(validator(max_length = 16))]
+    pub otp: Text,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct FailRequest {
+    /// 1–500 characters.
+    #[oai(validator(max_length = 500))]
+    pub reason: Text,
+}
+
+#[derive(ApiResponse)]
+pub enum DeliverResponse {
+    #[oai(status = 200)]
+    Delivered(Json<OrderView>),
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Orders")]
+impl BatchApi {
+    /// A shop's batches, newest first (its staff and admins).
+    #[oai(path = "/shops/:id/batches", method = "get")]
+    async fn shop_batches(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        status: Query<Option<BatchStatusView>>,
+    ) -> Result<Json<Vec<BatchView>>, ApiError> {
+        let (uid, admin) = (auth.user_id().to_string(), auth.is_admin());
+        let want: Option<BatchStatus> = status.0.map(Into::into);
+        let list = self
+            .state
+            .store
+            .read(move |txn| {
+                let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, &id.0)?;
+                let shop = shop
+                    .filter(|s| admin || s.is_staff(&uid))
+                    .ok_or_else(|| ApiError::NotFound("no such shop".into()))?;
+                let idx = txn.open_multimap_table(tables::SHOP_TO_BATCHES)?;
+                let t = txn.open_table(tables::BATCHES)?;
+                let mut out = Vec::new();
+                for bid in idx.get(shop.id.as_str())?.rev() {
+                    if let Some(b) = codec::get::<Batch>(&t, bid?.value())?
+                        && want.is_none_or(|w| b.status == w)
+                    {
+                        out.push(BatchView::from(b));
+                        if out.len() == 200 {
+                            break;
+                        }
+                    }
+                }
+                Ok::<_, ApiError>(out)
+            })
+            .await?;
+        Ok(Json(list))
+    }
+
+    /// Batches a runner can claim or has claimed, across the shops they work for.
+    #[oai(path = "/me/runs", method = "get")]
+    async fn my_runs(&self, auth: Auth) -> Result<Json<Vec<BatchView>>, ApiError> {
+        let uid = auth.user_id().to_string();
+        let list = self
+            .state
+            .store
+            .read(move |txn| {
+                let mut shops: Vec<String> = Vec::new();
+                for s in txn
+                    .open_multimap_table(tables::STAFF_TO_SHOPS)?
+                    .get(uid.as_str())?
+                {
+                    shops.push(s?.value().to_string());
+                }
+                if let Some(own) = txn.open_table(tables::OWNER_TO_SHOP)?.get(uid.as_str())? {
+                    shops.push(own.value().to_string());
+                }
+                let idx = txn.open_multimap_table(tables::SHOP_TO_BATCHES)?;
+                let t = txn.open_table(tables::BATCHES)?;
+                let mut out = Vec::new();
+                for shop in shops {
+                    for bid in idx.get(shop.as_str())?.rev().take(50) {
+                        if let Some(b) = codec::get::<Batch>(&t, bid?.value())? {
+                            let mine_or_free = b.runner_id.as_deref().is_none_or(|r| r == uid);
+                            if matches!(b.status, BatchStatus::Locked | BatchStatus::InTransit)
+                                && mine_or_free
+                            {
+                                out.push(BatchView::from(b));
+                            }
+                        }
+                    }
+                }
+                Ok::<_, ApiError>(out)
+            })
+            .await?;
+        Ok(Json(list))
+    }
+
+    /// A batch with its orders (no OTPs).
+    #[oai(path = "/batches/:id", method = "get")]
+    async fn get_batch(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+    ) -> Result<Json<BatchDetail>, ApiError> {
+        let (uid, admin) = (auth.user_id().to_string(), auth.is_admin());
+        let detail = self
+            .state
+            .store
+            .read(move |txn| {
+                let b: Batch = codec::get(&txn.open_table(tables::BATCHES)?, &id.0)?
+                    .ok_or_else(|| ApiError::NotFound("no such batch".into()))?;
+                let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, &b.shop_id)?;
+                if !(admin || shop.is_some_and(|s| s.is_staff(&uid))) {
+                    return Err(ApiError::NotFound("no such batch".into()));
+                }
+                let mut ids = Vec::new();
+                for o in txn
+                    .open_multimap_table(tables::BATCH_TO_ORDERS)?
+                    .get(b.id.as_str())?
+                {
+                    ids.push(o?.value().to_string());
+                }
+                let t = txn.open_table(tables::ORDERS)?;
+                let mut orders = Vec::new();
+                for oid in ids {
+                    if let Some(o) = codec::get::<Order>(&t, &oid)? {
+                        orders.push(o);
+                    }
+                }
+                let total = orders
+                    .iter()
+                    .filter(|o| {
+                        o.status.is_open()
+                            || o.status == crate::domain::order::OrderStatus::Completed
+                    })
+                    .map(|o| o.total)
+                    .sum();
+                Ok(BatchDetail {
+                    batch: b.into(),
+                    orders: orders.into_iter().map(|o| order_view(o, false)).collect(),
+                    total,
+                })
+            })
+            .await?;
+        Ok(Json(detail))
+    }
+
+    /// Lock the batch now ("go now"), before its cutoff. The shop's owner or an admin.
+    #[oai(path = "/batches/:id/lock", method = "post")]
+    async fn lock(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+    ) -> Result<Json<BatchView>, ApiError> {
+        let (uid, admin) = (auth.user_id().to_string(), auth.is_admin());
+        let digits = self.state.config.batch.otp_digits;
+        let b = self
+            .state
+            .store
+            .write(move |txn| {
+                let (_, shop) = batches::staff_batch(txn, &id.0, &uid, admin)?;
+                if !(admin || shop.owner_id == uid) {
+                    return Err(ApiError::Forbidden(
+                        "only the shop's owner locks a batch early".into(),
+                    ));
+                }
+                batches::lock(txn, &id.0, Utc::now(), digits)
+            })
+            .await?;
+        Ok(Json(b.into()))
+    }
+
+    /// Claim a locked batch to carry it (first claim wins; others get 409).
+    #[oai(path = "/batches/:id/claim", method = "post")]
+    async fn claim(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+    ) -> Result<Json<BatchView>, ApiError> {
+        let uid = auth.user_id().to_string();
+        let b = self
+            .state
+            .store
+            .write(move |txn| batches::claim(txn, &id.0, &uid))
+            .await?;
+        Ok(Json(b.into()))
+    }
+
+    /// Start the climb: the batch is `IN_TRANSIT`, its orders `OUT_FOR_DELIVERY`.
+    #[oai(path = "/batches/:id/dispatch", method = "post")]
+    async fn dispatch(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+    ) -> Result<Json<BatchView>, ApiError> {
+        let (uid, admin) = (auth.user_id().to_string(), auth.is_admin());
+        let b = self
+            .state
+            .store
+            .write(move |txn| batches::dispatch(txn, &id.0, &uid, admin, Utc::now()))
+            .await?;
+        Ok(Json(b.into()))
+    }
+
+    /// Move the batch to the next milestone; every student of the batch hears it.
+    #[oai(path = "/batches/:id/milestone", method = "post")]
+    async fn milestone(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        body: Json<MilestoneRequest>,
+    ) -> Result<Json<BatchView>, ApiError> {
+        let (uid, admin) = (auth.user_id().to_string(), auth.is_admin());
+        let m: Milestone = body.0.milestone.into();
+        let b = self
+            .state
+            .store
+            .write(move |txn| batches::milestone(txn, &id.0, &uid, admin, m))
+            .await?;
+        Ok(Json(b.into()))
+    }
+
+    /// Complete an order with the OTP the student reads out. Wrong: 422;
+    /// after too many wrong tries: 423 until the OTP is regenerated.
+    #[oai(path = "/orders/:id/deliver", method = "post")]
+    async fn deliver(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        body: Json<DeliverRequest>,
+    ) -> Result<DeliverResponse, ApiError> {
+        let (uid, admin) = (auth.user_id().to_string(), auth.is_admin());
+        let max = self.state.config.batch.otp_max_attempts;
+        let otp = body.0.otp.0;
+        let outcome = self
+            .state
+            .store
+            .write(move |txn| batches::deliver(txn, &id.0, &uid, admin, &otp, max, Utc::now()))
+            .await?;
+        match outcome {
+            Delivered::Done(o) => Ok(DeliverResponse::Delivered(Json(order_view(o, false)))),
+            Delivered::Wrong { left } => {
+                Err(ApiError::Validation(vec![crate::domain::FieldError::new(
+                    "otp",
+                    format!("wrong OTP; {left} tries left"),
+                )]))
+            }
+        }
+    }
+
+    /// A fresh OTP (and a reset try count), made while standing with the student.
+    #[oai(path = "/orders/:id/otp", method = "post")]
+    async fn regenerate_otp(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+    ) -> Result<Json<OrderView>, ApiError> {
+        let (uid, admin) = (auth.user_id().to_string(), auth.is_admin());
+        let digits = self.state.config.batch.otp_digits;
+        let o = self
+            .state
+            .store
+            .write(move |txn| batches::regenerate_otp(txn, &id.0, &uid, admin, digits))
+            .await?;
+        Ok(Json(order_view(o, false)))
+    }
+
+    /// Mark an order's delivery as failed, with a reason.
+    #[oai(path = "/orders/:id/fail", method = "post")]
+    async fn fail(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        body: Json<FailRequest>,
+    ) -> Result<Json<OrderView>, ApiError> {
+        let (uid, admin) = (auth.user_id().to_string(), auth.is_admin());
+        let reason = crate::domain::bounded_text("reason", &body.0.reason.0, 1, 500, true)?;
+        let o = self
+            .state
+            .store
+            .write(move |txn| batches::fail(txn, &id.0, &uid, admin, &reason, Utc::now()))
+            .await?;
+        Ok(Json(order_view(o, false)))
+    }
+
+    /// Move an order into the shop's next open batch.
+    #[oai(path = "/orders/:id/reschedule", method = "post")]
+    async fn reschedule(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+    ) -> Result<Json<OrderView>, ApiError> {
+        let (uid, admin) = (auth.user_id().to_string(), auth.is_admin());
+        let tz = self.state.config.campus_tz().map_err(ApiError::internal)?;
+        let o = self
+            .state
+            .store
+            .write(move |txn| batches::reschedule(txn, &id.0, &uid, admin, Utc::now(), tz))
+            .await?;
+        Ok(Json(order_view(o, false)))
+    }
+
+    /// Accept a direct-delivery order: its OTP is made and it is on its way.
+    #[oai(path = "/orders/:id/accept", method = "post")]
+    async fn accept(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+    ) -> Result<Json<OrderView>, ApiError> {
+        let (uid, admin) = (auth.user_id().to_string(), auth.is_admin());
+        let digits = self.state.config.batch.otp_digits;
+        let o = self
+            .state
+            .store
+            .write(move |txn| batches::accept_direct(txn, &id.0, &uid, admin, digits, Utc::now()))
+            .await?;
+        Ok(Json(order_view(o, false)))
+    }
+}

@@ -1,0 +1,96 @@
+//! Background jobs on tokio-cron-scheduler. Each tick only calls an
+//! idempotent function that does everything due at `now`; the same function
+//! runs once at start, so cutoffs missed while the server was down are
+//! locked then. Schedules are in UTC: the campus time zone belongs to the
+//! slot arithmetic (`domain::batch`), not to the cron expression.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Duration, Utc};
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::market::batches;
+
+/// What one closer run did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CloserReport {
+    pub locked: usize,
+    pub failed: usize,
+    pub stale_warned: usize,
+}
+
+/// Locks every OPEN batch whose cutoff is at or before `now`, one
+/// transaction per batch so one failure does not stop the others, then
+/// warns about stale LOCKED batches once each.
+pub async fn lock_due_batches(state: &AppState, now: DateTime<Utc>) -> CloserReport {
+    let mut report = CloserReport::default();
+    let due = match state
+        .store
+        .read(move |txn| Ok::<_, ApiError>(batches::due(txn, now)?))
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "closer could not list due batches");
+            return report;
+        }
+    };
+    let digits = state.config.batch.otp_digits;
+    for id in due {
+        let bid = id.clone();
+        match state
+            .store
+            .write(move |txn| batches::lock(txn, &bid, now, digits))
+            .await
+        {
+            Ok(b) => {
+                report.locked += 1;
+                tracing::info!(batch = %b.id, status = ?b.status, orders = b.order_count, "batch closed at cutoff");
+            }
+            // Someone locked it early between our read and this write.
+            Err(ApiError::Conflict(_)) => {}
+            Err(e) => {
+                report.failed += 1;
+                tracing::error!(batch = %id, error = %e, "closer could not lock a batch");
+            }
+        }
+    }
+    let after = Duration::minutes(state.config.batch.stale_after_minutes as i64);
+    if let Ok(stale) = state
+        .store
+        .read(move |txn| Ok::<_, ApiError>(batches::stale(txn, now, after)?))
+        .await
+    {
+        for id in stale {
+            if let Ok(true) = state
+                .store
+                .write(move |txn| batches::warn_stale(txn, &id, now))
+                .await
+            {
+                report.stale_warned += 1;
+            }
+        }
+    }
+    state
+        .closer_last_run
+        .store(Utc::now().timestamp(), Ordering::Relaxed);
+    report
+}
+
+/// Starts the scheduler with the closer job.
+pub async fn start(state: Arc<AppState>) -> anyhow::Result<JobScheduler> {
+    let sched = JobScheduler::new().await?;
+    let job_state = state.clone();
+    let job = Job::new_async(state.config.batch.closer_cron.as_str(), move |_, _| {
+        let state = job_state.clone();
+        Box::pin(async move {
+            lock_due_batches(&state, Utc::now()).await;
+        })
+    })?;
+    sched.add(job).await?;
+    sched.start().await?;
+    Ok(sched)
+}

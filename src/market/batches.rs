@@ -1,0 +1,683 @@
+//! The batch lifecycle (SPEC §4.4–4.8): locking at the cutoff (or early),
+//! claiming, dispatch, milestones, delivery with the OTP, failures,
+//! rescheduling and direct deliveries. Each function is one transaction's
+//! worth of work; callers run it inside `Store::write`.
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use chrono_tz::Tz;
+use redb::{ReadTransaction, ReadableMultimapTable, ReadableTable, WriteTransaction};
+
+use super::orders::{batch_key, open_key};
+use crate::auth::token::constant_time_eq;
+use crate::domain::FieldError;
+use crate::domain::batch::{
+    Availability, Batch, BatchStatus, Milestone, Slot, check_milestone, choose_batch, new_otp,
+};
+use crate::domain::order::{Order, OrderStatus, PaymentStatus};
+use crate::domain::shop::Shop;
+use crate::http::error::ApiError;
+use crate::notify::{self, Category, Kind, Note};
+use crate::store::{StoreError, codec, tables};
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn load_batch(txn: &WriteTransaction, id: &str) -> Result<Batch, ApiError> {
+    codec::get(&txn.open_table(tables::BATCHES)?, id)?
+        .ok_or_else(|| ApiError::NotFound("no such batch".into()))
+}
+
+fn save_batch(txn: &WriteTransaction, b: &Batch) -> Result<(), StoreError> {
+    codec::put(&mut txn.open_table(tables::BATCHES)?, &b.id, b)
+}
+
+fn save_order(txn: &WriteTransaction, o: &Order) -> Result<(), StoreError> {
+    codec::put(&mut txn.open_table(tables::ORDERS)?, &o.id, o)
+}
+
+fn shop_of(txn: &WriteTransaction, shop_id: &str) -> Result<Shop, ApiError> {
+    codec::get(&txn.open_table(tables::SHOPS)?, shop_id)?
+        .ok_or_else(|| ApiError::NotFound("no such shop".into()))
+}
+
+/// The batch and its shop, if the caller works there (or is an admin).
+pub fn staff_batch(
+    txn: &WriteTransaction,
+    batch_id: &str,
+    user_id: &str,
+    is_admin: bool,
+) -> Result<(Batch, Shop), ApiError> {
+    let b = load_batch(txn, batch_id)?;
+    let shop = shop_of(txn, &b.shop_id)?;
+    if !(is_admin || shop.is_staff(user_id)) {
+        return Err(ApiError::NotFound("no such batch".into()));
+    }
+    Ok((b, shop))
+}
+
+fn batch_orders(txn: &WriteTransaction, batch_id: &str) -> Result<Vec<Order>, StoreError> {
+    let ids: Vec<String> = {
+        let idx = txn.open_multimap_table(tables::BATCH_TO_ORDERS)?;
+        let mut v = Vec::new();
+        for id in idx.get(batch_id)? {
+            v.push(id?.value().to_string());
+        }
+        v
+    };
+    let t = txn.open_table(tables::ORDERS)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(o) = codec::get::<Order>(&t, &id)? {
+            out.push(o);
+        }
+    }
+    Ok(out)
+}
+
+fn tell(
+    txn: &WriteTransaction,
+    user: &str,
+    title: &str,
+    message: String,
+    kind: Kind,
+    action: String,
+) -> Result<(), StoreError> {
+    notify::push(
+        txn,
+        user,
+        Note {
+            title,
+            message,
+            kind,
+            category: Category::Order,
+            action: Some(action),
+        },
+    )?;
+    Ok(())
+}
+
+/// Ids of OPEN batches whose cutoff is at or before `now`.
+pub fn due(txn: &ReadTransaction, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+    let upper = format!("{}/~", stamp(now));
+    let t = txn.open_table(tables::OPEN_BATCHES_BY_CUTOFF)?;
+    let mut out = Vec::new();
+    for e in t.range(..=upper.as_str())? {
+        out.push(e?.1.value().to_string());
+    }
+    Ok(out)
+}
+
+/// Locks a batch: orders waiting for it become `BATCHED` with a fresh OTP
+/// each, the vendor and every student are told. A batch whose orders were
+/// all cancelled is `CANCELLED` instead. Refuses (409) a batch that is not
+/// open, so running it twice changes nothing.
+pub fn lock(
+    txn: &WriteTransaction,
+    batch_id: &str,
+    now: DateTime<Utc>,
+    otp_digits: u8,
+) -> Result<Batch, ApiError> {
+    let mut b = load_batch(txn, batch_id)?;
+    if b.status != BatchStatus::Open {
+        return Err(ApiError::Conflict(format!(
+            "the batch is already {:?}",
+            b.status
+        )));
+    }
+    let shop = shop_of(txn, &b.shop_id)?;
+    let mut batched = 0;
+    for mut o in batch_orders(txn, &b.id)? {
+        if !o.status.awaits_batch() {
+            continue;
+        }
+        o.transition(
+            OrderStatus::Batched,
+            now,
+            None,
+            Some(format!("{} locked", b.label)),
+        )
+        .map_err(ApiError::Conflict)?;
+        o.otp = Some(new_otp(otp_digits));
+        o.otp_failures = 0;
+        save_order(txn, &o)?;
+        batched += 1;
+        tell(
+            txn,
+            &o.user_id,
+            "Your batch is locked",
+            format!(
+                "{}: {} has your order in its {}. Your delivery OTP is ready; read it out only after you get your items.",
+                o.display_id, shop.name, b.label
+            ),
+            Kind::Info,
+            format!("/orders/{}", o.id),
+        )?;
+    }
+    txn.open_table(tables::OPEN_BATCHES_BY_CUTOFF)?
+        .remove(open_key(b.cutoff_at, &b.id).as_str())?;
+    b.locked_at = Some(now);
+    if batched == 0 {
+        b.status = BatchStatus::Cancelled;
+        b.completed_at = Some(now);
+    } else {
+        b.status = BatchStatus::Locked;
+        txn.open_table(tables::LOCKED_BATCHES)?
+            .insert(b.id.as_str(), stamp(now).as_str())?;
+        tell(
+            txn,
+            &shop.owner_id,
+            "Batch ready",
+            format!("Batch ready: {batched} orders in {}", b.label),
+            Kind::Success,
+            format!("/vendor/batches/{}", b.id),
+        )?;
+    }
+    save_batch(txn, &b)?;
+    Ok(b)
+}
+
+/// LOCKED batches idle since before `now - after` that have not warned yet.
+pub fn stale(
+    txn: &ReadTransaction,
+    now: DateTime<Utc>,
+    after: Duration,
+) -> Result<Vec<String>, StoreError> {
+    let limit = stamp(now - after);
+    let mut out = Vec::new();
+    for e in txn.open_table(tables::LOCKED_BATCHES)?.iter()? {
+        let (id, at) = e?;
+        if at.value() <= limit.as_str() {
+            out.push(id.value().to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Warns the vendor once that a locked batch is waiting.
+pub fn warn_stale(
+    txn: &WriteTransaction,
+    batch_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    let mut b = load_batch(txn, batch_id)?;
+    if b.status != BatchStatus::Locked || b.stale_warned_at.is_some() {
+        return Ok(false);
+    }
+    let shop = shop_of(txn, &b.shop_id)?;
+    b.stale_warned_at = Some(now);
+    save_batch(txn, &b)?;
+    tell(
+        txn,
+        &shop.owner_id,
+        "Orders waiting!",
+        format!(
+            "{} locked at {} and has not left yet: {} orders are waiting.",
+            b.label,
+            b.locked_at.map(stamp).unwrap_or_default(),
+            b.order_count
+        ),
+        Kind::Warning,
+        format!("/vendor/batches/{}", b.id),
+    )?;
+    Ok(true)
+}
+
+/// First claim wins; the same runner claiming again is a no-op.
+pub fn claim(txn: &WriteTransaction, batch_id: &str, user_id: &str) -> Result<Batch, ApiError> {
+    let (mut b, _) = staff_batch(txn, batch_id, user_id, false)?;
+    if b.status != BatchStatus::Locked {
+        return Err(ApiError::Conflict(format!(
+            "only a LOCKED batch can be claimed; this one is {:?}",
+            b.status
+        )));
+    }
+    match &b.runner_id {
+        Some(r) if r == user_id => return Ok(b),
+        Some(_) => {
+            return Err(ApiError::Conflict(
+                "another runner claimed this batch first".into(),
+            ));
+        }
+        None => {}
+    }
+    b.runner_id = Some(user_id.to_string());
+    save_batch(txn, &b)?;
+    Ok(b)
+}
+
+/// The vendor or the runner who claimed the batch (or an admin).
+fn may_work(b: &Batch, shop: &Shop, user_id: &str, is_admin: bool) -> Result<(), ApiError> {
+    let ok =
+        is_admin || shop.owner_id == user_id || b.runner_id.as_deref().is_none_or(|r| r == user_id);
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(
+            "another runner claimed this batch".into(),
+        ))
+    }
+}
+
+pub fn dispatch(
+    txn: &WriteTransaction,
+    batch_id: &str,
+    user_id: &str,
+    is_admin: bool,
+    now: DateTime<Utc>,
+) -> Result<Batch, ApiError> {
+    let (mut b, shop) = staff_batch(txn, batch_id, user_id, is_admin)?;
+    may_work(&b, &shop, user_id, is_admin)?;
+    if !b.status.can_become(BatchStatus::InTransit) {
+        return Err(ApiError::Conflict(format!(
+            "a {:?} batch cannot be dispatched",
+            b.status
+        )));
+    }
+    for mut o in batch_orders(txn, &b.id)? {
+        if o.status != OrderStatus::Batched {
+            continue;
+        }
+        o.transition(OrderStatus::OutForDelivery, now, Some(user_id), None)
+            .map_err(ApiError::Conflict)?;
+        save_order(txn, &o)?;
+        tell(
+            txn,
+            &o.user_id,
+            "On the way up",
+            format!("{} left the market with {}.", o.display_id, b.label),
+            Kind::Info,
+            format!("/orders/{}", o.id),
+        )?;
+    }
+    b.status = BatchStatus::InTransit;
+    b.dispatched_at = Some(now);
+    if b.runner_id.is_none() && shop.owner_id != user_id && !is_admin {
+        b.runner_id = Some(user_id.to_string());
+    }
+    txn.open_table(tables::LOCKED_BATCHES)?
+        .remove(b.id.as_str())?;
+    save_batch(txn, &b)?;
+    Ok(b)
+}
+
+pub fn milestone(
+    txn: &WriteTransaction,
+    batch_id: &str,
+    user_id: &str,
+    is_admin: bool,
+    m: Milestone,
+) -> Result<Batch, ApiError> {
+    let (mut b, shop) = staff_batch(txn, batch_id, user_id, is_admin)?;
+    may_work(&b, &shop, user_id, is_admin)?;
+    check_milestone(b.status, b.milestone, m).map_err(ApiError::Conflict)?;
+    b.milestone = Some(m);
+    save_batch(txn, &b)?;
+    let text = match m {
+        Milestone::Packing => "is being packed",
+        Milestone::ClimbStarted => "has started the climb",
+        Milestone::Midway => "is halfway up the hill",
+        Milestone::Arrived => "has arrived at the hostels",
+    };
+    for o in batch_orders(txn, &b.id)? {
+        if o.status.is_open() {
+            tell(
+                txn,
+                &o.user_id,
+                "Batch update",
+                format!("{}: {} {text}.", o.display_id, b.label),
+                Kind::Info,
+                format!("/orders/{}", o.id),
+            )?;
+        }
+    }
+    Ok(b)
+}
+
+/// When no order of an in-transit batch is still open, the batch is done.
+pub fn complete_if_done(
+    txn: &WriteTransaction,
+    batch_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let Some(mut b) = codec::get::<Batch>(&txn.open_table(tables::BATCHES)?, batch_id)? else {
+        return Ok(());
+    };
+    if b.status != BatchStatus::InTransit {
+        return Ok(());
+    }
+    if batch_orders(txn, batch_id)?
+        .iter()
+        .any(|o| o.status.is_open())
+    {
+        return Ok(());
+    }
+    b.status = BatchStatus::Completed;
+    b.completed_at = Some(now);
+    save_batch(txn, &b)
+}
+
+/// An order as one of its shop's staff may handle it.
+fn staff_order(
+    txn: &WriteTransaction,
+    order_id: &str,
+    user_id: &str,
+    is_admin: bool,
+) -> Result<(Order, Shop), ApiError> {
+    let o: Order = codec::get(&txn.open_table(tables::ORDERS)?, order_id)?
+        .ok_or_else(|| ApiError::NotFound("no such order".into()))?;
+    let shop = shop_of(txn, &o.shop_id)?;
+    if is_admin || shop.is_staff(user_id) {
+        return Ok((o, shop));
+    }
+    if o.user_id == user_id {
+        return Err(ApiError::Forbidden(
+            "only the shop's staff do this; read your OTP to them instead".into(),
+        ));
+    }
+    Err(ApiError::NotFound("no such order".into()))
+}
+
+pub enum Delivered {
+    Done(Order),
+    /// Wrong OTP; this many tries are left (recorded, so it is committed).
+    Wrong {
+        left: u8,
+    },
+}
+
+/// Completes an order with the OTP the student reads out. Wrong tries are
+/// counted; at the limit the OTP is locked (423) until regenerated.
+pub fn deliver(
+    txn: &WriteTransaction,
+    order_id: &str,
+    user_id: &str,
+    is_admin: bool,
+    otp: &str,
+    max_attempts: u8,
+    now: DateTime<Utc>,
+) -> Result<Delivered, ApiError> {
+    let (mut o, _) = staff_order(txn, order_id, user_id, is_admin)?;
+    if o.status != OrderStatus::OutForDelivery {
+        return Err(ApiError::Conflict(format!(
+            "an order that is {:?} cannot be delivered",
+            o.status
+        )));
+    }
+    if o.otp_failures >= max_attempts {
+        return Err(ApiError::Locked(
+            "too many wrong OTPs: regenerate the OTP while standing with the student".into(),
+        ));
+    }
+    let expected = o.otp.clone().unwrap_or_default();
+    if expected.is_empty() || !constant_time_eq(otp.trim(), &expected) {
+        o.otp_failures += 1;
+        save_order(txn, &o)?;
+        return Ok(Delivered::Wrong {
+            left: max_attempts - o.otp_failures,
+        });
+    }
+    o.transition(OrderStatus::Completed, now, Some(user_id), None)
+        .map_err(ApiError::Conflict)?;
+    o.payment_status = PaymentStatus::Paid;
+    o.otp = None;
+    save_order(txn, &o)?;
+    if let Some(b) = &o.batch_id {
+        complete_if_done(txn, b, now)?;
+    }
+    tell(
+        txn,
+        &o.user_id,
+        "Delivered",
+        format!("{} is delivered. Enjoy!", o.display_id),
+        Kind::Success,
+        format!("/orders/{}", o.id),
+    )?;
+    Ok(Delivered::Done(o))
+}
+
+pub fn regenerate_otp(
+    txn: &WriteTransaction,
+    order_id: &str,
+    user_id: &str,
+    is_admin: bool,
+    digits: u8,
+) -> Result<Order, ApiError> {
+    let (mut o, _) = staff_order(txn, order_id, user_id, is_admin)?;
+    if !matches!(o.status, OrderStatus::Batched | OrderStatus::OutForDelivery) {
+        return Err(ApiError::Conflict(format!(
+            "an order that is {:?} has no OTP",
+            o.status
+        )));
+    }
+    o.otp = Some(new_otp(digits));
+    o.otp_failures = 0;
+    save_order(txn, &o)?;
+    tell(
+        txn,
+        &o.user_id,
+        "New delivery OTP",
+        format!(
+            "{} has a new OTP; the old one no longer works.",
+            o.display_id
+        ),
+        Kind::Warning,
+        format!("/orders/{}", o.id),
+    )?;
+    Ok(o)
+}
+
+pub fn fail(
+    txn: &WriteTransaction,
+    order_id: &str,
+    user_id: &str,
+    is_admin: bool,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<Order, ApiError> {
+    let (mut o, _) = staff_order(txn, order_id, user_id, is_admin)?;
+    o.transition(
+        OrderStatus::DeliveryFailed,
+        now,
+        Some(user_id),
+        Some(reason.to_string()),
+    )
+    .map_err(ApiError::Conflict)?;
+    o.failure_reason = Some(reason.to_string());
+    o.otp = None;
+    save_order(txn, &o)?;
+    if let Some(b) = &o.batch_id {
+        complete_if_done(txn, b, now)?;
+    }
+    tell(
+        txn,
+        &o.user_id,
+        "Delivery failed",
+        format!("{}: {reason}", o.display_id),
+        Kind::Error,
+        format!("/orders/{}", o.id),
+    )?;
+    Ok(o)
+}
+
+/// Moves an order into the shop's next batch that takes orders.
+pub fn reschedule(
+    txn: &WriteTransaction,
+    order_id: &str,
+    user_id: &str,
+    is_admin: bool,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Result<Order, ApiError> {
+    let (mut o, shop) = staff_order(txn, order_id, user_id, is_admin)?;
+    if !o.status.can_become(OrderStatus::Rescheduled) {
+        return Err(ApiError::Conflict(format!(
+            "an order that is {:?} cannot be rescheduled",
+            o.status
+        )));
+    }
+    let slots: Vec<Slot> = {
+        let idx = txn.open_multimap_table(tables::SHOP_TO_SLOTS)?;
+        let t = txn.open_table(tables::SLOTS)?;
+        let mut v = Vec::new();
+        for id in idx.get(shop.id.as_str())? {
+            if let Some(s) = codec::get::<Slot>(&t, id?.value())? {
+                v.push(s);
+            }
+        }
+        v
+    };
+    let avail = |_: &str, cutoff: DateTime<Utc>| -> Availability {
+        let id = txn
+            .open_table(tables::BATCH_KEY_TO_BATCH)
+            .ok()
+            .and_then(|t| {
+                t.get(batch_key(&shop.id, cutoff).as_str())
+                    .ok()
+                    .flatten()
+                    .map(|g| g.value().to_string())
+            });
+        let b = id.and_then(|id| {
+            txn.open_table(tables::BATCHES)
+                .ok()
+                .and_then(|t| codec::get::<Batch>(&t, &id).ok().flatten())
+        });
+        match b {
+            None => Availability::Absent,
+            Some(b)
+                if b.status == BatchStatus::Open
+                    && b.max_orders.is_none_or(|m| b.order_count < m) =>
+            {
+                Availability::Open
+            }
+            Some(_) => Availability::Closed,
+        }
+    };
+    let choice = choose_batch(&slots, now, tz, None, avail).map_err(|_| {
+        ApiError::from(FieldError::new(
+            "batch",
+            "the shop has no upcoming batch to move this order into",
+        ))
+    })?;
+    // Leave the old batch.
+    let old = o.batch_id.clone();
+    if let Some(old_id) = &old {
+        txn.open_multimap_table(tables::BATCH_TO_ORDERS)?
+            .remove(old_id.as_str(), o.id.as_str())?;
+        if let Some(mut ob) = codec::get::<Batch>(&txn.open_table(tables::BATCHES)?, old_id)? {
+            ob.order_count = ob.order_count.saturating_sub(1);
+            save_batch(txn, &ob)?;
+        }
+    }
+    let key = batch_key(&shop.id, choice.cutoff_at);
+    let existing = txn
+        .open_table(tables::BATCH_KEY_TO_BATCH)?
+        .get(key.as_str())?
+        .map(|g| g.value().to_string());
+    let mut nb = match existing.and_then(|id| {
+        codec::get::<Batch>(&txn.open_table(tables::BATCHES).ok()?, &id)
+            .ok()
+            .flatten()
+    }) {
+        Some(b) => b,
+        None => {
+            let slot = slots.iter().find(|s| s.id == choice.slot_id);
+            let b = Batch {
+                id: ulid::Ulid::new().to_string(),
+                shop_id: shop.id.clone(),
+                slot_id: choice.slot_id.clone(),
+                label: slot.map(|s| s.label.clone()).unwrap_or_default(),
+                cutoff_at: choice.cutoff_at,
+                status: BatchStatus::Open,
+                milestone: None,
+                runner_id: None,
+                max_orders: slot.and_then(|s| s.max_orders),
+                order_count: 0,
+                created_at: now,
+                locked_at: None,
+                dispatched_at: None,
+                completed_at: None,
+                stale_warned_at: None,
+            };
+            txn.open_table(tables::BATCH_KEY_TO_BATCH)?
+                .insert(key.as_str(), b.id.as_str())?;
+            txn.open_table(tables::OPEN_BATCHES_BY_CUTOFF)?
+                .insert(open_key(b.cutoff_at, &b.id).as_str(), b.id.as_str())?;
+            txn.open_multimap_table(tables::SHOP_TO_BATCHES)?
+                .insert(shop.id.as_str(), b.id.as_str())?;
+            b
+        }
+    };
+    nb.order_count += 1;
+    save_batch(txn, &nb)?;
+    txn.open_multimap_table(tables::BATCH_TO_ORDERS)?
+        .insert(nb.id.as_str(), o.id.as_str())?;
+    o.transition(
+        OrderStatus::Rescheduled,
+        now,
+        Some(user_id),
+        Some(format!("moved to {}", nb.label)),
+    )
+    .map_err(ApiError::Conflict)?;
+    o.batch_id = Some(nb.id.clone());
+    o.cutoff_at = Some(nb.cutoff_at);
+    o.otp = None;
+    o.otp_failures = 0;
+    save_order(txn, &o)?;
+    if let Some(old_id) = &old {
+        complete_if_done(txn, old_id, now)?;
+    }
+    tell(
+        txn,
+        &o.user_id,
+        "Order rescheduled",
+        format!(
+            "{} moved to {} ({}).",
+            o.display_id,
+            nb.label,
+            stamp(nb.cutoff_at)
+        ),
+        Kind::Warning,
+        format!("/orders/{}", o.id),
+    )?;
+    Ok(o)
+}
+
+/// A direct-delivery order accepted by the vendor: OTP now, on its way.
+pub fn accept_direct(
+    txn: &WriteTransaction,
+    order_id: &str,
+    user_id: &str,
+    is_admin: bool,
+    digits: u8,
+    now: DateTime<Utc>,
+) -> Result<Order, ApiError> {
+    let (mut o, _) = staff_order(txn, order_id, user_id, is_admin)?;
+    if o.batch_id.is_some() {
+        return Err(ApiError::Conflict(
+            "this order goes with its batch, not directly".into(),
+        ));
+    }
+    o.transition(
+        OrderStatus::OutForDelivery,
+        now,
+        Some(user_id),
+        Some("accepted for direct delivery".into()),
+    )
+    .map_err(ApiError::Conflict)?;
+    o.otp = Some(new_otp(digits));
+    o.otp_failures = 0;
+    save_order(txn, &o)?;
+    tell(
+        txn,
+        &o.user_id,
+        "On the way up",
+        format!(
+            "{} was accepted and is coming straight to you. Your OTP is ready.",
+            o.display_id
+        ),
+        Kind::Info,
+        format!("/orders/{}", o.id),
+    )?;
+    Ok(o)
+}
