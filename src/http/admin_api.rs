@@ -206,7 +206,7 @@ pub struct AuditPage {
 
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
-pub struct NameRequest {
+pub struct ListNameRequest {
     /// 1 to 80 characters; unique case-insensitively.
     #[oai(validator(max_length = 80))]
     pub name: Text,
@@ -554,7 +554,7 @@ impl AdminApi {
         &self,
         req: &Request,
         auth: Auth,
-        body: Json<NameRequest>,
+        body: Json<ListNameRequest>,
     ) -> Result<CreatedBuilding, ApiError> {
         let b = self.create::<Building>(req, &auth, &body.0.name).await?;
         Ok(CreatedBuilding::Created(Json(b.into())))
@@ -567,7 +567,7 @@ impl AdminApi {
         req: &Request,
         auth: Auth,
         #[oai(validator(max_length = 26))] id: Path<String>,
-        body: Json<NameRequest>,
+        body: Json<ListNameRequest>,
     ) -> Result<Json<BuildingView>, ApiError> {
         let b = self
             .rename::<Building>(req, &auth, id.0, &body.0.name)
@@ -600,7 +600,7 @@ impl AdminApi {
         &self,
         req: &Request,
         auth: Auth,
-        body: Json<NameRequest>,
+        body: Json<ListNameRequest>,
     ) -> Result<CreatedCategory, ApiError> {
         let c = self.create::<Category>(req, &auth, &body.0.name).await?;
         Ok(CreatedCategory::Created(Json(c.into())))
@@ -613,7 +613,7 @@ impl AdminApi {
         req: &Request,
         auth: Auth,
         #[oai(validator(max_length = 26))] id: Path<String>,
-        body: Json<NameRequest>,
+        body: Json<ListNameRequest>,
     ) -> Result<Json<CategoryView>, ApiError> {
         let c = self
             .rename::<Category>(req, &auth, id.0, &body.0.name)

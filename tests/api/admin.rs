@@ -1104,7 +1104,7 @@ async fn openapi_documents_the_admin_api_and_its_bounds() {
         500
     );
     assert_eq!(
-        schemas["NameRequest"]["properties"]["name"]["maxLength"],
+        schemas["ListNameRequest"]["properties"]["name"]["maxLength"],
         80
     );
     let fee = &schemas["UpdateSettingsRequest"]["properties"]["platform_fee"];
