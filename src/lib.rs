@@ -4,9 +4,11 @@
 //! - `domain`: business rules as plain types and functions (no I/O).
 //! - `auth`: accounts, sessions, API tokens, login throttling.
 //! - `store`: redb tables, record encoding, migrations, the group-commit writer.
+//! - `admin`: campus administration (users, settings, audit log, lists).
 //! - `http`: routes, OpenAPI, problem+json errors, middleware.
 //! - `app`: builds and runs the server; `cli`: the `uphill` command.
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -1,17 +1,634 @@
 //! `/api/v1/admin/*`: users, platform settings, the audit log, buildings
 //! and categories. Every operation requires an admin and writes an audit
-//! entry in the same transaction as its change.
+//! entry in the same transaction as its change. The public reads of the
+//! building and category lists live here too, next to their management.
 
 use std::sync::Arc;
 
-use poem_openapi::OpenApi;
+use chrono::{DateTime, Utc};
+use poem::Request;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
+use poem_openapi::types::ParseFromJSON;
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
+};
 
-use super::ApiTags;
+use super::auth_api::{NoContent, UserStatusView};
+use super::error::ApiError;
+use super::extract::Auth;
+use super::types::Text;
+use super::{ApiTags, origin};
+use crate::admin::{self, AuditQuery, Listed, UserAction, UserQuery};
 use crate::app::AppState;
+use crate::audit::AuditEntry;
+use crate::domain::catalog::{Building, Category};
+use crate::domain::user::{User, UserStatus};
+use crate::settings::PlatformSettings;
 
 pub struct AdminApi {
     pub state: Arc<AppState>,
 }
 
+/// A JSON body that may be left out entirely: no body (with or without a
+/// JSON content type) and `null` both read as `None`. Lets a client call
+/// `POST /admin/users/{id}/suspend` without inventing a `{}`.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<'a, T: ParseFromJSON + Send> ApiExtractor<'a> for OptionalJson<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: Some("Optional: may be omitted."),
+            content: vec![MetaMediaType {
+                content_type: "application/json; charset=utf-8",
+                schema: T::schema_ref(),
+            }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut poem::RequestBody,
+        _opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        if request.content_type().is_none() {
+            let bytes = body.take()?.into_bytes().await?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Self(None));
+            }
+            return Err(poem_openapi::error::ContentTypeError::ExpectContentType.into());
+        }
+        let Json(v) = <Json<Option<T>> as ApiExtractor>::from_request(
+            request,
+            body,
+            ExtractParamOptions::default(),
+        )
+        .await?;
+        Ok(Self(v))
+    }
+}
+
+/// A user as admins see them (never the password hash).
+#[derive(Object)]
+pub struct AdminUser {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub phone: Option<String>,
+    pub is_admin: bool,
+    pub status: UserStatusView,
+    pub email_verified: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<User> for AdminUser {
+    fn from(u: User) -> Self {
+        AdminUser {
+            id: u.id,
+            email: u.email,
+            name: u.name,
+            phone: u.phone,
+            is_admin: u.is_admin,
+            status: u.status.into(),
+            email_verified: u.email_verified,
+            created_at: u.created_at,
+        }
+    }
+}
+
+fn status_from_view(s: UserStatusView) -> UserStatus {
+    match s {
+        UserStatusView::Active => UserStatus::Active,
+        UserStatusView::Suspended => UserStatus::Suspended,
+        UserStatusView::Banned => UserStatus::Banned,
+    }
+}
+
+#[derive(Object)]
+pub struct UserPage {
+    pub items: Vec<AdminUser>,
+    /// Pass as `cursor` for the next page; absent when nothing is left. A
+    /// page may hold fewer than `limit` items (even none) and still have a
+    /// cursor when a filter matched little of what was scanned.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct ReasonRequest {
+    /// Why; shown to the user and kept in the audit log. Up to 500 characters.
+    #[oai(validator(max_length = 500))]
+    pub reason: Option<Text>,
+}
+
+#[derive(Object)]
+pub struct UserActionResult {
+    pub user: AdminUser,
+    /// Sessions ended by this action (suspend, ban and sign-out end all of
+    /// the user's sessions; API tokens stay but are refused while the account
+    /// is not active).
+    pub sessions_ended: u32,
+}
+
+#[derive(Object)]
+pub struct SettingsView {
+    /// Minor units added to every order, frozen on the order at checkout.
+    pub platform_fee: i64,
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The admin who changed it last.
+    pub updated_by: Option<String>,
+}
+
+impl From<PlatformSettings> for SettingsView {
+    fn from(s: PlatformSettings) -> Self {
+        SettingsView {
+            platform_fee: s.platform_fee,
+            updated_at: s.updated_at,
+            updated_by: s.updated_by,
+        }
+    }
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateSettingsRequest {
+    /// Minor units, 0 to 100000000.
+    #[oai(validator(minimum(value = "0"), maximum(value = "100000000")))]
+    pub platform_fee: i64,
+}
+
+#[derive(Object)]
+pub struct AuditEntryView {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    /// Absent for actions taken on the server's console.
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub target: String,
+    pub details: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+impl From<AuditEntry> for AuditEntryView {
+    fn from(e: AuditEntry) -> Self {
+        AuditEntryView {
+            id: e.id,
+            at: e.at,
+            actor_id: e.actor_id,
+            action: e.action,
+            target: e.target,
+            details: e.details,
+            ip: e.ip,
+            user_agent: e.user_agent,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct AuditPage {
+    /// Newest first.
+    pub items: Vec<AuditEntryView>,
+    /// Pass as `cursor` for the next (older) page; absent when nothing is
+    /// left. A page may be short and still have a cursor.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct ListNameRequest {
+    /// 1 to 80 characters; unique case-insensitively.
+    #[oai(validator(max_length = 80))]
+    pub name: Text,
+}
+
+#[derive(Object)]
+pub struct BuildingView {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Building> for BuildingView {
+    fn from(b: Building) -> Self {
+        BuildingView {
+            id: b.id,
+            name: b.name,
+            created_at: b.created_at,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct CategoryView {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Category> for CategoryView {
+    fn from(c: Category) -> Self {
+        CategoryView {
+            id: c.id,
+            name: c.name,
+            created_at: c.created_at,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedBuilding {
+    #[oai(status = 201)]
+    Created(Json<BuildingView>),
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedCategory {
+    #[oai(status = 201)]
+    Created(Json<CategoryView>),
+}
+
+impl AdminApi {
+    async fn user_action(
+        &self,
+        req: &Request,
+        auth: &Auth,
+        action: UserAction,
+        id: String,
+        body: Option<ReasonRequest>,
+    ) -> Result<Json<UserActionResult>, ApiError> {
+        auth.require_admin()?;
+        let raw = body.and_then(|b| b.reason).map(Text::into_inner);
+        let reason = admin::parse_reason(raw.as_deref())?;
+        let origin = origin(req, Some(auth.user_id()));
+        let out = self
+            .state
+            .store
+            .write(move |txn| admin::act_on_user(txn, &origin, action, &id, reason.as_deref()))
+            .await?;
+        Ok(Json(UserActionResult {
+            user: out.user.into(),
+            sessions_ended: u32::try_from(out.sessions_ended).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn list<T: Listed>(&self) -> Result<Vec<T>, ApiError> {
+        self.state.store.read(admin::list_named::<T>).await
+    }
+
+    async fn create<T: Listed>(
+        &self,
+        req: &Request,
+        auth: &Auth,
+        name: &Text,
+    ) -> Result<T, ApiError> {
+        auth.require_admin()?;
+        let name = admin::parse_list_name(&name.0)?;
+        let origin = origin(req, Some(auth.user_id()));
+        self.state
+            .store
+            .write(move |txn| admin::create_named::<T>(txn, &origin, &name))
+            .await
+    }
+
+    async fn rename<T: Listed>(
+        &self,
+        req: &Request,
+        auth: &Auth,
+        id: String,
+        name: &Text,
+    ) -> Result<T, ApiError> {
+        auth.require_admin()?;
+        let name = admin::parse_list_name(&name.0)?;
+        let origin = origin(req, Some(auth.user_id()));
+        self.state
+            .store
+            .write(move |txn| admin::rename_named::<T>(txn, &origin, &id, &name))
+            .await
+    }
+
+    async fn delete<T: Listed>(
+        &self,
+        req: &Request,
+        auth: &Auth,
+        id: String,
+    ) -> Result<NoContent, ApiError> {
+        auth.require_admin()?;
+        let origin = origin(req, Some(auth.user_id()));
+        self.state
+            .store
+            .write(move |txn| admin::delete_named::<T>(txn, &origin, &id))
+            .await?;
+        Ok(NoContent::Done)
+    }
+}
+
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Admin")]
-impl AdminApi {}
+impl AdminApi {
+    /// List and search users, in id (creation) order.
+    #[oai(path = "/admin/users", method = "get")]
+    async fn list_users(
+        &self,
+        auth: Auth,
+        /// Case-insensitive substring of the email or the name.
+        #[oai(validator(max_length = 254))]
+        q: Query<Option<String>>,
+        status: Query<Option<UserStatusView>>,
+        /// 1 to 200; default 50.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        #[oai(validator(max_length = 26))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<UserPage>, ApiError> {
+        auth.require_admin()?;
+        let query = UserQuery {
+            q: q.0,
+            status: status.0.map(status_from_view),
+            limit: limit.0.unwrap_or(0) as usize,
+            cursor: cursor.0,
+        };
+        let page = self
+            .state
+            .store
+            .read(move |txn| admin::list_users(txn, &query))
+            .await?;
+        Ok(Json(UserPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// One user.
+    #[oai(path = "/admin/users/:id", method = "get")]
+    async fn get_user(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+    ) -> Result<Json<AdminUser>, ApiError> {
+        auth.require_admin()?;
+        let id = id.0;
+        let user = self
+            .state
+            .store
+            .read(move |txn| admin::get_user(txn, &id))
+            .await?;
+        Ok(Json(user.into()))
+    }
+
+    /// Suspend a user: ends their sessions; they cannot sign in or use
+    /// their API tokens until unsuspended.
+    #[oai(path = "/admin/users/:id/suspend", method = "post")]
+    async fn suspend(
+        &self,
+        req: &Request,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        body: OptionalJson<ReasonRequest>,
+    ) -> Result<Json<UserActionResult>, ApiError> {
+        self.user_action(req, &auth, UserAction::Suspend, id.0, body.0)
+            .await
+    }
+
+    /// Lift a suspension.
+    #[oai(path = "/admin/users/:id/unsuspend", method = "post")]
+    async fn unsuspend(
+        &self,
+        req: &Request,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        body: OptionalJson<ReasonRequest>,
+    ) -> Result<Json<UserActionResult>, ApiError> {
+        self.user_action(req, &auth, UserAction::Unsuspend, id.0, body.0)
+            .await
+    }
+
+    /// Ban a user for good: ends their sessions; a ban cannot be lifted.
+    #[oai(path = "/admin/users/:id/ban", method = "post")]
+    async fn ban(
+        &self,
+        req: &Request,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        body: OptionalJson<ReasonRequest>,
+    ) -> Result<Json<UserActionResult>, ApiError> {
+        self.user_action(req, &auth, UserAction::Ban, id.0, body.0)
+            .await
+    }
+
+    /// End every session of a user (their API tokens keep working).
+    #[oai(path = "/admin/users/:id/sign-out", method = "post")]
+    async fn sign_out(
+        &self,
+        req: &Request,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        body: OptionalJson<ReasonRequest>,
+    ) -> Result<Json<UserActionResult>, ApiError> {
+        self.user_action(req, &auth, UserAction::SignOut, id.0, body.0)
+            .await
+    }
+
+    /// Give an active user admin rights.
+    #[oai(path = "/admin/users/:id/make-admin", method = "post")]
+    async fn make_admin(
+        &self,
+        req: &Request,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        body: OptionalJson<ReasonRequest>,
+    ) -> Result<Json<UserActionResult>, ApiError> {
+        self.user_action(req, &auth, UserAction::MakeAdmin, id.0, body.0)
+            .await
+    }
+
+    /// Take admin rights away (never from yourself or the last active admin).
+    #[oai(path = "/admin/users/:id/remove-admin", method = "post")]
+    async fn remove_admin(
+        &self,
+        req: &Request,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        body: OptionalJson<ReasonRequest>,
+    ) -> Result<Json<UserActionResult>, ApiError> {
+        self.user_action(req, &auth, UserAction::RemoveAdmin, id.0, body.0)
+            .await
+    }
+
+    /// Platform settings.
+    #[oai(path = "/admin/settings", method = "get")]
+    async fn get_settings(&self, auth: Auth) -> Result<Json<SettingsView>, ApiError> {
+        auth.require_admin()?;
+        let s = self.state.store.read(admin::read_settings).await?;
+        Ok(Json(s.into()))
+    }
+
+    /// Change platform settings; applies to orders placed from now on.
+    #[oai(path = "/admin/settings", method = "put")]
+    async fn put_settings(
+        &self,
+        req: &Request,
+        auth: Auth,
+        body: Json<UpdateSettingsRequest>,
+    ) -> Result<Json<SettingsView>, ApiError> {
+        auth.require_admin()?;
+        let fee = body.0.platform_fee;
+        let origin = origin(req, Some(auth.user_id()));
+        let s = self
+            .state
+            .store
+            .write(move |txn| admin::update_settings(txn, &origin, fee))
+            .await?;
+        Ok(Json(s.into()))
+    }
+
+    /// The audit log, newest first. It is append-only: nothing here (or
+    /// anywhere) changes or deletes an entry.
+    #[oai(path = "/admin/audit", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_audit(
+        &self,
+        auth: Auth,
+        /// Exact actor user id.
+        #[oai(validator(max_length = 26))]
+        actor: Query<Option<String>>,
+        /// Exact action, e.g. `user.suspend`.
+        #[oai(validator(max_length = 64))]
+        action: Query<Option<String>>,
+        /// Exact target id.
+        #[oai(validator(max_length = 64))]
+        target: Query<Option<String>>,
+        /// Entries at or after this time (RFC 3339).
+        from: Query<Option<DateTime<Utc>>>,
+        /// Entries at or before this time (RFC 3339).
+        to: Query<Option<DateTime<Utc>>>,
+        /// 1 to 200; default 50.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        #[oai(validator(max_length = 26))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<AuditPage>, ApiError> {
+        auth.require_admin()?;
+        let query = AuditQuery {
+            actor: actor.0,
+            action: action.0,
+            target: target.0,
+            from: from.0,
+            to: to.0,
+            limit: limit.0.unwrap_or(0) as usize,
+            cursor: cursor.0,
+        };
+        let page = self
+            .state
+            .store
+            .read(move |txn| admin::list_audit(txn, &query))
+            .await?;
+        Ok(Json(AuditPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// Buildings (hostels, blocks) that addresses point to, sorted by name.
+    /// No sign-in needed.
+    #[oai(path = "/buildings", method = "get")]
+    async fn list_buildings(&self) -> Result<Json<Vec<BuildingView>>, ApiError> {
+        let all = self.list::<Building>().await?;
+        Ok(Json(all.into_iter().map(Into::into).collect()))
+    }
+
+    /// Add a building.
+    #[oai(path = "/admin/buildings", method = "post")]
+    async fn create_building(
+        &self,
+        req: &Request,
+        auth: Auth,
+        body: Json<ListNameRequest>,
+    ) -> Result<CreatedBuilding, ApiError> {
+        let b = self.create::<Building>(req, &auth, &body.0.name).await?;
+        Ok(CreatedBuilding::Created(Json(b.into())))
+    }
+
+    /// Rename a building.
+    #[oai(path = "/admin/buildings/:id", method = "patch")]
+    async fn rename_building(
+        &self,
+        req: &Request,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        body: Json<ListNameRequest>,
+    ) -> Result<Json<BuildingView>, ApiError> {
+        let b = self
+            .rename::<Building>(req, &auth, id.0, &body.0.name)
+            .await?;
+        Ok(Json(b.into()))
+    }
+
+    /// Remove a building. Addresses that name it keep its id, and orders
+    /// keep their address snapshot.
+    #[oai(path = "/admin/buildings/:id", method = "delete")]
+    async fn delete_building(
+        &self,
+        req: &Request,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+    ) -> Result<NoContent, ApiError> {
+        self.delete::<Building>(req, &auth, id.0).await
+    }
+
+    /// Product categories, sorted by name. No sign-in needed.
+    #[oai(path = "/categories", method = "get")]
+    async fn list_categories(&self) -> Result<Json<Vec<CategoryView>>, ApiError> {
+        let all = self.list::<Category>().await?;
+        Ok(Json(all.into_iter().map(Into::into).collect()))
+    }
+
+    /// Add a category.
+    #[oai(path = "/admin/categories", method = "post")]
+    async fn create_category(
+        &self,
+        req: &Request,
+        auth: Auth,
+        body: Json<ListNameRequest>,
+    ) -> Result<CreatedCategory, ApiError> {
+        let c = self.create::<Category>(req, &auth, &body.0.name).await?;
+        Ok(CreatedCategory::Created(Json(c.into())))
+    }
+
+    /// Rename a category.
+    #[oai(path = "/admin/categories/:id", method = "patch")]
+    async fn rename_category(
+        &self,
+        req: &Request,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        body: Json<ListNameRequest>,
+    ) -> Result<Json<CategoryView>, ApiError> {
+        let c = self
+            .rename::<Category>(req, &auth, id.0, &body.0.name)
+            .await?;
+        Ok(Json(c.into()))
+    }
+
+    /// Remove a category. Products that name it keep its id.
+    #[oai(path = "/admin/categories/:id", method = "delete")]
+    async fn delete_category(
+        &self,
+        req: &Request,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+    ) -> Result<NoContent, ApiError> {
+        self.delete::<Category>(req, &auth, id.0).await
+    }
+}

@@ -1,6 +1,7 @@
 //! One integration-test binary: every module starts the real server on a
 //! random loopback port with a temporary data directory and talks HTTP to it.
 
+mod admin;
 mod auth;
 mod fixtures;
 mod helpers;
