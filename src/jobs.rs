@@ -83,11 +83,15 @@ pub async fn lock_due_batches(state: &AppState, now: DateTime<Utc>) -> CloserRep
 /// Starts the scheduler with the closer job.
 pub async fn start(state: Arc<AppState>) -> anyhow::Result<JobScheduler> {
     let sched = JobScheduler::new().await?;
-    let job_state = state.clone();
+    // A weak handle: the scheduler's tasks may outlive `shutdown`, and must
+    // not keep the store open after the server stops.
+    let job_state = Arc::downgrade(&state);
     let job = Job::new_async(state.config.batch.closer_cron.as_str(), move |_, _| {
-        let state = job_state.clone();
+        let state = job_state.upgrade();
         Box::pin(async move {
-            lock_due_batches(&state, Utc::now()).await;
+            if let Some(state) = state {
+                lock_due_batches(&state, Utc::now()).await;
+            }
         })
     })?;
     sched.add(job).await?;
