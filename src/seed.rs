@@ -3,7 +3,6 @@
 //! products, students with addresses, a runner and an admin.
 
 use chrono::Utc;
-use redb::ReadableTable;
 
 use crate::auth::AuthService;
 use crate::auth::service::NewUser;

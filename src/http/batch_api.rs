@@ -7,7 +7,6 @@ use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
-use redb::{ReadableMultimapTable, ReadableTable};
 
 use super::ApiTags;
 use super::error::ApiError;
@@ -335,7 +334,7 @@ impl BatchApi {
             .write(move |txn| batches::deliver(txn, &id.0, &uid, admin, &otp, max, Utc::now()))
             .await?;
         match outcome {
-            Delivered::Done(o) => Ok(DeliverResponse::Delivered(Json(order_view(o, false)))),
+            Delivered::Done(o) => Ok(DeliverResponse::Delivered(Json(order_view(*o, false)))),
             Delivered::Wrong { left } => {
                 Err(ApiError::Validation(vec![crate::domain::FieldError::new(
                     "otp",

@@ -379,7 +379,7 @@ fn staff_order(
 }
 
 pub enum Delivered {
-    Done(Order),
+    Done(Box<Order>),
     /// Wrong OTP; this many tries are left (recorded, so it is committed).
     Wrong {
         left: u8,
@@ -433,7 +433,7 @@ pub fn deliver(
         Kind::Success,
         format!("/orders/{}", o.id),
     )?;
-    Ok(Delivered::Done(o))
+    Ok(Delivered::Done(Box::new(o)))
 }
 
 pub fn regenerate_otp(
