@@ -564,7 +564,10 @@ pub fn reschedule(
     if let Some(old_id) = &old {
         txn.open_multimap_table(tables::BATCH_TO_ORDERS)?
             .remove(old_id.as_str(), o.id.as_str())?;
-        if let Some(mut ob) = codec::get::<Batch>(&txn.open_table(tables::BATCHES)?, old_id)? {
+        // Bound first: a table borrowed in the `if let` would stay open in
+        // its body, and redb refuses to open a table twice.
+        let old_batch = codec::get::<Batch>(&txn.open_table(tables::BATCHES)?, old_id)?;
+        if let Some(mut ob) = old_batch {
             ob.order_count = ob.order_count.saturating_sub(1);
             save_batch(txn, &ob)?;
         }

@@ -197,3 +197,47 @@ pub async fn order_count(app: &TestApp) -> usize {
         .await
         .unwrap()
 }
+
+/// Adds a runner to a shop's staff, as the catalog's staff endpoint does.
+pub async fn add_staff(app: &TestApp, shop_id: &str, user_id: &str) {
+    let (shop_id, user_id) = (shop_id.to_string(), user_id.to_string());
+    app.state
+        .store
+        .write(move |txn| {
+            let mut t = txn.open_table(tables::SHOPS)?;
+            let mut s: Shop = codec::get(&t, &shop_id)?.unwrap();
+            s.staff.push(user_id.clone());
+            codec::put(&mut t, &shop_id, &s)?;
+            txn.open_multimap_table(tables::STAFF_TO_SHOPS)?
+                .insert(user_id.as_str(), shop_id.as_str())?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+}
+
+/// Moves a batch's cutoff (as if time had passed), keeping the closer's index right.
+pub async fn move_cutoff(
+    store: &uphill::store::Store,
+    batch_id: &str,
+    cutoff: chrono::DateTime<Utc>,
+) {
+    use uphill::domain::batch::Batch;
+    let batch_id = batch_id.to_string();
+    store
+        .write(move |txn| {
+            let mut t = txn.open_table(tables::BATCHES)?;
+            let mut b: Batch = codec::get(&t, &batch_id)?.unwrap();
+            let mut open = txn.open_table(tables::OPEN_BATCHES_BY_CUTOFF)?;
+            open.remove(uphill::market::orders::open_key(b.cutoff_at, &b.id).as_str())?;
+            b.cutoff_at = cutoff;
+            open.insert(
+                uphill::market::orders::open_key(cutoff, &b.id).as_str(),
+                b.id.as_str(),
+            )?;
+            codec::put(&mut t, &batch_id, &b)?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+}

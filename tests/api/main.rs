@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod batches;
 mod fixtures;
 mod helpers;
 mod market;

@@ -1,0 +1,705 @@
+//! The batch lifecycle: lock (early, by cron, after downtime), claim,
+//! dispatch, milestones, OTP delivery and lockout, completion.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::fixtures::{Market, ShopOpts, add_staff, market, move_cutoff, user_id};
+use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
+
+async fn student(app: &TestApp, email: &str, m: &Market) -> (String, String) {
+    let token = app.bearer(email).await;
+    let a: Value = app
+        .client()
+        .post(app.url("/api/v1/me/addresses"))
+        .bearer_auth(&token)
+        .json(&json!({"building_id": m.building_id, "room": "A-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (token, a["id"].as_str().unwrap().to_string())
+}
+
+async fn order(app: &TestApp, m: &Market, token: &str, address: &str, key: &str) -> Value {
+    let r = app
+        .client()
+        .post(app.url("/api/v1/orders"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(&json!({"shop_id": m.shop_id, "items": [{"product_id": m.products[0], "quantity": 1}], "address_id": address, "payment_method": "UPI"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json().await.unwrap()
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
+    app.client()
+        .post(app.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn get(app: &TestApp, token: &str, path: &str) -> Value {
+    let r = app
+        .client()
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn early_lock_batches_orders_and_shows_the_otp_only_to_the_student() {
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
+    let (s2, a2) = student(&app, "s2@uni.edu", &m).await;
+    let o1 = order(&app, &m, &s1, &a1, "k1").await;
+    let o2 = order(&app, &m, &s2, &a2, "k2").await;
+    assert_eq!(o1["batch_id"], o2["batch_id"], "same cutoff, same batch");
+    let batch = o1["batch_id"].as_str().unwrap();
+
+    // Only the owner may go early; a student gets 404, a runner 403.
+    assert_problem(
+        post(
+            &app,
+            &s1,
+            &format!("/api/v1/batches/{batch}/lock"),
+            json!({}),
+        )
+        .await,
+        404,
+    )
+    .await;
+    let r = post(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/batches/{batch}/lock"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["status"], "LOCKED");
+    assert_problem(
+        post(
+            &app,
+            &m.owner_token,
+            &format!("/api/v1/batches/{batch}/lock"),
+            json!({}),
+        )
+        .await,
+        409,
+    )
+    .await;
+
+    let mine = get(
+        &app,
+        &s1,
+        &format!("/api/v1/orders/{}", o1["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(mine["status"], "BATCHED");
+    let otp = mine["otp"].as_str().expect("the student sees the OTP");
+    assert_eq!(otp.len(), 4);
+    assert!(otp.chars().all(|c| c.is_ascii_digit()));
+    let vendor_view = get(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/orders/{}", o1["id"].as_str().unwrap()),
+    )
+    .await;
+    assert!(
+        vendor_view["otp"].is_null(),
+        "the vendor never sees the OTP"
+    );
+    let detail = get(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await;
+    assert_eq!(detail["orders"].as_array().unwrap().len(), 2);
+    assert!(
+        detail["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["otp"].is_null())
+    );
+    let other = get(
+        &app,
+        &s2,
+        &format!("/api/v1/orders/{}", o2["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_ne!(
+        other["otp"],
+        mine["otp"].clone(),
+        "a fresh OTP per order (almost surely)"
+    );
+
+    // A student can no longer cancel; the next order goes to the next batch.
+    assert_problem(
+        post(
+            &app,
+            &s1,
+            &format!("/api/v1/orders/{}/cancel", o1["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    let o3 = order(&app, &m, &s1, &a1, "k3").await;
+    assert_ne!(o3["batch_id"], o1["batch_id"]);
+}
+
+#[tokio::test]
+async fn otp_delivery_with_lockout_regeneration_and_batch_completion() {
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
+    let (s2, a2) = student(&app, "s2@uni.edu", &m).await;
+    let o1 = order(&app, &m, &s1, &a1, "k1").await;
+    let o2 = order(&app, &m, &s2, &a2, "k2").await;
+    let (id1, id2) = (o1["id"].as_str().unwrap(), o2["id"].as_str().unwrap());
+    let batch = o1["batch_id"].as_str().unwrap();
+    let (appr, owner) = (&app, m.owner_token.clone());
+    let deliver = |id: &str, otp: Value| {
+        let path = format!("/api/v1/orders/{id}/deliver");
+        let owner = owner.clone();
+        async move { post(appr, &owner, &path, json!({"otp": otp})).await }
+    };
+
+    // Not before dispatch.
+    assert_problem(
+        post(
+            &app,
+            &m.owner_token,
+            &format!("/api/v1/batches/{batch}/dispatch"),
+            json!({}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    post(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/batches/{batch}/lock"),
+        json!({}),
+    )
+    .await;
+    assert_problem(deliver(id1, json!("0000")).await, 409).await;
+    let r = post(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/batches/{batch}/milestone"),
+        json!({"milestone": "MIDWAY"}),
+    )
+    .await;
+    assert_problem(r, 409).await;
+    let r = post(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/batches/{batch}/dispatch"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    for (ms, status) in [
+        ("CLIMB_STARTED", 200),
+        ("MIDWAY", 200),
+        ("CLIMB_STARTED", 409),
+        ("NOWHERE", 400),
+    ] {
+        let r = post(
+            &app,
+            &m.owner_token,
+            &format!("/api/v1/batches/{batch}/milestone"),
+            json!({"milestone": ms}),
+        )
+        .await;
+        assert_eq!(r.status().as_u16(), status, "{ms}");
+    }
+    let st = get(&app, &s1, &format!("/api/v1/orders/{id1}")).await;
+    assert_eq!(st["status"], "OUT_FOR_DELIVERY");
+    let otp = st["otp"].as_str().unwrap().to_string();
+    let wrong = if otp == "1111" { "2222" } else { "1111" };
+
+    // The student cannot complete their own order; strangers cannot see it.
+    assert_problem(
+        post(
+            &app,
+            &s1,
+            &format!("/api/v1/orders/{id1}/deliver"),
+            json!({"otp": otp}),
+        )
+        .await,
+        403,
+    )
+    .await;
+    assert_problem(
+        post(
+            &app,
+            &s2,
+            &format!("/api/v1/orders/{id1}/deliver"),
+            json!({"otp": otp}),
+        )
+        .await,
+        404,
+    )
+    .await;
+    assert_problem(deliver(id1, json!(1234)).await, 400).await;
+    assert_problem(deliver(id1, json!({})).await, 400).await;
+
+    for left in (0..5).rev() {
+        let p = assert_problem(deliver(id1, json!(wrong)).await, 422).await;
+        assert!(
+            p["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{left} tries left")),
+            "{p}"
+        );
+    }
+    // Locked now, even for the right OTP.
+    assert_problem(deliver(id1, json!(otp)).await, 423).await;
+    let still = get(&app, &s1, &format!("/api/v1/orders/{id1}")).await;
+    assert_eq!(still["status"], "OUT_FOR_DELIVERY");
+
+    // The vendor regenerates it standing with the student.
+    let r = post(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/orders/{id1}/otp"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.json::<Value>().await.unwrap()["otp"].is_null());
+    let fresh = get(&app, &s1, &format!("/api/v1/orders/{id1}")).await["otp"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = deliver(id1, json!(fresh)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let done: Value = r.json().await.unwrap();
+    assert_eq!(done["status"], "COMPLETED");
+    assert_eq!(done["payment_status"], "PAID");
+    assert_problem(deliver(id1, json!(fresh)).await, 409).await;
+    assert_eq!(
+        get(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await["batch"]["status"],
+        "IN_TRANSIT"
+    );
+
+    // A failure needs a reason; then nothing is open and the batch completes.
+    let p = assert_problem(
+        post(
+            &app,
+            &m.owner_token,
+            &format!("/api/v1/orders/{id2}/fail"),
+            json!({"reason": "  "}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(p["errors"][0]["field"], "reason");
+    let r = post(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/orders/{id2}/fail"),
+        json!({"reason": "nobody in room"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let b = get(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await;
+    assert_eq!(b["batch"]["status"], "COMPLETED");
+    assert_eq!(b["batch"]["milestone"], "MIDWAY");
+}
+
+#[tokio::test]
+async fn twenty_runners_race_to_claim_and_one_wins() {
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
+    let o = order(&app, &m, &s1, &a1, "k1").await;
+    let batch = o["batch_id"].as_str().unwrap().to_string();
+    let mut runners = Vec::new();
+    for i in 0..20 {
+        let t = app.bearer(&format!("runner{i}@uni.edu")).await;
+        add_staff(&app, &m.shop_id, &user_id(&app, &t).await).await;
+        runners.push(t);
+    }
+    // Not claimable while open.
+    assert_problem(
+        post(
+            &app,
+            &runners[0],
+            &format!("/api/v1/batches/{batch}/claim"),
+            json!({}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    post(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/batches/{batch}/lock"),
+        json!({}),
+    )
+    .await;
+    let runs: Vec<Value> = app
+        .client()
+        .get(app.url("/api/v1/me/runs"))
+        .bearer_auth(&runners[3])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 1, "a locked batch is claimable");
+
+    let mut tasks = Vec::new();
+    for t in runners.clone() {
+        let (c, url) = (
+            app.client(),
+            app.url(&format!("/api/v1/batches/{batch}/claim")),
+        );
+        tasks.push(tokio::spawn(async move {
+            (
+                c.post(url).bearer_auth(&t).send().await.unwrap().status(),
+                t,
+            )
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (status, token) = t.await.unwrap();
+        match status {
+            StatusCode::OK => winners.push(token),
+            StatusCode::CONFLICT => {}
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(winners.len(), 1);
+    let winner = &winners[0];
+    let loser = runners.iter().find(|t| *t != winner).unwrap();
+    // Only the winner (or the owner) carries it.
+    assert_problem(
+        post(
+            &app,
+            loser,
+            &format!("/api/v1/batches/{batch}/dispatch"),
+            json!({}),
+        )
+        .await,
+        403,
+    )
+    .await;
+    let r = post(
+        &app,
+        winner,
+        &format!("/api/v1/batches/{batch}/dispatch"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let otp = get(
+        &app,
+        &s1,
+        &format!("/api/v1/orders/{}", o["id"].as_str().unwrap()),
+    )
+    .await["otp"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = post(
+        &app,
+        winner,
+        &format!("/api/v1/orders/{}/deliver", o["id"].as_str().unwrap()),
+        json!({"otp": otp}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // An outsider sees nothing.
+    let stranger = app.bearer("stranger@uni.edu").await;
+    assert_problem(
+        post(
+            &app,
+            &stranger,
+            &format!("/api/v1/batches/{batch}/claim"),
+            json!({}),
+        )
+        .await,
+        404,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_cron_closer_locks_a_due_batch_within_seconds() {
+    let app = spawn_app_with(|c| c.batch.closer_cron = "* * * * * *".into()).await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
+    let o = order(&app, &m, &s1, &a1, "k1").await;
+    let batch = o["batch_id"].as_str().unwrap();
+    move_cutoff(
+        &app.state.store,
+        batch,
+        chrono::Utc::now() + chrono::Duration::seconds(1),
+    )
+    .await;
+    let mut status = Value::Null;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status =
+            get(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await["batch"]["status"]
+                .clone();
+        if status == "LOCKED" {
+            break;
+        }
+    }
+    assert_eq!(status, "LOCKED");
+    let mine = get(
+        &app,
+        &s1,
+        &format!("/api/v1/orders/{}", o["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(mine["status"], "BATCHED");
+    assert!(mine["otp"].is_string());
+    // The vendor and the student were told.
+    let owner_id = user_id(&app, &m.owner_token).await;
+    let sid = user_id(&app, &s1).await;
+    let counts = app
+        .state
+        .store
+        .read(move |txn| {
+            use redb::ReadableMultimapTable;
+            let t = txn.open_multimap_table(uphill::store::tables::USER_TO_NOTIFICATIONS)?;
+            Ok::<_, uphill::store::StoreError>((
+                t.get(owner_id.as_str())?.count(),
+                t.get(sid.as_str())?.count(),
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!(counts, (1, 1));
+    assert!(
+        app.state
+            .closer_last_run
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+    );
+}
+
+#[tokio::test]
+async fn a_cutoff_missed_while_down_is_locked_at_start_and_empty_batches_cancel() {
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
+    let (s2, a2) = student(&app, "s2@uni.edu", &m).await;
+    let kept = order(&app, &m, &s1, &a1, "k1").await;
+    let batch = kept["batch_id"].as_str().unwrap().to_string();
+    let cancelled = order(&app, &m, &s2, &a2, "k2").await;
+    assert_eq!(cancelled["batch_id"], kept["batch_id"]);
+    let r = post(
+        &app,
+        &s2,
+        &format!(
+            "/api/v1/orders/{}/cancel",
+            cancelled["id"].as_str().unwrap()
+        ),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let config = app.state.config.as_ref().clone();
+    let store = app.state.store.clone();
+    move_cutoff(
+        &store,
+        &batch,
+        chrono::Utc::now() - chrono::Duration::hours(3),
+    )
+    .await;
+    drop(store);
+    let dir = app.stop().await;
+    let app = crate::helpers::start(config, dir).await;
+    let b = get(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await;
+    assert_eq!(b["batch"]["status"], "LOCKED", "locked at start, once");
+    let orders = b["orders"].as_array().unwrap();
+    let statuses: Vec<&str> = orders
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect();
+    assert!(
+        statuses.contains(&"BATCHED") && statuses.contains(&"CANCELLED"),
+        "{statuses:?}"
+    );
+
+    // An emptied batch becomes CANCELLED when its cutoff passes.
+    let (s3, a3) = student(&app, "s3@uni.edu", &m).await;
+    let lone = order(&app, &m, &s3, &a3, "k3").await;
+    let lone_batch = lone["batch_id"].as_str().unwrap().to_string();
+    post(
+        &app,
+        &s3,
+        &format!("/api/v1/orders/{}/cancel", lone["id"].as_str().unwrap()),
+        json!({}),
+    )
+    .await;
+    move_cutoff(
+        &app.state.store,
+        &lone_batch,
+        chrono::Utc::now() - chrono::Duration::seconds(1),
+    )
+    .await;
+    let report = uphill::jobs::lock_due_batches(&app.state, chrono::Utc::now()).await;
+    assert_eq!(report.locked, 1);
+    let again = uphill::jobs::lock_due_batches(&app.state, chrono::Utc::now()).await;
+    assert_eq!(again.locked, 0, "idempotent");
+    assert_eq!(
+        get(
+            &app,
+            &m.owner_token,
+            &format!("/api/v1/batches/{lone_batch}")
+        )
+        .await["batch"]["status"],
+        "CANCELLED"
+    );
+}
+
+#[tokio::test]
+async fn stale_locked_batches_warn_the_vendor_once() {
+    let app = spawn_app_with(|c| c.batch.stale_after_minutes = 1).await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
+    let o = order(&app, &m, &s1, &a1, "k1").await;
+    let batch = o["batch_id"].as_str().unwrap();
+    post(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/batches/{batch}/lock"),
+        json!({}),
+    )
+    .await;
+    let later = chrono::Utc::now() + chrono::Duration::minutes(2);
+    let first = uphill::jobs::lock_due_batches(&app.state, later).await;
+    let second =
+        uphill::jobs::lock_due_batches(&app.state, later + chrono::Duration::minutes(5)).await;
+    assert_eq!((first.stale_warned, second.stale_warned), (1, 0));
+}
+
+#[tokio::test]
+async fn direct_orders_are_accepted_with_an_otp_and_reschedules_move_batches() {
+    let app = spawn_app().await;
+    let m = market(
+        &app,
+        "owner@uni.edu",
+        ShopOpts {
+            direct_delivery_fee: 2000,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
+    let r = app
+        .client()
+        .post(app.url("/api/v1/orders"))
+        .bearer_auth(&s1)
+        .header("idempotency-key", "direct")
+        .json(&json!({"shop_id": m.shop_id, "items": [{"product_id": m.products[0], "quantity": 1}], "address_id": a1, "payment_method": "CASH", "delivery": "DIRECT"}))
+        .send()
+        .await
+        .unwrap();
+    let direct: Value = r.json().await.unwrap();
+    let id = direct["id"].as_str().unwrap();
+    assert!(direct["batch_id"].is_null());
+    let r = post(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/orders/{id}/accept"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_problem(
+        post(
+            &app,
+            &m.owner_token,
+            &format!("/api/v1/orders/{id}/accept"),
+            json!({}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    let otp = get(&app, &s1, &format!("/api/v1/orders/{id}")).await["otp"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        post(
+            &app,
+            &m.owner_token,
+            &format!("/api/v1/orders/{id}/deliver"),
+            json!({"otp": otp})
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+
+    // Reschedule a batched order into the next batch.
+    let o = order(&app, &m, &s1, &a1, "k2").await;
+    let first = o["batch_id"].as_str().unwrap().to_string();
+    post(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/batches/{first}/lock"),
+        json!({}),
+    )
+    .await;
+    let r = post(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/orders/{}/reschedule", o["id"].as_str().unwrap()),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let moved: Value = r.json().await.unwrap();
+    assert_eq!(moved["status"], "RESCHEDULED");
+    assert_ne!(moved["batch_id"].as_str().unwrap(), first);
+    // When the new batch locks, the rescheduled order is batched again.
+    let next = moved["batch_id"].as_str().unwrap();
+    post(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/batches/{next}/lock"),
+        json!({}),
+    )
+    .await;
+    let again = get(
+        &app,
+        &s1,
+        &format!("/api/v1/orders/{}", o["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(again["status"], "BATCHED");
+    assert!(again["otp"].is_string());
+}
