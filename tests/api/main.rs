@@ -2,6 +2,7 @@
 //! random loopback port with a temporary data directory and talks HTTP to it.
 
 mod auth;
+mod catalog;
 mod helpers;
 mod platform;
 mod store;
