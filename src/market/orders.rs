@@ -469,7 +469,7 @@ fn restore_stock(txn: &WriteTransaction, o: &Order, now: DateTime<Utc>) -> Resul
     }
     drop(t);
     for p in &restocked {
-        super::reviews::notify_restock(txn, p)?;
+        crate::catalog::notify_restock(txn, p)?;
     }
     Ok(())
 }

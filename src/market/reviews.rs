@@ -1,14 +1,13 @@
 //! Reviews of delivered items, and stock watches on sold-out products.
 
 use chrono::Utc;
-use redb::{ReadTransaction, ReadableMultimapTable, ReadableTable, WriteTransaction};
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use crate::domain::catalog::{Product, Review, check_rating};
 use crate::domain::order::{Order, OrderStatus};
 use crate::domain::shop::Shop;
 use crate::domain::{FieldError, bounded_text};
 use crate::http::error::ApiError;
-use crate::notify::{self, Category, Kind, Note};
 use crate::store::{StoreError, codec, tables};
 
 fn review_key(order_id: &str, product_id: &str) -> String {
@@ -105,32 +104,4 @@ pub fn unwatch(txn: &WriteTransaction, user_id: &str, product_id: &str) -> Resul
     txn.open_multimap_table(tables::STOCK_WATCHES)?
         .remove(product_id, user_id)?;
     Ok(())
-}
-
-/// Stock went from zero to more: tell every watcher once, then forget them.
-pub fn notify_restock(txn: &WriteTransaction, p: &Product) -> Result<usize, StoreError> {
-    let watchers: Vec<String> = {
-        let t = txn.open_multimap_table(tables::STOCK_WATCHES)?;
-        let mut v = Vec::new();
-        for u in t.get(p.id.as_str())? {
-            v.push(u?.value().to_string());
-        }
-        v
-    };
-    for u in &watchers {
-        notify::push(
-            txn,
-            u,
-            Note {
-                title: "Back in stock",
-                message: format!("{} is back in stock", p.name),
-                kind: Kind::Info,
-                category: Category::General,
-                action: Some(format!("/products/{}", p.id)),
-            },
-        )?;
-    }
-    txn.open_multimap_table(tables::STOCK_WATCHES)?
-        .remove_all(p.id.as_str())?;
-    Ok(watchers.len())
 }

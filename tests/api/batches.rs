@@ -488,7 +488,6 @@ async fn the_cron_closer_locks_a_due_batch_within_seconds() {
         .state
         .store
         .read(move |txn| {
-            use redb::ReadableMultimapTable;
             let t = txn.open_multimap_table(uphill::store::tables::USER_TO_NOTIFICATIONS)?;
             Ok::<_, uphill::store::StoreError>((
                 t.get(owner_id.as_str())?.count(),

@@ -4,6 +4,7 @@
 mod admin;
 mod auth;
 mod batches;
+mod catalog;
 mod fixtures;
 mod helpers;
 mod market;

@@ -713,7 +713,6 @@ async fn watchers_hear_once_when_a_cancellation_restocks() {
         .state
         .store
         .read(move |txn| {
-            use redb::ReadableMultimapTable;
             let n = txn
                 .open_multimap_table(tables::USER_TO_NOTIFICATIONS)?
                 .get(wid.as_str())?
