@@ -6,13 +6,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::ApiTags;
 use super::error::ApiError;
 use super::extract::Auth;
 use super::market_api::{OrderView, order_view};
-use super::types::Text;
+use super::types::{Text, mirror_enum};
 use crate::app::AppState;
 use crate::domain::batch::{Batch, BatchStatus, Milestone};
 use crate::domain::order::Order;
@@ -24,21 +24,8 @@ pub struct BatchApi {
     pub state: Arc<AppState>,
 }
 
-macro_rules! mirror {
-    ($view:ident, $domain:ty, { $($v:ident),* }) => {
-        #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-        #[oai(rename_all = "SCREAMING_SNAKE_CASE")]
-        pub enum $view { $($v),* }
-        impl From<$domain> for $view {
-            fn from(d: $domain) -> Self { match d { $(<$domain>::$v => Self::$v),* } }
-        }
-        impl From<$view> for $domain {
-            fn from(v: $view) -> Self { match v { $($view::$v => Self::$v),* } }
-        }
-    };
-}
-mirror!(BatchStatusView, BatchStatus, { Open, Locked, InTransit, Completed, Cancelled });
-mirror!(MilestoneView, Milestone, { Packing, ClimbStarted, Midway, Arrived });
+mirror_enum!(BatchStatusView, BatchStatus, { Open, Locked, InTransit, Completed, Cancelled });
+mirror_enum!(MilestoneView, Milestone, { Packing, ClimbStarted, Midway, Arrived });
 
 #[derive(Object)]
 pub struct BatchView {

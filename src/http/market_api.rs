@@ -11,7 +11,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use super::auth_api::NoContent;
 use super::error::ApiError;
 use super::extract::Auth;
-use super::types::Text;
+use super::types::{Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
 use crate::domain::FieldError;
@@ -25,20 +25,6 @@ use crate::store::tables;
 
 pub struct MarketApi {
     pub state: Arc<AppState>,
-}
-
-macro_rules! mirror_enum {
-    ($view:ident, $domain:ty, { $($v:ident),* }) => {
-        #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-        #[oai(rename_all = "SCREAMING_SNAKE_CASE")]
-        pub enum $view { $($v),* }
-        impl From<$domain> for $view {
-            fn from(d: $domain) -> Self { match d { $(<$domain>::$v => Self::$v),* } }
-        }
-        impl From<$view> for $domain {
-            fn from(v: $view) -> Self { match v { $($view::$v => Self::$v),* } }
-        }
-    };
 }
 
 mirror_enum!(OrderStatusView, OrderStatus, { New, Batched, OutForDelivery, Completed, DeliveryFailed, Cancelled, Rescheduled });

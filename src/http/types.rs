@@ -61,6 +61,24 @@ impl ToJSON for Text {
     }
 }
 
+/// Declares an OpenAPI enum that mirrors a domain enum variant for
+/// variant, with conversions both ways, so the domain stays free of HTTP
+/// derives and the spec still lists every value.
+macro_rules! mirror_enum {
+    ($view:ident, $domain:ty, { $($v:ident),* }) => {
+        #[derive(poem_openapi::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+        #[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+        pub enum $view { $($v),* }
+        impl From<$domain> for $view {
+            fn from(d: $domain) -> Self { match d { $(<$domain>::$v => Self::$v),* } }
+        }
+        impl From<$view> for $domain {
+            fn from(v: $view) -> Self { match v { $($view::$v => Self::$v),* } }
+        }
+    };
+}
+pub(crate) use mirror_enum;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,12 +7,10 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use chrono_tz::Tz;
 use redb::{ReadTransaction, ReadableMultimapTable, ReadableTable, WriteTransaction};
 
-use super::orders::{batch_key, open_key};
+use super::orders::open_key;
 use crate::auth::token::constant_time_eq;
 use crate::domain::FieldError;
-use crate::domain::batch::{
-    Availability, Batch, BatchStatus, Milestone, Slot, check_milestone, choose_batch, new_otp,
-};
+use crate::domain::batch::{Batch, BatchStatus, Milestone, check_milestone, choose_batch, new_otp};
 use crate::domain::order::{Order, OrderStatus, PaymentStatus};
 use crate::domain::shop::Shop;
 use crate::http::error::ApiError;
@@ -516,43 +514,9 @@ pub fn reschedule(
             o.status
         )));
     }
-    let slots: Vec<Slot> = {
-        let idx = txn.open_multimap_table(tables::SHOP_TO_SLOTS)?;
-        let t = txn.open_table(tables::SLOTS)?;
-        let mut v = Vec::new();
-        for id in idx.get(shop.id.as_str())? {
-            if let Some(s) = codec::get::<Slot>(&t, id?.value())? {
-                v.push(s);
-            }
-        }
-        v
-    };
-    let avail = |_: &str, cutoff: DateTime<Utc>| -> Availability {
-        let id = txn
-            .open_table(tables::BATCH_KEY_TO_BATCH)
-            .ok()
-            .and_then(|t| {
-                t.get(batch_key(&shop.id, cutoff).as_str())
-                    .ok()
-                    .flatten()
-                    .map(|g| g.value().to_string())
-            });
-        let b = id.and_then(|id| {
-            txn.open_table(tables::BATCHES)
-                .ok()
-                .and_then(|t| codec::get::<Batch>(&t, &id).ok().flatten())
-        });
-        match b {
-            None => Availability::Absent,
-            Some(b)
-                if b.status == BatchStatus::Open
-                    && b.max_orders.is_none_or(|m| b.order_count < m) =>
-            {
-                Availability::Open
-            }
-            Some(_) => Availability::Closed,
-        }
-    };
+    let slots = super::orders::shop_slots(txn, &shop.id)?;
+    let avail =
+        |_: &str, cutoff: DateTime<Utc>| super::orders::batch_availability(txn, &shop.id, cutoff);
     let choice = choose_batch(&slots, now, tz, None, avail).map_err(|_| {
         ApiError::from(FieldError::new(
             "batch",
@@ -572,47 +536,7 @@ pub fn reschedule(
             save_batch(txn, &ob)?;
         }
     }
-    let key = batch_key(&shop.id, choice.cutoff_at);
-    let existing = txn
-        .open_table(tables::BATCH_KEY_TO_BATCH)?
-        .get(key.as_str())?
-        .map(|g| g.value().to_string());
-    let mut nb = match existing.and_then(|id| {
-        codec::get::<Batch>(&txn.open_table(tables::BATCHES).ok()?, &id)
-            .ok()
-            .flatten()
-    }) {
-        Some(b) => b,
-        None => {
-            let slot = slots.iter().find(|s| s.id == choice.slot_id);
-            let b = Batch {
-                id: ulid::Ulid::new().to_string(),
-                shop_id: shop.id.clone(),
-                slot_id: choice.slot_id.clone(),
-                label: slot.map(|s| s.label.clone()).unwrap_or_default(),
-                cutoff_at: choice.cutoff_at,
-                status: BatchStatus::Open,
-                milestone: None,
-                runner_id: None,
-                max_orders: slot.and_then(|s| s.max_orders),
-                order_count: 0,
-                created_at: now,
-                locked_at: None,
-                dispatched_at: None,
-                completed_at: None,
-                stale_warned_at: None,
-            };
-            txn.open_table(tables::BATCH_KEY_TO_BATCH)?
-                .insert(key.as_str(), b.id.as_str())?;
-            txn.open_table(tables::OPEN_BATCHES_BY_CUTOFF)?
-                .insert(open_key(b.cutoff_at, &b.id).as_str(), b.id.as_str())?;
-            txn.open_multimap_table(tables::SHOP_TO_BATCHES)?
-                .insert(shop.id.as_str(), b.id.as_str())?;
-            b
-        }
-    };
-    nb.order_count += 1;
-    save_batch(txn, &nb)?;
+    let nb = super::orders::join_batch(txn, &shop.id, &slots, &choice, now)?;
     txn.open_multimap_table(tables::BATCH_TO_ORDERS)?
         .insert(nb.id.as_str(), o.id.as_str())?;
     o.transition(

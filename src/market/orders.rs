@@ -88,7 +88,7 @@ pub fn open_key(cutoff: DateTime<Utc>, batch_id: &str) -> String {
     )
 }
 
-fn shop_slots(txn: &WriteTransaction, shop_id: &str) -> Result<Vec<Slot>, StoreError> {
+pub fn shop_slots(txn: &WriteTransaction, shop_id: &str) -> Result<Vec<Slot>, StoreError> {
     let index = txn.open_multimap_table(tables::SHOP_TO_SLOTS)?;
     let table = txn.open_table(tables::SLOTS)?;
     let mut out = Vec::new();
@@ -115,8 +115,15 @@ fn existing_batch(
     codec::get(&txn.open_table(tables::BATCHES)?, &id)
 }
 
-fn availability(b: &Option<Batch>) -> Availability {
-    match b {
+/// Whether the shop's batch at `cutoff` takes one more order. A read error
+/// reads as "no batch yet"; `join_batch` reads the same key again and
+/// reports it.
+pub fn batch_availability(
+    txn: &WriteTransaction,
+    shop_id: &str,
+    cutoff: DateTime<Utc>,
+) -> Availability {
+    match existing_batch(txn, shop_id, cutoff).ok().flatten() {
         None => Availability::Absent,
         Some(b)
             if b.status == BatchStatus::Open && b.max_orders.is_none_or(|m| b.order_count < m) =>
@@ -125,6 +132,51 @@ fn availability(b: &Option<Batch>) -> Availability {
         }
         Some(_) => Availability::Closed,
     }
+}
+
+/// Adds one order to the shop's batch for `choice`, creating the batch (one
+/// per shop and cutoff) on first use. Editing a slot later never changes a
+/// batch: it copies the label and limit it needs.
+pub fn join_batch(
+    txn: &WriteTransaction,
+    shop_id: &str,
+    slots: &[Slot],
+    choice: &crate::domain::batch::Choice,
+    now: DateTime<Utc>,
+) -> Result<Batch, StoreError> {
+    let mut b = match existing_batch(txn, shop_id, choice.cutoff_at)? {
+        Some(b) => b,
+        None => {
+            let slot = slots.iter().find(|s| s.id == choice.slot_id);
+            let b = Batch {
+                id: ulid::Ulid::new().to_string(),
+                shop_id: shop_id.to_string(),
+                slot_id: choice.slot_id.clone(),
+                label: slot.map(|s| s.label.clone()).unwrap_or_default(),
+                cutoff_at: choice.cutoff_at,
+                status: BatchStatus::Open,
+                milestone: None,
+                runner_id: None,
+                max_orders: slot.and_then(|s| s.max_orders),
+                order_count: 0,
+                created_at: now,
+                locked_at: None,
+                dispatched_at: None,
+                completed_at: None,
+                stale_warned_at: None,
+            };
+            txn.open_table(tables::BATCH_KEY_TO_BATCH)?
+                .insert(batch_key(shop_id, b.cutoff_at).as_str(), b.id.as_str())?;
+            txn.open_table(tables::OPEN_BATCHES_BY_CUTOFF)?
+                .insert(open_key(b.cutoff_at, &b.id).as_str(), b.id.as_str())?;
+            txn.open_multimap_table(tables::SHOP_TO_BATCHES)?
+                .insert(shop_id, b.id.as_str())?;
+            b
+        }
+    };
+    b.order_count += 1;
+    codec::put(&mut txn.open_table(tables::BATCHES)?, &b.id, &b)?;
+    Ok(b)
 }
 
 /// Places an order. See the module comment for the transaction's shape.
@@ -222,11 +274,7 @@ pub fn place(
 
     // 6. The batch (or direct delivery).
     let slots = shop_slots(txn, &shop.id)?;
-    // A read error here reads as "no batch yet"; the write below reads the
-    // same key again and reports it.
-    let avail = |_slot_id: &str, cutoff: DateTime<Utc>| -> Availability {
-        availability(&existing_batch(txn, &shop.id, cutoff).ok().flatten())
-    };
+    let avail = |_slot_id: &str, cutoff: DateTime<Utc>| batch_availability(txn, &shop.id, cutoff);
     let choice = match &c.delivery {
         Delivery::Direct => None,
         Delivery::Batch { slot_id, cutoff_at } => Some(
@@ -280,42 +328,7 @@ pub fn place(
 
     let batch = match &choice {
         None => None,
-        Some(ch) => {
-            let existing = existing_batch(txn, &shop.id, ch.cutoff_at)?;
-            let mut b = match existing {
-                Some(b) => b,
-                None => {
-                    let slot = slots.iter().find(|s| s.id == ch.slot_id);
-                    let b = Batch {
-                        id: ulid::Ulid::new().to_string(),
-                        shop_id: shop.id.clone(),
-                        slot_id: ch.slot_id.clone(),
-                        label: slot.map(|s| s.label.clone()).unwrap_or_default(),
-                        cutoff_at: ch.cutoff_at,
-                        status: BatchStatus::Open,
-                        milestone: None,
-                        runner_id: None,
-                        max_orders: slot.and_then(|s| s.max_orders),
-                        order_count: 0,
-                        created_at: now,
-                        locked_at: None,
-                        dispatched_at: None,
-                        completed_at: None,
-                        stale_warned_at: None,
-                    };
-                    txn.open_table(tables::BATCH_KEY_TO_BATCH)?
-                        .insert(batch_key(&shop.id, b.cutoff_at).as_str(), b.id.as_str())?;
-                    txn.open_table(tables::OPEN_BATCHES_BY_CUTOFF)?
-                        .insert(open_key(b.cutoff_at, &b.id).as_str(), b.id.as_str())?;
-                    txn.open_multimap_table(tables::SHOP_TO_BATCHES)?
-                        .insert(shop.id.as_str(), b.id.as_str())?;
-                    b
-                }
-            };
-            b.order_count += 1;
-            codec::put(&mut txn.open_table(tables::BATCHES)?, &b.id, &b)?;
-            Some(b)
-        }
+        Some(ch) => Some(join_batch(txn, &shop.id, &slots, ch, now)?),
     };
 
     let mut display_t = txn.open_table(tables::DISPLAY_TO_ORDER)?;
