@@ -26,6 +26,7 @@ struct Readiness {
     ready: bool,
     store: Check,
     disk: Check,
+    closer: Check,
 }
 
 /// Ready: the store answers a read and accepts writes, and the data disk
@@ -60,15 +61,37 @@ pub async fn readyz(state: Data<&Arc<AppState>>) -> Response {
             detail: e.to_string(),
         },
     };
-    let ready = store.ok && disk.ok;
+    // The closer runs at start and then every minute by default; three
+    // minutes without a run means it stopped (SPEC §6's alert rule).
+    let last = state
+        .closer_last_run
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let age = chrono::Utc::now().timestamp() - last;
+    let closer = if last == 0 {
+        Check {
+            ok: state.started.elapsed().as_secs() < 180,
+            detail: "has not run yet".into(),
+        }
+    } else {
+        Check {
+            ok: age < 180,
+            detail: format!("last ran {age} s ago"),
+        }
+    };
+    let ready = store.ok && disk.ok && closer.ok;
     let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    Json(Readiness { ready, store, disk })
-        .with_status(status)
-        .into_response()
+    Json(Readiness {
+        ready,
+        store,
+        disk,
+        closer,
+    })
+    .with_status(status)
+    .into_response()
 }
 
 #[handler]

@@ -15,6 +15,10 @@ async fn health_and_readiness() {
     assert_eq!(body["ready"], true);
     assert_eq!(body["store"]["ok"], true);
     assert_eq!(body["disk"]["ok"], true);
+    assert_eq!(
+        body["closer"]["ok"], true,
+        "the closer ran at start: {body}"
+    );
 }
 
 #[tokio::test]
