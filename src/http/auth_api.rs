@@ -12,7 +12,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::error::ApiError;
 use super::extract::{Auth, SESSION_COOKIE};
 use super::middleware::ClientIp;
-use super::types::Text;
+use super::types::{Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
 use crate::auth::service::{ApiToken, NewSession, NewUser};
@@ -61,23 +61,7 @@ pub struct SetupRequest {
     pub phone: Option<Text>,
 }
 
-#[derive(poem_openapi::Enum, Clone, Copy, PartialEq, Eq)]
-#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum UserStatusView {
-    Active,
-    Suspended,
-    Banned,
-}
-
-impl From<UserStatus> for UserStatusView {
-    fn from(s: UserStatus) -> Self {
-        match s {
-            UserStatus::Active => Self::Active,
-            UserStatus::Suspended => Self::Suspended,
-            UserStatus::Banned => Self::Banned,
-        }
-    }
-}
+mirror_enum!(UserStatusView, UserStatus, { Active, Suspended, Banned });
 
 /// A user as they see themselves.
 #[derive(Object)]

@@ -16,7 +16,7 @@ use poem_openapi::{
 use super::auth_api::NoContent;
 use super::error::ApiError;
 use super::extract::{Auth, SESSION_COOKIE, authenticate, cookie_value};
-use super::types::Text;
+use super::types::{Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
 use crate::auth::Principal;
@@ -92,88 +92,9 @@ fn caller(auth: &Auth) -> Caller {
 
 // --- Enums ---
 
-#[derive(poem_openapi::Enum, Clone, Copy, PartialEq, Eq)]
-#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ShopTypeView {
-    Canteen,
-    Stationery,
-    Grocery,
-    Other,
-}
-
-impl From<ShopType> for ShopTypeView {
-    fn from(t: ShopType) -> Self {
-        match t {
-            ShopType::Canteen => Self::Canteen,
-            ShopType::Stationery => Self::Stationery,
-            ShopType::Grocery => Self::Grocery,
-            ShopType::Other => Self::Other,
-        }
-    }
-}
-
-impl From<ShopTypeView> for ShopType {
-    fn from(t: ShopTypeView) -> Self {
-        match t {
-            ShopTypeView::Canteen => Self::Canteen,
-            ShopTypeView::Stationery => Self::Stationery,
-            ShopTypeView::Grocery => Self::Grocery,
-            ShopTypeView::Other => Self::Other,
-        }
-    }
-}
-
-#[derive(poem_openapi::Enum, Clone, Copy, PartialEq, Eq)]
-#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum VerificationView {
-    NotStarted,
-    Pending,
-    RequiresAction,
-    Verified,
-    Rejected,
-}
-
-impl From<Verification> for VerificationView {
-    fn from(v: Verification) -> Self {
-        match v {
-            Verification::NotStarted => Self::NotStarted,
-            Verification::Pending => Self::Pending,
-            Verification::RequiresAction => Self::RequiresAction,
-            Verification::Verified => Self::Verified,
-            Verification::Rejected => Self::Rejected,
-        }
-    }
-}
-
-impl From<VerificationView> for Verification {
-    fn from(v: VerificationView) -> Self {
-        match v {
-            VerificationView::NotStarted => Self::NotStarted,
-            VerificationView::Pending => Self::Pending,
-            VerificationView::RequiresAction => Self::RequiresAction,
-            VerificationView::Verified => Self::Verified,
-            VerificationView::Rejected => Self::Rejected,
-        }
-    }
-}
-
-#[derive(poem_openapi::Enum, Clone, Copy, PartialEq, Eq)]
-#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum DecisionView {
-    Verify,
-    RequireAction,
-    Reject,
-}
-
-impl From<DecisionView> for Decision {
-    fn from(d: DecisionView) -> Self {
-        match d {
-            DecisionView::Verify => Self::Verify,
-            DecisionView::RequireAction => Self::RequireAction,
-            DecisionView::Reject => Self::Reject,
-        }
-    }
-}
+mirror_enum!(ShopTypeView, ShopType, { Canteen, Stationery, Grocery, Other });
+mirror_enum!(VerificationView, Verification, { NotStarted, Pending, RequiresAction, Verified, Rejected });
+mirror_enum!(DecisionView, Decision, { Verify, RequireAction, Reject });
 
 // --- Shops ---
 
