@@ -10,7 +10,7 @@ use poem::http::{HeaderValue, Method, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
-use super::error::{ApiError, any_error_to_problem};
+use super::error::{ApiError, Problem, any_error_to_problem};
 
 /// The request's id, also sent back as `X-Request-Id`.
 #[derive(Clone, Debug)]
@@ -22,6 +22,7 @@ pub struct ClientIp(pub IpAddr);
 
 #[derive(Clone)]
 pub struct HttpPolicy {
+    pub shapes: Arc<super::shape::Shapes>,
     pub trusted_proxies: Arc<Vec<IpNet>>,
     pub body_limit: usize,
     pub tls: bool,
@@ -98,8 +99,27 @@ pub async fn around<E: Endpoint>(
     async move {
         let resp = match limit_body(&mut req, &policy).await {
             Err(e) => e.into_response(),
-            Ok(()) => match ep.call(req).await {
+            Ok(body) => match ep.call(req).await {
                 Ok(r) => r.into_response(),
+                // A body that did not fit the schema: name its fields.
+                Err(e) if e.status() == poem::http::StatusCode::BAD_REQUEST && body.is_some() => {
+                    let fields = policy.shapes.explain(
+                        method.as_str(),
+                        &path,
+                        body.as_deref().unwrap_or_default(),
+                    );
+                    if fields.is_empty() {
+                        any_error_to_problem(e)
+                    } else {
+                        let detail = fields
+                            .iter()
+                            .map(|f| format!("{}: {}", f.field, f.message))
+                            .collect::<Vec<_>>()
+                            .join("; ");
+                        Problem::new(poem::http::StatusCode::BAD_REQUEST, detail, fields)
+                            .into_response()
+                    }
+                }
                 Err(e) => any_error_to_problem(e),
             },
         };
@@ -124,9 +144,12 @@ pub async fn around<E: Endpoint>(
 /// poem's `SizeLimit` trusts `Content-Length`, and a chunked body has none:
 /// read unsafe requests' bodies here, up to the limit, and refuse more.
 /// Upload routes (multipart) set their own, larger limit.
-async fn limit_body(req: &mut Request, policy: &HttpPolicy) -> Result<(), poem::Error> {
+async fn limit_body(
+    req: &mut Request,
+    policy: &HttpPolicy,
+) -> Result<Option<bytes::Bytes>, poem::Error> {
     if !is_unsafe(req.method()) || !req.uri().path().starts_with("/api/") {
-        return Ok(());
+        return Ok(None);
     }
     let limit = policy.body_limit;
     let too_large = || poem::Error::from(ApiError::PayloadTooLarge(limit));
@@ -142,8 +165,9 @@ async fn limit_body(req: &mut Request, policy: &HttpPolicy) -> Result<(), poem::
     let body = req.take_body();
     match body.into_bytes_limit(limit).await {
         Ok(bytes) => {
-            req.set_body(bytes);
-            Ok(())
+            // Bytes is reference-counted: keeping a copy costs nothing.
+            req.set_body(bytes.clone());
+            Ok(Some(bytes))
         }
         Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(too_large()),
         Err(e) => Err(poem::Error::from(ApiError::BadRequest(format!(

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod market_api;
 pub mod middleware;
+pub mod shape;
 mod system;
 pub mod types;
 
@@ -94,6 +95,7 @@ pub fn openapi_json(state: Arc<AppState>) -> String {
 pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let api = api_service(state.clone());
     let policy = HttpPolicy {
+        shapes: Arc::new(shape::Shapes::new(&api.spec())),
         trusted_proxies: Arc::new(state.config.trusted_proxies().unwrap_or_default()),
         body_limit: state.config.server.body_limit_bytes,
         tls: state.config.tls_enabled(),
