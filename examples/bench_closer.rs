@@ -11,7 +11,9 @@ use uphill::app::Application;
 use uphill::config::Config;
 use uphill::domain::batch::{Batch, BatchStatus};
 use uphill::domain::catalog::AddressSnapshot;
-use uphill::domain::order::{Order, OrderItem, OrderStatus, PaymentMethod, PaymentStatus, Transition};
+use uphill::domain::order::{
+    Order, OrderItem, OrderStatus, PaymentMethod, PaymentStatus, Transition,
+};
 use uphill::domain::shop::{Shop, ShopType, Verification};
 use uphill::market::orders::open_key;
 use uphill::store::{StoreError, codec, tables};
@@ -85,7 +87,13 @@ async fn one_run(batches: usize, per_batch: usize) -> f64 {
                         shop_id: shop.id.clone(),
                         batch_id: Some(batch.id.clone()),
                         cutoff_at: Some(cutoff),
-                        items: vec![OrderItem { product_id: "p".into(), name: "Tea".into(), unit_price: 1000, quantity: 1, line_total: 1000 }],
+                        items: vec![OrderItem {
+                            product_id: "p".into(),
+                            name: "Tea".into(),
+                            unit_price: 1000,
+                            quantity: 1,
+                            line_total: 1000,
+                        }],
                         item_total: 1000,
                         delivery_fee: 1000,
                         platform_fee: 0,
@@ -93,13 +101,24 @@ async fn one_run(batches: usize, per_batch: usize) -> f64 {
                         payment_method: PaymentMethod::Cash,
                         payment_status: PaymentStatus::Pending,
                         status: OrderStatus::New,
-                        address: AddressSnapshot { label: "Room".into(), building_id: "b".into(), building_name: "Hostel A".into(), room: "1".into(), notes: String::new() },
+                        address: AddressSnapshot {
+                            label: "Room".into(),
+                            building_id: "b".into(),
+                            building_name: "Hostel A".into(),
+                            room: "1".into(),
+                            notes: String::new(),
+                        },
                         notes: String::new(),
                         otp: None,
                         otp_failures: 0,
                         cancellation_reason: None,
                         failure_reason: None,
-                        transitions: vec![Transition { status: OrderStatus::New, at: now, by: None, note: None }],
+                        transitions: vec![Transition {
+                            status: OrderStatus::New,
+                            at: now,
+                            by: None,
+                            note: None,
+                        }],
                         created_at: now,
                         updated_at: now,
                     };
@@ -125,7 +144,10 @@ async fn one_run(batches: usize, per_batch: usize) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().unwrap())
+        .collect();
     let batches = *args.first().unwrap_or(&100);
     let per = *args.get(1).unwrap_or(&100);
     let runs = *args.get(2).unwrap_or(&3);

@@ -4,7 +4,7 @@
 //! and email through the outbox hook in here later.)
 
 use chrono::{DateTime, Utc};
-use redb::WriteTransaction;
+use redb::{ReadTransaction, ReadableMultimapTable, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{StoreError, codec, tables};
@@ -49,6 +49,16 @@ pub struct Note<'a> {
     pub action: Option<String>,
 }
 
+/// Ids in creation order even within one millisecond (a plain
+/// `Ulid::new()` is random there), because pages are cut by id.
+fn next_id() -> String {
+    static GEN: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
+    let mut g = GEN.lock().unwrap_or_else(|e| e.into_inner());
+    g.generate()
+        .unwrap_or_else(|_| ulid::Ulid::new())
+        .to_string()
+}
+
 /// Stores a notification for `user_id` in the caller's transaction.
 pub fn push(
     txn: &WriteTransaction,
@@ -56,7 +66,7 @@ pub fn push(
     note: Note<'_>,
 ) -> Result<Notification, StoreError> {
     let n = Notification {
-        id: ulid::Ulid::new().to_string(),
+        id: next_id(),
         user_id: user_id.to_string(),
         title: note.title.to_string(),
         message: note.message,
@@ -69,5 +79,131 @@ pub fn push(
     codec::put(&mut txn.open_table(tables::NOTIFICATIONS)?, &n.id, &n)?;
     txn.open_multimap_table(tables::USER_TO_NOTIFICATIONS)?
         .insert(user_id, n.id.as_str())?;
+    add_unread(txn, user_id, 1, true)?;
     Ok(n)
+}
+
+fn add_unread(txn: &WriteTransaction, user_id: &str, n: u64, up: bool) -> Result<(), StoreError> {
+    let mut t = txn.open_table(tables::USER_UNREAD)?;
+    let now = t.get(user_id)?.map(|g| g.value()).unwrap_or(0);
+    let next = if up {
+        now.saturating_add(n)
+    } else {
+        now.saturating_sub(n)
+    };
+    if next == 0 {
+        t.remove(user_id)?;
+    } else {
+        t.insert(user_id, next)?;
+    }
+    Ok(())
+}
+
+pub fn unread_count(txn: &ReadTransaction, user_id: &str) -> Result<u64, StoreError> {
+    Ok(txn
+        .open_table(tables::USER_UNREAD)?
+        .get(user_id)?
+        .map(|g| g.value())
+        .unwrap_or(0))
+}
+
+pub struct Page {
+    pub items: Vec<Notification>,
+    pub unread_count: u64,
+    /// The id to pass as `cursor` for the next (older) page.
+    pub next_cursor: Option<String>,
+}
+
+/// A user's notifications, newest first, starting below `cursor` (an id
+/// from a previous page). Ids are ULIDs, so id order is time order.
+pub fn list(
+    txn: &ReadTransaction,
+    user_id: &str,
+    unread_only: bool,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<Page, StoreError> {
+    let idx = txn.open_multimap_table(tables::USER_TO_NOTIFICATIONS)?;
+    let t = txn.open_table(tables::NOTIFICATIONS)?;
+    let mut items = Vec::new();
+    let mut next_cursor = None;
+    for id in idx.get(user_id)?.rev() {
+        let id = id?;
+        let id = id.value();
+        if cursor.is_some_and(|c| id >= c) {
+            continue;
+        }
+        let Some(n) = codec::get::<Notification>(&t, id)? else {
+            continue;
+        };
+        if unread_only && n.read {
+            continue;
+        }
+        if items.len() == limit {
+            next_cursor = items.last().map(|n: &Notification| n.id.clone());
+            break;
+        }
+        items.push(n);
+    }
+    Ok(Page {
+        items,
+        unread_count: unread_count(txn, user_id)?,
+        next_cursor,
+    })
+}
+
+/// Marks one of the user's notifications read; `None` when it is not
+/// theirs (the caller answers 404 without saying whether it exists).
+pub fn mark_read(
+    txn: &WriteTransaction,
+    user_id: &str,
+    id: &str,
+) -> Result<Option<Notification>, StoreError> {
+    let mut t = txn.open_table(tables::NOTIFICATIONS)?;
+    let Some(mut n) = codec::get::<Notification>(&t, id)?.filter(|n| n.user_id == user_id) else {
+        return Ok(None);
+    };
+    if !n.read {
+        n.read = true;
+        codec::put(&mut t, id, &n)?;
+        drop(t);
+        add_unread(txn, user_id, 1, false)?;
+    }
+    Ok(Some(n))
+}
+
+/// Marks every notification of the user read; returns how many changed.
+/// Walks newest first and stops once the unread counter is used up, since
+/// unread notifications cluster at the recent end.
+pub fn mark_all_read(txn: &WriteTransaction, user_id: &str) -> Result<u64, StoreError> {
+    let mut left = txn
+        .open_table(tables::USER_UNREAD)?
+        .get(user_id)?
+        .map(|g| g.value())
+        .unwrap_or(0);
+    let total = left;
+    let ids: Vec<String> = {
+        let idx = txn.open_multimap_table(tables::USER_TO_NOTIFICATIONS)?;
+        let mut v = Vec::new();
+        for id in idx.get(user_id)?.rev() {
+            v.push(id?.value().to_string());
+        }
+        v
+    };
+    let mut t = txn.open_table(tables::NOTIFICATIONS)?;
+    for id in ids {
+        if left == 0 {
+            break;
+        }
+        if let Some(mut n) = codec::get::<Notification>(&t, &id)?
+            && !n.read
+        {
+            n.read = true;
+            codec::put(&mut t, &id, &n)?;
+            left -= 1;
+        }
+    }
+    drop(t);
+    txn.open_table(tables::USER_UNREAD)?.remove(user_id)?;
+    Ok(total - left)
 }

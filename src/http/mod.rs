@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod market_api;
 pub mod middleware;
+pub mod notifications_api;
 mod system;
 pub mod types;
 
@@ -32,6 +33,8 @@ pub enum ApiTags {
     Orders,
     /// Campus administration: users, settings, audit log, buildings, categories
     Admin,
+    /// Notifications, broadcasts and the live event stream
+    Notifications,
 }
 
 #[derive(rust_embed::RustEmbed)]
@@ -57,6 +60,7 @@ type Apis = (
     market_api::MarketApi,
     batch_api::BatchApi,
     admin_api::AdminApi,
+    notifications_api::NotificationsApi,
 );
 
 pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
@@ -74,7 +78,10 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             batch_api::BatchApi {
                 state: state.clone(),
             },
-            admin_api::AdminApi { state },
+            admin_api::AdminApi {
+                state: state.clone(),
+            },
+            notifications_api::NotificationsApi { state },
         ),
         "Uphill API",
         env!("CARGO_PKG_VERSION"),

@@ -1,0 +1,137 @@
+//! The caller's notifications and the broadcasts addressed to them.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+
+use super::ApiTags;
+use super::error::ApiError;
+use super::extract::Auth;
+use super::types::mirror_enum;
+use crate::app::AppState;
+use crate::notify::{self, Notification};
+
+pub struct NotificationsApi {
+    pub state: Arc<AppState>,
+}
+
+mirror_enum!(NoteKindView, notify::Kind, { Info, Success, Warning, Error });
+mirror_enum!(NoteCategoryView, notify::Category, { General, Order, System, Announcement });
+
+#[derive(Object)]
+pub struct NotificationView {
+    pub id: String,
+    pub title: String,
+    pub message: String,
+    pub kind: NoteKindView,
+    pub category: NoteCategoryView,
+    /// A path in the UI, e.g. `/orders/01J…`.
+    pub action: Option<String>,
+    pub read: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<Notification> for NotificationView {
+    fn from(n: Notification) -> Self {
+        Self {
+            id: n.id,
+            title: n.title,
+            message: n.message,
+            kind: n.kind.into(),
+            category: n.category.into(),
+            action: n.action,
+            read: n.read,
+            created_at: n.created_at,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct NotificationPage {
+    /// Newest first.
+    pub items: Vec<NotificationView>,
+    /// All of the caller's unread notifications, not just this page's.
+    pub unread_count: u64,
+    /// Pass as `cursor` for the next, older page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Object)]
+pub struct ReadAll {
+    /// How many notifications were unread.
+    pub marked: u64,
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Notifications")]
+impl NotificationsApi {
+    /// Your notifications, newest first.
+    #[oai(path = "/notifications", method = "get")]
+    async fn list(
+        &self,
+        auth: Auth,
+        /// Only unread ones.
+        unread: Query<Option<bool>>,
+        /// 1–100, default 20.
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        #[oai(validator(max_length = 26))]
+        cursor: Query<Option<String>>,
+    ) -> Result<Json<NotificationPage>, ApiError> {
+        let uid = auth.user_id().to_string();
+        let unread_only = unread.0.unwrap_or(false);
+        let limit = limit.0.unwrap_or(20) as usize;
+        let page = self
+            .state
+            .store
+            .read(move |txn| {
+                Ok::<_, ApiError>(notify::list(
+                    txn,
+                    &uid,
+                    unread_only,
+                    limit,
+                    cursor.0.as_deref(),
+                )?)
+            })
+            .await?;
+        Ok(Json(NotificationPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            unread_count: page.unread_count,
+            next_cursor: page.next_cursor,
+        }))
+    }
+
+    /// Mark one of your notifications read.
+    #[oai(path = "/notifications/:id/read", method = "post")]
+    async fn read(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+    ) -> Result<Json<NotificationView>, ApiError> {
+        let uid = auth.user_id().to_string();
+        let n = self
+            .state
+            .store
+            .write(move |txn| {
+                notify::mark_read(txn, &uid, &id.0)?
+                    .ok_or_else(|| ApiError::NotFound("no such notification".into()))
+            })
+            .await?;
+        Ok(Json(n.into()))
+    }
+
+    /// Mark all your notifications read.
+    #[oai(path = "/notifications/read-all", method = "post")]
+    async fn read_all(&self, auth: Auth) -> Result<Json<ReadAll>, ApiError> {
+        let uid = auth.user_id().to_string();
+        let marked = self
+            .state
+            .store
+            .write(move |txn| Ok::<_, ApiError>(notify::mark_all_read(txn, &uid)?))
+            .await?;
+        Ok(Json(ReadAll { marked }))
+    }
+}
