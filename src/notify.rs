@@ -207,3 +207,141 @@ pub fn mark_all_read(txn: &WriteTransaction, user_id: &str) -> Result<u64, Store
     txn.open_table(tables::USER_UNREAD)?.remove(user_id)?;
     Ok(total - left)
 }
+
+/// Who a broadcast is for. Everyone is a student; the other roles follow
+/// from the shop and admin indexes, so nothing per user is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Audience {
+    All,
+    Students,
+    Vendors,
+    Runners,
+    Admins,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Broadcast {
+    pub id: String,
+    pub title: String,
+    pub message: String,
+    pub audience: Audience,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The roles a user holds right now, for matching broadcast audiences.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Roles {
+    pub vendor: bool,
+    pub runner: bool,
+    pub admin: bool,
+}
+
+impl Roles {
+    pub fn hears(&self, a: Audience) -> bool {
+        match a {
+            Audience::All | Audience::Students => true,
+            Audience::Vendors => self.vendor,
+            Audience::Runners => self.runner,
+            Audience::Admins => self.admin,
+        }
+    }
+}
+
+/// Generic over the table handles so read and write transactions share it.
+pub fn roles_in(
+    owners: &impl ReadableTable<&'static str, &'static str>,
+    staff: &impl ReadableMultimapTable<&'static str, &'static str>,
+    admins: &impl ReadableTable<&'static str, u8>,
+    user_id: &str,
+) -> Result<Roles, StoreError> {
+    Ok(Roles {
+        vendor: owners.get(user_id)?.is_some(),
+        runner: staff.get(user_id)?.next().is_some(),
+        admin: admins.get(user_id)?.is_some(),
+    })
+}
+
+pub fn roles(txn: &ReadTransaction, user_id: &str) -> Result<Roles, StoreError> {
+    roles_in(
+        &txn.open_table(tables::OWNER_TO_SHOP)?,
+        &txn.open_multimap_table(tables::STAFF_TO_SHOPS)?,
+        &txn.open_table(tables::ADMINS)?,
+        user_id,
+    )
+}
+
+/// Stores one broadcast, whatever the size of its audience.
+pub fn broadcast(
+    txn: &WriteTransaction,
+    by: &str,
+    title: &str,
+    message: &str,
+    audience: Audience,
+) -> Result<Broadcast, StoreError> {
+    let b = Broadcast {
+        id: next_id(),
+        title: title.to_string(),
+        message: message.to_string(),
+        audience,
+        created_by: by.to_string(),
+        created_at: Utc::now(),
+    };
+    codec::put(&mut txn.open_table(tables::BROADCASTS)?, &b.id, &b)?;
+    Ok(b)
+}
+
+/// The newest `limit` broadcasts the user is in the audience of, each with
+/// whether they have read it.
+pub fn broadcasts_for(
+    txn: &ReadTransaction,
+    user_id: &str,
+    limit: usize,
+) -> Result<Vec<(Broadcast, bool)>, StoreError> {
+    let r = roles(txn, user_id)?;
+    let mut read = std::collections::HashSet::new();
+    for id in txn
+        .open_multimap_table(tables::BROADCAST_READS)?
+        .get(user_id)?
+    {
+        read.insert(id?.value().to_string());
+    }
+    let mut out = Vec::new();
+    for e in txn.open_table(tables::BROADCASTS)?.iter()?.rev() {
+        let (_, v) = e?;
+        let b: Broadcast = codec::decode(v.value())?;
+        if r.hears(b.audience) {
+            let seen = read.contains(&b.id);
+            out.push((b, seen));
+            if out.len() == limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Records that the user read a broadcast; `None` when there is no such
+/// broadcast for them.
+pub fn mark_broadcast_read(
+    txn: &WriteTransaction,
+    user_id: &str,
+    id: &str,
+) -> Result<Option<Broadcast>, StoreError> {
+    let Some(b) = codec::get::<Broadcast>(&txn.open_table(tables::BROADCASTS)?, id)? else {
+        return Ok(None);
+    };
+    let r = roles_in(
+        &txn.open_table(tables::OWNER_TO_SHOP)?,
+        &txn.open_multimap_table(tables::STAFF_TO_SHOPS)?,
+        &txn.open_table(tables::ADMINS)?,
+        user_id,
+    )?;
+    if !r.hears(b.audience) {
+        return Ok(None);
+    }
+    txn.open_multimap_table(tables::BROADCAST_READS)?
+        .insert(user_id, id)?;
+    Ok(Some(b))
+}

@@ -61,6 +61,7 @@ type Apis = (
     batch_api::BatchApi,
     admin_api::AdminApi,
     notifications_api::NotificationsApi,
+    notifications_api::BroadcastsApi,
 );
 
 pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
@@ -81,7 +82,10 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             admin_api::AdminApi {
                 state: state.clone(),
             },
-            notifications_api::NotificationsApi { state },
+            notifications_api::NotificationsApi {
+                state: state.clone(),
+            },
+            notifications_api::BroadcastsApi { state },
         ),
         "Uphill API",
         env!("CARGO_PKG_VERSION"),

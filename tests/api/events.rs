@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use uphill::notify::{Category, Kind, Note};
 use uphill::store::StoreError;
 
-use crate::fixtures::user_id;
+use crate::fixtures::{ShopOpts, add_staff, market, user_id};
 use crate::helpers::{TestApp, assert_problem, spawn_app};
 
 async fn push_notes(app: &TestApp, user: &str, n: usize) {
@@ -145,6 +145,154 @@ async fn notifications_need_a_signed_in_caller() {
     let r = app
         .client()
         .post(app.url("/api/v1/notifications/read-all"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401).await;
+}
+
+fn titles(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["title"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn broadcasts_reach_their_audience_with_a_read_flag_each() {
+    let app = spawn_app().await;
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let runner = app.bearer("runner@uni.edu").await;
+    add_staff(&app, &m.shop_id, &user_id(&app, &runner).await).await;
+    let student = app.bearer("student@uni.edu").await;
+
+    for (title, audience) in [
+        ("to all", "ALL"),
+        ("to vendors", "VENDORS"),
+        ("to runners", "RUNNERS"),
+        ("to admins", "ADMINS"),
+        ("to students", "STUDENTS"),
+    ] {
+        let r = post(
+            &app,
+            &admin,
+            "/api/v1/admin/broadcasts",
+            json!({"title": title, "message": "hello", "audience": audience}),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{title}");
+    }
+    assert_eq!(
+        titles(&get(&app, &student, "/api/v1/broadcasts").await),
+        ["to students", "to all"]
+    );
+    assert_eq!(
+        titles(&get(&app, &m.owner_token, "/api/v1/broadcasts").await),
+        ["to students", "to vendors", "to all"]
+    );
+    assert_eq!(
+        titles(&get(&app, &runner, "/api/v1/broadcasts").await),
+        ["to students", "to runners", "to all"]
+    );
+    assert_eq!(
+        titles(&get(&app, &admin, "/api/v1/broadcasts").await),
+        ["to students", "to admins", "to all"]
+    );
+
+    // Read flags are per user.
+    let list = get(&app, &student, "/api/v1/broadcasts").await;
+    let all_id = list[1]["id"].as_str().unwrap();
+    let r = post(
+        &app,
+        &student,
+        &format!("/api/v1/broadcasts/{all_id}/read"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let list = get(&app, &student, "/api/v1/broadcasts").await;
+    assert_eq!(
+        (list[0]["read"].clone(), list[1]["read"].clone()),
+        (json!(false), json!(true))
+    );
+    let owners = get(&app, &m.owner_token, "/api/v1/broadcasts").await;
+    assert!(
+        owners
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["read"] == false)
+    );
+
+    // A broadcast for another role is not there to read.
+    let admins = get(&app, &admin, "/api/v1/broadcasts").await;
+    let admin_only = admins[1]["id"].as_str().unwrap();
+    assert_problem(
+        post(
+            &app,
+            &student,
+            &format!("/api/v1/broadcasts/{admin_only}/read"),
+            json!({}),
+        )
+        .await,
+        404,
+    )
+    .await;
+
+    // The action is audited.
+    let audit = get(&app, &admin, "/api/v1/admin/audit").await;
+    assert!(audit.to_string().contains("broadcast.create"), "{audit}");
+}
+
+#[tokio::test]
+async fn only_admins_broadcast_and_the_body_is_checked() {
+    let app = spawn_app().await;
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let student = app.bearer("student@uni.edu").await;
+    let ok = json!({"title": "t", "message": "m", "audience": "ALL"});
+    assert_problem(
+        post(&app, &student, "/api/v1/admin/broadcasts", ok).await,
+        403,
+    )
+    .await;
+    assert_problem(
+        post(
+            &app,
+            &admin,
+            "/api/v1/admin/broadcasts",
+            json!({"title": "t", "message": "m", "audience": "EVERYONE"}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert_problem(
+        post(
+            &app,
+            &admin,
+            "/api/v1/admin/broadcasts",
+            json!({"title": "", "message": "m", "audience": "ALL"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_problem(
+        post(
+            &app,
+            &admin,
+            "/api/v1/admin/broadcasts",
+            json!({"title": "x".repeat(101), "message": "m", "audience": "ALL"}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    let r = app
+        .client()
+        .get(app.url("/api/v1/broadcasts"))
         .send()
         .await
         .unwrap();
