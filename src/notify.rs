@@ -80,7 +80,12 @@ pub fn push(
     txn.open_multimap_table(tables::USER_TO_NOTIFICATIONS)?
         .insert(user_id, n.id.as_str())?;
     add_unread(txn, user_id, 1, true)?;
+    crate::events::emit(txn, user_id, "notification", codec_json(&n)?)?;
     Ok(n)
+}
+
+fn codec_json<T: Serialize>(v: &T) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(v).map_err(|e| StoreError::Codec(e.to_string()))
 }
 
 fn add_unread(txn: &WriteTransaction, user_id: &str, n: u64, up: bool) -> Result<(), StoreError> {
@@ -289,6 +294,7 @@ pub fn broadcast(
         created_at: Utc::now(),
     };
     codec::put(&mut txn.open_table(tables::BROADCASTS)?, &b.id, &b)?;
+    crate::events::emit_to(txn, audience, "broadcast", codec_json(&b)?)?;
     Ok(b)
 }
 

@@ -6,6 +6,7 @@ pub mod auth_api;
 pub mod batch_api;
 pub mod catalog_api;
 pub mod error;
+pub mod events_api;
 pub mod extract;
 pub mod market_api;
 pub mod middleware;
@@ -115,6 +116,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .at("/api/openapi.json", api.spec_endpoint())
         .nest("/docs", api.swagger_ui())
         .at("/setup", poem::get(system::setup_page))
+        .at("/api/v1/events", poem::get(events_api::event_stream))
         .nest("/assets", EmbeddedFilesEndpoint::<PublicAssets>::new())
         .nest("/", api)
         .data(state)
