@@ -27,6 +27,8 @@ pub struct AppState {
     pub started: Instant,
     /// Unix seconds of the batch closer's last completed run (0: never).
     pub closer_last_run: AtomicI64,
+    /// Live fan-out of the event log to open SSE streams.
+    pub events: Arc<crate::events::Hub>,
 }
 
 impl AppState {
@@ -82,6 +84,7 @@ impl Application {
             auth,
             started: Instant::now(),
             closer_last_run: AtomicI64::new(0),
+            events: Arc::new(crate::events::Hub::new()),
         });
         let tcp = TcpListener::bind(config.bind_addr()?)
             .into_acceptor()
@@ -152,12 +155,16 @@ impl Application {
         let timeout = Duration::from_secs(state.config.server.shutdown_timeout_secs);
         let app = crate::http::routes(state.clone());
         let store_failed = store.clone();
+        let hub = state.events.clone();
         let signal = async move {
             tokio::select! {
                 _ = shutdown => tracing::info!("shutting down"),
                 _ = store_failed.failed() => tracing::error!("store failed; shutting down for a restart"),
             }
+            // Open SSE streams never finish by themselves; end them first.
+            hub.shutdown.cancel();
         };
+        let tailer = tokio::spawn(crate::events::tail(store.clone(), state.events.clone()));
         let sweeper = {
             let state = state.clone();
             tokio::spawn(async move {
@@ -176,6 +183,16 @@ impl Application {
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "idempotency sweep failed"),
                     }
+                    let keep = chrono::Duration::hours(state.config.events.retention_hours.into());
+                    let swept = state
+                        .store
+                        .write(move |txn| crate::events::sweep(txn, chrono::Utc::now() - keep))
+                        .await;
+                    match swept {
+                        Ok(n) if n > 0 => tracing::info!(n, "swept old events"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "event sweep failed"),
+                    }
                 }
             })
         };
@@ -193,6 +210,8 @@ impl Application {
             .run_with_graceful_shutdown(app, signal, Some(timeout))
             .await?;
         sweeper.abort();
+        state.events.shutdown.cancel();
+        let _ = tailer.await;
         let _ = scheduler.shutdown().await;
         // Nothing else to flush: every acknowledged write was committed
         // before its answer was sent.

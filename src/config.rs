@@ -43,6 +43,28 @@ pub struct Config {
     pub log: LogConfig,
     pub smtp: SmtpConfig,
     pub batch: BatchConfig,
+    pub events: EventsConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Seconds between heartbeat comments on an idle SSE stream (1–300).
+    pub heartbeat_secs: u64,
+    /// How long the event log keeps events for replay (24–720 hours).
+    pub retention_hours: u32,
+    /// Open SSE streams one user may hold at once (1–100).
+    pub max_streams_per_user: u32,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_secs: 15,
+            retention_hours: 48,
+            max_streams_per_user: 5,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -364,6 +386,15 @@ impl Config {
         }
         if !(1..=20).contains(&self.batch.otp_max_attempts) {
             return Err(key_err("batch.otp_max_attempts", "must be 1 to 20"));
+        }
+        if !(1..=300).contains(&self.events.heartbeat_secs) {
+            return Err(key_err("events.heartbeat_secs", "must be 1 to 300"));
+        }
+        if !(24..=720).contains(&self.events.retention_hours) {
+            return Err(key_err("events.retention_hours", "must be 24 to 720"));
+        }
+        if !(1..=100).contains(&self.events.max_streams_per_user) {
+            return Err(key_err("events.max_streams_per_user", "must be 1 to 100"));
         }
         if self.batch.stale_after_minutes == 0 {
             return Err(key_err("batch.stale_after_minutes", "must be at least 1"));

@@ -4,7 +4,7 @@
 //! and email through the outbox hook in here later.)
 
 use chrono::{DateTime, Utc};
-use redb::WriteTransaction;
+use redb::{ReadTransaction, ReadableMultimapTable, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
 use crate::store::{StoreError, codec, tables};
@@ -49,6 +49,16 @@ pub struct Note<'a> {
     pub action: Option<String>,
 }
 
+/// Ids in creation order even within one millisecond (a plain
+/// `Ulid::new()` is random there), because pages are cut by id.
+fn next_id() -> String {
+    static GEN: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
+    let mut g = GEN.lock().unwrap_or_else(|e| e.into_inner());
+    g.generate()
+        .unwrap_or_else(|_| ulid::Ulid::new())
+        .to_string()
+}
+
 /// Stores a notification for `user_id` in the caller's transaction.
 pub fn push(
     txn: &WriteTransaction,
@@ -56,7 +66,7 @@ pub fn push(
     note: Note<'_>,
 ) -> Result<Notification, StoreError> {
     let n = Notification {
-        id: ulid::Ulid::new().to_string(),
+        id: next_id(),
         user_id: user_id.to_string(),
         title: note.title.to_string(),
         message: note.message,
@@ -69,5 +79,275 @@ pub fn push(
     codec::put(&mut txn.open_table(tables::NOTIFICATIONS)?, &n.id, &n)?;
     txn.open_multimap_table(tables::USER_TO_NOTIFICATIONS)?
         .insert(user_id, n.id.as_str())?;
+    add_unread(txn, user_id, 1, true)?;
+    crate::events::emit(txn, user_id, "notification", codec_json(&n)?)?;
     Ok(n)
+}
+
+fn codec_json<T: Serialize>(v: &T) -> Result<serde_json::Value, StoreError> {
+    serde_json::to_value(v).map_err(|e| StoreError::Codec(e.to_string()))
+}
+
+fn add_unread(txn: &WriteTransaction, user_id: &str, n: u64, up: bool) -> Result<(), StoreError> {
+    let mut t = txn.open_table(tables::USER_UNREAD)?;
+    let now = t.get(user_id)?.map(|g| g.value()).unwrap_or(0);
+    let next = if up {
+        now.saturating_add(n)
+    } else {
+        now.saturating_sub(n)
+    };
+    if next == 0 {
+        t.remove(user_id)?;
+    } else {
+        t.insert(user_id, next)?;
+    }
+    Ok(())
+}
+
+pub fn unread_count(txn: &ReadTransaction, user_id: &str) -> Result<u64, StoreError> {
+    Ok(txn
+        .open_table(tables::USER_UNREAD)?
+        .get(user_id)?
+        .map(|g| g.value())
+        .unwrap_or(0))
+}
+
+pub struct Page {
+    pub items: Vec<Notification>,
+    pub unread_count: u64,
+    /// The id to pass as `cursor` for the next (older) page.
+    pub next_cursor: Option<String>,
+}
+
+/// A user's notifications, newest first, starting below `cursor` (an id
+/// from a previous page). Ids are ULIDs, so id order is time order.
+pub fn list(
+    txn: &ReadTransaction,
+    user_id: &str,
+    unread_only: bool,
+    limit: usize,
+    cursor: Option<&str>,
+) -> Result<Page, StoreError> {
+    let idx = txn.open_multimap_table(tables::USER_TO_NOTIFICATIONS)?;
+    let t = txn.open_table(tables::NOTIFICATIONS)?;
+    let mut items = Vec::new();
+    let mut next_cursor = None;
+    for id in idx.get(user_id)?.rev() {
+        let id = id?;
+        let id = id.value();
+        if cursor.is_some_and(|c| id >= c) {
+            continue;
+        }
+        let Some(n) = codec::get::<Notification>(&t, id)? else {
+            continue;
+        };
+        if unread_only && n.read {
+            continue;
+        }
+        if items.len() == limit {
+            next_cursor = items.last().map(|n: &Notification| n.id.clone());
+            break;
+        }
+        items.push(n);
+    }
+    Ok(Page {
+        items,
+        unread_count: unread_count(txn, user_id)?,
+        next_cursor,
+    })
+}
+
+/// Marks one of the user's notifications read; `None` when it is not
+/// theirs (the caller answers 404 without saying whether it exists).
+pub fn mark_read(
+    txn: &WriteTransaction,
+    user_id: &str,
+    id: &str,
+) -> Result<Option<Notification>, StoreError> {
+    let mut t = txn.open_table(tables::NOTIFICATIONS)?;
+    let Some(mut n) = codec::get::<Notification>(&t, id)?.filter(|n| n.user_id == user_id) else {
+        return Ok(None);
+    };
+    if !n.read {
+        n.read = true;
+        codec::put(&mut t, id, &n)?;
+        drop(t);
+        add_unread(txn, user_id, 1, false)?;
+    }
+    Ok(Some(n))
+}
+
+/// Marks every notification of the user read; returns how many changed.
+/// Walks newest first and stops once the unread counter is used up, since
+/// unread notifications cluster at the recent end.
+pub fn mark_all_read(txn: &WriteTransaction, user_id: &str) -> Result<u64, StoreError> {
+    let mut left = txn
+        .open_table(tables::USER_UNREAD)?
+        .get(user_id)?
+        .map(|g| g.value())
+        .unwrap_or(0);
+    let total = left;
+    let ids: Vec<String> = {
+        let idx = txn.open_multimap_table(tables::USER_TO_NOTIFICATIONS)?;
+        let mut v = Vec::new();
+        for id in idx.get(user_id)?.rev() {
+            v.push(id?.value().to_string());
+        }
+        v
+    };
+    let mut t = txn.open_table(tables::NOTIFICATIONS)?;
+    for id in ids {
+        if left == 0 {
+            break;
+        }
+        if let Some(mut n) = codec::get::<Notification>(&t, &id)?
+            && !n.read
+        {
+            n.read = true;
+            codec::put(&mut t, &id, &n)?;
+            left -= 1;
+        }
+    }
+    drop(t);
+    txn.open_table(tables::USER_UNREAD)?.remove(user_id)?;
+    Ok(total - left)
+}
+
+/// Who a broadcast is for. Everyone is a student; the other roles follow
+/// from the shop and admin indexes, so nothing per user is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Audience {
+    All,
+    Students,
+    Vendors,
+    Runners,
+    Admins,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Broadcast {
+    pub id: String,
+    pub title: String,
+    pub message: String,
+    pub audience: Audience,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The roles a user holds right now, for matching broadcast audiences.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Roles {
+    pub vendor: bool,
+    pub runner: bool,
+    pub admin: bool,
+}
+
+impl Roles {
+    pub fn hears(&self, a: Audience) -> bool {
+        match a {
+            Audience::All | Audience::Students => true,
+            Audience::Vendors => self.vendor,
+            Audience::Runners => self.runner,
+            Audience::Admins => self.admin,
+        }
+    }
+}
+
+/// Generic over the table handles so read and write transactions share it.
+pub fn roles_in(
+    owners: &impl ReadableTable<&'static str, &'static str>,
+    staff: &impl ReadableMultimapTable<&'static str, &'static str>,
+    admins: &impl ReadableTable<&'static str, u8>,
+    user_id: &str,
+) -> Result<Roles, StoreError> {
+    Ok(Roles {
+        vendor: owners.get(user_id)?.is_some(),
+        runner: staff.get(user_id)?.next().is_some(),
+        admin: admins.get(user_id)?.is_some(),
+    })
+}
+
+pub fn roles(txn: &ReadTransaction, user_id: &str) -> Result<Roles, StoreError> {
+    roles_in(
+        &txn.open_table(tables::OWNER_TO_SHOP)?,
+        &txn.open_multimap_table(tables::STAFF_TO_SHOPS)?,
+        &txn.open_table(tables::ADMINS)?,
+        user_id,
+    )
+}
+
+/// Stores one broadcast, whatever the size of its audience.
+pub fn broadcast(
+    txn: &WriteTransaction,
+    by: &str,
+    title: &str,
+    message: &str,
+    audience: Audience,
+) -> Result<Broadcast, StoreError> {
+    let b = Broadcast {
+        id: next_id(),
+        title: title.to_string(),
+        message: message.to_string(),
+        audience,
+        created_by: by.to_string(),
+        created_at: Utc::now(),
+    };
+    codec::put(&mut txn.open_table(tables::BROADCASTS)?, &b.id, &b)?;
+    crate::events::emit_to(txn, audience, "broadcast", codec_json(&b)?)?;
+    Ok(b)
+}
+
+/// The newest `limit` broadcasts the user is in the audience of, each with
+/// whether they have read it.
+pub fn broadcasts_for(
+    txn: &ReadTransaction,
+    user_id: &str,
+    limit: usize,
+) -> Result<Vec<(Broadcast, bool)>, StoreError> {
+    let r = roles(txn, user_id)?;
+    let mut read = std::collections::HashSet::new();
+    for id in txn
+        .open_multimap_table(tables::BROADCAST_READS)?
+        .get(user_id)?
+    {
+        read.insert(id?.value().to_string());
+    }
+    let mut out = Vec::new();
+    for e in txn.open_table(tables::BROADCASTS)?.iter()?.rev() {
+        let (_, v) = e?;
+        let b: Broadcast = codec::decode(v.value())?;
+        if r.hears(b.audience) {
+            let seen = read.contains(&b.id);
+            out.push((b, seen));
+            if out.len() == limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Records that the user read a broadcast; `None` when there is no such
+/// broadcast for them.
+pub fn mark_broadcast_read(
+    txn: &WriteTransaction,
+    user_id: &str,
+    id: &str,
+) -> Result<Option<Broadcast>, StoreError> {
+    let Some(b) = codec::get::<Broadcast>(&txn.open_table(tables::BROADCASTS)?, id)? else {
+        return Ok(None);
+    };
+    let r = roles_in(
+        &txn.open_table(tables::OWNER_TO_SHOP)?,
+        &txn.open_multimap_table(tables::STAFF_TO_SHOPS)?,
+        &txn.open_table(tables::ADMINS)?,
+        user_id,
+    )?;
+    if !r.hears(b.audience) {
+        return Ok(None);
+    }
+    txn.open_multimap_table(tables::BROADCAST_READS)?
+        .insert(user_id, id)?;
+    Ok(Some(b))
 }

@@ -6,9 +6,11 @@ pub mod auth_api;
 pub mod batch_api;
 pub mod catalog_api;
 pub mod error;
+pub mod events_api;
 pub mod extract;
 pub mod market_api;
 pub mod middleware;
+pub mod notifications_api;
 pub mod shape;
 mod system;
 pub mod types;
@@ -33,6 +35,8 @@ pub enum ApiTags {
     Orders,
     /// Campus administration: users, settings, audit log, buildings, categories
     Admin,
+    /// Notifications, broadcasts and the live event stream
+    Notifications,
 }
 
 #[derive(rust_embed::RustEmbed)]
@@ -58,6 +62,8 @@ type Apis = (
     market_api::MarketApi,
     batch_api::BatchApi,
     admin_api::AdminApi,
+    notifications_api::NotificationsApi,
+    notifications_api::BroadcastsApi,
 );
 
 pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
@@ -75,7 +81,13 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             batch_api::BatchApi {
                 state: state.clone(),
             },
-            admin_api::AdminApi { state },
+            admin_api::AdminApi {
+                state: state.clone(),
+            },
+            notifications_api::NotificationsApi {
+                state: state.clone(),
+            },
+            notifications_api::BroadcastsApi { state },
         ),
         "Uphill API",
         env!("CARGO_PKG_VERSION"),
@@ -106,6 +118,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .at("/api/openapi.json", api.spec_endpoint())
         .nest("/docs", api.swagger_ui())
         .at("/setup", poem::get(system::setup_page))
+        .at("/api/v1/events", poem::get(events_api::event_stream))
         .nest("/assets", EmbeddedFilesEndpoint::<PublicAssets>::new())
         .nest("/", api)
         .data(state)

@@ -30,8 +30,47 @@ fn save_batch(txn: &WriteTransaction, b: &Batch) -> Result<(), StoreError> {
     codec::put(&mut txn.open_table(tables::BATCHES)?, &b.id, b)
 }
 
+/// Every order change here goes through this, so the student's live view
+/// hears each one (without the OTP, which the order page fetches itself).
 fn save_order(txn: &WriteTransaction, o: &Order) -> Result<(), StoreError> {
-    codec::put(&mut txn.open_table(tables::ORDERS)?, &o.id, o)
+    codec::put(&mut txn.open_table(tables::ORDERS)?, &o.id, o)?;
+    order_event(txn, o)
+}
+
+pub fn order_event(txn: &WriteTransaction, o: &Order) -> Result<(), StoreError> {
+    crate::events::emit(
+        txn,
+        &o.user_id,
+        "order.updated",
+        serde_json::json!({
+            "order_id": o.id,
+            "display_id": o.display_id,
+            "status": o.status,
+            "batch_id": o.batch_id,
+        }),
+    )?;
+    Ok(())
+}
+
+fn batch_event(
+    txn: &WriteTransaction,
+    o: &Order,
+    b: &Batch,
+    status: BatchStatus,
+) -> Result<(), StoreError> {
+    crate::events::emit(
+        txn,
+        &o.user_id,
+        "batch.updated",
+        serde_json::json!({
+            "batch_id": b.id,
+            "order_id": o.id,
+            "label": b.label,
+            "status": status,
+            "milestone": b.milestone,
+        }),
+    )?;
+    Ok(())
 }
 
 fn shop_of(txn: &WriteTransaction, shop_id: &str) -> Result<Shop, ApiError> {
@@ -151,6 +190,7 @@ pub fn lock(
             Kind::Info,
             format!("/orders/{}", o.id),
         )?;
+        batch_event(txn, &o, &b, BatchStatus::Locked)?;
     }
     txn.open_table(tables::OPEN_BATCHES_BY_CUTOFF)?
         .remove(open_key(b.cutoff_at, &b.id).as_str())?;
@@ -287,6 +327,7 @@ pub fn dispatch(
             Kind::Info,
             format!("/orders/{}", o.id),
         )?;
+        batch_event(txn, &o, &b, BatchStatus::InTransit)?;
     }
     b.status = BatchStatus::InTransit;
     b.dispatched_at = Some(now);
@@ -327,6 +368,7 @@ pub fn milestone(
                 Kind::Info,
                 format!("/orders/{}", o.id),
             )?;
+            batch_event(txn, &o, &b, b.status)?;
         }
     }
     Ok(b)

@@ -532,6 +532,7 @@ pub fn cancel(
     restore_stock(txn, &o, now)?;
     leave_batch(txn, &o)?;
     codec::put(&mut txn.open_table(tables::ORDERS)?, &o.id, &o)?;
+    super::batches::order_event(txn, &o)?;
     if let Some(b) = &o.batch_id {
         super::batches::complete_if_done(txn, b, now)?;
     }

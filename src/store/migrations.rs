@@ -18,6 +18,7 @@ const MIGRATIONS: &[Migration] = &[
     create_initial_tables,
     create_marketplace_tables,
     create_batch_tables,
+    create_live_update_tables,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -135,6 +136,26 @@ fn create_batch_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     let mut idx = txn.open_multimap_table(tables::SHOP_TO_BATCHES)?;
     for (shop, batch) in pairs {
         idx.insert(shop.as_str(), batch.as_str())?;
+    }
+    Ok(())
+}
+
+fn create_live_update_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(tables::BROADCASTS)?;
+    txn.open_multimap_table(tables::BROADCAST_READS)?;
+    txn.open_table(tables::EVENTS)?;
+    // Notifications made before this version count towards the unread total.
+    let mut unread: std::collections::BTreeMap<String, u64> = Default::default();
+    for e in txn.open_table(tables::NOTIFICATIONS)?.iter()? {
+        let (_, v) = e?;
+        let n: crate::notify::Notification = super::codec::decode(v.value())?;
+        if !n.read {
+            *unread.entry(n.user_id).or_default() += 1;
+        }
+    }
+    let mut t = txn.open_table(tables::USER_UNREAD)?;
+    for (user, n) in unread {
+        t.insert(user.as_str(), n)?;
     }
     Ok(())
 }

@@ -81,6 +81,7 @@ struct Inner {
     path: PathBuf,
     writer: writer::Handle,
     healthy: Arc<AtomicBool>,
+    commits: Arc<tokio::sync::Notify>,
 }
 
 /// Options of the writer path.
@@ -119,6 +120,7 @@ impl Store {
                 path,
                 writer,
                 healthy,
+                commits: Arc::new(tokio::sync::Notify::new()),
             }),
         })
     }
@@ -183,7 +185,15 @@ impl Store {
         T: Send + 'static,
         E: WriteFailure + Send + 'static,
     {
-        self.inner.writer.submit(f).await
+        let out = self.inner.writer.submit(f).await;
+        self.inner.commits.notify_one();
+        out
+    }
+
+    /// Signalled after writes, so a follower of the event log need not
+    /// wait for its next poll.
+    pub fn commits(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.commits.clone()
     }
 
     /// `write` for code that is off the executor (CLI commands).
@@ -193,6 +203,8 @@ impl Store {
         T: Send + 'static,
         E: WriteFailure + Send + 'static,
     {
-        self.inner.writer.submit_blocking(f)
+        let out = self.inner.writer.submit_blocking(f);
+        self.inner.commits.notify_one();
+        out
     }
 }

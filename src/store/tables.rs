@@ -133,3 +133,17 @@ pub const SHOP_TO_BATCHES: MultimapTableDefinition<&str, &str> =
 /// batch id → locked-at (RFC 3339) of batches that are LOCKED right now,
 /// so the stale-batch check never scans history
 pub const LOCKED_BATCHES: TableDefinition<&str, &str> = TableDefinition::new("locked_batches");
+
+// --- Live updates (schema version 4) ---
+
+/// user id → how many of their notifications are unread, kept in step by
+/// `notify` so the count is O(1)
+pub const USER_UNREAD: TableDefinition<&str, u64> = TableDefinition::new("user_unread");
+/// broadcast id → `Broadcast` (stored once, whatever the audience size)
+pub const BROADCASTS: RecordTable = TableDefinition::new("broadcasts");
+/// user id → ids of the broadcasts they have read
+pub const BROADCAST_READS: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("broadcast_reads");
+/// sequence number → `events::Event`, the log SSE clients replay from;
+/// the next number lives in `META` under `event_seq`
+pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");

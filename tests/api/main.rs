@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod batches;
 mod catalog;
+mod events;
 mod fixtures;
 mod helpers;
 mod market;

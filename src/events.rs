@@ -1,0 +1,239 @@
+//! The event log behind `GET /api/v1/events`.
+//!
+//! Domain code appends events in the transaction of the change (`emit`),
+//! so an event exists exactly when the change does and a reconnecting
+//! client can replay it. One tailer task reads new log entries after they
+//! commit and hands them to every open stream through a broadcast channel,
+//! so the store is read once per batch of events, not once per connection.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::notify::{Audience, Roles};
+use crate::store::{Store, StoreError, codec, tables};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    /// The one user it is for; `None` for an audience-wide event.
+    pub user_id: Option<String>,
+    pub audience: Option<Audience>,
+    /// `notification`, `order.updated`, `batch.updated`, `broadcast`, …
+    pub kind: String,
+    pub data: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+impl Event {
+    pub fn visible_to(&self, user_id: &str, roles: &Roles) -> bool {
+        match (&self.user_id, self.audience) {
+            (Some(u), _) => u == user_id,
+            (None, Some(a)) => roles.hears(a),
+            (None, None) => false,
+        }
+    }
+}
+
+/// Kept in `META` rather than derived from the log's last key: a sweep
+/// may empty the log, and a reused number would make a client skip events.
+const SEQ_KEY: &str = "event_seq";
+
+fn read_seq(bytes: Option<&[u8]>) -> u64 {
+    let mut buf = [0u8; 8];
+    match bytes {
+        Some(b) if b.len() == 8 => {
+            buf.copy_from_slice(b);
+            u64::from_le_bytes(buf)
+        }
+        _ => 0,
+    }
+}
+
+fn append(
+    txn: &WriteTransaction,
+    user_id: Option<&str>,
+    audience: Option<Audience>,
+    kind: &str,
+    data: serde_json::Value,
+) -> Result<u64, StoreError> {
+    let seq = {
+        let mut meta = txn.open_table(tables::META)?;
+        let seq = read_seq(meta.get(SEQ_KEY)?.as_ref().map(|g| g.value())) + 1;
+        meta.insert(SEQ_KEY, seq.to_le_bytes().as_slice())?;
+        seq
+    };
+    let e = Event {
+        seq,
+        user_id: user_id.map(str::to_string),
+        audience,
+        kind: kind.to_string(),
+        data,
+        at: Utc::now(),
+    };
+    let bytes = codec::encode(&e)?;
+    txn.open_table(tables::EVENTS)?
+        .insert(seq, bytes.as_slice())?;
+    Ok(seq)
+}
+
+/// Logs an event for one user in the caller's transaction.
+pub fn emit(
+    txn: &WriteTransaction,
+    user_id: &str,
+    kind: &str,
+    data: serde_json::Value,
+) -> Result<u64, StoreError> {
+    append(txn, Some(user_id), None, kind, data)
+}
+
+/// Logs one event for a whole audience (not one per member).
+pub fn emit_to(
+    txn: &WriteTransaction,
+    audience: Audience,
+    kind: &str,
+    data: serde_json::Value,
+) -> Result<u64, StoreError> {
+    append(txn, None, Some(audience), kind, data)
+}
+
+/// The highest sequence number handed out so far.
+pub fn last_seq(txn: &ReadTransaction) -> Result<u64, StoreError> {
+    let meta = txn.open_table(tables::META)?;
+    let g = meta.get(SEQ_KEY)?;
+    Ok(read_seq(g.as_ref().map(|g| g.value())))
+}
+
+/// Up to `limit` events after `after`, oldest first.
+pub fn since(txn: &ReadTransaction, after: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+    let t = txn.open_table(tables::EVENTS)?;
+    let mut out = Vec::new();
+    for e in t.range(after.saturating_add(1)..)?.take(limit) {
+        out.push(codec::decode(e?.1.value())?);
+    }
+    Ok(out)
+}
+
+/// Deletes events older than `before`; returns how many. Sequence numbers
+/// grow with time, so the old ones are a prefix of the log.
+pub fn sweep(txn: &WriteTransaction, before: DateTime<Utc>) -> Result<usize, StoreError> {
+    let mut t = txn.open_table(tables::EVENTS)?;
+    let mut old = Vec::new();
+    for e in t.iter()?.take(50_000) {
+        let (k, v) = e?;
+        let ev: Event = codec::decode(v.value())?;
+        if ev.at >= before {
+            break;
+        }
+        old.push(k.value());
+    }
+    for k in &old {
+        t.remove(*k)?;
+    }
+    Ok(old.len())
+}
+
+/// Live fan-out: the tailer publishes here, every open stream subscribes.
+pub struct Hub {
+    tx: broadcast::Sender<Arc<Event>>,
+    streams: Mutex<HashMap<String, usize>>,
+    /// Cancelled when the server starts shutting down, ending every stream
+    /// so graceful shutdown does not wait for its timeout.
+    pub shutdown: CancellationToken,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hub {
+    pub fn new() -> Self {
+        Self {
+            tx: broadcast::channel(1024).0,
+            streams: Mutex::new(HashMap::new()),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.tx.subscribe()
+    }
+
+    /// Counts a new stream for `user_id`, or `None` at the cap. The count
+    /// drops when the returned guard does (when the stream ends).
+    pub fn open_stream(self: &Arc<Self>, user_id: &str, cap: usize) -> Option<StreamGuard> {
+        let mut m = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(user_id.to_string()).or_default();
+        if *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(StreamGuard {
+            hub: self.clone(),
+            user_id: user_id.to_string(),
+        })
+    }
+}
+
+pub struct StreamGuard {
+    hub: Arc<Hub>,
+    user_id: String,
+}
+
+impl Drop for StreamGuard {
+    fn drop(&mut self) {
+        let mut m = self.hub.streams.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&self.user_id) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.user_id);
+            }
+        }
+    }
+}
+
+/// Follows the log from its current end and publishes what commits, until
+/// the hub shuts down. Woken by every write, and polls as a fallback.
+pub async fn tail(store: Store, hub: Arc<Hub>) {
+    let wake = store.commits();
+    let mut last = match store.read(last_seq).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "event tailer cannot read the log; no live events");
+            return;
+        }
+    };
+    let mut full = false;
+    loop {
+        if !full {
+            tokio::select! {
+                _ = hub.shutdown.cancelled() => return,
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
+        }
+        const PAGE: usize = 1000;
+        match store.read(move |txn| since(txn, last, PAGE)).await {
+            Ok(evs) => {
+                full = evs.len() == PAGE;
+                for e in evs {
+                    last = e.seq;
+                    // No subscribers is not an error: nobody is listening.
+                    let _ = hub.tx.send(Arc::new(e));
+                }
+            }
+            Err(e) => {
+                full = false;
+                tracing::warn!(error = %e, "event tailer read failed; retrying");
+            }
+        }
+    }
+}

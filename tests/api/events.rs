@@ -1,0 +1,595 @@
+//! Notifications, broadcasts and the live event stream (SSE).
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use uphill::notify::{Category, Kind, Note};
+use uphill::store::StoreError;
+
+use crate::fixtures::{Market, ShopOpts, add_staff, market, user_id};
+use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
+
+async fn push_notes(app: &TestApp, user: &str, n: usize) {
+    let user = user.to_string();
+    app.state
+        .store
+        .write(move |txn| {
+            for i in 0..n {
+                uphill::notify::push(
+                    txn,
+                    &user,
+                    Note {
+                        title: "Hello",
+                        message: format!("note {i}"),
+                        kind: Kind::Info,
+                        category: Category::General,
+                        action: None,
+                    },
+                )?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+}
+
+async fn get(app: &TestApp, token: &str, path: &str) -> Value {
+    let r = app
+        .client()
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    r.json().await.unwrap()
+}
+
+async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
+    app.client()
+        .post(app.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn notifications_page_newest_first_with_an_unread_count_and_mark_read() {
+    let app = spawn_app().await;
+    let alice = app.bearer("alice@uni.edu").await;
+    let bob = app.bearer("bob@uni.edu").await;
+    push_notes(&app, &user_id(&app, &alice).await, 5).await;
+    push_notes(&app, &user_id(&app, &bob).await, 1).await;
+
+    let p = get(&app, &alice, "/api/v1/notifications?limit=3").await;
+    assert_eq!(p["unread_count"], 5);
+    let items = p["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["message"], "note 4", "newest first");
+    let cursor = p["next_cursor"].as_str().unwrap();
+    let p2 = get(
+        &app,
+        &alice,
+        &format!("/api/v1/notifications?limit=3&cursor={cursor}"),
+    )
+    .await;
+    let older: Vec<&str> = p2["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(older, ["note 1", "note 0"]);
+    assert!(p2["next_cursor"].is_null());
+
+    // Read one: the count drops once, however often it is repeated.
+    let id = items[0]["id"].as_str().unwrap();
+    for _ in 0..2 {
+        let r = post(
+            &app,
+            &alice,
+            &format!("/api/v1/notifications/{id}/read"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.json::<Value>().await.unwrap()["read"], true);
+    }
+    let p = get(&app, &alice, "/api/v1/notifications?unread=true").await;
+    assert_eq!(p["unread_count"], 4);
+    assert_eq!(p["items"].as_array().unwrap().len(), 4);
+
+    // Someone else's notification is invisible to Alice.
+    let bobs = get(&app, &bob, "/api/v1/notifications").await;
+    let bob_id = bobs["items"][0]["id"].as_str().unwrap();
+    assert_problem(
+        post(
+            &app,
+            &alice,
+            &format!("/api/v1/notifications/{bob_id}/read"),
+            json!({}),
+        )
+        .await,
+        404,
+    )
+    .await;
+
+    let r = post(&app, &alice, "/api/v1/notifications/read-all", json!({})).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["marked"], 4);
+    let p = get(&app, &alice, "/api/v1/notifications").await;
+    assert_eq!(p["unread_count"], 0);
+    assert!(
+        p["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["read"] == true)
+    );
+    assert_eq!(
+        get(&app, &bob, "/api/v1/notifications").await["unread_count"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn notifications_need_a_signed_in_caller() {
+    let app = spawn_app().await;
+    let r = app
+        .client()
+        .get(app.url("/api/v1/notifications"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401).await;
+    let r = app
+        .client()
+        .post(app.url("/api/v1/notifications/read-all"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401).await;
+}
+
+fn titles(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["title"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn broadcasts_reach_their_audience_with_a_read_flag_each() {
+    let app = spawn_app().await;
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let runner = app.bearer("runner@uni.edu").await;
+    add_staff(&app, &m.shop_id, &user_id(&app, &runner).await).await;
+    let student = app.bearer("student@uni.edu").await;
+
+    for (title, audience) in [
+        ("to all", "ALL"),
+        ("to vendors", "VENDORS"),
+        ("to runners", "RUNNERS"),
+        ("to admins", "ADMINS"),
+        ("to students", "STUDENTS"),
+    ] {
+        let r = post(
+            &app,
+            &admin,
+            "/api/v1/admin/broadcasts",
+            json!({"title": title, "message": "hello", "audience": audience}),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "{title}");
+    }
+    assert_eq!(
+        titles(&get(&app, &student, "/api/v1/broadcasts").await),
+        ["to students", "to all"]
+    );
+    assert_eq!(
+        titles(&get(&app, &m.owner_token, "/api/v1/broadcasts").await),
+        ["to students", "to vendors", "to all"]
+    );
+    assert_eq!(
+        titles(&get(&app, &runner, "/api/v1/broadcasts").await),
+        ["to students", "to runners", "to all"]
+    );
+    assert_eq!(
+        titles(&get(&app, &admin, "/api/v1/broadcasts").await),
+        ["to students", "to admins", "to all"]
+    );
+
+    // Read flags are per user.
+    let list = get(&app, &student, "/api/v1/broadcasts").await;
+    let all_id = list[1]["id"].as_str().unwrap();
+    let r = post(
+        &app,
+        &student,
+        &format!("/api/v1/broadcasts/{all_id}/read"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let list = get(&app, &student, "/api/v1/broadcasts").await;
+    assert_eq!(
+        (list[0]["read"].clone(), list[1]["read"].clone()),
+        (json!(false), json!(true))
+    );
+    let owners = get(&app, &m.owner_token, "/api/v1/broadcasts").await;
+    assert!(
+        owners
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["read"] == false)
+    );
+
+    // A broadcast for another role is not there to read.
+    let admins = get(&app, &admin, "/api/v1/broadcasts").await;
+    let admin_only = admins[1]["id"].as_str().unwrap();
+    assert_problem(
+        post(
+            &app,
+            &student,
+            &format!("/api/v1/broadcasts/{admin_only}/read"),
+            json!({}),
+        )
+        .await,
+        404,
+    )
+    .await;
+
+    // The action is audited.
+    let audit = get(&app, &admin, "/api/v1/admin/audit").await;
+    assert!(audit.to_string().contains("broadcast.create"), "{audit}");
+}
+
+#[tokio::test]
+async fn only_admins_broadcast_and_the_body_is_checked() {
+    let app = spawn_app().await;
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let student = app.bearer("student@uni.edu").await;
+    let ok = json!({"title": "t", "message": "m", "audience": "ALL"});
+    assert_problem(
+        post(&app, &student, "/api/v1/admin/broadcasts", ok).await,
+        403,
+    )
+    .await;
+    assert_problem(
+        post(
+            &app,
+            &admin,
+            "/api/v1/admin/broadcasts",
+            json!({"title": "t", "message": "m", "audience": "EVERYONE"}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert_problem(
+        post(
+            &app,
+            &admin,
+            "/api/v1/admin/broadcasts",
+            json!({"title": "", "message": "m", "audience": "ALL"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_problem(
+        post(
+            &app,
+            &admin,
+            "/api/v1/admin/broadcasts",
+            json!({"title": "x".repeat(101), "message": "m", "audience": "ALL"}),
+        )
+        .await,
+        400,
+    )
+    .await;
+    let r = app
+        .client()
+        .get(app.url("/api/v1/broadcasts"))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401).await;
+}
+
+/// One parsed server-sent event (or a heartbeat comment).
+#[derive(Debug, Clone)]
+struct Sse {
+    id: Option<u64>,
+    event: String,
+    data: Value,
+    heartbeat: bool,
+}
+
+struct EventStream {
+    body: futures_util::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
+    buf: String,
+}
+
+impl EventStream {
+    async fn open(app: &TestApp, token: &str, last_id: Option<u64>) -> reqwest::Response {
+        let mut req = app
+            .client()
+            .get(app.url("/api/v1/events"))
+            .bearer_auth(token);
+        if let Some(id) = last_id {
+            req = req.header("last-event-id", id.to_string());
+        }
+        tokio::time::timeout(Duration::from_secs(5), req.send())
+            .await
+            .expect("connect in time")
+            .unwrap()
+    }
+
+    async fn connect(app: &TestApp, token: &str, last_id: Option<u64>) -> Self {
+        let r = Self::open(app, token, last_id).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["content-type"], "text/event-stream");
+        assert_eq!(r.headers()["x-accel-buffering"], "no");
+        Self {
+            body: r.bytes_stream().map(|c| c.map(|b| b.to_vec())).boxed(),
+            buf: String::new(),
+        }
+    }
+
+    /// Reads events until `done` holds for what was read, or `within` passes.
+    async fn read_until(&mut self, within: Duration, done: impl Fn(&[Sse]) -> bool) -> Vec<Sse> {
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + within;
+        while !done(&got) {
+            let Ok(next) = tokio::time::timeout_at(deadline, self.body.next()).await else {
+                break;
+            };
+            let Some(chunk) = next else { break };
+            self.buf.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            while let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                got.push(parse(&block));
+            }
+        }
+        got
+    }
+}
+
+fn parse(block: &str) -> Sse {
+    let mut e = Sse {
+        id: None,
+        event: "message".into(),
+        data: Value::Null,
+        heartbeat: false,
+    };
+    for line in block.lines() {
+        if line.starts_with(':') {
+            e.heartbeat = true;
+        } else if let Some(v) = line.strip_prefix("id: ") {
+            e.id = v.parse().ok();
+        } else if let Some(v) = line.strip_prefix("event: ") {
+            e.event = v.to_string();
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            e.data = serde_json::from_str(v).unwrap();
+        }
+    }
+    e
+}
+
+fn kinds(evs: &[Sse]) -> Vec<&str> {
+    evs.iter()
+        .filter(|e| !e.heartbeat)
+        .map(|e| e.event.as_str())
+        .collect()
+}
+
+fn has(evs: &[Sse], kind: &str) -> bool {
+    evs.iter().any(|e| e.event == kind)
+}
+
+async fn student(app: &TestApp, email: &str, m: &Market) -> (String, String) {
+    let token = app.bearer(email).await;
+    let a: Value = post(
+        app,
+        &token,
+        "/api/v1/me/addresses",
+        json!({"building_id": m.building_id, "room": "A-1"}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    (token, a["id"].as_str().unwrap().to_string())
+}
+
+async fn order(app: &TestApp, m: &Market, token: &str, address: &str) -> Value {
+    let r = app
+        .client()
+        .post(app.url("/api/v1/orders"))
+        .bearer_auth(token)
+        .header("idempotency-key", ulid::Ulid::new().to_string())
+        .json(&json!({"shop_id": m.shop_id, "items": [{"product_id": m.products[0], "quantity": 1}], "address_id": address, "payment_method": "UPI"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_locked_batch_reaches_its_students_stream_live_and_on_replay() {
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
+    let (s2, _) = student(&app, "s2@uni.edu", &m).await;
+    let o = order(&app, &m, &s1, &a1).await;
+    let batch = o["batch_id"].as_str().unwrap().to_string();
+
+    let mut mine = EventStream::connect(&app, &s1, None).await;
+    let mut other = EventStream::connect(&app, &s2, None).await;
+    let r = post(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/batches/{batch}/lock"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let got = mine
+        .read_until(Duration::from_secs(2), |e| {
+            has(e, "notification") && has(e, "batch.updated")
+        })
+        .await;
+    assert!(
+        has(&got, "notification") && has(&got, "batch.updated"),
+        "{got:?}"
+    );
+    assert!(has(&got, "order.updated"), "{got:?}");
+    let locked = got.iter().find(|e| e.event == "batch.updated").unwrap();
+    assert_eq!(locked.data["batch_id"], batch.as_str());
+    assert_eq!(locked.data["status"], "LOCKED");
+    let note = got.iter().find(|e| e.event == "notification").unwrap();
+    assert_eq!(note.data["title"], "Your batch is locked");
+    assert!(
+        !got.iter().any(|e| e.data.to_string().contains("otp\":\"")),
+        "no OTP on the wire"
+    );
+    let first = got.iter().filter_map(|e| e.id).min().unwrap();
+
+    // The other student hears nothing of it (only heartbeats, if anything).
+    let theirs = other
+        .read_until(Duration::from_millis(500), |e| !kinds(e).is_empty())
+        .await;
+    assert!(kinds(&theirs).is_empty(), "{theirs:?}");
+    drop(mine);
+
+    // Reconnecting with the id before the first one replays everything since.
+    let mut again = EventStream::connect(&app, &s1, Some(first - 1)).await;
+    let replay = again
+        .read_until(Duration::from_secs(2), |e| {
+            kinds(e).len() >= kinds(&got).len()
+        })
+        .await;
+    assert_eq!(kinds(&replay), kinds(&got));
+    let ids: Vec<u64> = replay.iter().filter_map(|e| e.id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+
+    // Later events follow the replay on the same stream.
+    let r = post(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/batches/{batch}/dispatch"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let more = again
+        .read_until(Duration::from_secs(2), |e| has(e, "batch.updated"))
+        .await;
+    let d = more
+        .iter()
+        .find(|e| e.event == "batch.updated")
+        .expect("dispatch event");
+    assert_eq!(d.data["status"], "IN_TRANSIT");
+    assert!(d.id.unwrap() > *ids.last().unwrap());
+}
+
+#[tokio::test]
+async fn broadcasts_stream_to_their_audience_and_heartbeats_keep_idle_streams_alive() {
+    let app = spawn_app_with(|c| c.events.heartbeat_secs = 1).await;
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let student = app.bearer("student@uni.edu").await;
+    let mut s = EventStream::connect(&app, &student, None).await;
+    let mut a = EventStream::connect(&app, &admin, None).await;
+    let beat = s
+        .read_until(Duration::from_secs(3), |e| e.iter().any(|e| e.heartbeat))
+        .await;
+    assert!(beat.iter().any(|e| e.heartbeat), "{beat:?}");
+
+    for audience in ["ADMINS", "ALL"] {
+        let r = post(
+            &app,
+            &admin,
+            "/api/v1/admin/broadcasts",
+            json!({"title": audience, "message": "m", "audience": audience}),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let got = s
+        .read_until(Duration::from_secs(2), |e| has(e, "broadcast"))
+        .await;
+    let b: Vec<&Sse> = got.iter().filter(|e| e.event == "broadcast").collect();
+    assert_eq!(b.len(), 1, "{got:?}");
+    assert_eq!(b[0].data["title"], "ALL");
+    let got = a
+        .read_until(Duration::from_secs(2), |e| {
+            kinds(e).iter().filter(|k| **k == "broadcast").count() == 2
+        })
+        .await;
+    assert_eq!(
+        kinds(&got).iter().filter(|k| **k == "broadcast").count(),
+        2,
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn streams_are_capped_per_user_and_need_credentials() {
+    let app = spawn_app_with(|c| {
+        c.events.max_streams_per_user = 2;
+        // The server notices a closed stream when it next writes to it.
+        c.events.heartbeat_secs = 1;
+    })
+    .await;
+    let token = app.bearer("s@uni.edu").await;
+    let one = EventStream::connect(&app, &token, None).await;
+    let _two = EventStream::connect(&app, &token, None).await;
+    assert_problem(EventStream::open(&app, &token, None).await, 429).await;
+    // Closing one frees its place once a heartbeat finds it gone.
+    drop(one);
+    let mut reopened = None;
+    for _ in 0..50 {
+        let r = EventStream::open(&app, &token, None).await;
+        if r.status() == StatusCode::OK {
+            reopened = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(reopened.is_some(), "a closed stream frees its slot");
+
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        app.client().get(app.url("/api/v1/events")).send(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_problem(r, 401).await;
+}
+
+#[tokio::test]
+async fn shutdown_ends_open_streams_without_waiting_for_the_timeout() {
+    let app = spawn_app_with(|c| c.server.shutdown_timeout_secs = 30).await;
+    let token = app.bearer("s@uni.edu").await;
+    let mut s = EventStream::connect(&app, &token, None).await;
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), app.stop())
+        .await
+        .expect("stopped before the shutdown timeout");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The stream has ended rather than hanging.
+    let rest = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(_)) = s.body.next().await {}
+    })
+    .await;
+    assert!(rest.is_ok(), "the stream ended");
+}
