@@ -184,6 +184,10 @@ for _ in $(seq 1 150); do
 done
 [[ $rc == timeout ]] || server_pid=
 check "serve stops cleanly on SIGTERM (exit $rc)" test "$rc" = 0
+# The README's recovery path when the first-admin link is lost.
+check "user create --admin as uphill on the stopped store" \
+  as_uphill /usr/bin/uphill --config /etc/uphill/config.toml user create --admin \
+  --email admin@campus.example.edu --name "Packaging Admin"
 
 echo "-- reinstall keeps an edited config"
 echo '# edited by tests/packaging' >>/etc/uphill/config.toml
