@@ -5,6 +5,7 @@ pub mod admin_api;
 pub mod auth_api;
 pub mod batch_api;
 pub mod catalog_api;
+pub mod documents_api;
 pub mod error;
 pub mod extract;
 pub mod market_api;
@@ -56,6 +57,7 @@ type Apis = (
     catalog_api::CatalogApi,
     market_api::MarketApi,
     batch_api::BatchApi,
+    documents_api::DocumentsApi,
     admin_api::AdminApi,
 );
 
@@ -72,6 +74,9 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
                 state: state.clone(),
             },
             batch_api::BatchApi {
+                state: state.clone(),
+            },
+            documents_api::DocumentsApi {
                 state: state.clone(),
             },
             admin_api::AdminApi { state },
