@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod batches;
 mod catalog;
+mod documents;
 mod fixtures;
 mod helpers;
 mod market;
