@@ -69,18 +69,28 @@ pub fn pick_list(shop: &Shop, batch: &Batch, orders: &[Order], currency: &str) -
         LEFT,
         Font::Bold,
         16.0,
-        &format!("Pick list: {}", clean(&shop.name)),
+        &fit(
+            &format!("Pick list: {}", clean(&shop.name)),
+            Font::Bold,
+            16.0,
+            RIGHT - LEFT,
+        ),
     );
     s.line(15.0);
     s.text(
         LEFT,
         Font::Regular,
         10.0,
-        &format!(
-            "{} · cutoff {} · {}",
-            clean(&batch.label),
-            stamp(batch.cutoff_at),
-            batch_status_label(batch.status)
+        &fit(
+            &format!(
+                "{} · cutoff {} · {}",
+                clean(&batch.label),
+                stamp(batch.cutoff_at),
+                batch_status_label(batch.status)
+            ),
+            Font::Regular,
+            10.0,
+            RIGHT - LEFT,
         ),
     );
     s.line(13.0);
@@ -88,7 +98,12 @@ pub fn pick_list(shop: &Shop, batch: &Batch, orders: &[Order], currency: &str) -
         LEFT,
         Font::Regular,
         9.0,
-        &format!("Batch {} · {}", batch.id, clean(&shop.location)),
+        &fit(
+            &format!("Batch {} · {}", batch.id, clean(&shop.location)),
+            Font::Regular,
+            9.0,
+            RIGHT - LEFT,
+        ),
     );
     if batch.status == BatchStatus::Open {
         s.line(13.0);
@@ -114,7 +129,13 @@ pub fn pick_list(shop: &Shop, batch: &Batch, orders: &[Order], currency: &str) -
             .take_while(|o| &o.address.building_id == building)
             .count();
         let group = &carried[i..i + group_len];
-        let name = clean(&group[0].address.building_name);
+        // Room for " (continued)" and the count after the name.
+        let name = fit(
+            &clean(&group[0].address.building_name),
+            Font::Bold,
+            12.5,
+            RIGHT - LEFT - 120.0,
+        );
         let heading = format!("{name} ({})", plural(group_len, "order"));
         // Never leave a heading alone at the foot of a page.
         s.room(BUILDING_H + order_height(group[0]));
@@ -893,6 +914,32 @@ mod tests {
         for otp in ["987612", "555123"] {
             assert!(!text.contains(otp), "an OTP was printed");
         }
+    }
+
+    #[test]
+    fn long_names_are_cut_to_the_page() {
+        let mut sh = shop();
+        sh.name = "Very Long Shop Name ".repeat(8);
+        let mut o = order("UP-AAAAA", &"Block ".repeat(30), "1", OrderStatus::Batched);
+        o.items[0].name = "W".repeat(200);
+        let (text, _) = text_of(&pick_list(&sh, &batch(BatchStatus::Locked), &[o], "INR"));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("Pick list: Very") && l.ends_with("..."))
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("Block Block") && l.ends_with("... (1 order)"))
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("2 × WWW") && l.ends_with("..."))
+        );
+        assert!(text.contains("UP-AAAAA"));
     }
 
     #[test]
