@@ -5,6 +5,7 @@
 //! - `auth`: accounts, sessions, API tokens, login throttling.
 //! - `store`: redb tables, record encoding, migrations, the group-commit writer.
 //! - `admin`: campus administration (users, settings, audit log, lists).
+//! - `documents`: PDF receipts and pick lists, rendered from loaded records.
 //! - `http`: routes, OpenAPI, problem+json errors, middleware.
 //! - `app`: builds and runs the server; `cli`: the `uphill` command.
 
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod documents;
 pub mod domain;
 pub mod events;
 pub mod http;

@@ -5,6 +5,7 @@ pub mod admin_api;
 pub mod auth_api;
 pub mod batch_api;
 pub mod catalog_api;
+pub mod documents_api;
 pub mod error;
 pub mod events_api;
 pub mod extract;
@@ -61,6 +62,7 @@ type Apis = (
     catalog_api::CatalogApi,
     market_api::MarketApi,
     batch_api::BatchApi,
+    documents_api::DocumentsApi,
     admin_api::AdminApi,
     notifications_api::NotificationsApi,
     notifications_api::BroadcastsApi,
@@ -79,6 +81,9 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
                 state: state.clone(),
             },
             batch_api::BatchApi {
+                state: state.clone(),
+            },
+            documents_api::DocumentsApi {
                 state: state.clone(),
             },
             admin_api::AdminApi {

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod batches;
 mod catalog;
+mod documents;
 mod events;
 mod fixtures;
 mod helpers;
