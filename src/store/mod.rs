@@ -113,7 +113,7 @@ impl Store {
         migrations::run(&db, &path)?;
         let db = Arc::new(db);
         let healthy = Arc::new(AtomicBool::new(true));
-        let writer = writer::spawn(db.clone(), opts, healthy.clone());
+        let writer = writer::spawn(db.clone(), opts, healthy.clone())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,

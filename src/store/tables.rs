@@ -83,7 +83,7 @@ pub const CARTS: RecordTable = TableDefinition::new("carts");
 
 /// order id → `Order`
 pub const ORDERS: RecordTable = TableDefinition::new("orders");
-/// display id (UP-XXXXX) → order id
+/// display id (e.g. UP-7K3Q9) → order id
 pub const DISPLAY_TO_ORDER: TableDefinition<&str, &str> = TableDefinition::new("display_to_order");
 /// user id → order ids
 pub const USER_TO_ORDERS: MultimapTableDefinition<&str, &str> =

@@ -61,7 +61,11 @@ pub(super) struct Handle {
     failed: watch::Receiver<bool>,
 }
 
-pub(super) fn spawn(db: Arc<Database>, opts: WriterOptions, healthy: Arc<AtomicBool>) -> Handle {
+pub(super) fn spawn(
+    db: Arc<Database>,
+    opts: WriterOptions,
+    healthy: Arc<AtomicBool>,
+) -> Result<Handle, StoreError> {
     let (tx, rx) = mpsc::channel::<Job>(opts.max_group.max(1) * 4);
     let counters = Arc::new(Counters::default());
     let (failed_tx, failed) = watch::channel(false);
@@ -69,12 +73,12 @@ pub(super) fn spawn(db: Arc<Database>, opts: WriterOptions, healthy: Arc<AtomicB
     std::thread::Builder::new()
         .name("uphill-writer".into())
         .spawn(move || writer_loop(db, rx, opts.max_group.max(1), c, healthy, failed_tx))
-        .expect("spawn the writer thread");
-    Handle {
+        .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
+    Ok(Handle {
         tx,
         counters,
         failed,
-    }
+    })
 }
 
 impl Handle {
