@@ -8,7 +8,10 @@ and deep stock, then measures with wrk (Debian):
   - a shop's 50-product catalog page req/s and p99, and the ratio,
   - durable order placement (POST /api/v1/orders) orders/s and p99, with
     group commit and with one commit per request, and the ratio,
-  - 1,000 concurrent buyers racing for 100 units (sold must be exactly 100).
+  - 1,000 concurrent buyers racing for 100 units (sold must be exactly 100),
+  - SSE fan-out: SSE_STREAMS open `/api/v1/events` streams (100 per user)
+    and the p50/p99 delay until an admin broadcast reaches all of them,
+    with the server's memory per open stream (examples/bench_sse.rs).
 Every figure is the median of RUNS runs. Prints JSON lines.
 """
 import concurrent.futures
@@ -253,7 +256,59 @@ def main():
         "idle_rss_mib": round(idle_rss / 1024, 1),
         "loaded_rss_mib": round(loaded_rss / 1024, 1),
     }
+    results.update(sse_bench())
     print(json.dumps(results, indent=2))
+
+
+SSE_STREAMS = int(os.environ.get("SSE_STREAMS", "10000"))
+SSE_ROUNDS = int(os.environ.get("SSE_ROUNDS", "5"))
+
+
+def register(base, i, password):
+    email = f"sse{i}@uphill.test"
+    st, body = call(base, "POST", "/api/v1/auth/register", None,
+                    {"email": email, "name": f"Listener {i}", "password": password})
+    assert st in (200, 201), (st, body)
+    return token_for(base, email, password)
+
+
+def sse_bench():
+    """10,000 streams need 10,000 descriptors on each side: the script
+    raises the soft limit to the hard one for itself and its children."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 65536) if hard != resource.RLIM_INFINITY else 65536
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+    server = Server(group_commit=True)
+    server.env["UPHILL_EVENTS__MAX_STREAMS_PER_USER"] = "100"
+    password = server.seed()
+    server.start()
+    try:
+        admin = token_for(server.base, "admin@uphill.test", password)
+        users = max(1, (SSE_STREAMS + 99) // 100)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            tokens = list(pool.map(lambda i: register(server.base, i, "listen-closely-42"), range(users)))
+        path = os.path.join(server.data, "sse-tokens.txt")
+        with open(path, "w") as f:
+            f.write("\n".join(tokens))
+        runs = []
+        for _ in range(max(1, RUNS)):
+            out = subprocess.run(
+                [os.path.join(ROOT, "target/release/examples/bench_sse"), f"127.0.0.1:{server.port}",
+                 admin, path, str(SSE_STREAMS), str(SSE_ROUNDS), str(server.proc.pid)],
+                capture_output=True, text=True, check=True).stdout
+            runs.append(json.loads(out))
+            time.sleep(1)
+        return {
+            "sse_streams": SSE_STREAMS,
+            "sse_connected": min(r["connected"] for r in runs),
+            "sse_received_of_expected": f"{sum(r['received'] for r in runs)}/{sum(r['expected'] for r in runs)}",
+            "sse_p50_ms": round(median([r["p50_ms"] for r in runs]), 2),
+            "sse_p99_ms": round(median([r["p99_ms"] for r in runs]), 2),
+            "sse_kib_per_stream": round(median([r["kib_per_stream"] for r in runs]), 2),
+        }
+    finally:
+        server.cleanup()
 
 
 if __name__ == "__main__":

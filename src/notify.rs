@@ -51,7 +51,7 @@ pub struct Note<'a> {
 
 /// Ids in creation order even within one millisecond (a plain
 /// `Ulid::new()` is random there), because pages are cut by id.
-fn next_id() -> String {
+pub(crate) fn next_id() -> String {
     static GEN: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
     let mut g = GEN.lock().unwrap_or_else(|e| e.into_inner());
     g.generate()

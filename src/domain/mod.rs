@@ -6,6 +6,7 @@
 
 pub mod batch;
 pub mod catalog;
+pub mod chat;
 pub mod money;
 pub mod order;
 pub mod shop;

@@ -5,6 +5,7 @@ pub mod admin_api;
 pub mod auth_api;
 pub mod batch_api;
 pub mod catalog_api;
+pub mod chat_api;
 pub mod documents_api;
 pub mod error;
 pub mod events_api;
@@ -66,6 +67,7 @@ type Apis = (
     admin_api::AdminApi,
     notifications_api::NotificationsApi,
     notifications_api::BroadcastsApi,
+    chat_api::ChatApi,
 );
 
 pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
@@ -92,7 +94,10 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             notifications_api::NotificationsApi {
                 state: state.clone(),
             },
-            notifications_api::BroadcastsApi { state },
+            notifications_api::BroadcastsApi {
+                state: state.clone(),
+            },
+            chat_api::ChatApi { state },
         ),
         "Uphill API",
         env!("CARGO_PKG_VERSION"),

@@ -5,6 +5,7 @@
 pub mod addresses;
 pub mod batches;
 pub mod carts;
+pub mod chat;
 pub mod orders;
 pub mod reviews;
 

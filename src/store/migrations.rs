@@ -19,6 +19,7 @@ const MIGRATIONS: &[Migration] = &[
     create_marketplace_tables,
     create_batch_tables,
     create_live_update_tables,
+    create_chat_tables,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -184,4 +185,9 @@ mod tests {
         assert!(matches!(err, StoreError::TooNew { found, .. } if found == SCHEMA_VERSION + 1));
         assert!(err.to_string().contains("newer than this binary"));
     }
+}
+
+fn create_chat_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(tables::CHAT_MESSAGES)?;
+    Ok(())
 }

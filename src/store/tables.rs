@@ -147,3 +147,8 @@ pub const BROADCAST_READS: MultimapTableDefinition<&str, &str> =
 /// sequence number → `events::Event`, the log SSE clients replay from;
 /// the next number lives in `META` under `event_seq`
 pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+
+// --- Order chat (schema version 5) ---
+
+/// `order id/message id` → `market::chat::Message`; a thread is one key range
+pub const CHAT_MESSAGES: RecordTable = TableDefinition::new("chat_messages");

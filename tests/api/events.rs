@@ -593,3 +593,173 @@ async fn shutdown_ends_open_streams_without_waiting_for_the_timeout() {
     .await;
     assert!(rest.is_ok(), "the stream ended");
 }
+
+// ---------- order chat ----------
+
+async fn thread(app: &TestApp, token: &str, order_id: &str) -> Vec<Value> {
+    get(app, token, &format!("/api/v1/orders/{order_id}/messages"))
+        .await
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn order_chat_is_live_between_student_and_shop_and_private_to_them() {
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
+    let (s2, _) = student(&app, "s2@uni.edu", &m).await;
+    let staff = app.bearer("staff@uni.edu").await;
+    add_staff(&app, &m.shop_id, &user_id(&app, &staff).await).await;
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let o = order(&app, &m, &s1, &a1).await;
+    let oid = o["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/orders/{oid}/messages");
+
+    let mut student_stream = EventStream::connect(&app, &s1, None).await;
+    let mut staff_stream = EventStream::connect(&app, &staff, None).await;
+    let mut outsider_stream = EventStream::connect(&app, &s2, None).await;
+
+    let r = post(
+        &app,
+        &m.owner_token,
+        &path,
+        json!({"body": "  On our way at 6!  "}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let sent: Value = r.json().await.unwrap();
+    assert_eq!(sent["body"], "On our way at 6!");
+    assert_eq!(sent["sender"], "SHOP");
+    assert_eq!(sent["mine"], true);
+
+    for s in [&mut student_stream, &mut staff_stream] {
+        let got = s
+            .read_until(Duration::from_secs(2), |e| has(e, "chat.message"))
+            .await;
+        let c = got
+            .iter()
+            .find(|e| e.event == "chat.message")
+            .expect("chat.message within 2 s");
+        assert_eq!(c.data["body"], "On our way at 6!");
+        assert_eq!(c.data["order_id"], oid.as_str());
+        assert!(c.id.is_some());
+    }
+
+    let r = post(&app, &s1, &path, json!({"body": "Room A-1, thanks"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+
+    // Student, staff and admin read the same thread, oldest first, each
+    // with their own `mine` flag; staff write as the shop.
+    let seen_by_student = thread(&app, &s1, &oid).await;
+    assert_eq!(seen_by_student.len(), 2);
+    assert_eq!(seen_by_student[0]["mine"], false);
+    assert_eq!(seen_by_student[1]["mine"], true);
+    assert_eq!(seen_by_student[1]["sender"], "STUDENT");
+    let seen_by_staff = thread(&app, &staff, &oid).await;
+    assert_eq!(seen_by_staff[1]["body"], "Room A-1, thanks");
+    assert_eq!(thread(&app, &admin, &oid).await.len(), 2);
+    let after = seen_by_student[0]["id"].as_str().unwrap();
+    let tail = get(&app, &s1, &format!("{path}?after={after}")).await;
+    assert_eq!(tail.as_array().unwrap().len(), 1);
+
+    // Anyone else: the order does not exist for them, and they hear nothing.
+    let r = app
+        .client()
+        .get(app.url(&path))
+        .bearer_auth(&s2)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 404).await;
+    assert_problem(post(&app, &s2, &path, json!({"body": "hi"})).await, 404).await;
+    let theirs = outsider_stream
+        .read_until(Duration::from_millis(500), |e| !kinds(e).is_empty())
+        .await;
+    assert!(kinds(&theirs).is_empty(), "{theirs:?}");
+    // Admins read for disputes but do not take part.
+    assert_problem(
+        post(&app, &admin, &path, json!({"body": "hello"})).await,
+        403,
+    )
+    .await;
+    let r = app.client().get(app.url(&path)).send().await.unwrap();
+    assert_problem(r, 401).await;
+    let r = app
+        .client()
+        .post(app.url(&path))
+        .json(&json!({"body": "anon"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401).await;
+
+    assert_eq!(
+        thread(&app, &s1, &oid).await.len(),
+        2,
+        "rejections wrote nothing"
+    );
+}
+
+#[tokio::test]
+async fn order_chat_refuses_bad_messages_and_floods_without_storing_them() {
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
+    let o = order(&app, &m, &s1, &a1).await;
+    let oid = o["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/orders/{oid}/messages");
+
+    let bad = [
+        (json!({"body": "   "}), 422),
+        (json!({"body": "x".repeat(1001)}), 400),
+        (json!({"body": 5}), 400),
+        (json!({"body": "ok", "extra": true}), 400),
+        (json!({}), 400),
+        (json!({"body": "bell\u{7}"}), 422),
+    ];
+    for (body, status) in bad {
+        assert_problem(post(&app, &s1, &path, body).await, status).await;
+    }
+    let unknown = format!("/api/v1/orders/{}/messages", ulid::Ulid::new());
+    assert_problem(post(&app, &s1, &unknown, json!({"body": "hi"})).await, 404).await;
+    let too_long = format!("/api/v1/orders/{}/messages", "x".repeat(27));
+    assert_problem(post(&app, &s1, &too_long, json!({"body": "hi"})).await, 400).await;
+    for q in ["limit=0", "limit=201", "limit=abc"] {
+        let r = app
+            .client()
+            .get(app.url(&format!("{path}?{q}")))
+            .bearer_auth(&s1)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{q}: {}", r.status());
+        assert_problem(r, r_status(q)).await;
+    }
+    assert!(thread(&app, &s1, &oid).await.is_empty());
+
+    // Ten a minute per author; the eleventh is told when to retry, and the
+    // other side is not slowed by it.
+    for i in 0..10 {
+        let r = post(&app, &s1, &path, json!({"body": format!("msg {i}")})).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "message {i}");
+    }
+    let r = post(&app, &s1, &path, json!({"body": "one too many"})).await;
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_problem(r, 429).await;
+    let r = post(&app, &m.owner_token, &path, json!({"body": "calm down"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(thread(&app, &s1, &oid).await.len(), 11);
+}
+
+fn r_status(q: &str) -> u16 {
+    // A number out of range is a validation failure; not a number at all
+    // is a malformed request.
+    if q == "limit=abc" { 400 } else { 422 }
+}

@@ -1,0 +1,116 @@
+//! Order chat: `GET`/`POST /api/v1/orders/{id}/messages`.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::ApiTags;
+use super::error::ApiError;
+use super::extract::Auth;
+use super::types::{Text, mirror_enum};
+use crate::app::AppState;
+use crate::domain::FieldError;
+use crate::domain::chat;
+use crate::market::chat::{self as thread, Message, Sender};
+
+pub struct ChatApi {
+    pub state: Arc<AppState>,
+}
+
+mirror_enum!(SenderView, Sender, { Student, Shop });
+
+#[derive(Object)]
+pub struct MessageView {
+    pub id: String,
+    pub order_id: String,
+    /// `STUDENT` or `SHOP`: staff write as their shop.
+    pub sender: SenderView,
+    pub sender_name: String,
+    /// True when the caller wrote it.
+    pub mine: bool,
+    pub body: String,
+    pub at: DateTime<Utc>,
+}
+
+fn view(m: Message, caller: &str) -> MessageView {
+    MessageView {
+        mine: m.author_id == caller,
+        id: m.id,
+        order_id: m.order_id,
+        sender: m.sender.into(),
+        sender_name: m.sender_name,
+        body: m.body,
+        at: m.at,
+    }
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct MessageRequest {
+    /// 1–1000 characters; newlines allowed.
+    #[oai(validator(max_length = 1000))]
+    pub body: Text,
+}
+
+#[derive(ApiResponse)]
+enum MessageCreated {
+    #[oai(status = 201)]
+    Created(Json<MessageView>),
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Orders")]
+impl ChatApi {
+    /// An order's chat thread, oldest first. Readable by the order's student,
+    /// the shop's staff and admins; anyone else gets 404.
+    #[oai(path = "/orders/:id/messages", method = "get")]
+    async fn list_messages(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        /// Only messages after this message id (for catching up).
+        #[oai(validator(max_length = 26))]
+        after: Query<Option<String>>,
+        /// 1–200, default 100.
+        limit: Query<Option<u32>>,
+    ) -> Result<Json<Vec<MessageView>>, ApiError> {
+        let limit = match limit.0 {
+            None => 100,
+            Some(l) if (1..=200).contains(&l) => l as usize,
+            Some(_) => return Err(FieldError::new("limit", "must be 1 to 200").into()),
+        };
+        let uid = auth.user_id().to_string();
+        let admin = auth.is_admin();
+        let caller = uid.clone();
+        let msgs = self
+            .state
+            .store
+            .read(move |txn| thread::list(txn, &id.0, &uid, admin, after.0.as_deref(), limit))
+            .await?;
+        Ok(Json(msgs.into_iter().map(|m| view(m, &caller)).collect()))
+    }
+
+    /// Write to the shop (as the order's student) or to the student (as the
+    /// shop's staff). At most 10 messages a minute per author (429 with
+    /// Retry-After), 500 per thread; the thread closes 3 days after the order
+    /// ends (409). Both sides get a `chat.message` event.
+    #[oai(path = "/orders/:id/messages", method = "post")]
+    async fn post_message(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        body: Json<MessageRequest>,
+    ) -> Result<MessageCreated, ApiError> {
+        let text = chat::body(&body.0.body.0)?;
+        let uid = auth.user_id().to_string();
+        let admin = auth.is_admin();
+        let m = self
+            .state
+            .store
+            .write(move |txn| thread::post(txn, &id.0, &uid, admin, &text, Utc::now()))
+            .await?;
+        Ok(MessageCreated::Created(Json(view(m, auth.user_id()))))
+    }
+}

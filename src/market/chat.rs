@@ -1,0 +1,157 @@
+//! Order chat: one thread per order between its student and the shop's
+//! staff. Admins may read any thread (disputes) but do not post in it.
+//! Rules (length, rate, when a thread closes) are in `domain::chat`.
+
+use chrono::{DateTime, Utc};
+use redb::{ReadTransaction, ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::chat::{self, Refusal};
+use crate::domain::order::Order;
+use crate::domain::shop::Shop;
+use crate::domain::user::User;
+use crate::http::error::ApiError;
+use crate::market::orders::{self, Relation};
+use crate::store::{StoreError, codec, tables};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Sender {
+    Student,
+    Shop,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Message {
+    pub id: String,
+    pub order_id: String,
+    pub author_id: String,
+    pub sender: Sender,
+    /// The student's name, or the shop's name for staff: students talk to
+    /// the shop, and staff names are not theirs to hand out.
+    pub sender_name: String,
+    pub body: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Keys are `order id` + `/` + message id, so one thread is one key range
+/// in creation order.
+fn key(order_id: &str, message_id: &str) -> String {
+    format!("{order_id}/{message_id}")
+}
+
+fn thread(
+    t: &impl ReadableTable<&'static str, &'static [u8]>,
+    order_id: &str,
+) -> Result<Vec<Message>, StoreError> {
+    let lo = format!("{order_id}/");
+    // '0' is the character after '/', so this is exactly the thread's prefix.
+    let hi = format!("{order_id}0");
+    let mut out = Vec::new();
+    for e in t.range(lo.as_str()..hi.as_str())? {
+        out.push(codec::decode(e?.1.value())?);
+    }
+    Ok(out)
+}
+
+fn ended_at(o: &Order) -> Option<DateTime<Utc>> {
+    (!o.status.is_open())
+        .then(|| o.transitions.last().map(|t| t.at))
+        .flatten()
+}
+
+/// The thread of an order the caller may see, oldest first, after the
+/// message id `after` if given.
+pub fn list(
+    txn: &ReadTransaction,
+    order_id: &str,
+    user_id: &str,
+    is_admin: bool,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<Message>, ApiError> {
+    orders::visible(
+        &txn.open_table(tables::ORDERS)?,
+        &txn.open_table(tables::SHOPS)?,
+        order_id,
+        user_id,
+        is_admin,
+    )?;
+    let all = thread(&txn.open_table(tables::CHAT_MESSAGES)?, order_id)?;
+    Ok(all
+        .into_iter()
+        .filter(|m| after.is_none_or(|a| m.id.as_str() > a))
+        .take(limit)
+        .collect())
+}
+
+/// Posts a message and tells the other side (and the author's other
+/// devices) over the event stream, in one transaction.
+pub fn post(
+    txn: &WriteTransaction,
+    order_id: &str,
+    user_id: &str,
+    is_admin: bool,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Result<Message, ApiError> {
+    let (order, relation) = orders::visible(
+        &txn.open_table(tables::ORDERS)?,
+        &txn.open_table(tables::SHOPS)?,
+        order_id,
+        user_id,
+        is_admin,
+    )?;
+    let sender = match relation {
+        Relation::Student => Sender::Student,
+        Relation::Staff => Sender::Shop,
+        Relation::Admin => {
+            return Err(ApiError::Forbidden(
+                "admins can read order chats but not post in them".into(),
+            ));
+        }
+    };
+    let shop: Shop = codec::get(&txn.open_table(tables::SHOPS)?, &order.shop_id)?
+        .ok_or_else(|| ApiError::NotFound("no such order".into()))?;
+    let mut table = txn.open_table(tables::CHAT_MESSAGES)?;
+    let existing = thread(&table, order_id)?;
+    let mine: Vec<DateTime<Utc>> = existing
+        .iter()
+        .filter(|m| m.author_id == user_id)
+        .map(|m| m.at)
+        .collect();
+    let open = chat::is_open(order.status, ended_at(&order), now);
+    chat::may_post(existing.len(), &mine, open, now).map_err(|r| match r {
+        Refusal::Closed => {
+            ApiError::Conflict("this order's chat is closed: it ended more than 3 days ago".into())
+        }
+        Refusal::Full => ApiError::Conflict("this order's chat is full".into()),
+        Refusal::TooFast { retry_after_secs } => ApiError::TooManyRequests { retry_after_secs },
+    })?;
+    let sender_name = match sender {
+        Sender::Shop => shop.name.clone(),
+        Sender::Student => codec::get::<User>(&txn.open_table(tables::USERS)?, user_id)?
+            .map(|u| u.name)
+            .unwrap_or_default(),
+    };
+    let m = Message {
+        id: crate::notify::next_id(),
+        order_id: order_id.to_string(),
+        author_id: user_id.to_string(),
+        sender,
+        sender_name,
+        body: body.to_string(),
+        at: now,
+    };
+    table.insert(key(order_id, &m.id).as_str(), codec::encode(&m)?.as_slice())?;
+    drop(table);
+    let data = serde_json::to_value(&m).map_err(|e| ApiError::Internal(e.into()))?;
+    let mut parties = vec![order.user_id.clone(), shop.owner_id.clone()];
+    parties.extend(shop.staff.iter().cloned());
+    parties.sort();
+    parties.dedup();
+    for p in &parties {
+        crate::events::emit(txn, p, "chat.message", data.clone())?;
+    }
+    Ok(m)
+}
