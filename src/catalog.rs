@@ -1098,13 +1098,14 @@ pub struct ProductFilter {
     pub in_stock: Option<bool>,
 }
 
-/// A shop's live products in the order they were added.
+/// A shop's live products in the order they were added, and whether the
+/// shop is public (then the page is the same for every caller).
 pub async fn list_products(
     store: &Store,
     viewer: Option<Caller>,
     shop_id: String,
     filter: ProductFilter,
-) -> Result<Vec<Product>, ApiError> {
+) -> Result<(Vec<Product>, bool), ApiError> {
     store
         .read(move |txn| {
             let shop = codec::get(&txn.open_table(tables::SHOPS)?, &shop_id)?;
@@ -1127,7 +1128,7 @@ pub async fn list_products(
                     out.push(p);
                 }
             }
-            Ok(out)
+            Ok((out, shop.is_public()))
         })
         .await
 }

@@ -14,6 +14,7 @@ use poem_openapi::{
 };
 
 use super::auth_api::NoContent;
+use super::cache::{EncodedJson, ResponseCache};
 use super::error::ApiError;
 use super::extract::{Auth, SESSION_COOKIE, authenticate, cookie_value};
 use super::types::{Text, mirror_enum};
@@ -31,6 +32,8 @@ use crate::domain::user::User;
 
 pub struct CatalogApi {
     pub state: Arc<AppState>,
+    /// Encoded catalog pages of public shops; see `http::cache`.
+    pub pages: Arc<ResponseCache>,
 }
 
 /// Signed in or not: public pages answer both, and show more to the shop's
@@ -891,8 +894,15 @@ impl CatalogApi {
         veg: Query<Option<bool>>,
         /// true: only in stock; false: only sold out.
         in_stock: Query<Option<bool>>,
-    ) -> Result<Json<Vec<ProductView>>, ApiError> {
-        let products = catalog::list_products(
+    ) -> Result<EncodedJson<Vec<ProductView>>, ApiError> {
+        // The page of a public shop is the same for every caller, so it
+        // is encoded once per store generation (see `http::cache`).
+        let key = format!("{}|{:?}|{:?}|{:?}", id.0, category.0, veg.0, in_stock.0);
+        let generation = self.state.store.generation();
+        if let Some(body) = self.pages.get(&key, generation) {
+            return Ok(EncodedJson::from_bytes(body));
+        }
+        let (products, public) = catalog::list_products(
             &self.state.store,
             auth.caller(),
             id.0,
@@ -903,7 +913,12 @@ impl CatalogApi {
             },
         )
         .await?;
-        Ok(Json(products.into_iter().map(Into::into).collect()))
+        let views: Vec<ProductView> = products.into_iter().map(Into::into).collect();
+        let page = EncodedJson::encode(&views);
+        if public {
+            self.pages.put(key, generation, page.bytes());
+        }
+        Ok(page)
     }
 
     /// One product.

@@ -4,6 +4,7 @@
 pub mod admin_api;
 pub mod auth_api;
 pub mod batch_api;
+pub mod cache;
 pub mod catalog_api;
 pub mod chat_api;
 pub mod documents_api;
@@ -78,6 +79,7 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             },
             catalog_api::CatalogApi {
                 state: state.clone(),
+                pages: Default::default(),
             },
             market_api::MarketApi {
                 state: state.clone(),

@@ -140,6 +140,14 @@ impl Store {
         self.inner.writer.failed().await
     }
 
+    /// A number that changes whenever a transaction commits, bumped before
+    /// the writer answers. Data read in a transaction begun *after* loading
+    /// it is at least that new, so a cache entry tagged with it is valid for
+    /// as long as the number stays the same.
+    pub fn generation(&self) -> u64 {
+        self.inner.writer.generation()
+    }
+
     pub fn writer_stats(&self) -> WriterStats {
         self.inner.writer.stats()
     }

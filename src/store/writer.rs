@@ -82,6 +82,11 @@ pub(super) fn spawn(
 }
 
 impl Handle {
+    /// Commits so far; see `Store::generation`.
+    pub(super) fn generation(&self) -> u64 {
+        self.counters.commits.load(Ordering::Acquire)
+    }
+
     fn job<T, E, F>(mut f: F) -> (Job, oneshot::Receiver<Result<T, E>>)
     where
         F: FnMut(&WriteTransaction) -> Result<T, E> + Send + 'static,
@@ -243,7 +248,9 @@ fn commit_group(db: &Database, mut group: Vec<Job>, counters: &Counters) -> Resu
     }
     match txn.commit() {
         Ok(()) => {
-            counters.commits.fetch_add(1, Ordering::Relaxed);
+            // Release: a reader that sees the new count also sees the commit
+            // (`Store::generation`), before any caller hears of it.
+            counters.commits.fetch_add(1, Ordering::Release);
             for t in ready {
                 t();
             }
@@ -273,7 +280,7 @@ fn replay_one_by_one(db: &Database, group: Vec<Job>, counters: &Counters) -> Res
         match (job.run)(&txn) {
             Step::Ready(t) => match txn.commit() {
                 Ok(()) => {
-                    counters.commits.fetch_add(1, Ordering::Relaxed);
+                    counters.commits.fetch_add(1, Ordering::Release);
                     t();
                 }
                 Err(e) => {

@@ -2050,3 +2050,64 @@ async fn announcements_are_current_newest_first_and_owned() {
         .unwrap();
     assert!(!still_there);
 }
+
+/// The catalog page of a public shop is served from an encoded cache;
+/// every change must show on the very next read, for every caller.
+#[tokio::test]
+async fn the_cached_catalog_page_changes_with_the_next_write() {
+    let app = spawn_app().await;
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let owner = app.bearer("vendor@uni.edu").await;
+    let student = app.bearer("student@uni.edu").await;
+    let id = verified_shop(&app, &admin, &owner, "Chai Point").await;
+    let tea = create_product(&app, &owner, &id, product_body("Tea", 1000, 5)).await;
+    let page = format!("/shops/{id}/products");
+
+    let first = expect(get(&app, &page, None).await, 200).await;
+    // A hit is byte-for-byte what a miss encodes, whoever asks.
+    assert_eq!(expect(get(&app, &page, None).await, 200).await, first);
+    assert_eq!(
+        expect(get(&app, &page, Some(&student)).await, 200).await,
+        first
+    );
+    assert_eq!(first[0]["price"], 1000);
+
+    expect(
+        patch(
+            &app,
+            &format!("/products/{tea}"),
+            &owner,
+            json!({"price": 1200, "stock": 0}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let after = expect(get(&app, &page, None).await, 200).await;
+    assert_eq!(after[0]["price"], 1200);
+    assert_eq!(after[0]["in_stock"], false);
+    let sold_out = expect(get(&app, &format!("{page}?in_stock=true"), None).await, 200).await;
+    assert_eq!(sold_out, json!([]));
+
+    let chips = create_product(&app, &owner, &id, product_body("Chips", 500, 3)).await;
+    let two = expect(get(&app, &page, Some(&student)).await, 200).await;
+    assert_eq!(two.as_array().unwrap().len(), 2);
+    expect(
+        delete(&app, &format!("/products/{chips}"), &owner).await,
+        204,
+    )
+    .await;
+    assert_eq!(
+        expect(get(&app, &page, None).await, 200)
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A shop that stops being public disappears at once from the cached page.
+    expect(delete(&app, &format!("/shops/{id}"), &owner).await, 204).await;
+    assert_problem(get(&app, &page, None).await, 404).await;
+    assert_problem(get(&app, &page, Some(&student)).await, 404).await;
+}
