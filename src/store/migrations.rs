@@ -161,6 +161,11 @@ fn create_live_update_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+fn create_chat_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(tables::CHAT_MESSAGES)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,9 +190,4 @@ mod tests {
         assert!(matches!(err, StoreError::TooNew { found, .. } if found == SCHEMA_VERSION + 1));
         assert!(err.to_string().contains("newer than this binary"));
     }
-}
-
-fn create_chat_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
-    txn.open_table(tables::CHAT_MESSAGES)?;
-    Ok(())
 }
