@@ -115,20 +115,15 @@ struct Placed {
     acked: Instant,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn restore_round_trip_keeps_every_order_acknowledged_before_the_backup() {
-    let app = spawn_app().await;
-    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
-    set_stock(&app, &m.products[0], 1_000_000).await;
-    let admin = app.admin_bearer("admin@uni.edu").await;
-    let mut buyers = Vec::new();
-    for i in 0..8 {
-        buyers.push(student(&app, &format!("buyer{i}@uni.edu"), &m).await);
-    }
-
-    // A steady load of order placements until told to stop.
-    let stop = Arc::new(AtomicBool::new(false));
+/// Each buyer places one-unit orders back to back until `stop`.
+fn order_load(
+    app: &TestApp,
+    m: &Market,
+    buyers: Vec<(String, String)>,
+    stop: &Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<Vec<Placed>>> {
     let mut load = Vec::new();
+    let run = ulid::Ulid::new();
     for (i, (token, address)) in buyers.into_iter().enumerate() {
         let (client, url, stop) = (app.client(), app.url("/api/v1/orders"), stop.clone());
         let body = json!({"shop_id": m.shop_id, "address_id": address, "payment_method": "CASH",
@@ -142,7 +137,7 @@ async fn restore_round_trip_keeps_every_order_acknowledged_before_the_backup() {
                 let r = client
                     .post(&url)
                     .bearer_auth(&token)
-                    .header("idempotency-key", format!("b{i}-{n}"))
+                    .header("idempotency-key", format!("{run}-{i}-{n}"))
                     .json(&body)
                     .send()
                     .await
@@ -158,6 +153,117 @@ async fn restore_round_trip_keeps_every_order_acknowledged_before_the_backup() {
             placed
         }));
     }
+    load
+}
+
+/// The write pause a backup causes on a larger store (BENCHMARKS.md):
+/// `cargo test --release --test api backups::write_pause -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a measurement, not a check; run by hand"]
+async fn write_pause_during_a_backup_of_a_large_store() {
+    let seeded: usize = std::env::var("SEED_ORDERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    set_stock(&app, &m.products[0], 10_000_000).await;
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let mut buyers = Vec::new();
+    for i in 0..16 {
+        buyers.push(student(&app, &format!("buyer{i}@uni.edu"), &m).await);
+    }
+    // One real order, copied under fresh ids to make the store large.
+    let stop = Arc::new(AtomicBool::new(false));
+    let first = order_load(&app, &m, buyers[..1].to_vec(), &stop);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop.store(true, Ordering::Relaxed);
+    let template = first.into_iter().next().unwrap().await.unwrap()[0]
+        .id
+        .clone();
+    let bytes: Vec<u8> = app
+        .state
+        .store
+        .read(move |txn| {
+            let t = txn.open_table(tables::ORDERS)?;
+            Ok::<_, StoreError>(t.get(template.as_str())?.unwrap().value().to_vec())
+        })
+        .await
+        .unwrap();
+    for _ in 0..seeded.div_ceil(10_000) {
+        let bytes = bytes.clone();
+        app.state
+            .store
+            .write(move |txn| {
+                let mut t = txn.open_table(tables::ORDERS)?;
+                for _ in 0..10_000 {
+                    t.insert(ulid::Ulid::new().to_string().as_str(), bytes.as_slice())?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .unwrap();
+    }
+    let store_mb = std::fs::metadata(app.state.store.path()).unwrap().len() >> 20;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = order_load(&app, &m, buyers, &stop);
+    let load_started = Instant::now();
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let backup_started = Instant::now();
+    let created = create_backup(&app, &admin).await;
+    let backup_done = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut placed = Vec::new();
+    for t in load {
+        placed.extend(t.await.unwrap());
+    }
+    let lat = |f: &dyn Fn(&Placed) -> bool| {
+        let mut v: Vec<Duration> = placed
+            .iter()
+            .filter(|p| f(p))
+            .map(|p| p.acked - p.sent)
+            .collect();
+        v.sort();
+        let p99 = v.get(v.len() * 99 / 100).copied().unwrap_or_default();
+        (v.len(), p99, v.last().copied().unwrap_or_default())
+    };
+    let warm = load_started + Duration::from_millis(500);
+    let before = lat(&|p| p.sent > warm && p.acked < backup_started);
+    let during = lat(&|p| p.sent < backup_done && p.acked > backup_started);
+    let secs = |a: Instant, b: Instant| (b - a).as_secs_f64();
+    eprintln!(
+        "store {store_mb} MiB ({seeded} seeded orders), archive {} KiB, backup {:.2} s\n\
+         before: {} orders in {:.2} s, p99 {:?}, max {:?}\n\
+         during: {} orders in {:.2} s, p99 {:?}, max {:?}",
+        created["size"].as_u64().unwrap() >> 10,
+        secs(backup_started, backup_done),
+        before.0,
+        secs(warm, backup_started),
+        before.1,
+        before.2,
+        during.0,
+        secs(backup_started, backup_done),
+        during.1,
+        during.2,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restore_round_trip_keeps_every_order_acknowledged_before_the_backup() {
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    set_stock(&app, &m.products[0], 1_000_000).await;
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let mut buyers = Vec::new();
+    for i in 0..8 {
+        buyers.push(student(&app, &format!("buyer{i}@uni.edu"), &m).await);
+    }
+
+    // A steady load of order placements until told to stop.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = order_load(&app, &m, buyers, &stop);
     tokio::time::sleep(Duration::from_millis(400)).await;
     let backup_started = Instant::now();
     let created = create_backup(&app, &admin).await;
