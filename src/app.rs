@@ -29,6 +29,10 @@ pub struct AppState {
     pub closer_last_run: AtomicI64,
     /// Live fan-out of the event log to open SSE streams.
     pub events: Arc<crate::events::Hub>,
+    /// Prometheus metrics, rollups and recent health for the alerts.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Backups, and their status for the alerts (`backups.status()`).
+    pub backups: Arc<crate::backup::Backups>,
 }
 
 impl AppState {
@@ -85,6 +89,8 @@ impl Application {
             started: Instant::now(),
             closer_last_run: AtomicI64::new(0),
             events: Arc::new(crate::events::Hub::new()),
+            metrics: Arc::new(crate::metrics::Metrics::new()?),
+            backups: Arc::new(crate::backup::Backups::new(&config)?),
         });
         let tcp = TcpListener::bind(config.bind_addr()?)
             .into_acceptor()
@@ -205,11 +211,28 @@ impl Application {
             );
         }
         let mut scheduler = crate::jobs::start(state.clone()).await?;
+        let ops_stop = tokio_util::sync::CancellationToken::new();
+        let ops_jobs = [
+            tokio::spawn(crate::metrics::history::run(
+                state.clone(),
+                ops_stop.clone(),
+            )),
+            tokio::spawn(
+                state
+                    .backups
+                    .clone()
+                    .schedule_loop(store.clone(), ops_stop.clone()),
+            ),
+        ];
         tracing::info!(addr = %self.addr, "serving");
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, signal, Some(timeout))
             .await?;
         sweeper.abort();
+        ops_stop.cancel();
+        for j in ops_jobs {
+            let _ = j.await;
+        }
         state.events.shutdown.cancel();
         let _ = tailer.await;
         let _ = scheduler.shutdown().await;

@@ -55,8 +55,12 @@ pub enum Command {
     /// Load data into the store.
     #[command(subcommand)]
     Seed(SeedCommand),
-    /// Validate the configuration and print it (secrets redacted).
+    /// Validate the configuration and print it (secrets redacted), then
+    /// check the data directory, its disk space and the SMTP server.
     Check,
+    /// Backups: take, list, verify, restore.
+    #[command(subcommand)]
+    Backup(crate::backup::command::BackupCommand),
     /// Print the version.
     Version,
 }
@@ -174,7 +178,22 @@ pub fn run() -> anyhow::Result<()> {
             crate::telemetry::init_cli();
             let config = cli.global.load()?;
             println!("# configuration is valid\n{}", config.redacted_toml());
+            let findings = crate::check::run(&config);
+            for f in &findings {
+                println!("# {f}");
+            }
+            if findings
+                .iter()
+                .any(|f| f.level == crate::check::Level::Fail)
+            {
+                anyhow::bail!("the checks above marked FAIL must be fixed first");
+            }
             Ok(())
+        }
+        Command::Backup(cmd) => {
+            crate::telemetry::init_cli();
+            let config = cli.global.load()?;
+            crate::backup::command::run(&config, cmd)
         }
         Command::Version => {
             println!("uphill {}", env!("CARGO_PKG_VERSION"));

@@ -44,6 +44,60 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub batch: BatchConfig,
     pub events: EventsConfig,
+    pub backup: BackupConfig,
+    pub metrics: MetricsConfig,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// When scheduled backups run: cron with a seconds field, in
+    /// `campus.timezone`. Empty: only on demand.
+    pub cron: String,
+    /// Where archives go; unset means `<data_dir>/backups`.
+    pub dir: Option<PathBuf>,
+    /// Retention: the newest backup of each of this many days, ISO weeks
+    /// and months (0–1000 each).
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+    pub keep_monthly: u32,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        Self {
+            cron: "0 0 3 * * *".into(),
+            dir: None,
+            keep_daily: 7,
+            keep_weekly: 4,
+            keep_monthly: 6,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` without a token to loopback peers that are not
+    /// listed in `server.trusted_proxies`.
+    pub loopback_without_token: bool,
+    /// Seconds between history rollups (1–3600; one minute in production).
+    pub rollup_secs: u64,
+    /// Seconds between recounts of orders by status (10–86400).
+    pub refresh_secs: u64,
+    /// Days of rollups kept (1–90).
+    pub history_days: u32,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            loopback_without_token: true,
+            rollup_secs: 60,
+            refresh_secs: 60,
+            history_days: 7,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -411,6 +465,41 @@ impl Config {
                 ),
             )
         })?;
+        if !self.backup.cron.trim().is_empty() {
+            crate::backup::parse_cron(&self.backup.cron).map_err(|e| {
+                key_err(
+                    "backup.cron",
+                    format!(
+                        "`{}` is not a cron expression with seconds ({e})",
+                        self.backup.cron
+                    ),
+                )
+            })?;
+        }
+        for (key, v) in [
+            ("backup.keep_daily", self.backup.keep_daily),
+            ("backup.keep_weekly", self.backup.keep_weekly),
+            ("backup.keep_monthly", self.backup.keep_monthly),
+        ] {
+            if v > 1000 {
+                return Err(key_err(key, "must be 0 to 1000"));
+            }
+        }
+        if self.backup.keep_daily + self.backup.keep_weekly + self.backup.keep_monthly == 0 {
+            return Err(key_err(
+                "backup.keep_daily",
+                "retention keeps nothing; keep at least one backup",
+            ));
+        }
+        if !(1..=3600).contains(&self.metrics.rollup_secs) {
+            return Err(key_err("metrics.rollup_secs", "must be 1 to 3600"));
+        }
+        if !(10..=86_400).contains(&self.metrics.refresh_secs) {
+            return Err(key_err("metrics.refresh_secs", "must be 10 to 86400"));
+        }
+        if !(1..=90).contains(&self.metrics.history_days) {
+            return Err(key_err("metrics.history_days", "must be 1 to 90"));
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| key_err("log.level", e.to_string()))?;
         if self.log.retention_days == 0 {
@@ -469,6 +558,13 @@ impl Config {
             .dir
             .clone()
             .unwrap_or_else(|| self.storage.data_dir.join("logs"))
+    }
+
+    pub fn backup_dir(&self) -> PathBuf {
+        self.backup
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.storage.data_dir.join("backups"))
     }
 
     pub fn public_url(&self) -> String {

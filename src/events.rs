@@ -163,6 +163,12 @@ impl Hub {
         }
     }
 
+    /// Live event streams open right now (for metrics).
+    pub fn open_streams(&self) -> usize {
+        let m = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        m.values().sum()
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
     }

@@ -48,6 +48,7 @@ pub async fn lock_due_batches(state: &AppState, now: DateTime<Utc>) -> CloserRep
         {
             Ok(b) => {
                 report.locked += 1;
+                state.metrics.batches_locked.inc();
                 tracing::info!(batch = %b.id, status = ?b.status, orders = b.order_count, "batch closed at cutoff");
             }
             // Someone locked it early between our read and this write.

@@ -93,6 +93,64 @@ fn init_writes_a_config_that_checks_and_refuses_to_overwrite() {
     assert!(text(&again.stderr).contains("--force"));
 }
 
+#[test]
+fn check_reports_the_data_dir_disk_and_smtp() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o750)).unwrap();
+    // An SMTP "server" that accepts connections.
+    let smtp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = smtp.local_addr().unwrap().port();
+    std::fs::write(
+        &cfg,
+        format!("[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n"),
+    )
+    .unwrap();
+    let args = [
+        "--config",
+        cfg.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "check",
+    ];
+    let out = run(&mut uphill(&args));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for want in [
+        "ok   data directory",
+        "disk space",
+        "% free",
+        "ok   smtp: 127.0.0.1",
+    ] {
+        assert!(stdout.contains(want), "{want} missing:\n{stdout}");
+    }
+    drop(smtp);
+    let out = run(&mut uphill(&args));
+    assert!(
+        out.status.success(),
+        "an unreachable SMTP server only warns"
+    );
+    assert!(
+        text(&out.stdout).contains("WARN smtp"),
+        "{}",
+        text(&out.stdout)
+    );
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = run(&mut uphill(&args));
+    assert!(
+        !out.status.success(),
+        "a world-writable data dir must fail the check"
+    );
+    assert!(
+        text(&out.stdout).contains("world-writable"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
 struct Served {
     child: Child,
     base: String,

@@ -250,6 +250,7 @@ impl BatchApi {
                 batches::lock(txn, &id.0, Utc::now(), digits)
             })
             .await?;
+        self.state.metrics.batches_locked.inc();
         Ok(Json(b.into()))
     }
 

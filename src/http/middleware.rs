@@ -26,6 +26,11 @@ pub struct HttpPolicy {
     pub trusted_proxies: Arc<Vec<IpNet>>,
     pub body_limit: usize,
     pub tls: bool,
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+fn route_of(pattern: Option<&poem::PathPattern>) -> Option<String> {
+    pattern.map(|p| p.0.to_string())
 }
 
 /// The client IP: the peer, unless the peer is a trusted proxy, in which
@@ -54,7 +59,7 @@ pub fn client_ip(
     Some(last)
 }
 
-fn peer_ip(req: &Request) -> Option<IpAddr> {
+pub(crate) fn peer_ip(req: &Request) -> Option<IpAddr> {
     match req.remote_addr().0 {
         poem::Addr::SocketAddr(SocketAddr::V4(a)) => Some(IpAddr::V4(*a.ip())),
         poem::Addr::SocketAddr(SocketAddr::V6(a)) => Some(a.ip().to_canonical()),
@@ -97,12 +102,20 @@ pub async fn around<E: Endpoint>(
     let span = tracing::info_span!("http", %method, %path, %request_id, client = %ip);
 
     async move {
+        // The matched route template, for metrics (poem sets it on the
+        // response or error of every route its router matched).
+        let mut route = None;
         let resp = match limit_body(&mut req, &policy).await {
             Err(e) => e.into_response(),
             Ok(body) => match ep.call(req).await {
-                Ok(r) => r.into_response(),
+                Ok(r) => {
+                    let r = r.into_response();
+                    route = route_of(r.data());
+                    r
+                }
                 // A body that did not fit the schema: name its fields.
                 Err(e) if e.status() == poem::http::StatusCode::BAD_REQUEST && body.is_some() => {
+                    route = route_of(e.data());
                     let fields = policy.shapes.explain(
                         method.as_str(),
                         &path,
@@ -120,7 +133,10 @@ pub async fn around<E: Endpoint>(
                             .into_response()
                     }
                 }
-                Err(e) => any_error_to_problem(e),
+                Err(e) => {
+                    route = route_of(e.data());
+                    any_error_to_problem(e)
+                }
             },
         };
         let mut resp = resp;
@@ -129,6 +145,9 @@ pub async fn around<E: Endpoint>(
             resp.headers_mut().insert("x-request-id", v);
         }
         let status = resp.status().as_u16();
+        policy
+            .metrics
+            .record(route.as_deref(), method.as_str(), status, started.elapsed());
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         if status >= 500 {
             tracing::warn!(status, ms, "request");

@@ -14,6 +14,7 @@ pub mod extract;
 pub mod market_api;
 pub mod middleware;
 pub mod notifications_api;
+pub mod ops_api;
 pub mod shape;
 mod system;
 pub mod types;
@@ -69,6 +70,7 @@ type Apis = (
     notifications_api::NotificationsApi,
     notifications_api::BroadcastsApi,
     chat_api::ChatApi,
+    ops_api::OpsApi,
 );
 
 pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
@@ -99,7 +101,10 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             notifications_api::BroadcastsApi {
                 state: state.clone(),
             },
-            chat_api::ChatApi { state },
+            chat_api::ChatApi {
+                state: state.clone(),
+            },
+            ops_api::OpsApi { state },
         ),
         "Uphill API",
         env!("CARGO_PKG_VERSION"),
@@ -118,15 +123,21 @@ pub fn openapi_json(state: Arc<AppState>) -> String {
 
 pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let api = api_service(state.clone());
+    let spec = api.spec();
+    state
+        .metrics
+        .set_route_templates(crate::metrics::route_templates(&spec));
     let policy = HttpPolicy {
-        shapes: Arc::new(shape::Shapes::new(&api.spec())),
+        shapes: Arc::new(shape::Shapes::new(&spec)),
         trusted_proxies: Arc::new(state.config.trusted_proxies().unwrap_or_default()),
         body_limit: state.config.server.body_limit_bytes,
         tls: state.config.tls_enabled(),
+        metrics: state.metrics.clone(),
     };
     Route::new()
         .at("/healthz", poem::get(system::healthz))
         .at("/readyz", poem::get(system::readyz))
+        .at("/metrics", poem::get(ops_api::metrics_text))
         .at("/api/openapi.json", api.spec_endpoint())
         .nest("/docs", api.swagger_ui())
         .at("/setup", poem::get(system::setup_page))

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use redb::{Database, ReadableTable, WriteTransaction};
+use redb::{Database, ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::{StoreError, tables};
 
@@ -20,11 +20,30 @@ const MIGRATIONS: &[Migration] = &[
     create_batch_tables,
     create_live_update_tables,
     create_chat_tables,
+    create_ops_tables,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 const VERSION_KEY: &str = "schema_version";
+
+/// The schema version written in a store (0 for an empty file).
+pub fn stored_version(txn: &ReadTransaction) -> Result<u32, StoreError> {
+    let meta = match txn.open_table(tables::META) {
+        Ok(t) => t,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    let v = meta.get(VERSION_KEY)?.map(|g| {
+        let b = g.value();
+        let mut buf = [0u8; 4];
+        if b.len() == 4 {
+            buf.copy_from_slice(b);
+        }
+        u32::from_le_bytes(buf)
+    });
+    Ok(v.unwrap_or(0))
+}
 
 pub(super) fn run(db: &Database, path: &Path) -> Result<(), StoreError> {
     let txn = db.begin_write()?;
@@ -50,6 +69,10 @@ pub(super) fn run(db: &Database, path: &Path) -> Result<(), StoreError> {
     for (from, migrate) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         tracing::info!(from, to = from + 1, "migrating the store");
         migrate(&txn)?;
+    }
+    // Every table backups copy exists, whatever the migrations made.
+    for t in tables::ALL {
+        t.create(&txn)?;
     }
     {
         let mut meta = txn.open_table(tables::META)?;
@@ -163,6 +186,11 @@ fn create_live_update_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
 
 fn create_chat_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(tables::CHAT_MESSAGES)?;
+    Ok(())
+}
+
+fn create_ops_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(tables::METRICS_ROLLUPS)?;
     Ok(())
 }
 

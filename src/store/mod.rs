@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 
-pub use migrations::SCHEMA_VERSION;
+pub use migrations::{SCHEMA_VERSION, stored_version};
 pub use writer::WriterStats;
 
 #[derive(Debug, thiserror::Error)]

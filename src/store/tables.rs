@@ -6,7 +6,8 @@
 
 use redb::{MultimapTableDefinition, TableDefinition};
 
-use super::codec::RecordTable;
+use super::StoreError;
+use super::codec::{self, RecordTable};
 
 /// Store-wide facts such as the schema version.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -152,3 +153,178 @@ pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 
 /// `order id/message id` → `market::chat::Message`; a thread is one key range
 pub const CHAT_MESSAGES: RecordTable = TableDefinition::new("chat_messages");
+// --- Operations (appended migration `create_ops_tables`) ---
+
+/// minute (unix seconds of the rollup) → `metrics::Rollup`: one-minute
+/// summaries for the admin charts, swept after `metrics.history_days`
+pub const METRICS_ROLLUPS: TableDefinition<u64, &[u8]> = TableDefinition::new("metrics_rollups");
+
+/// Checks that a stored value decodes; used by `uphill backup verify`.
+pub type Check = fn(&[u8]) -> Result<(), StoreError>;
+
+fn as_json(bytes: &[u8]) -> Result<(), StoreError> {
+    codec::decode::<serde_json::Value>(bytes).map(|_| ())
+}
+
+fn as_type<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<(), StoreError> {
+    codec::decode::<T>(bytes).map(|_| ())
+}
+
+/// A table with its key and value types, so code that must treat every
+/// table alike (backups, their verification) can without naming each one.
+#[derive(Clone, Copy)]
+pub enum AnyTable {
+    /// string key → JSON record, checked by decoding it
+    Records(RecordTable, Check),
+    /// string key → opaque bytes (`META`)
+    Bytes(TableDefinition<'static, &'static str, &'static [u8]>),
+    StrToStr(TableDefinition<'static, &'static str, &'static str>),
+    StrToU8(TableDefinition<'static, &'static str, u8>),
+    StrToU64(TableDefinition<'static, &'static str, u64>),
+    /// number key → JSON record
+    U64Records(TableDefinition<'static, u64, &'static [u8]>, Check),
+    MultiStr(MultimapTableDefinition<'static, &'static str, &'static str>),
+}
+
+impl AnyTable {
+    pub fn name(&self) -> &str {
+        use redb::MultimapTableHandle;
+        use redb::TableHandle;
+        match self {
+            AnyTable::Records(t, _) | AnyTable::Bytes(t) => t.name(),
+            AnyTable::StrToStr(t) => t.name(),
+            AnyTable::StrToU8(t) => t.name(),
+            AnyTable::StrToU64(t) => t.name(),
+            AnyTable::U64Records(t, _) => t.name(),
+            AnyTable::MultiStr(t) => t.name(),
+        }
+    }
+
+    pub fn is_multimap(&self) -> bool {
+        matches!(self, AnyTable::MultiStr(_))
+    }
+
+    /// Creates the table when missing.
+    pub fn create(&self, txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+        match *self {
+            AnyTable::Records(t, _) | AnyTable::Bytes(t) => drop(txn.open_table(t)?),
+            AnyTable::StrToStr(t) => drop(txn.open_table(t)?),
+            AnyTable::StrToU8(t) => drop(txn.open_table(t)?),
+            AnyTable::StrToU64(t) => drop(txn.open_table(t)?),
+            AnyTable::U64Records(t, _) => drop(txn.open_table(t)?),
+            AnyTable::MultiStr(t) => drop(txn.open_multimap_table(t)?),
+        }
+        Ok(())
+    }
+}
+
+/// EVERY table of the store. Migrations end by creating any of these that
+/// is missing, backups copy exactly these, and a unit test compares this
+/// list with the tables of a migrated store: a table added to `tables.rs`
+/// but not here fails that test instead of silently missing from backups.
+pub const ALL: &[AnyTable] = {
+    use crate::domain;
+    use AnyTable::*;
+    &[
+        Bytes(META),
+        Records(USERS, as_type::<domain::user::User>),
+        StrToStr(EMAIL_TO_USER),
+        StrToU8(ADMINS),
+        Records(SESSIONS, as_type::<crate::auth::service::Session>),
+        MultiStr(USER_TO_SESSIONS),
+        Records(API_TOKENS, as_type::<crate::auth::service::ApiToken>),
+        MultiStr(USER_TO_API_TOKENS),
+        Records(SETUP_TOKENS, as_json),
+        Records(AUDIT_LOG, as_type::<crate::audit::AuditEntry>),
+        Records(SETTINGS, as_json),
+        Records(BUILDINGS, as_type::<domain::catalog::Building>),
+        Records(CATEGORIES, as_type::<domain::catalog::Category>),
+        Records(SHOPS, as_type::<domain::shop::Shop>),
+        StrToStr(OWNER_TO_SHOP),
+        MultiStr(STAFF_TO_SHOPS),
+        Records(PRODUCTS, as_type::<domain::catalog::Product>),
+        MultiStr(SHOP_TO_PRODUCTS),
+        Records(ADDRESSES, as_type::<domain::catalog::Address>),
+        MultiStr(USER_TO_ADDRESSES),
+        MultiStr(USER_TO_FAVORITES),
+        Records(ANNOUNCEMENTS, as_type::<domain::catalog::Announcement>),
+        MultiStr(SHOP_TO_ANNOUNCEMENTS),
+        Records(CARTS, as_type::<crate::market::carts::Cart>),
+        Records(ORDERS, as_type::<domain::order::Order>),
+        StrToStr(DISPLAY_TO_ORDER),
+        MultiStr(USER_TO_ORDERS),
+        MultiStr(SHOP_TO_ORDERS),
+        Records(
+            IDEMPOTENCY,
+            as_type::<crate::market::orders::IdempotencyRecord>,
+        ),
+        Records(SLOTS, as_type::<domain::batch::Slot>),
+        MultiStr(SHOP_TO_SLOTS),
+        Records(BATCHES, as_type::<domain::batch::Batch>),
+        StrToStr(BATCH_KEY_TO_BATCH),
+        MultiStr(BATCH_TO_ORDERS),
+        StrToStr(OPEN_BATCHES_BY_CUTOFF),
+        Records(REVIEWS, as_type::<domain::catalog::Review>),
+        MultiStr(STOCK_WATCHES),
+        Records(NOTIFICATIONS, as_type::<crate::notify::Notification>),
+        MultiStr(USER_TO_NOTIFICATIONS),
+        MultiStr(SHOP_TO_BATCHES),
+        StrToStr(LOCKED_BATCHES),
+        StrToU64(USER_UNREAD),
+        Records(BROADCASTS, as_type::<crate::notify::Broadcast>),
+        MultiStr(BROADCAST_READS),
+        U64Records(EVENTS, as_type::<crate::events::Event>),
+        U64Records(METRICS_ROLLUPS, as_json),
+        Records(CHAT_MESSAGES, as_type::<crate::market::chat::Message>),
+    ]
+};
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use redb::{MultimapTableHandle, TableHandle};
+
+    use super::*;
+
+    #[test]
+    fn all_lists_exactly_the_tables_of_a_migrated_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            crate::store::Store::open(dir.path(), crate::store::WriterOptions::default()).unwrap();
+        let (plain, multi) = store
+            .read_blocking(|txn| {
+                let plain: BTreeSet<String> =
+                    txn.list_tables()?.map(|t| t.name().to_string()).collect();
+                let multi: BTreeSet<String> = txn
+                    .list_multimap_tables()?
+                    .map(|t| t.name().to_string())
+                    .collect();
+                Ok::<_, StoreError>((plain, multi))
+            })
+            .unwrap();
+        let listed_plain: BTreeSet<String> = ALL
+            .iter()
+            .filter(|t| !t.is_multimap())
+            .map(|t| t.name().to_string())
+            .collect();
+        let listed_multi: BTreeSet<String> = ALL
+            .iter()
+            .filter(|t| t.is_multimap())
+            .map(|t| t.name().to_string())
+            .collect();
+        assert_eq!(
+            plain, listed_plain,
+            "tables::ALL is out of step with the store"
+        );
+        assert_eq!(
+            multi, listed_multi,
+            "tables::ALL is out of step with the store"
+        );
+        assert_eq!(
+            ALL.len(),
+            plain.len() + multi.len(),
+            "a table is listed twice"
+        );
+    }
+}

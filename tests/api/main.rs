@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod backups;
 mod batches;
 mod catalog;
 mod documents;
@@ -10,6 +11,7 @@ mod events;
 mod fixtures;
 mod helpers;
 mod market;
+mod metrics;
 mod platform;
 mod store;
 mod tokens;

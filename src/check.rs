@@ -1,0 +1,299 @@
+//! `uphill check` beyond the configuration: the data directory, its disk,
+//! and whether the SMTP server answers. The unit runs `uphill check` before
+//! every start (`ExecStartPre=`), so only what would break the server is a
+//! failure; what merely deserves attention is a warning.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::config::{Config, SmtpSecurity};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Clone, Debug)]
+pub struct Finding {
+    pub level: Level,
+    pub what: &'static str,
+    pub detail: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tag = match self.level {
+            Level::Ok => "ok  ",
+            Level::Warn => "WARN",
+            Level::Fail => "FAIL",
+        };
+        write!(f, "{tag} {}: {}", self.what, self.detail)
+    }
+}
+
+fn finding(level: Level, what: &'static str, detail: impl Into<String>) -> Finding {
+    Finding {
+        level,
+        what,
+        detail: detail.into(),
+    }
+}
+
+/// The nearest directory that exists at or above `p`.
+fn existing_ancestor(p: &Path) -> PathBuf {
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut cur = abs.as_path();
+    loop {
+        if cur.is_dir() {
+            return cur.to_path_buf();
+        }
+        match cur.parent() {
+            Some(parent) => cur = parent,
+            None => return PathBuf::from("/"),
+        }
+    }
+}
+
+fn writable(p: &Path) -> bool {
+    nix::unistd::access(
+        p,
+        nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK,
+    )
+    .is_ok()
+}
+
+pub fn data_dir(config: &Config) -> Finding {
+    let dir = &config.storage.data_dir;
+    const WHAT: &str = "data directory";
+    let meta = match std::fs::metadata(dir) {
+        Ok(m) => m,
+        Err(_) => {
+            let base = existing_ancestor(dir);
+            return if writable(&base) {
+                finding(
+                    Level::Ok,
+                    WHAT,
+                    format!("{} does not exist yet; it will be created", dir.display()),
+                )
+            } else {
+                finding(
+                    Level::Fail,
+                    WHAT,
+                    format!(
+                        "{} does not exist and {} is not writable by this user",
+                        dir.display(),
+                        base.display()
+                    ),
+                )
+            };
+        }
+    };
+    if !meta.is_dir() {
+        return finding(
+            Level::Fail,
+            WHAT,
+            format!("{} is not a directory", dir.display()),
+        );
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o002 != 0 {
+        return finding(
+            Level::Fail,
+            WHAT,
+            format!(
+                "{} is world-writable (mode {mode:o}); any local user could replace the store \
+                 (chmod o-w it; the package uses 0750)",
+                dir.display()
+            ),
+        );
+    }
+    if !writable(dir) {
+        return finding(
+            Level::Fail,
+            WHAT,
+            format!(
+                "{} is not writable by this user (uid {}); it is owned by uid {}",
+                dir.display(),
+                nix::unistd::geteuid(),
+                meta.uid()
+            ),
+        );
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    let level = if meta.uid() == me || me == 0 {
+        Level::Ok
+    } else {
+        Level::Warn
+    };
+    finding(
+        level,
+        WHAT,
+        format!(
+            "{} (owner uid {}, mode {mode:o}, writable by uid {me})",
+            dir.display(),
+            meta.uid()
+        ),
+    )
+}
+
+/// Warn below this free fraction (the alert rule's threshold too).
+pub const DISK_WARN: f64 = 0.10;
+
+pub fn disk(config: &Config) -> Finding {
+    const WHAT: &str = "disk space";
+    let base = existing_ancestor(&config.storage.data_dir);
+    match nix::sys::statvfs::statvfs(&base) {
+        Ok(s) => {
+            let frag = s.fragment_size() as u64;
+            let avail = s.blocks_available() as u64 * frag;
+            let total = s.blocks() as u64 * frag;
+            let ratio = if total > 0 {
+                avail as f64 / total as f64
+            } else {
+                0.0
+            };
+            let detail = format!(
+                "{:.1}% free ({} MiB of {} MiB) on the file system of {}",
+                ratio * 100.0,
+                avail >> 20,
+                total >> 20,
+                base.display()
+            );
+            if ratio < DISK_WARN {
+                finding(Level::Warn, WHAT, format!("{detail}; below 10 %"))
+            } else {
+                finding(Level::Ok, WHAT, detail)
+            }
+        }
+        Err(e) => finding(Level::Warn, WHAT, format!("{}: {e}", base.display())),
+    }
+}
+
+/// The port lettre uses for each security mode when none is set.
+fn smtp_port(config: &Config) -> u16 {
+    config.smtp.port.unwrap_or(match config.smtp.security {
+        Some(SmtpSecurity::Tls) => 465,
+        Some(SmtpSecurity::None) => 25,
+        _ => 587,
+    })
+}
+
+pub fn smtp(config: &Config, timeout: Duration) -> Finding {
+    const WHAT: &str = "smtp";
+    let host = config.smtp.host.trim().to_string();
+    if host.is_empty() {
+        return finding(
+            Level::Ok,
+            WHAT,
+            "not configured (mail waits in the outbox until smtp.host is set)",
+        );
+    }
+    let port = smtp_port(config);
+    // Name lookup has no timeout of its own: run it and the connect on a
+    // thread and stop waiting after `timeout`.
+    let (tx, rx) = mpsc::channel();
+    let h = host.clone();
+    std::thread::spawn(move || {
+        let r = (h.as_str(), port)
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve: {e}"))
+            .and_then(|mut addrs| addrs.next().ok_or_else(|| "no address".to_string()))
+            .and_then(|a| {
+                TcpStream::connect_timeout(&a, timeout)
+                    .map(|_| a)
+                    .map_err(|e| format!("{a}: {e}"))
+            });
+        let _ = tx.send(r);
+    });
+    match rx.recv_timeout(timeout + Duration::from_millis(500)) {
+        Ok(Ok(a)) => finding(
+            Level::Ok,
+            WHAT,
+            format!("{host}:{port} accepts connections ({a})"),
+        ),
+        Ok(Err(e)) => finding(
+            Level::Warn,
+            WHAT,
+            format!("{host}:{port} is not reachable ({e}); mail waits in the outbox"),
+        ),
+        Err(_) => finding(
+            Level::Warn,
+            WHAT,
+            format!(
+                "{host}:{port} did not answer within {} s; mail waits in the outbox",
+                timeout.as_secs()
+            ),
+        ),
+    }
+}
+
+/// Every check, in the order printed.
+pub fn run(config: &Config) -> Vec<Finding> {
+    vec![
+        data_dir(config),
+        disk(config),
+        smtp(config, Duration::from_secs(3)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_at(dir: &Path) -> Config {
+        let mut c = Config::default();
+        c.storage.data_dir = dir.to_path_buf();
+        c
+    }
+
+    #[test]
+    fn data_dir_findings() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("data");
+        assert_eq!(
+            data_dir(&config_at(&d)).level,
+            Level::Ok,
+            "missing but creatable"
+        );
+        std::fs::create_dir(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o750)).unwrap();
+        assert_eq!(data_dir(&config_at(&d)).level, Level::Ok);
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let f = data_dir(&config_at(&d));
+        assert_eq!(f.level, Level::Fail);
+        assert!(f.detail.contains("world-writable"), "{f}");
+        let file = t.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        assert_eq!(data_dir(&config_at(&file)).level, Level::Fail);
+    }
+
+    #[test]
+    fn smtp_findings() {
+        let t = tempfile::tempdir().unwrap();
+        let mut c = config_at(t.path());
+        assert!(
+            smtp(&c, Duration::from_secs(1))
+                .detail
+                .contains("not configured")
+        );
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        c.smtp.host = "127.0.0.1".into();
+        c.smtp.port = Some(l.local_addr().unwrap().port());
+        assert_eq!(smtp(&c, Duration::from_secs(1)).level, Level::Ok);
+        drop(l);
+        let f = smtp(&c, Duration::from_secs(1));
+        assert_eq!(f.level, Level::Warn, "{f}");
+    }
+
+    #[test]
+    fn disk_reports_a_percentage() {
+        let t = tempfile::tempdir().unwrap();
+        let f = disk(&config_at(&t.path().join("not/yet")));
+        assert!(f.detail.contains("% free"), "{f}");
+    }
+}

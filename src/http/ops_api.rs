@@ -1,0 +1,313 @@
+//! Operations: `/metrics` (Prometheus text), the backup admin API and the
+//! metrics history behind the admin charts.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem::{Body, Request, Response, handler};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::{Binary, Json};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+
+use super::error::ApiError;
+use super::extract::{Auth, authenticate};
+use super::middleware::peer_ip;
+use super::{ApiTags, origin};
+use crate::app::AppState;
+use crate::backup::{self, BackupError, BackupInfo, Kind};
+use crate::metrics::history::{self, Rollup};
+
+/// `GET /metrics`: Prometheus text. Open to loopback peers that are not a
+/// trusted proxy (the peer address itself, never a forwarded header);
+/// everyone else needs an admin's bearer token or session.
+#[handler]
+pub async fn metrics_text(
+    req: &Request,
+    state: Data<&Arc<AppState>>,
+) -> Result<Response, ApiError> {
+    let state = state.0.clone();
+    let open = state.config.metrics.loopback_without_token
+        && peer_ip(req).is_some_and(|ip| {
+            ip.is_loopback()
+                && !state
+                    .config
+                    .trusted_proxies()
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|n| n.contains(&ip))
+        });
+    if !open {
+        let p = authenticate(req).await?;
+        if !p.user.is_admin {
+            return Err(ApiError::Forbidden("metrics are for admins".into()));
+        }
+    }
+    // File sizes and statvfs: cheap, but still file-system calls.
+    let text = tokio::task::spawn_blocking(move || state.metrics.render(&state))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .header("cache-control", "no-store")
+        .body(text))
+}
+
+pub struct OpsApi {
+    pub state: Arc<AppState>,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum BackupKindView {
+    Scheduled,
+    Manual,
+}
+
+/// One archive in the backup directory.
+#[derive(Object)]
+pub struct BackupView {
+    /// File name, e.g. `uphill-20261130T030000.000Z-scheduled.tar.gz`.
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub kind: BackupKindView,
+    /// Bytes.
+    pub size: u64,
+}
+
+impl From<BackupInfo> for BackupView {
+    fn from(b: BackupInfo) -> Self {
+        BackupView {
+            name: b.name,
+            created_at: b.created_at,
+            kind: match b.kind {
+                Kind::Scheduled => BackupKindView::Scheduled,
+                Kind::Manual => BackupKindView::Manual,
+            },
+            size: b.size,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct BackupStatusView {
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_failure: Option<DateTime<Utc>>,
+    /// Why the last failed attempt failed.
+    pub last_error: Option<String>,
+    /// The next scheduled run; absent when `backup.cron` is empty.
+    pub next_due: Option<DateTime<Utc>>,
+    /// The last attempt failed and none succeeded since.
+    pub failing: bool,
+    /// No backup for more than an hour past the time one was due.
+    pub overdue: bool,
+    pub running: bool,
+}
+
+#[derive(Object)]
+pub struct BackupList {
+    /// Newest first.
+    pub items: Vec<BackupView>,
+    pub status: BackupStatusView,
+}
+
+#[derive(ApiResponse)]
+pub enum BackupCreated {
+    /// The backup is written, fsync'd and listed.
+    #[oai(status = 201)]
+    Created(Json<BackupView>),
+}
+
+#[derive(ApiResponse)]
+pub enum BackupDownload {
+    /// The archive (gzip-compressed tar with `manifest.json`).
+    #[oai(status = 200, content_type = "application/gzip")]
+    Archive(
+        Binary<Body>,
+        /// `attachment; filename="…"`.
+        #[oai(header = "Content-Disposition")]
+        String,
+    ),
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "lowercase")]
+pub enum HistoryRange {
+    /// The last 24 hours, one point per rollup (minute).
+    Day,
+    /// The last 7 days, one point per 10 minutes.
+    Week,
+}
+
+/// One point of the admin charts.
+#[derive(Object)]
+pub struct MetricsPoint {
+    /// End of the interval.
+    pub at: DateTime<Utc>,
+    /// Length of the interval in seconds.
+    pub secs: u64,
+    pub requests: u64,
+    pub errors_5xx: u64,
+    /// 95th percentile latency in ms (worst minute of the interval).
+    pub p95_ms: Option<f64>,
+    pub orders_placed: u64,
+    pub batches_locked: u64,
+    pub sse_clients: u64,
+    pub disk_free_ratio: Option<f64>,
+}
+
+impl From<Rollup> for MetricsPoint {
+    fn from(r: Rollup) -> Self {
+        MetricsPoint {
+            at: r.at,
+            secs: r.secs,
+            requests: r.requests,
+            errors_5xx: r.errors_5xx,
+            p95_ms: r.p95_ms,
+            orders_placed: r.orders_placed,
+            batches_locked: r.batches_locked,
+            sse_clients: r.sse_clients,
+            disk_free_ratio: r.disk_free_ratio,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct MetricsHistory {
+    pub range: HistoryRange,
+    /// Oldest first.
+    pub points: Vec<MetricsPoint>,
+}
+
+fn backup_error(e: BackupError) -> ApiError {
+    match e {
+        BackupError::Busy => {
+            ApiError::Conflict("a backup is already running; try again when it ends".into())
+        }
+        BackupError::Failed(m) => ApiError::internal(anyhow::anyhow!(m)),
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1/admin", tag = "ApiTags::Admin")]
+impl OpsApi {
+    /// List backups (newest first) with the backup status. Admins only.
+    #[oai(path = "/backups", method = "get")]
+    async fn list_backups(&self, auth: Auth) -> Result<Json<BackupList>, ApiError> {
+        auth.require_admin()?;
+        let b = self.state.backups.clone();
+        let items = tokio::task::spawn_blocking(move || b.list())
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        let s = self.state.backups.status();
+        Ok(Json(BackupList {
+            items: items.into_iter().map(Into::into).collect(),
+            status: BackupStatusView {
+                failing: s.failing(),
+                overdue: s.overdue(Utc::now()),
+                last_success: s.last_success,
+                last_failure: s.last_failure,
+                last_error: s.last_error,
+                next_due: s.next_due,
+                running: s.running,
+            },
+        }))
+    }
+
+    /// Take a backup now. Answers 201 once the archive is written and
+    /// fsync'd (seconds for a campus-sized store); 409 while another backup
+    /// runs. Writes go on while it runs. Admins only; audited.
+    #[oai(path = "/backups", method = "post")]
+    async fn create_backup(&self, auth: Auth, req: &Request) -> Result<BackupCreated, ApiError> {
+        auth.require_admin()?;
+        let info = self
+            .state
+            .backups
+            .run(self.state.store.clone(), Kind::Manual)
+            .await
+            .map_err(backup_error)?;
+        let origin = origin(req, Some(auth.user_id()));
+        let (name, size) = (info.name.clone(), info.size);
+        self.state
+            .store
+            .write(move |txn| {
+                crate::audit::append(
+                    txn,
+                    &origin,
+                    "backup.create",
+                    &name,
+                    format!("{size} bytes"),
+                )
+            })
+            .await?;
+        Ok(BackupCreated::Created(Json(info.into())))
+    }
+
+    /// Download a backup archive. The name must be exactly one the list
+    /// shows (400 otherwise, so no path can be smuggled in); 404 when no
+    /// such backup exists. Admins only; audited.
+    #[oai(path = "/backups/:name", method = "get")]
+    async fn download_backup(
+        &self,
+        auth: Auth,
+        req: &Request,
+        #[oai(validator(max_length = 100))] name: Path<String>,
+    ) -> Result<BackupDownload, ApiError> {
+        auth.require_admin()?;
+        if backup::parse_name(&name.0).is_none() {
+            return Err(ApiError::BadRequest(format!(
+                "`{}` is not a backup name (uphill-<time>-<kind>.tar.gz)",
+                name.0.chars().take(100).collect::<String>()
+            )));
+        }
+        let info = self
+            .state
+            .backups
+            .find(&name.0)
+            .ok_or_else(|| ApiError::NotFound("no such backup".into()))?;
+        let file = tokio::fs::File::open(&info.path)
+            .await
+            .map_err(|_| ApiError::NotFound("no such backup".into()))?;
+        let origin = origin(req, Some(auth.user_id()));
+        let target = info.name.clone();
+        self.state
+            .store
+            .write(move |txn| crate::audit::append(txn, &origin, "backup.download", &target, ""))
+            .await?;
+        Ok(BackupDownload::Archive(
+            Binary(Body::from_async_read(file)),
+            format!("attachment; filename=\"{}\"", info.name),
+        ))
+    }
+
+    /// Rollups for the admin charts: requests, 5xx, p95 latency, orders
+    /// placed, batches locked, SSE clients and disk free. Admins only.
+    #[oai(path = "/metrics/history", method = "get")]
+    async fn metrics_history(
+        &self,
+        auth: Auth,
+        /// `day` (default) or `week`.
+        range: Query<Option<HistoryRange>>,
+    ) -> Result<Json<MetricsHistory>, ApiError> {
+        auth.require_admin()?;
+        let range = range.0.unwrap_or(HistoryRange::Day);
+        let from = Utc::now()
+            - match range {
+                HistoryRange::Day => chrono::Duration::days(1),
+                HistoryRange::Week => chrono::Duration::days(7),
+            };
+        let points = self
+            .state
+            .store
+            .read(move |txn| Ok::<_, ApiError>(history::since(txn, from)?))
+            .await?;
+        let points = match range {
+            HistoryRange::Day => points,
+            HistoryRange::Week => history::downsample(points, chrono::Duration::minutes(10)),
+        };
+        Ok(Json(MetricsHistory {
+            range,
+            points: points.into_iter().map(Into::into).collect(),
+        }))
+    }
+}
