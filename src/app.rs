@@ -45,6 +45,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
         } else {
             1
         },
+        min_free_bytes: config.storage.min_free_mb * 1024 * 1024,
     };
     Ok(Store::open(&config.storage.data_dir, opts)?)
 }
@@ -159,7 +160,7 @@ impl Application {
         let signal = async move {
             tokio::select! {
                 _ = shutdown => tracing::info!("shutting down"),
-                _ = store_failed.failed() => tracing::error!("store failed; shutting down for a restart"),
+                _ = store_failed.failed() => tracing::error!("the store cannot be reopened; shutting down for a restart"),
             }
             // Open SSE streams never finish by themselves; end them first.
             hub.shutdown.cancel();
@@ -216,7 +217,7 @@ impl Application {
         // Nothing else to flush: every acknowledged write was committed
         // before its answer was sent.
         if !store.is_healthy() {
-            anyhow::bail!("the store failed a commit; exiting so the service restarts");
+            anyhow::bail!("the store could not be reopened; exiting so the service restarts");
         }
         Ok(())
     }
