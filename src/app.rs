@@ -29,6 +29,8 @@ pub struct AppState {
     pub closer_last_run: AtomicI64,
     /// Live fan-out of the event log to open SSE streams.
     pub events: Arc<crate::events::Hub>,
+    /// "Now" for cutoff decisions (checkout's batch choice, the closer).
+    pub clock: crate::clock::Clock,
 }
 
 impl AppState {
@@ -86,6 +88,7 @@ impl Application {
             started: Instant::now(),
             closer_last_run: AtomicI64::new(0),
             events: Arc::new(crate::events::Hub::new()),
+            clock: crate::clock::Clock::default(),
         });
         let tcp = TcpListener::bind(config.bind_addr()?)
             .into_acceptor()
@@ -198,7 +201,7 @@ impl Application {
             })
         };
         // Catch up on cutoffs missed while the server was down, then tick.
-        let caught_up = crate::jobs::lock_due_batches(&state, chrono::Utc::now()).await;
+        let caught_up = crate::jobs::lock_due_batches(&state, state.clock.now()).await;
         if caught_up.locked > 0 {
             tracing::info!(
                 locked = caught_up.locked,

@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod batches;
 mod catalog;
+mod clock;
 mod documents;
 mod events;
 mod fixtures;
