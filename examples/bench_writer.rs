@@ -15,7 +15,14 @@ const T: TableDefinition<&str, &[u8]> = TableDefinition::new("bench");
 
 async fn one_run(max_group: usize, writers: usize, secs: u64) -> (f64, f64, Vec<f64>) {
     let dir = tempfile::tempdir_in(".").expect("tempdir on the data disk");
-    let store = Store::open(dir.path(), WriterOptions { max_group }).unwrap();
+    let store = Store::open(
+        dir.path(),
+        WriterOptions {
+            max_group,
+            ..WriterOptions::default()
+        },
+    )
+    .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let before = store.writer_stats();

@@ -33,6 +33,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Backups, and their status for the alerts (`backups.status()`).
     pub backups: Arc<crate::backup::Backups>,
+    /// "Now" for cutoff decisions (checkout's batch choice, the closer).
+    pub clock: crate::clock::Clock,
 }
 
 impl AppState {
@@ -49,6 +51,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
         } else {
             1
         },
+        min_free_bytes: config.storage.min_free_mb * 1024 * 1024,
     };
     Ok(Store::open(&config.storage.data_dir, opts)?)
 }
@@ -91,6 +94,7 @@ impl Application {
             events: Arc::new(crate::events::Hub::new()),
             metrics: Arc::new(crate::metrics::Metrics::new()?),
             backups: Arc::new(crate::backup::Backups::new(&config)?),
+            clock: crate::clock::Clock::default(),
         });
         let tcp = TcpListener::bind(config.bind_addr()?)
             .into_acceptor()
@@ -165,7 +169,7 @@ impl Application {
         let signal = async move {
             tokio::select! {
                 _ = shutdown => tracing::info!("shutting down"),
-                _ = store_failed.failed() => tracing::error!("store failed; shutting down for a restart"),
+                _ = store_failed.failed() => tracing::error!("the store cannot be reopened; shutting down for a restart"),
             }
             // Open SSE streams never finish by themselves; end them first.
             hub.shutdown.cancel();
@@ -203,7 +207,7 @@ impl Application {
             })
         };
         // Catch up on cutoffs missed while the server was down, then tick.
-        let caught_up = crate::jobs::lock_due_batches(&state, chrono::Utc::now()).await;
+        let caught_up = crate::jobs::lock_due_batches(&state, state.clock.now()).await;
         if caught_up.locked > 0 {
             tracing::info!(
                 locked = caught_up.locked,
@@ -239,7 +243,7 @@ impl Application {
         // Nothing else to flush: every acknowledged write was committed
         // before its answer was sent.
         if !store.is_healthy() {
-            anyhow::bail!("the store failed a commit; exiting so the service restarts");
+            anyhow::bail!("the store could not be reopened; exiting so the service restarts");
         }
         Ok(())
     }

@@ -183,6 +183,10 @@ pub struct StorageConfig {
     pub group_commit: bool,
     /// Most write commands in one group.
     pub max_group: usize,
+    /// Writes are refused (507) while the data directory's file system has
+    /// less than this many MiB free, so a filling disk never fails a commit
+    /// half-way. 0 disables the check.
+    pub min_free_mb: u64,
 }
 
 impl Default for StorageConfig {
@@ -191,6 +195,7 @@ impl Default for StorageConfig {
             data_dir: PathBuf::from("./uphill-data"),
             group_commit: true,
             max_group: 512,
+            min_free_mb: 64,
         }
     }
 }
@@ -402,6 +407,12 @@ impl Config {
         }
         if self.storage.max_group == 0 || self.storage.max_group > 10_000 {
             return Err(key_err("storage.max_group", "must be between 1 and 10000"));
+        }
+        if self.storage.min_free_mb > 1024 * 1024 {
+            return Err(key_err(
+                "storage.min_free_mb",
+                "must be between 0 and 1048576 (1 TiB)",
+            ));
         }
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(key_err("storage.data_dir", "must not be empty"));

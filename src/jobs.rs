@@ -91,7 +91,7 @@ pub async fn start(state: Arc<AppState>) -> anyhow::Result<JobScheduler> {
         let state = job_state.upgrade();
         Box::pin(async move {
             if let Some(state) = state {
-                lock_due_batches(&state, Utc::now()).await;
+                lock_due_batches(&state, state.clock.now()).await;
             }
         })
     })?;

@@ -17,6 +17,7 @@ pub mod backup;
 pub mod catalog;
 pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod documents;
 pub mod domain;

@@ -112,6 +112,7 @@ impl ApiError {
             ApiError::Store(StoreError::Unavailable(_) | StoreError::Locked(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            ApiError::Store(StoreError::DiskFull(_)) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -126,6 +127,9 @@ impl ApiError {
                 .join("; "),
             ApiError::Store(StoreError::Unavailable(_) | StoreError::Locked(_)) => {
                 "the store is temporarily unavailable; retry shortly".into()
+            }
+            ApiError::Store(StoreError::DiskFull(_)) => {
+                "the server's disk is full, so nothing was saved; retry later".into()
             }
             ApiError::Store(_) | ApiError::Internal(_) => {
                 "an unexpected error occurred; it has been logged".into()
@@ -177,11 +181,16 @@ impl poem::error::ResponseError for ApiError {
             tracing::error!(error = ?anyhow::Error::msg(format!("{self:#}")), cause = ?std::error::Error::source(self), "request failed");
         }
         let mut resp = self.problem().into_response();
-        if let ApiError::TooManyRequests { retry_after_secs } = self {
-            resp.headers_mut().insert(
-                header::RETRY_AFTER,
-                HeaderValue::from(retry_after_secs.max(&1).to_owned()),
-            );
+        let retry_after = match self {
+            ApiError::TooManyRequests { retry_after_secs } => Some(*retry_after_secs.max(&1)),
+            // Reopening the store takes moments; freeing disk space takes an operator.
+            ApiError::Store(StoreError::Unavailable(_) | StoreError::Locked(_)) => Some(5),
+            ApiError::Store(StoreError::DiskFull(_)) => Some(60),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }
@@ -208,7 +217,11 @@ impl ApiResponse for ApiError {
             ),
             (429, "Too many attempts; see Retry-After"),
             (500, "Unexpected error (logged)"),
-            (503, "Temporarily unavailable"),
+            (503, "Temporarily unavailable; see Retry-After"),
+            (
+                507,
+                "The server's disk is full; nothing was saved (see Retry-After)",
+            ),
         ];
         MetaResponses {
             responses: CASES
@@ -302,6 +315,22 @@ mod tests {
         assert!(!hidden.problem().detail.contains("/etc/x"));
         let s = ApiError::Store(StoreError::Unavailable("disk".into()));
         assert_eq!(s.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let full = ApiError::Store(StoreError::DiskFull("0 bytes free".into()));
+        assert_eq!(full.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert!(!full.problem().detail.contains("bytes free"));
+        let resp = poem::error::ResponseError::as_response(&full);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "60");
+    }
+
+    #[test]
+    fn redb_errors_are_sorted_into_temporary_conditions() {
+        let enospc = std::io::Error::from_raw_os_error(28);
+        let e = StoreError::from(redb::StorageError::Io(enospc));
+        assert!(matches!(e, StoreError::DiskFull(_)), "{e:?}");
+        let e = StoreError::from(redb::StorageError::PreviousIo);
+        assert!(matches!(e, StoreError::Unavailable(_)), "{e:?}");
+        let e = StoreError::from(redb::StorageError::Corrupted("x".into()));
+        assert!(matches!(e, StoreError::Redb(_)), "{e:?}");
     }
 
     #[test]

@@ -3,6 +3,10 @@
 //! Reads run on tokio's blocking pool and never wait for writes (redb's MVCC).
 //! Every write goes through one writer thread that groups concurrent commands
 //! into one durable transaction (see `writer`).
+//!
+//! After an I/O failure redb refuses every later operation on that handle
+//! until the database is reopened, so the open database sits in a shared
+//! slot that the writer empties and refills when it reopens the file.
 
 pub mod codec;
 mod migrations;
@@ -10,8 +14,8 @@ pub mod tables;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 
@@ -21,7 +25,7 @@ pub use writer::WriterStats;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage: {0}")]
-    Redb(#[from] redb::Error),
+    Redb(redb::Error),
     #[error("record encoding: {0}")]
     Codec(String),
     #[error(
@@ -35,6 +39,10 @@ pub enum StoreError {
     },
     #[error("the store is not accepting writes: {0}")]
     Unavailable(String),
+    /// The disk holding the store is (nearly) full: refused before redb
+    /// was touched, or a commit failed with ENOSPC/EDQUOT.
+    #[error("the disk holding the store is full: {0}")]
+    DiskFull(String),
     #[error("the store is opened by another process (is `uphill serve` running on {0}?)")]
     Locked(PathBuf),
 }
@@ -42,9 +50,36 @@ pub enum StoreError {
 macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
-            fn from(e: $t) -> Self { StoreError::Redb(e.into()) }
+            fn from(e: $t) -> Self { classify(e.into()) }
         }
     )*};
+}
+
+/// True for the errors a full file system gives (ENOSPC, EDQUOT).
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}
+
+/// Sorts redb's errors into what a caller can act on: a full disk and a
+/// handle that must be reopened are temporary conditions (507/503), not
+/// internal errors.
+fn classify(e: redb::Error) -> StoreError {
+    match e {
+        redb::Error::Io(io) if is_disk_full(&io) => StoreError::DiskFull(io.to_string()),
+        redb::Error::PreviousIo | redb::Error::DatabaseClosed => {
+            StoreError::Unavailable("reopening after an I/O error".into())
+        }
+        e => StoreError::Redb(e),
+    }
+}
+
+impl From<redb::Error> for StoreError {
+    fn from(e: redb::Error) -> Self {
+        classify(e)
+    }
 }
 from_redb!(
     redb::StorageError,
@@ -76,8 +111,11 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
+/// The open database; `None` while the writer reopens it.
+pub(crate) type DbSlot = RwLock<Option<Arc<Database>>>;
+
 struct Inner {
-    db: Arc<Database>,
+    db: Arc<DbSlot>,
     path: PathBuf,
     writer: writer::Handle,
     healthy: Arc<AtomicBool>,
@@ -89,11 +127,18 @@ struct Inner {
 pub struct WriterOptions {
     /// Most commands committed in one transaction; 1 disables grouping.
     pub max_group: usize,
+    /// Free bytes the data directory's file system must keep: below this,
+    /// writes are refused (`DiskFull`) before redb is touched. 0 disables
+    /// the check (a full disk then surfaces as ENOSPC from a commit).
+    pub min_free_bytes: u64,
 }
 
 impl Default for WriterOptions {
     fn default() -> Self {
-        Self { max_group: 512 }
+        Self {
+            max_group: 512,
+            min_free_bytes: 0,
+        }
     }
 }
 
@@ -108,12 +153,12 @@ impl Store {
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(StoreError::Locked(data_dir.to_path_buf()));
             }
-            Err(e) => return Err(StoreError::Redb(e.into())),
+            Err(e) => return Err(classify(e.into())),
         };
         migrations::run(&db, &path)?;
-        let db = Arc::new(db);
+        let db = Arc::new(RwLock::new(Some(Arc::new(db))));
         let healthy = Arc::new(AtomicBool::new(true));
-        let writer = writer::spawn(db.clone(), opts, healthy.clone())?;
+        let writer = writer::spawn(db.clone(), path.clone(), opts, healthy.clone())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,
@@ -129,13 +174,15 @@ impl Store {
         &self.inner.path
     }
 
-    /// False once a commit failed: redb refuses writes until reopened, so
-    /// the server reports not-ready and shuts down for systemd to restart it.
+    /// False from an I/O failure until the writer has reopened the
+    /// database (and for good if it cannot).
     pub fn is_healthy(&self) -> bool {
         self.inner.healthy.load(Ordering::Relaxed)
     }
 
-    /// Resolves when the writer has given up after a failed commit.
+    /// Resolves when the writer has given up: the database could not be
+    /// reopened after an I/O failure (corruption, not a full disk), so a
+    /// restart is the only way forward.
     pub async fn failed(&self) {
         self.inner.writer.failed().await
     }
@@ -152,6 +199,11 @@ impl Store {
         self.inner.writer.stats()
     }
 
+    /// The open database, or `Unavailable` while it is being reopened.
+    fn db(&self) -> Result<Arc<Database>, StoreError> {
+        current(&self.inner.db)
+    }
+
     /// Runs `f` in a read transaction on the blocking pool.
     pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
     where
@@ -159,7 +211,7 @@ impl Store {
         T: Send + 'static,
         E: WriteFailure + Send + 'static,
     {
-        let db = self.inner.db.clone();
+        let db = self.db().map_err(E::from_store)?;
         tokio::task::spawn_blocking(move || {
             let txn = db
                 .begin_read()
@@ -177,8 +229,8 @@ impl Store {
         E: WriteFailure,
     {
         let txn = self
-            .inner
-            .db
+            .db()
+            .map_err(E::from_store)?
             .begin_read()
             .map_err(|e| E::from_store(StoreError::from(e)))?;
         f(&txn)
@@ -215,4 +267,12 @@ impl Store {
         self.inner.commits.notify_one();
         out
     }
+}
+
+/// The database in `slot`, or `Unavailable` while it is being reopened.
+pub(crate) fn current(slot: &DbSlot) -> Result<Arc<Database>, StoreError> {
+    slot.read()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .ok_or_else(|| StoreError::Unavailable("reopening after an I/O error".into()))
 }

@@ -10,17 +10,27 @@
 //! nothing, so its neighbours still commit. A command that hits a *storage*
 //! error may have written half its changes: the group is aborted and its
 //! commands are replayed one per transaction, so one bad command cannot take
-//! its neighbours down. A failed commit leaves redb refusing writes until it
-//! is reopened; the writer then refuses everything and reports failure, and
-//! the server shuts down so systemd restarts it on a fresh handle.
-
+//! its neighbours down.
+//!
+//! Before each group the writer checks that the file system keeps
+//! `min_free_bytes` free and refuses the group (`DiskFull`) otherwise, so a
+//! filling disk normally never reaches redb. When an I/O error still reaches
+//! a commit (ENOSPC in a race with another writer of the disk, EIO), redb
+//! latches the failure and refuses everything on that handle; the writer
+//! then empties the shared slot, waits for readers to let go of the old
+//! handle and reopens the file (redb repairs it back to the last durable
+//! commit, which holds every acknowledged write). Until then, writes and
+//! reads answer `Unavailable`/`DiskFull`; only a reopen that fails for
+//! another reason than I/O (corruption) makes the writer give up.
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use redb::{Database, Durability, WriteTransaction};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{StoreError, WriteFailure, WriterOptions};
+use super::{DbSlot, StoreError, WriteFailure, WriterOptions, is_disk_full};
 
 type Thunk = Box<dyn FnOnce() + Send>;
 
@@ -46,6 +56,10 @@ pub struct WriterStats {
     pub commits: u64,
     pub commands: u64,
     pub replays: u64,
+    /// Groups refused because the disk kept less than `min_free_bytes`.
+    pub refused_disk_full: u64,
+    /// Times the database was reopened after an I/O failure.
+    pub reopens: u64,
 }
 
 #[derive(Default)]
@@ -53,6 +67,8 @@ struct Counters {
     commits: AtomicU64,
     commands: AtomicU64,
     replays: AtomicU64,
+    refused_disk_full: AtomicU64,
+    reopens: AtomicU64,
 }
 
 pub(super) struct Handle {
@@ -62,17 +78,26 @@ pub(super) struct Handle {
 }
 
 pub(super) fn spawn(
-    db: Arc<Database>,
+    slot: Arc<DbSlot>,
+    path: PathBuf,
     opts: WriterOptions,
     healthy: Arc<AtomicBool>,
 ) -> Result<Handle, StoreError> {
     let (tx, rx) = mpsc::channel::<Job>(opts.max_group.max(1) * 4);
     let counters = Arc::new(Counters::default());
     let (failed_tx, failed) = watch::channel(false);
-    let c = counters.clone();
+    let writer = Writer {
+        slot,
+        path,
+        max_group: opts.max_group.max(1),
+        min_free_bytes: opts.min_free_bytes,
+        counters: counters.clone(),
+        healthy,
+        failed: failed_tx,
+    };
     std::thread::Builder::new()
         .name("uphill-writer".into())
-        .spawn(move || writer_loop(db, rx, opts.max_group.max(1), c, healthy, failed_tx))
+        .spawn(move || writer.run(rx))
         .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
     Ok(Handle {
         tx,
@@ -165,12 +190,37 @@ impl Handle {
             commits: self.counters.commits.load(Ordering::Relaxed),
             commands: self.counters.commands.load(Ordering::Relaxed),
             replays: self.counters.replays.load(Ordering::Relaxed),
+            refused_disk_full: self.counters.refused_disk_full.load(Ordering::Relaxed),
+            reopens: self.counters.reopens.load(Ordering::Relaxed),
         }
     }
 
     pub(super) async fn failed(&self) {
         let mut rx = self.failed.clone();
         let _ = rx.wait_for(|f| *f).await;
+    }
+}
+
+/// Why the handle must be reopened; also what the affected callers hear.
+#[derive(Clone, Debug)]
+enum Fault {
+    DiskFull(String),
+    Io(String),
+}
+
+impl Fault {
+    fn of(e: &StoreError) -> Self {
+        match e {
+            StoreError::DiskFull(m) => Fault::DiskFull(m.clone()),
+            other => Fault::Io(other.to_string()),
+        }
+    }
+
+    fn error(&self) -> StoreError {
+        match self {
+            Fault::DiskFull(m) => StoreError::DiskFull(m.clone()),
+            Fault::Io(m) => StoreError::Unavailable(m.clone()),
+        }
     }
 }
 
@@ -181,52 +231,134 @@ fn begin(db: &Database) -> Result<WriteTransaction, StoreError> {
     Ok(txn)
 }
 
-fn writer_loop(
-    db: Arc<Database>,
-    mut rx: mpsc::Receiver<Job>,
+struct Writer {
+    slot: Arc<DbSlot>,
+    path: PathBuf,
     max_group: usize,
+    min_free_bytes: u64,
     counters: Arc<Counters>,
     healthy: Arc<AtomicBool>,
     failed: watch::Sender<bool>,
-) {
-    let mut poisoned: Option<String> = None;
-    while let Some(first) = rx.blocking_recv() {
-        let mut group = vec![first];
-        while group.len() < max_group {
-            match rx.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
+}
+
+impl Writer {
+    fn run(self, mut rx: mpsc::Receiver<Job>) {
+        let mut gave_up: Option<String> = None;
+        while let Some(first) = rx.blocking_recv() {
+            let mut group = vec![first];
+            while group.len() < self.max_group {
+                match rx.try_recv() {
+                    Ok(job) => group.push(job),
+                    Err(_) => break,
+                }
+            }
+            if let Some(reason) = &gave_up {
+                fail_all(group, &StoreError::Unavailable(reason.clone()));
+                continue;
+            }
+            if let Some(short) = self.short_of_space() {
+                self.counters
+                    .refused_disk_full
+                    .fetch_add(1, Ordering::Relaxed);
+                fail_all(group, &StoreError::DiskFull(short));
+                continue;
+            }
+            let db = match super::current(&self.slot) {
+                Ok(db) => db,
+                Err(e) => {
+                    fail_all(group, &e);
+                    continue;
+                }
+            };
+            self.counters
+                .commands
+                .fetch_add(group.len() as u64, Ordering::Relaxed);
+            let outcome = commit_group(&db, group, &self.counters);
+            drop(db);
+            if let Err(fault) = outcome {
+                if let Err(reason) = self.reopen(&mut rx, &fault) {
+                    tracing::error!(%reason, "cannot reopen the store; refusing writes until restart");
+                    let _ = self.failed.send(true);
+                    gave_up = Some(reason);
+                }
             }
         }
-        if let Some(reason) = &poisoned {
-            for job in group {
-                (job.fail)(StoreError::Unavailable(reason.clone()));
-            }
-            continue;
+    }
+
+    /// `Some(detail)` when the file system keeps less than the reserve.
+    fn short_of_space(&self) -> Option<String> {
+        if self.min_free_bytes == 0 {
+            return None;
         }
-        counters
-            .commands
-            .fetch_add(group.len() as u64, Ordering::Relaxed);
-        if let Err(reason) = commit_group(&db, group, &counters) {
-            tracing::error!(%reason, "commit failed; refusing writes until restart");
-            healthy.store(false, Ordering::Relaxed);
-            let _ = failed.send(true);
-            poisoned = Some(reason);
+        let dir = self.path.parent()?;
+        // A statvfs failure says nothing about space; let redb decide.
+        let s = nix::sys::statvfs::statvfs(dir).ok()?;
+        let avail = s.blocks_available() as u64 * s.fragment_size() as u64;
+        (avail < self.min_free_bytes).then(|| {
+            format!(
+                "{avail} bytes free, {} kept in reserve",
+                self.min_free_bytes
+            )
+        })
+    }
+
+    /// Drops the failed handle and opens the file again, refusing queued
+    /// commands meanwhile. `Err` when the file cannot be opened for another
+    /// reason than I/O (a restart will not help either, but an operator
+    /// must look).
+    fn reopen(&self, rx: &mut mpsc::Receiver<Job>, fault: &Fault) -> Result<(), String> {
+        tracing::error!(?fault, "the store hit an I/O error; reopening it");
+        self.healthy.store(false, Ordering::Relaxed);
+        // New readers now get `Unavailable`; the old handle closes (and
+        // releases its file lock) once the last reader in flight drops it.
+        self.slot.write().unwrap_or_else(|p| p.into_inner()).take();
+        let mut wait = Duration::from_millis(20);
+        let mut last = fault.clone();
+        loop {
+            match Database::create(&self.path) {
+                Ok(db) => {
+                    *self.slot.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(db));
+                    self.counters.reopens.fetch_add(1, Ordering::Relaxed);
+                    self.healthy.store(true, Ordering::Relaxed);
+                    tracing::info!("the store was reopened");
+                    return Ok(());
+                }
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => {}
+                Err(redb::DatabaseError::Storage(redb::StorageError::Io(e))) => {
+                    tracing::warn!(error = %e, "reopening the store failed; retrying");
+                    last = if is_disk_full(&e) {
+                        Fault::DiskFull(e.to_string())
+                    } else {
+                        Fault::Io(e.to_string())
+                    };
+                    wait = (wait * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(format!("reopening the store: {e}")),
+            }
+            // Nobody waits on a reopen that may take a while.
+            while let Ok(job) = rx.try_recv() {
+                (job.fail)(last.error());
+            }
+            std::thread::sleep(wait);
         }
     }
 }
 
-/// Runs a group in one transaction. Returns `Err` only when a commit failed
-/// (the database must be reopened).
-fn commit_group(db: &Database, mut group: Vec<Job>, counters: &Counters) -> Result<(), String> {
+fn fail_all(group: Vec<Job>, err: &StoreError) {
+    let fault = Fault::of(err);
+    for job in group {
+        (job.fail)(fault.error());
+    }
+}
+
+/// Runs a group in one transaction. `Err` when the handle failed (a commit
+/// or a begin hit an I/O error) and must be reopened.
+fn commit_group(db: &Database, mut group: Vec<Job>, counters: &Counters) -> Result<(), Fault> {
     let txn = match begin(db) {
         Ok(t) => t,
         Err(e) => {
-            let msg = e.to_string();
-            for job in group {
-                (job.fail)(StoreError::Unavailable(msg.clone()));
-            }
-            return Ok(());
+            fail_all(group, &e);
+            return Err(Fault::of(&e));
         }
     };
     let mut ready = Vec::with_capacity(group.len());
@@ -257,24 +389,24 @@ fn commit_group(db: &Database, mut group: Vec<Job>, counters: &Counters) -> Resu
             Ok(())
         }
         Err(e) => {
-            let msg = format!("commit failed: {e}");
+            let e = StoreError::from(e);
+            tracing::error!(error = %e, "commit failed");
             drop(ready);
-            for job in group {
-                (job.fail)(StoreError::Unavailable(msg.clone()));
-            }
-            Err(msg)
+            fail_all(group, &e);
+            Err(Fault::of(&e))
         }
     }
 }
 
-fn replay_one_by_one(db: &Database, group: Vec<Job>, counters: &Counters) -> Result<(), String> {
+fn replay_one_by_one(db: &Database, group: Vec<Job>, counters: &Counters) -> Result<(), Fault> {
     let mut jobs = group.into_iter();
     while let Some(mut job) = jobs.next() {
         let txn = match begin(db) {
             Ok(t) => t,
             Err(e) => {
-                (job.fail)(e);
-                continue;
+                (job.fail)(Fault::of(&e).error());
+                fail_all(jobs.collect(), &e);
+                return Err(Fault::of(&e));
             }
         };
         match (job.run)(&txn) {
@@ -284,13 +416,12 @@ fn replay_one_by_one(db: &Database, group: Vec<Job>, counters: &Counters) -> Res
                     t();
                 }
                 Err(e) => {
-                    let msg = format!("commit failed: {e}");
+                    let e = StoreError::from(e);
+                    tracing::error!(error = %e, "commit failed");
                     drop(t);
-                    (job.fail)(StoreError::Unavailable(msg.clone()));
-                    for rest in jobs {
-                        (rest.fail)(StoreError::Unavailable(msg.clone()));
-                    }
-                    return Err(msg);
+                    (job.fail)(Fault::of(&e).error());
+                    fail_all(jobs.collect(), &e);
+                    return Err(Fault::of(&e));
                 }
             },
             Step::Storage(t) => {

@@ -6,6 +6,7 @@ mod auth;
 mod backups;
 mod batches;
 mod catalog;
+mod clock;
 mod documents;
 mod events;
 mod fixtures;

@@ -10,7 +10,14 @@ const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("test_counters
 
 fn open(max_group: usize) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), WriterOptions { max_group }).unwrap();
+    let store = Store::open(
+        dir.path(),
+        WriterOptions {
+            max_group,
+            ..WriterOptions::default()
+        },
+    )
+    .unwrap();
     (dir, store)
 }
 
