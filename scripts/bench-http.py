@@ -294,7 +294,7 @@ def sse_bench():
         runs = []
         for _ in range(max(1, RUNS)):
             out = subprocess.run(
-                [os.path.join(ROOT, "target/release/examples/bench_sse"), f"127.0.0.1:{server.port}",
+                [os.path.join(os.environ.get("UPHILL_BENCH_EXAMPLES", os.path.join(ROOT, "target/release/examples")), "bench_sse"), f"127.0.0.1:{server.port}",
                  admin, path, str(SSE_STREAMS), str(SSE_ROUNDS), str(server.proc.pid)],
                 capture_output=True, text=True, check=True).stdout
             runs.append(json.loads(out))
