@@ -149,9 +149,9 @@ pub fn disk(config: &Config) -> Finding {
     let base = existing_ancestor(&config.storage.data_dir);
     match nix::sys::statvfs::statvfs(&base) {
         Ok(s) => {
-            let frag = s.fragment_size() as u64;
-            let avail = s.blocks_available() as u64 * frag;
-            let total = s.blocks() as u64 * frag;
+            let frag = s.fragment_size();
+            let avail = s.blocks_available() * frag;
+            let total = s.blocks() * frag;
             let ratio = if total > 0 {
                 avail as f64 / total as f64
             } else {

@@ -58,9 +58,10 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-fn header(size: u64) -> tar::Header {
+fn header(size: u64, mtime: DateTime<Utc>) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_size(size);
+    h.set_mtime(mtime.timestamp().max(0) as u64);
     h.set_mode(0o600);
     h.set_entry_type(tar::EntryType::Regular);
     h
@@ -98,6 +99,7 @@ pub fn write(
     let file = File::create(out)?;
     let gz = GzEncoder::new(BufWriter::new(file), Compression::default());
     let mut tar = tar::Builder::new(gz);
+    let mtime = manifest.created_at;
     let mut add = |tar: &mut tar::Builder<_>, name: &str, src: &Path| -> io::Result<()> {
         let f = File::open(src)?;
         let size = f.metadata()?.len();
@@ -106,7 +108,7 @@ pub fn write(
             hash: Sha256::new(),
             size: 0,
         };
-        tar.append_data(&mut header(size), name, &mut r)?;
+        tar.append_data(&mut header(size, mtime), name, &mut r)?;
         manifest.members.push(Member {
             path: name.to_string(),
             size: r.size,
@@ -132,7 +134,11 @@ pub fn write(
         }
     }
     let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
-    tar.append_data(&mut header(json.len() as u64), MANIFEST, json.as_slice())?;
+    tar.append_data(
+        &mut header(json.len() as u64, mtime),
+        MANIFEST,
+        json.as_slice(),
+    )?;
     let gz = tar.into_inner()?;
     let mut w = gz.finish()?;
     w.flush()?;

@@ -77,7 +77,7 @@ pub fn run(config: &Config, cmd: BackupCommand) -> anyhow::Result<()> {
             let (manifest, checked) = verify(&file)
                 .map_err(|e| anyhow::anyhow!("{} FAILED verification: {e}", file.display()))?;
             println!(
-                "{}: OK — {} members match the manifest; store snapshot of uphill {} \
+                "{}: OK — all {} members match the manifest; store snapshot of uphill {} \
                  (schema {}) from {} passes the integrity check; {} orders, {} users",
                 file.display(),
                 manifest.members.len(),

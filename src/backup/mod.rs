@@ -446,6 +446,22 @@ mod tests {
     }
 
     #[test]
+    fn the_schedule_follows_campus_time_across_dst() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Config::default();
+        c.storage.data_dir = dir.path().to_path_buf();
+        c.campus.timezone = "Europe/Berlin".into();
+        let b = Backups::new(&c).unwrap();
+        let utc = |m, d, h| Utc.with_ymd_and_hms(2026, m, d, h, 0, 0).unwrap();
+        // 03:00 in Berlin is 01:00 UTC in summer time and 02:00 UTC in
+        // winter time: the day the clocks change in each direction.
+        assert_eq!(b.next_after(utc(3, 28, 12)), Some(utc(3, 29, 1)));
+        assert_eq!(b.next_after(utc(10, 24, 12)), Some(utc(10, 25, 2)));
+        c.backup.cron = String::new();
+        assert_eq!(Backups::new(&c).unwrap().next_after(utc(1, 1, 0)), None);
+    }
+
+    #[test]
     fn status_tells_failing_and_overdue() {
         let t = Utc.with_ymd_and_hms(2026, 11, 30, 3, 0, 0).unwrap();
         let mut s = BackupStatus {
