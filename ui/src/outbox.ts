@@ -72,27 +72,29 @@ export async function place(body: S["CheckoutRequest"], shopName: string, total:
 
 let flushing: Promise<S["OrderView"][]> | null = null;
 
+async function sendAll(): Promise<S["OrderView"][]> {
+  const placed: S["OrderView"][] = [];
+  for (const p of pending()) {
+    if (p.error) continue;
+    try {
+      placed.push(await send(p));
+      update(p.key, () => null);
+    } catch (e) {
+      if (e instanceof Offline) break;
+      // Refused for good (sold out, shop closed): say why, keep it visible.
+      const detail = e instanceof Problem ? e.detail : String(e);
+      update(p.key, (x) => ({ ...x, error: detail }));
+    }
+  }
+  return placed;
+}
+
 /** Sends every queued order once more; one flush at a time. */
 export function flush(): Promise<S["OrderView"][]> {
-  flushing ??= (async () => {
-    const placed: S["OrderView"][] = [];
-    try {
-      for (const p of pending()) {
-        if (p.error) continue;
-        try {
-          placed.push(await send(p));
-          update(p.key, () => null);
-        } catch (e) {
-          if (e instanceof Offline) break;
-          // Refused for good (sold out, shop closed): say why, keep it visible.
-          const detail = e instanceof Problem ? e.detail : String(e);
-          update(p.key, (x) => ({ ...x, error: detail }));
-        }
-      }
-    } finally {
-      flushing = null;
-    }
-    return placed;
-  })();
+  // `.finally` runs after the assignment even when there is nothing to
+  // send, so a finished flush never sticks around.
+  flushing ??= sendAll().finally(() => {
+    flushing = null;
+  });
   return flushing;
 }
