@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{assert_problem, spawn_app};
 
 fn ui_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("ui")
@@ -271,4 +271,49 @@ async fn client_routes_get_the_app_and_server_routes_keep_their_answers() {
         .await
         .unwrap();
     assert_eq!(r.bytes().await.unwrap(), index);
+}
+
+#[tokio::test]
+async fn fees_are_public_and_follow_the_platform_setting() {
+    let app = spawn_app().await;
+    let c = app.client();
+    let fees = || async {
+        let r = c.get(app.url("/api/v1/fees")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<Value>().await.unwrap()
+    };
+    // No sign-in needed: the cart shows it before checkout.
+    assert_eq!(fees().await, json!({"platform_fee": 0, "currency": "INR"}));
+
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let r = c
+        .put(app.url("/api/v1/admin/settings"))
+        .bearer_auth(&admin)
+        .json(&json!({"platform_fee": 350}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(fees().await["platform_fee"], 350);
+
+    // Read-only: changing it here is refused and changes nothing.
+    let r = c
+        .put(app.url("/api/v1/fees"))
+        .bearer_auth(&admin)
+        .json(&json!({"platform_fee": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 405).await;
+    // Only admins change it through the settings.
+    let student = app.bearer("student@uni.edu").await;
+    let r = c
+        .put(app.url("/api/v1/admin/settings"))
+        .bearer_auth(&student)
+        .json(&json!({"platform_fee": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 403).await;
+    assert_eq!(fees().await["platform_fee"], 350);
 }

@@ -48,6 +48,9 @@ async function shoot(page, name) {
   for (const width of [360, 1280]) {
     await page.setViewportSize({ width, height: width < 500 ? 780 : 900 });
     await page.waitForTimeout(150);
+    // Mobile first: nothing may force sideways scrolling at 360 px.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `${name} at ${width} px scrolls sideways by ${overflow} px`);
     await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`), fullPage: false });
   }
   await page.setViewportSize(size);
