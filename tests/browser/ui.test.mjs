@@ -190,6 +190,15 @@ test("a student orders, sees the OTP live when the vendor locks, and reviews aft
   const reviews = await apiAs(student.ctx, `/api/v1/products/${product}/reviews`);
   assert.ok(reviews.some((r) => r.rating === 4 && r.comment === "Crisp and hot after the climb"));
 
+  // Quick restock from the products screen.
+  await vendor.page.getByRole("link", { name: "Products" }).click();
+  const stock = vendor.page.getByTestId(`stock-${ITEM}`);
+  const was = Number(await stock.innerText());
+  await vendor.page.getByRole("button", { name: `Restock ${ITEM} by 10` }).click();
+  await vendor.page.getByTestId(`stock-${ITEM}`).filter({ hasText: String(was + 10) }).waitFor();
+  const p = await apiAs(student.ctx, `/api/v1/products/${product}`);
+  assert.equal(p.stock, was + 10);
+
   assert.deepEqual(real(vendor.errors), [], "vendor console errors");
   await vendor.ctx.close();
 });
