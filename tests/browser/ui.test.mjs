@@ -248,6 +248,9 @@ test("an order placed offline waits for the network and is sent exactly once", a
   const { ctx, page, errors } = student;
   await page.setViewportSize({ width: 1280, height: 900 });
   const before = (await apiAs(ctx, "/api/v1/orders")).items.length;
+  // Seen once online, the orders list is readable offline later.
+  await page.goto("/orders");
+  await page.getByRole("link", { name: /^UP-/ }).first().waitFor();
   await addToCartAndCheckout(page);
   await page.getByRole("radio", { name: /room C-7/ }).waitFor();
   // The service worker has taken over by now: the shell and catalog stay readable.
@@ -261,9 +264,15 @@ test("an order placed offline waits for the network and is sent exactly once", a
   await page.getByRole("link", { name: "See your orders" }).click();
   const waiting = page.getByRole("list", { name: "Orders not yet sent" });
   await waiting.getByText("waiting for network").waitFor();
-  // The shop stays readable offline, from the service worker's copy.
+  // A cold load offline: the service worker serves the shell, the catalog
+  // and the orders it saw; the queued order is still there.
+  await page.reload();
+  await waiting.getByText("waiting for network").waitFor();
+  await page.getByRole("link", { name: /^UP-/ }).first().click();
+  await page.getByRole("heading", { name: /^Order UP-/ }).waitFor();
   await page.getByRole("link", { name: "Shops" }).click();
-  await page.getByRole("link", { name: new RegExp(SHOP) }).waitFor();
+  await page.getByRole("link", { name: new RegExp(SHOP) }).click();
+  await page.getByRole("button", { name: `Add ${ITEM} to cart` }).waitFor();
   await page.getByRole("link", { name: "Orders" }).click();
   await waiting.waitFor();
 
