@@ -1,7 +1,7 @@
 import { lazy, LocationProvider, Route, Router, useLocation } from "preact-iso";
 import { useEffect, useState } from "preact/hooks";
 import { connect, disconnect, subscribe } from "./live";
-import { flush, onOutboxChange, pending } from "./outbox";
+import { flush, mine, onOutboxChange } from "./outbox";
 import { count, onCartChange } from "./cart";
 import { loadSession, refreshUnread, signOut, useSession } from "./state";
 import { Login, Register } from "./pages/auth";
@@ -38,9 +38,10 @@ function Nav() {
   const s = useSession();
   const { path } = useLocation();
   const [items, setItems] = useState(count());
-  const [queued, setQueued] = useState(pending().length);
+  const [, setOutboxVersion] = useState(0);
+  const queued = s.me ? mine().length : 0;
   useEffect(() => onCartChange(() => setItems(count())), []);
-  useEffect(() => onOutboxChange(() => setQueued(pending().length)), []);
+  useEffect(() => onOutboxChange(() => setOutboxVersion((v) => v + 1)), []);
   const link = (href: string, text: string, extra?: preact.ComponentChildren) => {
     const current = href === "/" ? path === "/" || path.startsWith("/shops") : path.startsWith(href);
     return (

@@ -2,9 +2,12 @@
 // and keeps it on every retry, so the server places it once however often
 // it is sent (a retry after a lost response returns the original order).
 import { api, call, Offline, Problem, type S } from "./api/client";
+import { get } from "./state";
 
 export type Pending = {
   key: string;
+  /** Who composed it: only their session ever sends it. */
+  userId: string;
   body: S["CheckoutRequest"];
   shopName: string;
   total: number;
@@ -15,12 +18,17 @@ export type Pending = {
 const KEY = "uphill.outbox";
 const subs = new Set<() => void>();
 
+/** Everything queued on this device (see `mine` for the signed-in user's). */
 export function pending(): Pending[] {
   try {
     return JSON.parse(localStorage.getItem(KEY) || "[]") as Pending[];
   } catch {
     return [];
   }
+}
+export function mine(): Pending[] {
+  const me = get().me?.id;
+  return pending().filter((p) => p.userId === me);
 }
 function save(list: Pending[]) {
   localStorage.setItem(KEY, JSON.stringify(list));
@@ -55,7 +63,7 @@ export type Placed = { order: S["OrderView"] } | { queued: Pending };
 
 /** Places an order now, or queues it when there is no network. */
 export async function place(body: S["CheckoutRequest"], shopName: string, total: number): Promise<Placed> {
-  const p: Pending = { key: uuid(), body, shopName, total, createdAt: new Date().toISOString() };
+  const p: Pending = { key: uuid(), userId: get().me?.id ?? "", body, shopName, total, createdAt: new Date().toISOString() };
   // Queued before the first try: a tab closed mid-request still retries it.
   save([...pending(), p]);
   if (!navigator.onLine) return { queued: p };
@@ -74,8 +82,9 @@ let flushing: Promise<S["OrderView"][]> | null = null;
 
 async function sendAll(): Promise<S["OrderView"][]> {
   const placed: S["OrderView"][] = [];
+  const me = get().me?.id;
   for (const p of pending()) {
-    if (p.error) continue;
+    if (p.error || !me || p.userId !== me) continue;
     try {
       placed.push(await send(p));
       update(p.key, () => null);

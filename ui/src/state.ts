@@ -1,7 +1,7 @@
 // App-wide state: who is signed in, their roles, the unread count, fees.
 // A tiny observable instead of a state library: a few fields, few writers.
 import { useEffect, useState } from "preact/hooks";
-import { api, call, Problem, setCsrf, type S } from "./api/client";
+import { api, call, hasCsrf, Problem, setCsrf, type S } from "./api/client";
 
 export type Session = {
   me: S["Me"] | null | undefined; // undefined while loading
@@ -57,7 +57,9 @@ export async function loadSession() {
   } catch {
     me = null;
   }
-  if (!me) {
+  // A session cookie without its CSRF token (storage cleared) could read
+  // but never change anything: sign in again for a fresh pair.
+  if (!me || !hasCsrf()) {
     set({ me: null, shop: null, runner: false, unread: 0 });
     return;
   }
@@ -80,6 +82,8 @@ export async function signOut() {
     await call(api.POST("/api/v1/auth/logout"));
   } finally {
     setCsrf(null);
+    // The cart is this user's; queued orders stay (tagged with their owner).
+    localStorage.removeItem("uphill.cart");
     // The service worker's copies of this user's orders and addresses.
     if ("caches" in window) await caches.delete("uphill-api-v1");
     set({ me: null, shop: null, runner: false, unread: 0 });

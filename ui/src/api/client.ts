@@ -12,6 +12,8 @@ export function setCsrf(token: string | null) {
   else localStorage.removeItem(CSRF_KEY);
 }
 
+export const hasCsrf = () => !!localStorage.getItem(CSRF_KEY);
+
 // Cookie-authenticated changes must carry the session's CSRF token.
 const csrf: Middleware = {
   onRequest({ request }) {

@@ -6,7 +6,7 @@ import { api, call, type S } from "../api/client";
 import { cartOf, carts, onCartChange, setQuantity, clear, type Line } from "../cart";
 import { countdown, label, minutesToClock, money, time, when } from "../format";
 import { subscribe } from "../live";
-import { dismiss, flush, onOutboxChange, pending, place } from "../outbox";
+import { dismiss, flush, mine, onOutboxChange, place } from "../outbox";
 import { get, useSession } from "../state";
 import { Badge, Button, ErrorBox, Field, Loaded, Page, Select, Skeleton, statusTone, useAction, useLoad } from "../ui";
 
@@ -491,8 +491,8 @@ export function Checkout() {
 }
 
 function Queued() {
-  const [list, setList] = useState(pending());
-  useEffect(() => onOutboxChange(() => setList(pending())), []);
+  const [list, setList] = useState(mine());
+  useEffect(() => onOutboxChange(() => setList(mine())), []);
   if (list.length === 0) return null;
   return (
     <ul class="cards" aria-label="Orders not yet sent">
