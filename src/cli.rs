@@ -63,6 +63,9 @@ pub enum Command {
     Backup(crate::backup::command::BackupCommand),
     /// Print the version.
     Version,
+    /// Print the OpenAPI document the server serves at /api/openapi.json
+    /// (the web UI's client is generated from it; see scripts/gen-openapi).
+    Openapi,
 }
 
 #[derive(Subcommand, Debug)]
@@ -199,7 +202,32 @@ pub fn run() -> anyhow::Result<()> {
             println!("uphill {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
+        Command::Openapi => {
+            println!("{}", openapi_document()?);
+            Ok(())
+        }
     }
+}
+
+/// The OpenAPI document, from the application itself, so it is exactly what
+/// `/api/openapi.json` serves. The API structs hold the application state,
+/// so this builds one on the defaults over a throwaway store: no config or
+/// data directory of this machine can change the document.
+pub fn openapi_document() -> anyhow::Result<String> {
+    let dir = std::env::temp_dir().join(format!("uphill-openapi-{}", ulid::Ulid::new()));
+    let mut config = Config::default();
+    config.storage.data_dir = dir.clone();
+    config.server.bind = "127.0.0.1:0".into();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let spec = rt.block_on(async {
+        let app = Application::build(config).await?;
+        anyhow::Ok(crate::http::openapi_json(app.state()))
+    });
+    drop(rt);
+    let _ = std::fs::remove_dir_all(&dir);
+    spec
 }
 
 fn init(global: &Global, output: &PathBuf, force: bool) -> anyhow::Result<()> {

@@ -42,6 +42,22 @@ fn version_prints_the_crate_version() {
 }
 
 #[test]
+fn openapi_prints_the_committed_snapshot() {
+    let out = run(&mut uphill(&["openapi"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert_eq!(printed["info"]["title"], "Uphill API");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/ui/openapi.json");
+    let snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("ui/openapi.json")).unwrap();
+    assert!(
+        printed == snapshot,
+        "ui/openapi.json is not what `uphill openapi` prints: run scripts/gen-openapi \
+         and commit ui/openapi.json"
+    );
+}
+
+#[test]
 fn check_names_a_bad_key_and_redacts_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");

@@ -160,6 +160,14 @@ impl From<PlatformSettings> for SettingsView {
 }
 
 #[derive(Object)]
+pub struct FeesView {
+    /// Minor units added to every order placed now.
+    pub platform_fee: i64,
+    /// ISO 4217 code of every amount in the API.
+    pub currency: String,
+}
+
+#[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct UpdateSettingsRequest {
     /// Minor units, 0 to 100000000.
@@ -471,6 +479,18 @@ impl AdminApi {
         auth.require_admin()?;
         let s = self.state.store.read(admin::read_settings).await?;
         Ok(Json(s.into()))
+    }
+
+    /// The platform fee checkout adds now, and the campus currency: public,
+    /// so a cart can spell out its total before the order is placed (the
+    /// order freezes the fee it was placed with).
+    #[oai(path = "/fees", method = "get", tag = "ApiTags::Orders")]
+    async fn fees(&self) -> Result<Json<FeesView>, ApiError> {
+        let s = self.state.store.read(admin::read_settings).await?;
+        Ok(Json(FeesView {
+            platform_fee: s.platform_fee,
+            currency: self.state.config.campus.currency.clone(),
+        }))
     }
 
     /// Change platform settings; applies to orders placed from now on.

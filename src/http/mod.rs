@@ -18,10 +18,10 @@ pub mod ops_api;
 pub mod shape;
 mod system;
 pub mod types;
+pub mod ui;
 
 use std::sync::Arc;
 
-use poem::endpoint::EmbeddedFilesEndpoint;
 use poem::{Endpoint, EndpointExt, Request, Route};
 use poem_openapi::{OpenApiService, Tags};
 
@@ -142,8 +142,9 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .nest("/docs", api.swagger_ui())
         .at("/setup", poem::get(system::setup_page))
         .at("/api/v1/events", poem::get(events_api::event_stream))
-        .nest("/assets", EmbeddedFilesEndpoint::<PublicAssets>::new())
+        .nest("/assets", ui::assets())
         .nest("/", api)
+        .around(ui::around)
         .data(state)
         .around(move |ep, req| {
             let policy = policy.clone();

@@ -16,3 +16,4 @@ mod metrics;
 mod platform;
 mod store;
 mod tokens;
+mod ui;

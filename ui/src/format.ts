@@ -1,0 +1,39 @@
+import { get } from "./state";
+
+const formats = new Map<string, Intl.NumberFormat>();
+
+/** Minor units (paise) to a price, in the campus currency. */
+export function money(minor: number): string {
+  const currency = get().fees?.currency ?? "INR";
+  let f = formats.get(currency);
+  if (!f) {
+    f = new Intl.NumberFormat("en-IN", { style: "currency", currency });
+    formats.set(currency, f);
+  }
+  return f.format(minor / 100);
+}
+
+export function when(iso: string): string {
+  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+export function time(iso: string): string {
+  return new Date(iso).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+}
+
+/** "1 h 04 min", "12:09" (under an hour), for a countdown. */
+export function countdown(ms: number): string {
+  if (ms <= 0) return "closed";
+  const s = Math.floor(ms / 1000);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const sec = s % 60;
+  if (h > 0) return `${h} h ${String(m).padStart(2, "0")} min`;
+  return `${m}:${String(sec).padStart(2, "0")}`;
+}
+
+export const label = (s: string) => s.charAt(0) + s.slice(1).toLowerCase().replace(/_/g, " ");
+
+export function minutesToClock(m: number): string {
+  return `${String(Math.floor(m / 60)).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`;
+}

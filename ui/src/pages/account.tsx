@@ -1,0 +1,150 @@
+// Account: profile, addresses, sign out; and the notifications list.
+import { useEffect } from "preact/hooks";
+import { api, call } from "../api/client";
+import { when } from "../format";
+import { subscribe } from "../live";
+import { refreshUnread, useSession } from "../state";
+import { Badge, Button, ErrorBox, Loaded, Page, useAction, useLoad } from "../ui";
+
+export function Account() {
+  const s = useSession();
+  const addresses = useLoad(() => (s.me ? call(api.GET("/api/v1/me/addresses")) : Promise.resolve([])), [s.me?.id]);
+  const buildings = useLoad(() => call(api.GET("/api/v1/buildings")), []);
+  const a = useAction();
+  if (!s.me)
+    return (
+      <Page title="Account">
+        <a href="/login">Sign in</a>
+      </Page>
+    );
+  const bname = (id: string) => buildings.data?.find((b) => b.id === id)?.name ?? "";
+  return (
+    <Page title="Account">
+      <div class="card">
+        <p>
+          <strong>{s.me.name}</strong> · {s.me.email}
+        </p>
+        <p class="muted">
+          {s.me.is_admin && "Admin · "}
+          {s.shop ? `Owner of ${s.shop.name} · ` : ""}
+          member since {when(s.me.created_at)}
+        </p>
+        <p>
+          {!s.shop && <a href="/vendor">Open a shop</a>} {s.runner && <a href="/runs">Your runs</a>}
+        </p>
+      </div>
+      <h2>Addresses</h2>
+      <ErrorBox error={a.error} />
+      <Loaded load={addresses}>
+        {(list) => (
+          <ul class="list">
+            {list.length === 0 && <li class="empty">No addresses yet; add one at checkout.</li>}
+            {list.map((x) => (
+              <li key={x.id} class="row">
+                <span>
+                  {x.label}: {bname(x.building_id)}, room {x.room} {x.is_default && <Badge>default</Badge>}
+                </span>
+                <Button
+                  kind="secondary"
+                  busy={a.busy}
+                  aria-label={`Delete address ${x.label}`}
+                  onClick={() =>
+                    a.run(async () => {
+                      await call(api.DELETE("/api/v1/me/addresses/{id}", { params: { path: { id: x.id } } }));
+                      addresses.reload();
+                    })
+                  }
+                >
+                  Delete
+                </Button>
+              </li>
+            ))}
+          </ul>
+        )}
+      </Loaded>
+    </Page>
+  );
+}
+
+export function Notifications() {
+  const s = useSession();
+  const list = useLoad(() => call(api.GET("/api/v1/notifications", { params: { query: { limit: 50 } } })), [s.me?.id]);
+  const broadcasts = useLoad(() => call(api.GET("/api/v1/broadcasts")), [s.me?.id]);
+  const a = useAction();
+  useEffect(
+    () =>
+      subscribe((e) => {
+        if (e.type === "notification") list.reload();
+        if (e.type === "broadcast") broadcasts.reload();
+      }),
+    [],
+  );
+  const readAll = () =>
+    a.run(async () => {
+      await call(api.POST("/api/v1/notifications/read-all"));
+      list.reload();
+      refreshUnread();
+    });
+  const readOne = (id: string) =>
+    a.run(async () => {
+      await call(api.POST("/api/v1/notifications/{id}/read", { params: { path: { id } } }));
+      list.reload();
+      refreshUnread();
+    });
+  return (
+    <Page
+      title="Notifications"
+      actions={
+        <Button kind="secondary" busy={a.busy} onClick={readAll}>
+          Mark all read
+        </Button>
+      }
+    >
+      <ErrorBox error={a.error} />
+      <Loaded load={broadcasts} lines={1}>
+        {(bs) => (
+          <ul class="cards">
+            {bs
+              .filter((b) => !b.read)
+              .map((b) => (
+                <li key={b.id} class="card announcement">
+                  <strong>{b.title}</strong>
+                  <p>{b.message}</p>
+                  <button
+                    type="button"
+                    class="linkish"
+                    onClick={() => a.run(async () => (await call(api.POST("/api/v1/broadcasts/{id}/read", { params: { path: { id: b.id } } })), broadcasts.reload()))}
+                  >
+                    Dismiss
+                  </button>
+                </li>
+              ))}
+          </ul>
+        )}
+      </Loaded>
+      <Loaded load={list} lines={5}>
+        {(page) =>
+          page.items.length === 0 ? (
+            <p class="empty">Nothing yet.</p>
+          ) : (
+            <ul class="cards">
+              {page.items.map((n) => (
+                <li key={n.id} class={`card note note-${n.kind.toLowerCase()}${n.read ? "" : " unread"}`}>
+                  <strong>{n.title}</strong> {!n.read && <Badge tone="warn">new</Badge>}
+                  <p>{n.message}</p>
+                  <span class="muted">{when(n.created_at)}</span>{" "}
+                  {n.action && n.action.startsWith("/") && <a href={n.action.replace(/^\/api\/v1/, "")}>Open</a>}{" "}
+                  {!n.read && (
+                    <button type="button" class="linkish" onClick={() => readOne(n.id)}>
+                      Mark read
+                    </button>
+                  )}
+                </li>
+              ))}
+            </ul>
+          )
+        }
+      </Loaded>
+    </Page>
+  );
+}

@@ -1,0 +1,334 @@
+// Admin screens (loaded on demand). Areas whose API is not in this build
+// yet (metrics, alerts, mail outbox, backups) show what they will hold.
+import { useRoute } from "preact-iso";
+import { useState } from "preact/hooks";
+import { api, call, type S } from "../api/client";
+import { label, money, when } from "../format";
+import { get, set } from "../state";
+import { Badge, Button, ErrorBox, Field, Loaded, Page, Select, statusTone, useAction, useLoad } from "../ui";
+
+const TABS: [string, string][] = [
+  ["shops", "Shops to verify"],
+  ["users", "Users"],
+  ["places", "Buildings & categories"],
+  ["fee", "Platform fee"],
+  ["broadcasts", "Broadcasts"],
+  ["audit", "Audit log"],
+  ["metrics", "Metrics"],
+  ["alerts", "Alerts"],
+  ["mail", "Mail outbox"],
+  ["backups", "Backups"],
+];
+
+export function AdminHome() {
+  const { params } = useRoute();
+  const tab = params.tab || "shops";
+  const title = TABS.find(([k]) => k === tab)?.[1] ?? "Admin";
+  if (!get().me?.is_admin) return <Page title="Admin">Admins only.</Page>;
+  return (
+    <Page title={title}>
+      <nav class="subnav" aria-label="Admin">
+        {TABS.map(([k, l]) => (
+          <a key={k} href={`/admin/${k}`} aria-current={k === tab ? "page" : undefined}>
+            {l}
+          </a>
+        ))}
+        <a href="/docs">API docs</a>
+      </nav>
+      {tab === "shops" && <ShopsToVerify />}
+      {tab === "users" && <Users />}
+      {tab === "places" && (
+        <>
+          <NamedList kind="buildings" />
+          <NamedList kind="categories" />
+        </>
+      )}
+      {tab === "fee" && <Fee />}
+      {tab === "broadcasts" && <Broadcasts />}
+      {tab === "audit" && <Audit />}
+      {tab === "metrics" && <Placeholder what="Charts of the last day and week: requests, latency, orders, batches, SSE clients, mail, disk." />}
+      {tab === "alerts" && <Placeholder what="Open and resolved alerts: p95 latency, 5xx rate, disk space, backups, dead-lettered mail, stuck batches, the batch closer." />}
+      {tab === "mail" && <Placeholder what="The email outbox: queued, retrying and dead-lettered messages, with retry." />}
+      {tab === "backups" && <Placeholder what="Backups with their manifests and checksums: run now, verify, download." />}
+    </Page>
+  );
+}
+
+function Placeholder({ what }: { what: string }) {
+  return (
+    <div class="card placeholder">
+      <p>{what}</p>
+      <p class="muted">This screen fills in when this server's API offers it; until then see the API docs.</p>
+    </div>
+  );
+}
+
+function ShopsToVerify() {
+  const [status, setStatus] = useState<S["VerificationView"]>("PENDING");
+  const shops = useLoad(() => call(api.GET("/api/v1/admin/shops", { params: { query: { verification: status } } })), [status]);
+  return (
+    <>
+      <Select
+        label="Status"
+        name="verification"
+        value={status}
+        onChange={(v) => setStatus(v as S["VerificationView"])}
+        options={(["PENDING", "REQUIRES_ACTION", "VERIFIED", "REJECTED", "NOT_STARTED"] as const).map((v): [string, string] => [v, label(v)])}
+      />
+      <Loaded load={shops} lines={4}>
+        {(list) =>
+          list.length === 0 ? (
+            <p class="empty">Nothing waiting.</p>
+          ) : (
+            <ul class="cards">
+              {list.map((s) => (
+                <ShopDecision key={s.id} s={s} onDone={shops.reload} />
+              ))}
+            </ul>
+          )
+        }
+      </Loaded>
+    </>
+  );
+}
+
+function ShopDecision({ s, onDone }: { s: S["AdminShopView"]; onDone: () => void }) {
+  const [note, setNote] = useState("");
+  const a = useAction();
+  const decide = (decision: S["DecisionView"]) =>
+    a.run(async () => {
+      await call(api.POST("/api/v1/admin/shops/{id}/decision", { params: { path: { id: s.id } }, body: { decision, note } }));
+      onDone();
+    });
+  return (
+    <li class="card" data-testid={`shop-${s.name}`}>
+      <p>
+        <strong>{s.name}</strong> <Badge tone={statusTone(s.verification)}>{label(s.verification)}</Badge>
+      </p>
+      <p class="muted">
+        {label(s.shop_type)} · {s.location} · delivery {money(s.delivery_fee)}
+      </p>
+      <p>{s.description}</p>
+      <p>
+        Owner: {s.owner_name ?? "?"} · {s.owner_email ?? "?"}
+      </p>
+      {s.verification === "PENDING" && (
+        <>
+          <Field label={`Note to the owner of ${s.name}`} name={`note-${s.id}`} value={note} onInput={setNote} maxLength={500} />
+          <div class="actions">
+            <Button busy={a.busy} onClick={() => decide("VERIFY")}>
+              Verify
+            </Button>
+            <Button kind="secondary" busy={a.busy} onClick={() => decide("REQUIRE_ACTION")}>
+              Ask for changes
+            </Button>
+            <Button kind="danger" busy={a.busy} onClick={() => decide("REJECT")}>
+              Reject
+            </Button>
+          </div>
+        </>
+      )}
+      <ErrorBox error={a.error} />
+    </li>
+  );
+}
+
+function Users() {
+  const [q, setQ] = useState("");
+  const users = useLoad(() => call(api.GET("/api/v1/admin/users", { params: { query: { q: q || undefined } } })), [q]);
+  const a = useAction();
+  type Act = "suspend" | "unsuspend" | "ban" | "sign-out" | "make-admin" | "remove-admin";
+  const act = (id: string, what: Act) =>
+    a.run(async () => {
+      const p = { params: { path: { id } }, body: {} };
+      const calls = {
+        suspend: () => api.POST("/api/v1/admin/users/{id}/suspend", p),
+        unsuspend: () => api.POST("/api/v1/admin/users/{id}/unsuspend", p),
+        ban: () => api.POST("/api/v1/admin/users/{id}/ban", p),
+        "sign-out": () => api.POST("/api/v1/admin/users/{id}/sign-out", p),
+        "make-admin": () => api.POST("/api/v1/admin/users/{id}/make-admin", p),
+        "remove-admin": () => api.POST("/api/v1/admin/users/{id}/remove-admin", p),
+      };
+      await call(calls[what]() as Promise<{ data?: unknown; error?: unknown; response: Response }>);
+      users.reload();
+    });
+  return (
+    <>
+      <Field label="Search by email or name" name="q" type="search" value={q} onInput={setQ} />
+      <ErrorBox error={a.error} />
+      <Loaded load={users} lines={6}>
+        {(page) => (
+          <ul class="cards">
+            {page.items.map((u) => (
+              <li key={u.id} class="card">
+                <p>
+                  <strong>{u.name}</strong> · {u.email} <Badge tone={statusTone(u.status)}>{label(u.status)}</Badge> {u.is_admin && <Badge>admin</Badge>}
+                </p>
+                <div class="actions">
+                  {u.status === "ACTIVE" ? (
+                    <Button kind="secondary" busy={a.busy} onClick={() => act(u.id, "suspend")}>
+                      Suspend
+                    </Button>
+                  ) : (
+                    <Button kind="secondary" busy={a.busy} onClick={() => act(u.id, "unsuspend")}>
+                      Unsuspend
+                    </Button>
+                  )}
+                  {u.status !== "BANNED" && (
+                    <Button kind="danger" busy={a.busy} onClick={() => act(u.id, "ban")}>
+                      Ban
+                    </Button>
+                  )}
+                  <Button kind="secondary" busy={a.busy} onClick={() => act(u.id, "sign-out")}>
+                    Sign out everywhere
+                  </Button>
+                  <Button kind="secondary" busy={a.busy} onClick={() => act(u.id, u.is_admin ? "remove-admin" : "make-admin")}>
+                    {u.is_admin ? "Remove admin" : "Make admin"}
+                  </Button>
+                </div>
+              </li>
+            ))}
+          </ul>
+        )}
+      </Loaded>
+    </>
+  );
+}
+
+function NamedList({ kind }: { kind: "buildings" | "categories" }) {
+  const list = useLoad(() => call(kind === "buildings" ? api.GET("/api/v1/buildings") : api.GET("/api/v1/categories")), [kind]);
+  const [name, setName] = useState("");
+  const a = useAction();
+  const add = (e: Event) => {
+    e.preventDefault();
+    a.run(async () => {
+      await call(kind === "buildings" ? api.POST("/api/v1/admin/buildings", { body: { name } }) : api.POST("/api/v1/admin/categories", { body: { name } }));
+      setName("");
+      list.reload();
+    });
+  };
+  const remove = (id: string) =>
+    a.run(async () => {
+      const p = { params: { path: { id } } };
+      await call(kind === "buildings" ? api.DELETE("/api/v1/admin/buildings/{id}", p) : api.DELETE("/api/v1/admin/categories/{id}", p));
+      list.reload();
+    });
+  const title = kind === "buildings" ? "Buildings" : "Categories";
+  return (
+    <section>
+      <h2>{title}</h2>
+      <Loaded load={list}>
+        {(items) => (
+          <ul class="list">
+            {items.map((x) => (
+              <li key={x.id} class="row">
+                {x.name}
+                <Button kind="secondary" aria-label={`Delete ${x.name}`} onClick={() => remove(x.id)}>
+                  Delete
+                </Button>
+              </li>
+            ))}
+          </ul>
+        )}
+      </Loaded>
+      <form class="inline-form" onSubmit={add}>
+        <Field label={`New ${kind === "buildings" ? "building" : "category"}`} name={`new-${kind}`} value={name} onInput={setName} required maxLength={100} />
+        <Button type="submit" busy={a.busy}>
+          Add
+        </Button>
+      </form>
+      <ErrorBox error={a.error} />
+    </section>
+  );
+}
+
+function Fee() {
+  const settings = useLoad(() => call(api.GET("/api/v1/admin/settings")), []);
+  const [fee, setFee] = useState<string | null>(null);
+  const a = useAction();
+  const save = (e: Event) => {
+    e.preventDefault();
+    a.run(async () => {
+      const s = await call(api.PUT("/api/v1/admin/settings", { body: { platform_fee: Math.round(Number(fee) * 100) } }));
+      const fees = get().fees;
+      if (fees) set({ fees: { ...fees, platform_fee: s.platform_fee } });
+      settings.reload();
+    });
+  };
+  return (
+    <Loaded load={settings}>
+      {(s) => (
+        <form class="card form" onSubmit={save}>
+          <p>
+            Now {money(s.platform_fee)} per order{s.updated_at && `, changed ${when(s.updated_at)}`}. Orders keep the fee they were placed with.
+          </p>
+          <Field label="Platform fee per order" name="platform_fee" type="number" inputMode="decimal" min={0} value={fee ?? String(s.platform_fee / 100)} onInput={setFee} />
+          <ErrorBox error={a.error} />
+          <Button type="submit" busy={a.busy}>
+            Save fee
+          </Button>
+        </form>
+      )}
+    </Loaded>
+  );
+}
+
+function Broadcasts() {
+  const [f, setF] = useState({ title: "", message: "", audience: "ALL" });
+  const [sent, setSent] = useState("");
+  const a = useAction();
+  const send = (e: Event) => {
+    e.preventDefault();
+    a.run(async () => {
+      await call(api.POST("/api/v1/admin/broadcasts", { body: { title: f.title, message: f.message, audience: f.audience as S["AudienceView"] } }));
+      setSent(`Sent “${f.title}”.`);
+      setF({ ...f, title: "", message: "" });
+    });
+  };
+  return (
+    <form class="card form" onSubmit={send}>
+      <Field label="Title" name="b-title" value={f.title} onInput={(v) => setF({ ...f, title: v })} required maxLength={100} />
+      <Field label="Message" name="b-message" value={f.message} onInput={(v) => setF({ ...f, message: v })} required maxLength={1000} />
+      <Select label="To" name="b-audience" value={f.audience} onChange={(v) => setF({ ...f, audience: v })} options={(["ALL", "STUDENTS", "VENDORS", "RUNNERS", "ADMINS"] as const).map((v): [string, string] => [v, label(v)])} />
+      <ErrorBox error={a.error} />
+      {sent && <p role="status">{sent}</p>}
+      <Button type="submit" busy={a.busy}>
+        Send broadcast
+      </Button>
+    </form>
+  );
+}
+
+function Audit() {
+  const audit = useLoad(() => call(api.GET("/api/v1/admin/audit")), []);
+  return (
+    <Loaded load={audit} lines={8}>
+      {(page) => (
+        <div class="table-wrap">
+          <table class="audit">
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Action</th>
+                <th scope="col">Target</th>
+                <th scope="col">Details</th>
+                <th scope="col">From</th>
+              </tr>
+            </thead>
+            <tbody>
+              {page.items.map((e) => (
+                <tr key={e.id}>
+                  <td>{when(e.at)}</td>
+                  <td>{e.action}</td>
+                  <td>{e.target}</td>
+                  <td>{e.details}</td>
+                  <td>{e.ip}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </Loaded>
+  );
+}

@@ -1,0 +1,745 @@
+// The student path: shops, products, cart, checkout, orders with the live
+// timeline and the delivery OTP, reviews.
+import { useLocation, useRoute } from "preact-iso";
+import { useEffect, useState } from "preact/hooks";
+import { api, call, type S } from "../api/client";
+import { cartOf, carts, onCartChange, setQuantity, clear, type Line } from "../cart";
+import { countdown, label, minutesToClock, money, time, when } from "../format";
+import { subscribe } from "../live";
+import { dismiss, flush, mine, onOutboxChange, place } from "../outbox";
+import { get, useSession } from "../state";
+import { Badge, Button, ErrorBox, Field, Loaded, Page, Select, Skeleton, statusTone, useAction, useLoad } from "../ui";
+
+const SHOP_TYPES: [string, string][] = [
+  ["", "All types"],
+  ["CANTEEN", "Canteen"],
+  ["STATIONERY", "Stationery"],
+  ["GROCERY", "Grocery"],
+  ["OTHER", "Other"],
+];
+
+function useCartVersion() {
+  const [v, setV] = useState(0);
+  useEffect(() => onCartChange(() => setV((x) => x + 1)), []);
+  return v;
+}
+
+/** Ticks every second while mounted. */
+function useNow() {
+  const [now, setNow] = useState(Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(t);
+  }, []);
+  return now;
+}
+
+/** The earliest upcoming cutoff of a shop's active slots. */
+function nextSlot(slots: S["SlotView"][]): S["SlotView"] | undefined {
+  return slots
+    .filter((s) => s.active && s.next_cutoff_at)
+    .sort((a, b) => Date.parse(a.next_cutoff_at!) - Date.parse(b.next_cutoff_at!))[0];
+}
+
+export function Shops() {
+  const s = useSession();
+  const [type, setType] = useState("");
+  const [building, setBuilding] = useState("");
+  const [favOnly, setFavOnly] = useState(false);
+  const buildings = useLoad(() => call(api.GET("/api/v1/buildings")), []);
+  const favs = useLoad(() => (s.me ? call(api.GET("/api/v1/me/favorites")) : Promise.resolve([])), [s.me?.id]);
+  const shops = useLoad(
+    () =>
+      call(
+        api.GET("/api/v1/shops", {
+          params: {
+            query: {
+              shop_type: (type || undefined) as S["ShopTypeView"] | undefined,
+              building: building || undefined,
+              favorites: favOnly || undefined,
+            },
+          },
+        }),
+      ),
+    [type, building, favOnly],
+  );
+  const favIds = new Set((favs.data ?? []).map((f) => f.id));
+  const toggleFav = async (id: string) => {
+    const path = { params: { path: { shop_id: id } } };
+    await call(favIds.has(id) ? api.DELETE("/api/v1/me/favorites/{shop_id}", path) : api.PUT("/api/v1/me/favorites/{shop_id}", path)).catch(() => {});
+    favs.reload();
+    if (favOnly) shops.reload();
+  };
+  return (
+    <Page title="Shops">
+      <div class="filters" role="group" aria-label="Filter shops">
+        <Select label="Type" name="type" value={type} onChange={setType} options={SHOP_TYPES} />
+        <Select
+          label="Delivers to"
+          name="building"
+          value={building}
+          onChange={setBuilding}
+          options={[["", "Any building"], ...(buildings.data ?? []).map((b): [string, string] => [b.id, b.name])]}
+        />
+        {s.me && (
+          <label class="check">
+            <input type="checkbox" checked={favOnly} onChange={(e) => setFavOnly((e.target as HTMLInputElement).checked)} /> Favourites only
+          </label>
+        )}
+      </div>
+      <Loaded load={shops} lines={6}>
+        {(list) =>
+          list.length === 0 ? (
+            <p class="empty">No shops match.</p>
+          ) : (
+            <ul class="cards">
+              {list.map((shop) => (
+                <li key={shop.id} class="card shop-card">
+                  <a href={`/shops/${shop.id}`} class="card-link">
+                    <strong>{shop.name}</strong>
+                    <span class="muted">
+                      {label(shop.shop_type)} · {shop.location}
+                    </span>
+                    <span class="muted">
+                      Open {minutesToClock(shop.opens_at)}–{minutesToClock(shop.closes_at)}
+                      {!shop.accepting_orders && " · not taking orders now"}
+                    </span>
+                  </a>
+                  {s.me && (
+                    <button
+                      type="button"
+                      class="fav"
+                      aria-pressed={favIds.has(shop.id)}
+                      aria-label={favIds.has(shop.id) ? `Remove ${shop.name} from favourites` : `Add ${shop.name} to favourites`}
+                      onClick={() => toggleFav(shop.id)}
+                    >
+                      {favIds.has(shop.id) ? "★" : "☆"}
+                    </button>
+                  )}
+                </li>
+              ))}
+            </ul>
+          )
+        }
+      </Loaded>
+    </Page>
+  );
+}
+
+function Qty({ shop, p }: { shop: S["ShopView"]; p: S["ProductView"] }) {
+  useCartVersion();
+  const q = cartOf(shop.id)?.lines[p.id]?.quantity ?? 0;
+  const line = { product_id: p.id, name: p.name, unit_price: p.unit_price };
+  const setQ = (n: number) => setQuantity(shop.id, shop.name, line, Math.min(n, p.stock));
+  if (!p.in_stock) return <WatchButton product={p} />;
+  if (q === 0)
+    return (
+      <Button kind="secondary" onClick={() => setQ(1)} aria-label={`Add ${p.name} to cart`}>
+        Add
+      </Button>
+    );
+  return (
+    <div class="qty" role="group" aria-label={`${p.name} quantity`}>
+      <button type="button" class="btn btn-secondary" aria-label={`One less ${p.name}`} onClick={() => setQ(q - 1)}>
+        −
+      </button>
+      <output aria-live="polite">{q}</output>
+      <button type="button" class="btn btn-secondary" aria-label={`One more ${p.name}`} disabled={q >= p.stock} onClick={() => setQ(q + 1)}>
+        +
+      </button>
+    </div>
+  );
+}
+
+function WatchButton({ product }: { product: S["ProductView"] }) {
+  const s = useSession();
+  const [watching, setWatching] = useState(false);
+  const a = useAction();
+  if (!s.me) return <span class="muted">Sold out</span>;
+  const toggle = () =>
+    a.run(async () => {
+      const path = { params: { path: { id: product.id } } };
+      await call(watching ? api.DELETE("/api/v1/products/{id}/watch", path) : api.PUT("/api/v1/products/{id}/watch", path));
+      setWatching(!watching);
+    });
+  return (
+    <div>
+      <Button kind="secondary" busy={a.busy} onClick={toggle}>
+        {watching ? "Watching: stop" : "Sold out: notify me"}
+      </Button>
+      <ErrorBox error={a.error} />
+    </div>
+  );
+}
+
+function Cutoff({ slots }: { slots: S["SlotView"][] }) {
+  const now = useNow();
+  const slot = nextSlot(slots);
+  if (!slot) return <p class="muted">No batch scheduled.</p>;
+  const left = Date.parse(slot.next_cutoff_at!) - now;
+  return (
+    <p class="cutoff" role="timer" aria-live="off">
+      <strong>{slot.label}</strong> closes at {time(slot.next_cutoff_at!)}: <span class="countdown">{countdown(left)}</span> left to order
+    </p>
+  );
+}
+
+export function ShopPage() {
+  const { params } = useRoute();
+  const id = params.id;
+  const shop = useLoad(() => call(api.GET("/api/v1/shops/{id}", { params: { path: { id } } })), [id]);
+  const products = useLoad(() => call(api.GET("/api/v1/shops/{id}/products", { params: { path: { id } } })), [id]);
+  const slots = useLoad(() => call(api.GET("/api/v1/shops/{id}/slots", { params: { path: { id } } })), [id]);
+  useCartVersion();
+  const cart = cartOf(id);
+  return (
+    <Page title={shop.data?.name ?? "Shop"}>
+      <Loaded load={shop} lines={2}>
+        {(s) => (
+          <div class="shop-head">
+            <p>{s.description}</p>
+            <p class="muted">
+              {label(s.shop_type)} · {s.location} · delivery {money(s.delivery_fee)}
+              {s.min_order_value > 0 && ` · minimum order ${money(s.min_order_value)}`}
+            </p>
+            {slots.data && <Cutoff slots={slots.data} />}
+          </div>
+        )}
+      </Loaded>
+      <Loaded load={products} lines={8}>
+        {(list) => (
+          <ul class="products">
+            {list.map((p) => (
+              <li key={p.id} class="product">
+                <div>
+                  <a href={`/products/${p.id}`}>
+                    <strong>{p.name}</strong>
+                  </a>{" "}
+                  {p.is_veg && <Badge tone="good">veg</Badge>}
+                  <div class="muted">
+                    {money(p.unit_price)}
+                    {p.discount > 0 && <s class="was"> {money(p.price)}</s>}
+                    {p.review_count > 0 && ` · ★ ${((p.rating ?? 0) / 100).toFixed(1)} (${p.review_count})`}
+                    {p.in_stock && p.stock < 5 && ` · only ${p.stock} left`}
+                  </div>
+                </div>
+                {shop.data && <Qty shop={shop.data} p={p} />}
+              </li>
+            ))}
+          </ul>
+        )}
+      </Loaded>
+      {cart && (
+        <div class="sticky-bar">
+          <a class="btn btn-primary" href={`/checkout/${id}`}>
+            Checkout · {money(Object.values(cart.lines).reduce((n, l) => n + l.unit_price * l.quantity, 0))}
+          </a>
+        </div>
+      )}
+    </Page>
+  );
+}
+
+export function ProductPage() {
+  const { params } = useRoute();
+  const id = params.id;
+  const product = useLoad(() => call(api.GET("/api/v1/products/{id}", { params: { path: { id } } })), [id]);
+  const shop = useLoad(
+    () => (product.data ? call(api.GET("/api/v1/shops/{id}", { params: { path: { id: product.data.shop_id } } })) : new Promise<never>(() => {})),
+    [product.data?.shop_id],
+  );
+  const reviews = useLoad(() => call(api.GET("/api/v1/products/{id}/reviews", { params: { path: { id } } })), [id]);
+  return (
+    <Page title={product.data?.name ?? "Product"}>
+      <Loaded load={product}>
+        {(p) => (
+          <div class="card">
+            <p>{p.description}</p>
+            <p>
+              <strong>{money(p.unit_price)}</strong> {p.discount > 0 && <s class="was">{money(p.price)}</s>} {p.is_veg && <Badge tone="good">veg</Badge>}
+            </p>
+            <p class="muted">{p.in_stock ? `${p.stock} in stock` : "Sold out"}</p>
+            {shop.data && (
+              <>
+                <Qty shop={shop.data} p={p} />
+                <p>
+                  From <a href={`/shops/${shop.data.id}`}>{shop.data.name}</a>
+                </p>
+              </>
+            )}
+          </div>
+        )}
+      </Loaded>
+      <h2>Reviews</h2>
+      <Loaded load={reviews}>
+        {(list) =>
+          list.length === 0 ? (
+            <p class="empty">No reviews yet.</p>
+          ) : (
+            <ul class="list">
+              {list.map((r) => (
+                <li key={r.id}>
+                  <span aria-label={`${r.rating} of 5`}>{"★".repeat(r.rating)}</span> {r.comment}
+                </li>
+              ))}
+            </ul>
+          )
+        }
+      </Loaded>
+    </Page>
+  );
+}
+
+const subtotal = (lines: Record<string, Line>) => Object.values(lines).reduce((n, l) => n + l.unit_price * l.quantity, 0);
+
+export function Cart() {
+  useCartVersion();
+  const all = Object.entries(carts());
+  return (
+    <Page title="Cart">
+      {all.length === 0 && (
+        <p class="empty">
+          Your cart is empty. <a href="/">Browse the shops</a>.
+        </p>
+      )}
+      {all.map(([shopId, c]) => (
+        <div class="card" key={shopId}>
+          <h2>{c.shopName}</h2>
+          <ul class="list">
+            {Object.values(c.lines).map((l) => (
+              <li key={l.product_id} class="row">
+                <span>
+                  {l.quantity} × {l.name}
+                </span>
+                <span>{money(l.unit_price * l.quantity)}</span>
+                <button type="button" class="linkish" onClick={() => setQuantity(shopId, c.shopName, l, 0)} aria-label={`Remove ${l.name}`}>
+                  Remove
+                </button>
+              </li>
+            ))}
+          </ul>
+          <p class="row">
+            <span>Subtotal</span> <strong>{money(subtotal(c.lines))}</strong>
+          </p>
+          <a class="btn btn-primary" href={`/checkout/${shopId}`}>
+            Checkout
+          </a>
+        </div>
+      ))}
+    </Page>
+  );
+}
+
+function AddressForm({ onSaved }: { onSaved: (a: S["AddressView"]) => void }) {
+  const buildings = useLoad(() => call(api.GET("/api/v1/buildings")), []);
+  const [f, setF] = useState({ label: "Room", building_id: "", room: "", notes: "" });
+  const a = useAction();
+  const submit = (e: Event) => {
+    e.preventDefault();
+    a.run(async () => {
+      const building_id = f.building_id || buildings.data?.[0]?.id || "";
+      const saved = await call(api.POST("/api/v1/me/addresses", { body: { ...f, building_id, is_default: true } }));
+      onSaved(saved);
+    });
+  };
+  return (
+    <form class="form" onSubmit={submit} aria-label="New address">
+      <Field label="Label" name="label" value={f.label} onInput={(v) => setF({ ...f, label: v })} />
+      <Select
+        label="Building"
+        name="building_id"
+        value={f.building_id}
+        onChange={(v) => setF({ ...f, building_id: v })}
+        options={(buildings.data ?? []).map((b): [string, string] => [b.id, b.name])}
+      />
+      <Field label="Room" name="room" value={f.room} onInput={(v) => setF({ ...f, room: v })} required />
+      <Field label="Notes for the vendor" name="notes" value={f.notes} onInput={(v) => setF({ ...f, notes: v })} />
+      <ErrorBox error={a.error} />
+      <Button type="submit" busy={a.busy} kind="secondary">
+        Save address
+      </Button>
+    </form>
+  );
+}
+
+export function Checkout() {
+  const { params } = useRoute();
+  const { route } = useLocation();
+  const s = useSession();
+  const shopId = params.shop;
+  useCartVersion();
+  const cart = cartOf(shopId);
+  const shop = useLoad(() => call(api.GET("/api/v1/shops/{id}", { params: { path: { id: shopId } } })), [shopId]);
+  const slots = useLoad(() => call(api.GET("/api/v1/shops/{id}/slots", { params: { path: { id: shopId } } })), [shopId]);
+  const addresses = useLoad(() => (s.me ? call(api.GET("/api/v1/me/addresses")) : Promise.resolve([])), [s.me?.id]);
+  const [addressId, setAddressId] = useState("");
+  const [payment, setPayment] = useState<S["PaymentMethodView"]>("CASH");
+  const [notes, setNotes] = useState("");
+  const [queued, setQueued] = useState(false);
+  const a = useAction();
+  if (!s.me)
+    return (
+      <Page title="Checkout">
+        <p>
+          <a href={`/login?next=/checkout/${shopId}`}>Sign in</a> to place your order.
+        </p>
+      </Page>
+    );
+  if (queued)
+    return (
+      <Page title="Order waiting for network">
+        <p class="banner" role="status" data-testid="queued">
+          Waiting for network: your order is saved on this device and will be sent once, as soon as you are back online.
+        </p>
+        <a href="/orders">See your orders</a>
+      </Page>
+    );
+  if (!cart)
+    return (
+      <Page title="Checkout">
+        <p class="empty">
+          Nothing from this shop in your cart. <a href={`/shops/${shopId}`}>Back to the shop</a>
+        </p>
+      </Page>
+    );
+  const list = addresses.data ?? [];
+  const chosen = addressId || list.find((x) => x.is_default)?.id || list[0]?.id || "";
+  const sub = subtotal(cart.lines);
+  const delivery = shop.data?.delivery_fee ?? 0;
+  const platform = get().fees?.platform_fee ?? 0;
+  const total = sub + delivery + platform;
+  const submit = (e: Event) => {
+    e.preventDefault();
+    a.run(async () => {
+      if (!chosen) throw new Error("Add a delivery address first.");
+      const body: S["CheckoutRequest"] = {
+        shop_id: shopId,
+        items: Object.values(cart.lines).map((l) => ({ product_id: l.product_id, quantity: l.quantity })),
+        address_id: chosen,
+        payment_method: payment,
+        notes: notes || undefined,
+      };
+      const r = await place(body, cart.shopName, total);
+      clear(shopId);
+      if ("order" in r) route(`/orders/${r.order.id}`);
+      else setQueued(true);
+    });
+  };
+  return (
+    <Page title={`Checkout: ${cart.shopName}`}>
+      {slots.data ? <Cutoff slots={slots.data} /> : <Skeleton lines={1} />}
+      <form class="form" onSubmit={submit}>
+        <fieldset class="card">
+          <legend>Deliver to</legend>
+          {addresses.loading && !addresses.data ? (
+            <Skeleton lines={2} />
+          ) : list.length === 0 ? (
+            <AddressForm onSaved={(x) => (setAddressId(x.id), addresses.reload())} />
+          ) : (
+            list.map((x) => (
+              <label class="radio" key={x.id}>
+                <input type="radio" name="address" value={x.id} checked={x.id === chosen} onChange={() => setAddressId(x.id)} /> {x.label}: room {x.room}
+              </label>
+            ))
+          )}
+        </fieldset>
+        <fieldset class="card">
+          <legend>Pay on delivery</legend>
+          {(["CASH", "UPI"] as const).map((m) => (
+            <label class="radio" key={m}>
+              <input type="radio" name="payment" value={m} checked={payment === m} onChange={() => setPayment(m)} /> {m === "CASH" ? "Cash" : "UPI"}
+            </label>
+          ))}
+        </fieldset>
+        <Field label="Notes (optional)" name="notes" value={notes} onInput={setNotes} maxLength={500} />
+        <table class="bill card" aria-label="Bill">
+          <tbody>
+            {Object.values(cart.lines).map((l) => (
+              <tr key={l.product_id}>
+                <td>
+                  {l.quantity} × {l.name}
+                </td>
+                <td>{money(l.unit_price * l.quantity)}</td>
+              </tr>
+            ))}
+            <tr class="sum">
+              <th scope="row">Subtotal</th>
+              <td data-testid="subtotal">{money(sub)}</td>
+            </tr>
+            <tr>
+              <th scope="row">Delivery fee</th>
+              <td>{money(delivery)}</td>
+            </tr>
+            <tr>
+              <th scope="row">Platform fee</th>
+              <td>{money(platform)}</td>
+            </tr>
+            <tr class="total">
+              <th scope="row">Total</th>
+              <td data-testid="total">{money(total)}</td>
+            </tr>
+          </tbody>
+        </table>
+        {shop.data && sub < shop.data.min_order_value && <p class="warn">This shop's minimum order is {money(shop.data.min_order_value)}.</p>}
+        <ErrorBox error={a.error} />
+        <Button type="submit" busy={a.busy} disabled={!chosen}>
+          Place order · {money(total)}
+        </Button>
+      </form>
+    </Page>
+  );
+}
+
+function Queued() {
+  const [list, setList] = useState(mine());
+  useEffect(() => onOutboxChange(() => setList(mine())), []);
+  if (list.length === 0) return null;
+  return (
+    <ul class="cards" aria-label="Orders not yet sent">
+      {list.map((p) => (
+        <li key={p.key} class="card">
+          <strong>{p.shopName}</strong> · {money(p.total)}{" "}
+          {p.error ? (
+            <>
+              <Badge tone="bad">not placed</Badge>
+              <ErrorBox error={p.error} />
+              <button type="button" class="linkish" onClick={() => dismiss(p.key)}>
+                Dismiss
+              </button>
+            </>
+          ) : (
+            <Badge tone="warn">waiting for network</Badge>
+          )}
+          <div class="muted">composed {when(p.createdAt)}</div>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+export function Orders() {
+  const s = useSession();
+  const orders = useLoad(() => call(api.GET("/api/v1/orders")), [s.me?.id]);
+  useEffect(() => subscribe((e) => e.type.startsWith("order") && orders.reload()), []);
+  useEffect(() => onOutboxChange(() => orders.reload()), []);
+  useEffect(() => void flush(), []);
+  if (!s.me)
+    return (
+      <Page title="Orders">
+        <a href="/login?next=/orders">Sign in</a> to see your orders.
+      </Page>
+    );
+  return (
+    <Page title="Your orders">
+      <Queued />
+      <Loaded load={orders} lines={5}>
+        {(page) =>
+          page.items.length === 0 ? (
+            <p class="empty">No orders yet.</p>
+          ) : (
+            <ul class="cards">
+              {page.items.map((o) => (
+                <li key={o.id} class="card">
+                  <a href={`/orders/${o.id}`} class="card-link">
+                    <strong>{o.display_id}</strong> <Badge tone={statusTone(o.status)}>{label(o.status)}</Badge>
+                    <span class="muted">
+                      {o.items.length} item{o.items.length === 1 ? "" : "s"} · {money(o.total)} · {when(o.created_at)}
+                    </span>
+                  </a>
+                </li>
+              ))}
+            </ul>
+          )
+        }
+      </Loaded>
+    </Page>
+  );
+}
+
+const FLOW = ["NEW", "BATCHED", "OUT_FOR_DELIVERY", "COMPLETED"] as const;
+const MILESTONES = ["PACKING", "CLIMB_STARTED", "MIDWAY", "ARRIVED"] as const;
+const FLOW_TEXT: Record<string, string> = {
+  NEW: "Placed",
+  BATCHED: "Batch locked",
+  OUT_FOR_DELIVERY: "On the way",
+  COMPLETED: "Delivered",
+};
+
+function Timeline({ order, milestone }: { order: S["OrderView"]; milestone?: string | null }) {
+  const at = (st: string) => order.transitions.find((t) => t.status === st)?.at;
+  const off = !FLOW.includes(order.status as (typeof FLOW)[number]);
+  return (
+    <ol class="timeline" aria-label="Order status">
+      {FLOW.map((st) => {
+        const t = at(st);
+        const current = order.status === st;
+        return (
+          <li key={st} class={t ? "done" : ""} aria-current={current ? "step" : undefined}>
+            <span>{FLOW_TEXT[st]}</span>
+            {t && <span class="muted"> {time(t)}</span>}
+            {st === "OUT_FOR_DELIVERY" && current && milestone && (
+              <div class="milestones" data-testid="milestone">
+                {MILESTONES.map((m) => (
+                  <span key={m} class={MILESTONES.indexOf(m) <= MILESTONES.indexOf(milestone as (typeof MILESTONES)[number]) ? "done" : ""}>
+                    {label(m)}
+                  </span>
+                ))}
+              </div>
+            )}
+          </li>
+        );
+      })}
+      {off && (
+        <li class="done bad" aria-current="step">
+          {label(order.status)}
+          {order.cancellation_reason && `: ${order.cancellation_reason}`}
+          {order.failure_reason && `: ${order.failure_reason}`}
+        </li>
+      )}
+    </ol>
+  );
+}
+
+function Reviews({ order }: { order: S["OrderView"] }) {
+  const [done, setDone] = useState<Record<string, boolean>>({});
+  return (
+    <section aria-label="Reviews">
+      <h2>Rate what you got</h2>
+      {order.items.map((it) => (done[it.product_id] ? <p key={it.product_id}>Thanks for reviewing {it.name}.</p> : <ReviewForm key={it.product_id} order={order} item={it} onDone={() => setDone({ ...done, [it.product_id]: true })} />))}
+    </section>
+  );
+}
+
+function ReviewForm({ order, item, onDone }: { order: S["OrderView"]; item: S["OrderItemView"]; onDone: () => void }) {
+  const [rating, setRating] = useState(5);
+  const [comment, setComment] = useState("");
+  const a = useAction();
+  const submit = (e: Event) => {
+    e.preventDefault();
+    a.run(async () => {
+      await call(
+        api.POST("/api/v1/orders/{id}/reviews", {
+          params: { path: { id: order.id } },
+          body: { product_id: item.product_id, rating, comment: comment || undefined },
+        }),
+      );
+      onDone();
+    });
+  };
+  const n = item.product_id.slice(-6);
+  return (
+    <form class="card form" onSubmit={submit} aria-label={`Review ${item.name}`}>
+      <fieldset class="stars">
+        <legend>{item.name}</legend>
+        {[1, 2, 3, 4, 5].map((r) => (
+          <label key={r}>
+            <input type="radio" name={`rating-${n}`} value={r} checked={rating === r} onChange={() => setRating(r)} />
+            <span aria-hidden="true">★</span>
+            <span class="sr">{r} stars</span>
+          </label>
+        ))}
+      </fieldset>
+      <Field label={`Comment on ${item.name}`} name={`comment-${n}`} value={comment} onInput={setComment} maxLength={1000} />
+      <ErrorBox error={a.error} />
+      <Button type="submit" busy={a.busy} kind="secondary">
+        Submit review
+      </Button>
+    </form>
+  );
+}
+
+function CancelForm({ order, onDone }: { order: S["OrderView"]; onDone: () => void }) {
+  const [reason, setReason] = useState("");
+  const a = useAction();
+  const submit = (e: Event) => {
+    e.preventDefault();
+    a.run(async () => {
+      await call(api.POST("/api/v1/orders/{id}/cancel", { params: { path: { id: order.id } }, body: { reason } }));
+      onDone();
+    });
+  };
+  return (
+    <form class="card form" onSubmit={submit} aria-label="Cancel this order">
+      <Field label="Reason for cancelling" name="cancel-reason" value={reason} onInput={setReason} required maxLength={500} />
+      <ErrorBox error={a.error} />
+      <Button kind="danger" type="submit" busy={a.busy}>
+        Cancel order
+      </Button>
+    </form>
+  );
+}
+
+export function OrderPage() {
+  const { params } = useRoute();
+  const id = params.id;
+  const order = useLoad(() => call(api.GET("/api/v1/orders/{id}", { params: { path: { id } } })), [id]);
+  const [milestone, setMilestone] = useState<string | null>(null);
+  useEffect(
+    () =>
+      subscribe((e) => {
+        if (e.data?.order_id !== id) return;
+        if (e.type === "batch.updated" && e.data.milestone) setMilestone(e.data.milestone);
+        // The event carries no OTP: the order itself is read again.
+        order.reload();
+      }),
+    [id],
+  );
+  return (
+    <Page title={order.data ? `Order ${order.data.display_id}` : "Order"}>
+      <Loaded load={order} lines={6}>
+        {(o) => (
+          <>
+            {o.otp && ["BATCHED", "OUT_FOR_DELIVERY"].includes(o.status) && (
+              <div class="otp card" role="status" aria-live="polite">
+                <p>Your delivery code. Say it only once you have your items.</p>
+                <p class="otp-code" data-testid="otp" aria-label={`Delivery code ${o.otp.split("").join(" ")}`}>
+                  {o.otp}
+                </p>
+              </div>
+            )}
+            <Timeline order={o} milestone={milestone} />
+            <div class="card">
+              <ul class="list">
+                {o.items.map((it) => (
+                  <li key={it.product_id} class="row">
+                    <span>
+                      {it.quantity} × {it.name}
+                    </span>
+                    <span>{money(it.line_total)}</span>
+                  </li>
+                ))}
+              </ul>
+              <table class="bill">
+                <tbody>
+                  <tr>
+                    <th scope="row">Subtotal</th>
+                    <td>{money(o.item_total)}</td>
+                  </tr>
+                  <tr>
+                    <th scope="row">Delivery fee</th>
+                    <td>{money(o.delivery_fee)}</td>
+                  </tr>
+                  <tr>
+                    <th scope="row">Platform fee</th>
+                    <td>{money(o.platform_fee)}</td>
+                  </tr>
+                  <tr class="total">
+                    <th scope="row">Total ({o.payment_method === "UPI" ? "UPI" : "cash"} on delivery)</th>
+                    <td>{money(o.total)}</td>
+                  </tr>
+                </tbody>
+              </table>
+              <p class="muted">
+                To {o.address.building_name}, room {o.address.room}
+                {o.cutoff_at && ` · batch cutoff ${when(o.cutoff_at)}`}
+              </p>
+              <a href={`/api/v1/orders/${o.id}/receipt.pdf`}>Receipt (PDF)</a>
+            </div>
+            {o.status === "NEW" && <CancelForm order={o} onDone={order.reload} />}
+            {o.status === "COMPLETED" && <Reviews order={o} />}
+          </>
+        )}
+      </Loaded>
+    </Page>
+  );
+}

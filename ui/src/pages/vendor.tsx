@@ -1,0 +1,549 @@
+// Vendor and runner screens (loaded on demand): today's batches, a batch's
+// orders and its trip (lock, dispatch, milestones, deliver by OTP, fail,
+// reschedule, pick list), products and stock, slots, shop settings.
+import { useRoute } from "preact-iso";
+import { useEffect, useState } from "preact/hooks";
+import { api, call, type S } from "../api/client";
+import { countdown, label, minutesToClock, money, time, when } from "../format";
+import { subscribe } from "../live";
+import { refreshShop, useSession } from "../state";
+import { Badge, Button, ErrorBox, Field, Loaded, Page, Select, Skeleton, statusTone, useAction, useLoad } from "../ui";
+
+const ACTIVE: S["BatchStatusView"][] = ["OPEN", "LOCKED", "IN_TRANSIT"];
+const MILESTONES: S["MilestoneView"][] = ["PACKING", "CLIMB_STARTED", "MIDWAY", "ARRIVED"];
+
+function VendorNav() {
+  return (
+    <nav class="subnav" aria-label="Shop">
+      <a href="/vendor">Batches</a>
+      <a href="/vendor/products">Products</a>
+      <a href="/vendor/slots">Slots</a>
+      <a href="/vendor/settings">Shop settings</a>
+    </nav>
+  );
+}
+
+function isToday(iso: string) {
+  const d = new Date(iso);
+  const n = new Date();
+  return d.toDateString() === n.toDateString();
+}
+
+function BatchCard({ b, href }: { b: S["BatchView"]; href: string }) {
+  const detail = useLoad(() => call(api.GET("/api/v1/batches/{id}", { params: { path: { id: b.id } } })), [b.id, b.status, b.order_count]);
+  return (
+    <li class="card">
+      <a href={href} class="card-link">
+        <strong>{b.label}</strong> <Badge tone={statusTone(b.status)}>{label(b.status)}</Badge>
+        <span class="muted">
+          cutoff {time(b.cutoff_at)}
+          {b.status === "OPEN" && ` (${countdown(Date.parse(b.cutoff_at) - Date.now())})`} · {b.order_count} order{b.order_count === 1 ? "" : "s"}
+          {detail.data && ` · ${money(detail.data.total)}`}
+          {b.milestone && ` · ${label(b.milestone)}`}
+        </span>
+      </a>
+    </li>
+  );
+}
+
+function CreateShop() {
+  const [f, setF] = useState({ name: "", description: "", location: "", shop_type: "CANTEEN", delivery_fee: "0", min_order_value: "0" });
+  const a = useAction();
+  const on = (k: keyof typeof f) => (v: string) => setF({ ...f, [k]: v });
+  const submit = (e: Event) => {
+    e.preventDefault();
+    a.run(async () => {
+      await call(
+        api.POST("/api/v1/shops", {
+          body: {
+            name: f.name,
+            description: f.description,
+            location: f.location,
+            shop_type: f.shop_type as S["ShopTypeView"],
+            opens_at: 480,
+            closes_at: 1320,
+            min_order_value: Math.round(Number(f.min_order_value) * 100),
+            delivery_fee: Math.round(Number(f.delivery_fee) * 100),
+            direct_delivery_fee: 0,
+            delivers_to: [],
+          },
+        }),
+      );
+      await refreshShop();
+    });
+  };
+  return (
+    <Page title="Open a shop">
+      <form class="card form" onSubmit={submit}>
+        <Field label="Shop name" name="name" value={f.name} onInput={on("name")} required />
+        <Field label="Description" name="description" value={f.description} onInput={on("description")} />
+        <Field label="Location in the market" name="location" value={f.location} onInput={on("location")} required />
+        <Select label="Type" name="shop_type" value={f.shop_type} onChange={on("shop_type")} options={[["CANTEEN", "Canteen"], ["STATIONERY", "Stationery"], ["GROCERY", "Grocery"], ["OTHER", "Other"]]} />
+        <Field label="Delivery fee" name="delivery_fee" type="number" inputMode="decimal" value={f.delivery_fee} onInput={on("delivery_fee")} min={0} />
+        <Field label="Minimum order" name="min_order_value" type="number" inputMode="decimal" value={f.min_order_value} onInput={on("min_order_value")} min={0} />
+        <ErrorBox error={a.error} />
+        <Button type="submit" busy={a.busy}>
+          Create shop
+        </Button>
+        <p class="muted">Students see the shop once an admin verifies it; submit it for verification in the shop settings.</p>
+      </form>
+    </Page>
+  );
+}
+
+export function VendorHome() {
+  const s = useSession();
+  const shop = s.shop;
+  const batches = useLoad(() => (shop ? call(api.GET("/api/v1/shops/{id}/batches", { params: { path: { id: shop.id } } })) : Promise.resolve([])), [shop?.id]);
+  useEffect(() => subscribe((e) => e.type === "notification" && batches.reload()), []);
+  if (!s.me) return <Page title="My shop">Sign in first.</Page>;
+  if (!shop) return <CreateShop />;
+  return (
+    <Page title={shop.name} actions={<Badge tone={statusTone(shop.verification)}>{label(shop.verification)}</Badge>}>
+      <VendorNav />
+      <h2>Today's batches</h2>
+      <Loaded load={batches} lines={4}>
+        {(list) => {
+          const today = list.filter((b) => ACTIVE.includes(b.status) || isToday(b.cutoff_at));
+          return today.length === 0 ? (
+            <p class="empty">No batches today yet: the first order for a slot opens one.</p>
+          ) : (
+            <ul class="cards">
+              {today.map((b) => (
+                <BatchCard key={b.id} b={b} href={`/vendor/batches/${b.id}`} />
+              ))}
+            </ul>
+          );
+        }}
+      </Loaded>
+      <Button kind="secondary" onClick={batches.reload}>
+        Refresh
+      </Button>
+    </Page>
+  );
+}
+
+function OrderRow({ o, batch, onChange }: { o: S["OrderView"]; batch: S["BatchView"]; onChange: () => void }) {
+  const [otp, setOtp] = useState("");
+  const [reason, setReason] = useState("");
+  const a = useAction();
+  const n = o.display_id;
+  const deliverable = o.status === "OUT_FOR_DELIVERY";
+  const open = !["COMPLETED", "CANCELLED", "DELIVERY_FAILED", "RESCHEDULED"].includes(o.status);
+  const deliver = (e: Event) => {
+    e.preventDefault();
+    a.run(async () => {
+      await call(api.POST("/api/v1/orders/{id}/deliver", { params: { path: { id: o.id } }, body: { otp } }));
+      setOtp("");
+      onChange();
+    });
+  };
+  const fail = () =>
+    a.run(async () => {
+      await call(api.POST("/api/v1/orders/{id}/fail", { params: { path: { id: o.id } }, body: { reason } }));
+      onChange();
+    });
+  const reschedule = () =>
+    a.run(async () => {
+      await call(api.POST("/api/v1/orders/{id}/reschedule", { params: { path: { id: o.id } } }));
+      onChange();
+    });
+  const newOtp = () =>
+    a.run(async () => {
+      await call(api.POST("/api/v1/orders/{id}/otp", { params: { path: { id: o.id } } }));
+      onChange();
+    });
+  return (
+    <li class="card" data-testid={`order-${n}`}>
+      <div class="row">
+        <strong>{n}</strong> <Badge tone={statusTone(o.status)}>{label(o.status)}</Badge>
+      </div>
+      <p class="muted">
+        {o.address.building_name}, room {o.address.room} · {money(o.total)} {o.payment_method === "UPI" ? "UPI" : "cash"}
+        {o.notes && ` · “${o.notes}”`}
+      </p>
+      <ul class="list compact">
+        {o.items.map((it) => (
+          <li key={it.product_id}>
+            {it.quantity} × {it.name}
+          </li>
+        ))}
+      </ul>
+      {deliverable && (
+        <form class="inline-form" onSubmit={deliver} aria-label={`Deliver ${n}`}>
+          <Field label={`OTP for ${n}`} name={`otp-${n}`} value={otp} onInput={setOtp} inputMode="numeric" maxLength={8} required autoComplete="off" />
+          <Button type="submit" busy={a.busy}>
+            Delivered
+          </Button>
+        </form>
+      )}
+      {open && batch.status !== "OPEN" && (
+        <details>
+          <summary>Problem with this order?</summary>
+          <Field label="Reason" name={`reason-${n}`} value={reason} onInput={setReason} maxLength={500} />
+          <div class="actions">
+            <Button kind="danger" busy={a.busy} disabled={!reason} onClick={fail}>
+              Mark failed
+            </Button>
+            <Button kind="secondary" busy={a.busy} onClick={reschedule}>
+              Move to next batch
+            </Button>
+            <Button kind="secondary" busy={a.busy} onClick={newOtp}>
+              New OTP (locked after 5 wrong tries)
+            </Button>
+          </div>
+        </details>
+      )}
+      <ErrorBox error={a.error} />
+    </li>
+  );
+}
+
+export function BatchPage() {
+  const { params, path } = useRoute();
+  const id = params.id;
+  const s = useSession();
+  const detail = useLoad(() => call(api.GET("/api/v1/batches/{id}", { params: { path: { id } } })), [id]);
+  const [milestone, setMilestone] = useState<S["MilestoneView"]>("PACKING");
+  const a = useAction();
+  useEffect(() => subscribe((e) => e.type === "notification" && detail.reload()), [id]);
+  const owner = !!s.shop && detail.data?.batch.shop_id === s.shop.id;
+  const act = (fn: () => Promise<unknown>) =>
+    a.run(async () => {
+      await fn();
+      detail.reload();
+    });
+  const p = { params: { path: { id } } };
+  return (
+    <Page title={detail.data ? `${detail.data.batch.label}, ${when(detail.data.batch.cutoff_at)}` : "Batch"}>
+      {path.startsWith("/vendor") ? <VendorNav /> : <a href="/runs">← Runs</a>}
+      <Loaded load={detail} lines={6}>
+        {(d) => (
+          <>
+            <div class="card">
+              <p>
+                <Badge tone={statusTone(d.batch.status)}>{label(d.batch.status)}</Badge> {d.batch.milestone && <Badge>{label(d.batch.milestone)}</Badge>} · {d.orders.length} orders · <strong>{money(d.total)}</strong>
+              </p>
+              <div class="actions">
+                {d.batch.status === "OPEN" && owner && (
+                  <Button busy={a.busy} onClick={() => act(() => call(api.POST("/api/v1/batches/{id}/lock", p)))}>
+                    Lock now
+                  </Button>
+                )}
+                {d.batch.status === "LOCKED" && !owner && !d.batch.runner_id && (
+                  <Button busy={a.busy} onClick={() => act(() => call(api.POST("/api/v1/batches/{id}/claim", p)))}>
+                    Claim this batch
+                  </Button>
+                )}
+                {d.batch.status === "LOCKED" && (
+                  <Button busy={a.busy} onClick={() => act(() => call(api.POST("/api/v1/batches/{id}/dispatch", p)))}>
+                    Dispatch (start the climb)
+                  </Button>
+                )}
+                {d.batch.status !== "OPEN" && (
+                  <a class="btn btn-secondary" href={`/api/v1/batches/${id}/picklist.pdf`}>
+                    Pick list (PDF)
+                  </a>
+                )}
+              </div>
+              {d.batch.status === "IN_TRANSIT" && (
+                <div class="inline-form">
+                  <Select label="Milestone" name="milestone" value={milestone} onChange={(v) => setMilestone(v as S["MilestoneView"])} options={MILESTONES.map((m): [string, string] => [m, label(m)])} />
+                  <Button busy={a.busy} onClick={() => act(() => call(api.POST("/api/v1/batches/{id}/milestone", { ...p, body: { milestone } })))}>
+                    Set milestone
+                  </Button>
+                </div>
+              )}
+              <ErrorBox error={a.error} />
+            </div>
+            <ul class="cards">
+              {d.orders.map((o) => (
+                <OrderRow key={o.id} o={o} batch={d.batch} onChange={detail.reload} />
+              ))}
+            </ul>
+          </>
+        )}
+      </Loaded>
+    </Page>
+  );
+}
+
+function ProductRow({ p, onChange }: { p: S["ProductView"]; onChange: () => void }) {
+  const [edit, setEdit] = useState(false);
+  const [f, setF] = useState({ name: p.name, price: String(p.price / 100), discount: String(p.discount / 100), stock: String(p.stock) });
+  const a = useAction();
+  const patch = (body: S["UpdateProductRequest"]) =>
+    a.run(async () => {
+      await call(api.PATCH("/api/v1/products/{id}", { params: { path: { id: p.id } }, body }));
+      setEdit(false);
+      onChange();
+    });
+  return (
+    <li class="card">
+      <div class="row">
+        <span>
+          <strong>{p.name}</strong> · {money(p.unit_price)} · <span data-testid={`stock-${p.name}`}>{p.stock}</span> in stock
+        </span>
+        <span class="actions">
+          <Button kind="secondary" busy={a.busy} aria-label={`Restock ${p.name} by 10`} onClick={() => patch({ stock: p.stock + 10 })}>
+            +10
+          </Button>
+          <Button kind="secondary" onClick={() => setEdit(!edit)} aria-label={`Edit ${p.name}`}>
+            Edit
+          </Button>
+        </span>
+      </div>
+      {edit && (
+        <form
+          class="form"
+          onSubmit={(e) => {
+            e.preventDefault();
+            patch({ name: f.name, price: Math.round(Number(f.price) * 100), discount: Math.round(Number(f.discount) * 100), stock: Number(f.stock) });
+          }}
+        >
+          <Field label="Name" name={`name-${p.id}`} value={f.name} onInput={(v) => setF({ ...f, name: v })} />
+          <Field label="Price" name={`price-${p.id}`} type="number" inputMode="decimal" value={f.price} onInput={(v) => setF({ ...f, price: v })} />
+          <Field label="Discount" name={`discount-${p.id}`} type="number" inputMode="decimal" value={f.discount} onInput={(v) => setF({ ...f, discount: v })} />
+          <Field label="Stock" name={`stock-${p.id}`} type="number" inputMode="numeric" value={f.stock} onInput={(v) => setF({ ...f, stock: v })} />
+          <Button type="submit" busy={a.busy}>
+            Save
+          </Button>
+        </form>
+      )}
+      <ErrorBox error={a.error} />
+    </li>
+  );
+}
+
+export function Products() {
+  const { shop } = useSession();
+  const products = useLoad(() => (shop ? call(api.GET("/api/v1/shops/{id}/products", { params: { path: { id: shop.id } } })) : Promise.resolve([])), [shop?.id]);
+  const categories = useLoad(() => call(api.GET("/api/v1/categories")), []);
+  const [f, setF] = useState({ name: "", description: "", price: "", stock: "10", category_id: "", is_veg: false });
+  const a = useAction();
+  if (!shop) return <Skeleton />;
+  const create = (e: Event) => {
+    e.preventDefault();
+    a.run(async () => {
+      await call(
+        api.POST("/api/v1/shops/{id}/products", {
+          params: { path: { id: shop.id } },
+          body: { name: f.name, description: f.description, price: Math.round(Number(f.price) * 100), discount: 0, stock: Number(f.stock), category_id: f.category_id || undefined, is_veg: f.is_veg },
+        }),
+      );
+      setF({ ...f, name: "", description: "", price: "" });
+      products.reload();
+    });
+  };
+  return (
+    <Page title="Products">
+      <VendorNav />
+      <Loaded load={products} lines={6}>
+        {(list) => (
+          <ul class="cards">
+            {list.map((p) => (
+              <ProductRow key={p.id} p={p} onChange={products.reload} />
+            ))}
+          </ul>
+        )}
+      </Loaded>
+      <h2>New product</h2>
+      <form class="card form" onSubmit={create}>
+        <Field label="Name" name="p-name" value={f.name} onInput={(v) => setF({ ...f, name: v })} required />
+        <Field label="Description" name="p-description" value={f.description} onInput={(v) => setF({ ...f, description: v })} />
+        <Field label="Price" name="p-price" type="number" inputMode="decimal" value={f.price} onInput={(v) => setF({ ...f, price: v })} required min={0} />
+        <Field label="Stock" name="p-stock" type="number" inputMode="numeric" value={f.stock} onInput={(v) => setF({ ...f, stock: v })} min={0} />
+        <Select label="Category" name="p-category" value={f.category_id} onChange={(v) => setF({ ...f, category_id: v })} options={[["", "None"], ...(categories.data ?? []).map((c): [string, string] => [c.id, c.name])]} />
+        <label class="check">
+          <input type="checkbox" checked={f.is_veg} onChange={(e) => setF({ ...f, is_veg: (e.target as HTMLInputElement).checked })} /> Vegetarian
+        </label>
+        <p class="muted">Product photos: uploads arrive with the uploads API.</p>
+        <ErrorBox error={a.error} />
+        <Button type="submit" busy={a.busy}>
+          Add product
+        </Button>
+      </form>
+    </Page>
+  );
+}
+
+export function Slots() {
+  const { shop } = useSession();
+  const slots = useLoad(() => (shop ? call(api.GET("/api/v1/shops/{id}/slots", { params: { path: { id: shop.id } } })) : Promise.resolve([])), [shop?.id]);
+  const [f, setF] = useState({ label: "", cutoff: "17:00", max_orders: "" });
+  const a = useAction();
+  if (!shop) return <Skeleton />;
+  const create = (e: Event) => {
+    e.preventDefault();
+    a.run(async () => {
+      const [h, m] = f.cutoff.split(":").map(Number);
+      await call(
+        api.POST("/api/v1/shops/{id}/slots", {
+          params: { path: { id: shop.id } },
+          body: { label: f.label, cutoff_minutes: h * 60 + m, active: true, sort_order: 0, max_orders: f.max_orders ? Number(f.max_orders) : undefined },
+        }),
+      );
+      slots.reload();
+    });
+  };
+  const toggle = (sl: S["SlotView"]) => a.run(async () => (await call(api.PATCH("/api/v1/slots/{id}", { params: { path: { id: sl.id } }, body: { active: !sl.active } })), slots.reload()));
+  const remove = (sl: S["SlotView"]) => a.run(async () => (await call(api.DELETE("/api/v1/slots/{id}", { params: { path: { id: sl.id } } })), slots.reload()));
+  return (
+    <Page title="Batch slots">
+      <VendorNav />
+      <ErrorBox error={a.error} />
+      <Loaded load={slots}>
+        {(list) => (
+          <ul class="cards">
+            {list.map((sl) => (
+              <li key={sl.id} class="card row">
+                <span>
+                  <strong>{sl.label}</strong> · cutoff {minutesToClock(sl.cutoff_minutes)} {sl.max_orders ? `· max ${sl.max_orders} orders` : ""} {!sl.active && <Badge>paused</Badge>}
+                </span>
+                <span class="actions">
+                  <Button kind="secondary" onClick={() => toggle(sl)}>
+                    {sl.active ? "Pause" : "Resume"}
+                  </Button>
+                  <Button kind="danger" onClick={() => remove(sl)} aria-label={`Delete ${sl.label}`}>
+                    Delete
+                  </Button>
+                </span>
+              </li>
+            ))}
+          </ul>
+        )}
+      </Loaded>
+      <h2>New slot</h2>
+      <form class="card form" onSubmit={create}>
+        <Field label="Label" name="s-label" value={f.label} onInput={(v) => setF({ ...f, label: v })} required hint="For example “5 PM Batch”." />
+        <Field label="Cutoff time" name="s-cutoff" type="time" value={f.cutoff} onInput={(v) => setF({ ...f, cutoff: v })} required />
+        <Field label="Max orders (optional)" name="s-max" type="number" inputMode="numeric" value={f.max_orders} onInput={(v) => setF({ ...f, max_orders: v })} min={1} />
+        <Button type="submit" busy={a.busy}>
+          Add slot
+        </Button>
+      </form>
+    </Page>
+  );
+}
+
+export function ShopSettings() {
+  const { shop } = useSession();
+  const staff = useLoad(() => (shop ? call(api.GET("/api/v1/shops/{id}/staff", { params: { path: { id: shop.id } } })) : Promise.resolve([])), [shop?.id]);
+  const [f, setF] = useState(() => ({
+    name: shop?.name ?? "",
+    description: shop?.description ?? "",
+    location: shop?.location ?? "",
+    delivery_fee: String((shop?.delivery_fee ?? 0) / 100),
+    min_order_value: String((shop?.min_order_value ?? 0) / 100),
+    accepting_orders: shop?.accepting_orders ?? true,
+  }));
+  const [runner, setRunner] = useState("");
+  const a = useAction();
+  if (!shop) return <Skeleton />;
+  const save = (e: Event) => {
+    e.preventDefault();
+    a.run(async () => {
+      await call(
+        api.PATCH("/api/v1/shops/{id}", {
+          params: { path: { id: shop.id } },
+          body: {
+            name: f.name,
+            description: f.description,
+            location: f.location,
+            delivery_fee: Math.round(Number(f.delivery_fee) * 100),
+            min_order_value: Math.round(Number(f.min_order_value) * 100),
+            accepting_orders: f.accepting_orders,
+          },
+        }),
+      );
+      await refreshShop();
+    });
+  };
+  const submitVerification = () =>
+    a.run(async () => {
+      await call(api.POST("/api/v1/shops/{id}/verification", { params: { path: { id: shop.id } } }));
+      await refreshShop();
+    });
+  const addRunner = (e: Event) => {
+    e.preventDefault();
+    a.run(async () => {
+      await call(api.POST("/api/v1/shops/{id}/staff", { params: { path: { id: shop.id } }, body: { email: runner } }));
+      setRunner("");
+      staff.reload();
+    });
+  };
+  return (
+    <Page title="Shop settings">
+      <VendorNav />
+      <div class="card">
+        <p>
+          Verification: <Badge tone={statusTone(shop.verification)}>{label(shop.verification)}</Badge>
+        </p>
+        {shop.verification_note && <p class="muted">Admin's note: {shop.verification_note}</p>}
+        {(shop.verification === "NOT_STARTED" || shop.verification === "REQUIRES_ACTION") && (
+          <Button busy={a.busy} onClick={submitVerification}>
+            Submit for verification
+          </Button>
+        )}
+      </div>
+      <ErrorBox error={a.error} />
+      <form class="card form" onSubmit={save}>
+        <Field label="Shop name" name="name" value={f.name} onInput={(v) => setF({ ...f, name: v })} />
+        <Field label="Description" name="description" value={f.description} onInput={(v) => setF({ ...f, description: v })} />
+        <Field label="Location" name="location" value={f.location} onInput={(v) => setF({ ...f, location: v })} />
+        <Field label="Delivery fee" name="delivery_fee" type="number" inputMode="decimal" value={f.delivery_fee} onInput={(v) => setF({ ...f, delivery_fee: v })} />
+        <Field label="Minimum order" name="min_order_value" type="number" inputMode="decimal" value={f.min_order_value} onInput={(v) => setF({ ...f, min_order_value: v })} />
+        <label class="check">
+          <input type="checkbox" checked={f.accepting_orders} onChange={(e) => setF({ ...f, accepting_orders: (e.target as HTMLInputElement).checked })} /> Taking orders
+        </label>
+        <Button type="submit" busy={a.busy}>
+          Save settings
+        </Button>
+      </form>
+      <h2>Runners</h2>
+      <Loaded load={staff}>
+        {(list) => (
+          <ul class="list">
+            {list.length === 0 && <li class="empty">No runners yet.</li>}
+            {list.map((r) => (
+              <li key={r.user_id} class="row">
+                {r.name} · {r.email}
+                <Button kind="secondary" onClick={() => a.run(async () => (await call(api.DELETE("/api/v1/shops/{id}/staff/{user_id}", { params: { path: { id: shop.id, user_id: r.user_id } } })), staff.reload()))}>
+                  Remove
+                </Button>
+              </li>
+            ))}
+          </ul>
+        )}
+      </Loaded>
+      <form class="inline-form" onSubmit={addRunner}>
+        <Field label="Runner's email" name="runner" type="email" value={runner} onInput={setRunner} required />
+        <Button type="submit" busy={a.busy}>
+          Add runner
+        </Button>
+      </form>
+    </Page>
+  );
+}
+
+export function Runs() {
+  const runs = useLoad(() => call(api.GET("/api/v1/me/runs")), []);
+  useEffect(() => subscribe((e) => e.type === "notification" && runs.reload()), []);
+  return (
+    <Page title="Runs">
+      <Loaded load={runs} lines={4}>
+        {(list) =>
+          list.length === 0 ? (
+            <p class="empty">No batches to carry right now.</p>
+          ) : (
+            <ul class="cards">
+              {list.map((b) => (
+                <BatchCard key={b.id} b={b} href={`/runs/${b.id}`} />
+              ))}
+            </ul>
+          )
+        }
+      </Loaded>
+    </Page>
+  );
+}

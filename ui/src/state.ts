@@ -1,0 +1,91 @@
+// App-wide state: who is signed in, their roles, the unread count, fees.
+// A tiny observable instead of a state library: a few fields, few writers.
+import { useEffect, useState } from "preact/hooks";
+import { api, call, hasCsrf, Problem, setCsrf, type S } from "./api/client";
+
+export type Session = {
+  me: S["Me"] | null | undefined; // undefined while loading
+  shop: S["ShopView"] | null;
+  runner: boolean;
+  unread: number;
+  fees: S["FeesView"] | null;
+};
+
+let state: Session = { me: undefined, shop: null, runner: false, unread: 0, fees: null };
+const subs = new Set<() => void>();
+
+export function set(patch: Partial<Session>) {
+  state = { ...state, ...patch };
+  subs.forEach((f) => f());
+}
+export const get = () => state;
+
+export function useSession(): Session {
+  const [, tick] = useState(0);
+  useEffect(() => {
+    const f = () => tick((n) => n + 1);
+    subs.add(f);
+    return () => void subs.delete(f);
+  }, []);
+  return state;
+}
+
+async function orNull<T>(p: Promise<T>): Promise<T | null> {
+  try {
+    return await p;
+  } catch (e) {
+    if (e instanceof Problem && (e.status === 404 || e.status === 401 || e.status === 403)) return null;
+    throw e;
+  }
+}
+
+export async function refreshUnread() {
+  const page = await orNull(call(api.GET("/api/v1/notifications", { params: { query: { limit: 1 } } })));
+  set({ unread: page?.unread_count ?? 0 });
+}
+
+export async function refreshShop() {
+  set({ shop: await orNull(call(api.GET("/api/v1/me/shop"))) });
+}
+
+/** Loads the signed-in user and what they can do. */
+export async function loadSession() {
+  call(api.GET("/api/v1/fees")).then((fees) => set({ fees }), () => {});
+  let me: S["Me"] | null = null;
+  try {
+    me = await orNull(call(api.GET("/api/v1/me")));
+  } catch {
+    me = null;
+  }
+  // A session cookie without its CSRF token (storage cleared) could read
+  // but never change anything: sign in again for a fresh pair.
+  if (!me || !hasCsrf()) {
+    set({ me: null, shop: null, runner: false, unread: 0 });
+    return;
+  }
+  set({ me });
+  await Promise.allSettled([
+    refreshShop(),
+    refreshUnread(),
+    orNull(call(api.GET("/api/v1/me/runs"))).then((runs) => set({ runner: !!runs && runs.length > 0 })),
+  ]);
+}
+
+export function signedIn(s: S["SignedIn"]) {
+  setCsrf(s.csrf_token);
+  set({ me: s.user });
+  return loadSession();
+}
+
+export async function signOut() {
+  try {
+    await call(api.POST("/api/v1/auth/logout"));
+  } finally {
+    setCsrf(null);
+    // The cart is this user's; queued orders stay (tagged with their owner).
+    localStorage.removeItem("uphill.cart");
+    // The service worker's copies of this user's orders and addresses.
+    if ("caches" in window) await caches.delete("uphill-api-v1");
+    set({ me: null, shop: null, runner: false, unread: 0 });
+  }
+}
