@@ -29,6 +29,10 @@ pub struct AppState {
     pub closer_last_run: AtomicI64,
     /// Live fan-out of the event log to open SSE streams.
     pub events: Arc<crate::events::Hub>,
+    /// Mail counters (for metrics) and the worker's wake-up.
+    pub mail: Arc<crate::mail::MailStats>,
+    /// What metrics and backups feed to the alert rules.
+    pub alerts: Arc<crate::alerts::Feed>,
 }
 
 impl AppState {
@@ -85,6 +89,8 @@ impl Application {
             started: Instant::now(),
             closer_last_run: AtomicI64::new(0),
             events: Arc::new(crate::events::Hub::new()),
+            mail: Arc::new(crate::mail::MailStats::default()),
+            alerts: Arc::new(crate::alerts::Feed::default()),
         });
         let tcp = TcpListener::bind(config.bind_addr()?)
             .into_acceptor()
@@ -205,11 +211,31 @@ impl Application {
             );
         }
         let mut scheduler = crate::jobs::start(state.clone()).await?;
+        // Background tasks that end with the server (not on the SSE token:
+        // that one is cancelled first, while requests still finish).
+        let background = tokio_util::sync::CancellationToken::new();
+        let mailer = tokio::spawn(crate::mail::worker::run(
+            store.clone(),
+            state.config.clone(),
+            state.mail.clone(),
+            background.clone(),
+        ));
+        let alerter = tokio::spawn(crate::alerts::run(state.clone(), background.clone()));
         tracing::info!(addr = %self.addr, "serving");
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, signal, Some(timeout))
             .await?;
         sweeper.abort();
+        background.cancel();
+        // A send in flight may finish (it is bounded by its timeout), so
+        // the mail it carries is marked sent rather than sent twice.
+        let grace = Duration::from_secs(state.config.mail.send_timeout_secs.min(10));
+        for task in [mailer, alerter] {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(grace, task).await.is_err() {
+                abort.abort();
+            }
+        }
         state.events.shutdown.cancel();
         let _ = tailer.await;
         let _ = scheduler.shutdown().await;

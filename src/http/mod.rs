@@ -9,6 +9,7 @@ pub mod documents_api;
 pub mod error;
 pub mod events_api;
 pub mod extract;
+pub mod mail_api;
 pub mod market_api;
 pub mod middleware;
 pub mod notifications_api;
@@ -66,6 +67,7 @@ type Apis = (
     admin_api::AdminApi,
     notifications_api::NotificationsApi,
     notifications_api::BroadcastsApi,
+    mail_api::MailApi,
 );
 
 pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
@@ -92,7 +94,10 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             notifications_api::NotificationsApi {
                 state: state.clone(),
             },
-            notifications_api::BroadcastsApi { state },
+            notifications_api::BroadcastsApi {
+                state: state.clone(),
+            },
+            mail_api::MailApi { state },
         ),
         "Uphill API",
         env!("CARGO_PKG_VERSION"),

@@ -19,6 +19,7 @@ const MIGRATIONS: &[Migration] = &[
     create_marketplace_tables,
     create_batch_tables,
     create_live_update_tables,
+    create_mail_tables,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -156,6 +157,17 @@ fn create_live_update_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     let mut t = txn.open_table(tables::USER_UNREAD)?;
     for (user, n) in unread {
         t.insert(user.as_str(), n)?;
+    }
+    Ok(())
+}
+
+fn create_mail_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    use tables::*;
+    for t in [OUTBOX, EMAIL_TOKENS, INCIDENTS] {
+        txn.open_table(t)?;
+    }
+    for t in [OUTBOX_DUE, OUTBOX_DEAD, USER_EMAIL_TOKENS, OPEN_INCIDENTS] {
+        txn.open_table(t)?;
     }
     Ok(())
 }

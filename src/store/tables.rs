@@ -147,3 +147,22 @@ pub const BROADCAST_READS: MultimapTableDefinition<&str, &str> =
 /// sequence number → `events::Event`, the log SSE clients replay from;
 /// the next number lives in `META` under `event_seq`
 pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+
+// --- Mail and alerts ---
+
+/// mail id (ULID, so creation order) → `mail::OutboxMail`, queued or dead
+pub const OUTBOX: RecordTable = TableDefinition::new("outbox");
+/// "next attempt (RFC 3339, ms)/mail id" → mail id, for queued mails only,
+/// so the worker finds due mail with a range scan
+pub const OUTBOX_DUE: TableDefinition<&str, &str> = TableDefinition::new("outbox_due");
+/// mail id → dead-lettered at (RFC 3339), for dead mails only
+pub const OUTBOX_DEAD: TableDefinition<&str, &str> = TableDefinition::new("outbox_dead");
+/// sha256(emailed token) → `auth::email_tokens::EmailToken`
+pub const EMAIL_TOKENS: RecordTable = TableDefinition::new("email_tokens");
+/// "purpose/user id" → sha256 of that user's one live token of the purpose
+pub const USER_EMAIL_TOKENS: TableDefinition<&str, &str> =
+    TableDefinition::new("user_email_tokens");
+/// incident id (ULID) → `alerts::Incident`
+pub const INCIDENTS: RecordTable = TableDefinition::new("incidents");
+/// alert rule → id of its open incident (at most one per rule)
+pub const OPEN_INCIDENTS: TableDefinition<&str, &str> = TableDefinition::new("open_incidents");

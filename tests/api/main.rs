@@ -9,7 +9,10 @@ mod documents;
 mod events;
 mod fixtures;
 mod helpers;
+mod mail;
 mod market;
 mod platform;
+#[path = "../support/smtp.rs"]
+mod smtp;
 mod store;
 mod tokens;
