@@ -267,9 +267,10 @@ async fn pass(
                     stats.record_sent();
                     tracing::info!(mail = %m.id, to = %m.to, template = m.message.template(), "mail sent");
                 }
-                Err(SendError::Unreachable(e)) => {
-                    stats.record_failure(&e);
-                    tracing::warn!(error = %e, "SMTP server unreachable; mail waits");
+                Err(e @ SendError::Unreachable(_)) => {
+                    let text = e.to_string();
+                    stats.record_failure(&text);
+                    tracing::warn!(error = %text, "mail waits");
                     return Ok(Pass::Unreachable);
                 }
                 Err(e) => {
