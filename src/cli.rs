@@ -221,7 +221,7 @@ fn mail_test(config: &Config, address: &str) -> anyhow::Result<()> {
     let message = crate::mail::Message::Test {
         sent_at: chrono::Utc::now(),
     };
-    rt.block_on(sender.send(&to.email.to_string(), &message))
+    rt.block_on(sender.send(to.email.as_ref(), &message))
         .map_err(|e| anyhow::anyhow!("test mail to {to} via {via} failed: {e}"))?;
     println!("sent a test mail to {to} via {via}");
     Ok(())
