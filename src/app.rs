@@ -222,9 +222,9 @@ impl Application {
         ));
         let alerter = tokio::spawn(crate::alerts::run(state.clone(), background.clone()));
         tracing::info!(addr = %self.addr, "serving");
-        Server::new_with_acceptor(self.acceptor)
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, signal, Some(timeout))
-            .await?;
+            .await;
         sweeper.abort();
         background.cancel();
         // A send in flight may finish (it is bounded by its timeout), so
@@ -239,6 +239,8 @@ impl Application {
         state.events.shutdown.cancel();
         let _ = tailer.await;
         let _ = scheduler.shutdown().await;
+        // Only now: no task may keep the store open after a failed serve.
+        served?;
         // Nothing else to flush: every acknowledged write was committed
         // before its answer was sent.
         if !store.is_healthy() {
