@@ -133,3 +133,101 @@ pub fn redeem(
         .remove(slot(purpose, &t.user_id).as_str())?;
     Ok(Some(t.user_id))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::user::UserStatus;
+    use crate::store::{Store, WriterOptions};
+
+    fn user() -> User {
+        let now = Utc::now();
+        User {
+            id: "01USER".into(),
+            email: "a@uni.edu".into(),
+            name: "A".into(),
+            phone: None,
+            password_hash: String::new(),
+            is_admin: false,
+            status: UserStatus::Active,
+            email_verified: false,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn issue_at(store: &Store, secret: &str, purpose: Purpose, at: DateTime<Utc>) -> bool {
+        let (u, s) = (user(), secret.to_string());
+        store
+            .write_blocking(move |txn| issue(txn, &u, purpose, &s, at))
+            .unwrap()
+    }
+
+    fn redeem_at(
+        store: &Store,
+        secret: &str,
+        purpose: Purpose,
+        at: DateTime<Utc>,
+    ) -> Option<String> {
+        let s = secret.to_string();
+        store
+            .write_blocking(move |txn| redeem(txn, &s, purpose, at))
+            .unwrap()
+    }
+
+    #[test]
+    fn tokens_expire_work_once_keep_to_their_purpose_and_replace_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), WriterOptions::default()).unwrap();
+        let t0 = Utc::now();
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        assert!(issue_at(&store, &a, Purpose::PasswordReset, t0));
+        // Too soon for another mail: nothing issued, the first stays live.
+        assert!(!issue_at(
+            &store,
+            &b,
+            Purpose::PasswordReset,
+            t0 + Duration::seconds(30)
+        ));
+        assert_eq!(redeem_at(&store, &b, Purpose::PasswordReset, t0), None);
+        assert_eq!(
+            redeem_at(&store, &a, Purpose::VerifyEmail, t0),
+            None,
+            "wrong purpose"
+        );
+        let late = t0 + Purpose::PasswordReset.ttl() + Duration::seconds(1);
+        assert_eq!(
+            redeem_at(&store, &a, Purpose::PasswordReset, late),
+            None,
+            "expired"
+        );
+        assert_eq!(
+            redeem_at(&store, &a, Purpose::PasswordReset, t0).as_deref(),
+            Some("01USER"),
+            "a refused redeem wrote nothing"
+        );
+        assert_eq!(
+            redeem_at(&store, &a, Purpose::PasswordReset, t0),
+            None,
+            "used once"
+        );
+
+        // A newer token replaces the older one.
+        let t1 = t0 + Duration::seconds(120);
+        assert!(issue_at(&store, &a, Purpose::VerifyEmail, t1));
+        assert!(issue_at(
+            &store,
+            &b,
+            Purpose::VerifyEmail,
+            t1 + RESEND_AFTER
+        ));
+        assert_eq!(
+            redeem_at(&store, &a, Purpose::VerifyEmail, t1 + RESEND_AFTER),
+            None
+        );
+        assert!(redeem_at(&store, &b, Purpose::VerifyEmail, t1 + RESEND_AFTER).is_some());
+        // Each issued token queued its mail.
+        let queued = store.read_blocking(crate::mail::counts).unwrap().queued;
+        assert_eq!(queued, 3);
+    }
+}
