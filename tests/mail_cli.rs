@@ -74,3 +74,35 @@ fn mail_test_fails_clearly() {
     assert!(text(&out.stderr).contains("not an email address"));
     assert!(sink.messages().is_empty());
 }
+
+fn tls_config(port: u16, mode: &str, ca: Option<&std::path::Path>) -> String {
+    let mut c = format!(
+        "[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"{mode}\"\nfrom = \"Uphill <uphill@uni.edu>\"\nusername = \"uphill\"\npassword = \"secret\"\n"
+    );
+    if let Some(ca) = ca {
+        c.push_str(&format!("ca_file = {:?}\n", ca.display().to_string()));
+    }
+    c.push_str("[mail]\nsend_timeout_secs = 5\n");
+    c
+}
+
+#[tokio::test]
+async fn mail_test_speaks_starttls_and_implicit_tls_trusting_the_configured_ca() {
+    for mode in ["starttls", "tls"] {
+        let (sink, ca) = SmtpSink::start_tls(mode);
+        // The test CA is not among the built-in roots: refused.
+        let out = mail_test(&tls_config(sink.port, mode, None), "ops@uni.edu");
+        assert!(
+            !out.status.success(),
+            "{mode}: an unknown CA must be refused"
+        );
+        let err = text(&out.stderr);
+        assert!(err.contains("UnknownIssuer"), "{mode}: {err}");
+        let out = mail_test(&tls_config(sink.port, mode, Some(&ca)), "ops@uni.edu");
+        assert!(out.status.success(), "{mode}: {}", text(&out.stderr));
+        let m = sink.wait_for("ops@uni.edu", "Uphill test mail", 5).await;
+        assert!(m.text.contains("mail works"), "{mode}");
+        // The sink accepts only uphill/secret: AUTH really went over TLS.
+        assert_eq!(sink.messages().len(), 1, "{mode}");
+    }
+}

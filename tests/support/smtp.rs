@@ -75,6 +75,8 @@ impl Received {
 pub struct SmtpSink {
     pub port: u16,
     pub dir: PathBuf,
+    /// `(mode, cert, key)` when the sink speaks TLS.
+    tls: Option<(String, PathBuf, PathBuf)>,
     child: Option<Child>,
     _keep: Option<tempfile::TempDir>,
 }
@@ -102,6 +104,7 @@ impl SmtpSink {
         SmtpSink {
             port,
             dir,
+            tls: None,
             child: None,
             _keep: None,
         }
@@ -113,10 +116,12 @@ impl SmtpSink {
         self.stop();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let mut child = Command::new("python3")
-                .arg(SCRIPT)
-                .arg(self.port.to_string())
-                .arg(&self.dir)
+            let mut cmd = Command::new("python3");
+            cmd.arg(SCRIPT).arg(self.port.to_string()).arg(&self.dir);
+            if let Some((mode, cert, key)) = &self.tls {
+                cmd.arg(mode).arg(cert).arg(key);
+            }
+            let mut child = cmd
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -140,6 +145,93 @@ impl SmtpSink {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+
+    /// A sink that requires STARTTLS (`"starttls"`) or speaks implicit TLS
+    /// (`"tls"`), with a certificate for 127.0.0.1 from a fresh test CA.
+    /// Returns the sink and the CA's PEM file.
+    pub fn start_tls(mode: &str) -> (Self, PathBuf) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let d = tmp.path();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(d)
+                .output()
+                .expect("openssl (installed by .ci/run) makes the test certificates");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=Uphill Test CA",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "key.pem",
+                    "-out",
+                    "leaf.csr",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            d.join("ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext",
+        ]);
+        let mut s = Self::stopped(free_port(), d.join("mail"));
+        s.tls = Some((mode.to_string(), d.join("cert.pem"), d.join("key.pem")));
+        let ca = d.join("ca.pem");
+        s._keep = Some(tmp);
+        s.restart();
+        (s, ca)
     }
 
     pub fn stop(&mut self) {

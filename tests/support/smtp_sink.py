@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A real SMTP server for the tests (aiosmtpd), on 127.0.0.1 only.
 
-Usage: smtp_sink.py PORT DIR
+Usage: smtp_sink.py PORT DIR [starttls|tls CERT KEY]
 
 Every accepted message is written to DIR as one JSON file (written to a
 temporary name, then renamed, so a reader never sees half a file) with the
@@ -16,11 +16,23 @@ import email.policy
 import json
 import os
 import signal
+import ssl
 import sys
 import threading
 import time
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+
+def authenticate(server, session, envelope, mechanism, auth_data):
+    """TLS sinks accept exactly uphill/secret, so the client's AUTH is tested."""
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == b"uphill"
+        and auth_data.password == b"secret"
+    )
+    return AuthResult(success=ok)
 
 
 def listed(directory, name, address):
@@ -71,7 +83,19 @@ class Sink:
 def main():
     port, directory = int(sys.argv[1]), sys.argv[2]
     os.makedirs(directory, exist_ok=True)
-    controller = Controller(Sink(directory), hostname="127.0.0.1", port=port)
+    options = {}
+    if len(sys.argv) > 3:
+        mode, cert, key = sys.argv[3], sys.argv[4], sys.argv[5]
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        if mode == "starttls":
+            options = {"tls_context": context, "require_starttls": True}
+        else:
+            # aiosmtpd does not count implicit TLS as TLS for AUTH; the
+            # whole connection is encrypted, so allow it.
+            options = {"ssl_context": context, "auth_require_tls": False}
+        options.update(authenticator=authenticate, auth_required=True)
+    controller = Controller(Sink(directory), hostname="127.0.0.1", port=port, **options)
     controller.start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
