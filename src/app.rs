@@ -35,6 +35,10 @@ pub struct AppState {
     pub backups: Arc<crate::backup::Backups>,
     /// "Now" for cutoff decisions (checkout's batch choice, the closer).
     pub clock: crate::clock::Clock,
+    /// Mail counters (for metrics) and the worker's wake-up.
+    pub mail: Arc<crate::mail::MailStats>,
+    /// What metrics and backups feed to the alert rules.
+    pub alerts: Arc<crate::alerts::Feed>,
 }
 
 impl AppState {
@@ -95,6 +99,8 @@ impl Application {
             metrics: Arc::new(crate::metrics::Metrics::new()?),
             backups: Arc::new(crate::backup::Backups::new(&config)?),
             clock: crate::clock::Clock::default(),
+            mail: Arc::new(crate::mail::MailStats::default()),
+            alerts: Arc::new(crate::alerts::Feed::default()),
         });
         let tcp = TcpListener::bind(config.bind_addr()?)
             .into_acceptor()
@@ -228,18 +234,40 @@ impl Application {
                     .schedule_loop(store.clone(), ops_stop.clone()),
             ),
         ];
+        // Background tasks that end with the server (not on the SSE token:
+        // that one is cancelled first, while requests still finish).
+        let background = tokio_util::sync::CancellationToken::new();
+        let mailer = tokio::spawn(crate::mail::worker::run(
+            store.clone(),
+            state.config.clone(),
+            state.mail.clone(),
+            background.clone(),
+        ));
+        let alerter = tokio::spawn(crate::alerts::run(state.clone(), background.clone()));
         tracing::info!(addr = %self.addr, "serving");
-        Server::new_with_acceptor(self.acceptor)
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, signal, Some(timeout))
-            .await?;
+            .await;
         sweeper.abort();
         ops_stop.cancel();
         for j in ops_jobs {
             let _ = j.await;
         }
+        background.cancel();
+        // A send in flight may finish (it is bounded by its timeout), so
+        // the mail it carries is marked sent rather than sent twice.
+        let grace = Duration::from_secs(state.config.mail.send_timeout_secs.min(10));
+        for task in [mailer, alerter] {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(grace, task).await.is_err() {
+                abort.abort();
+            }
+        }
         state.events.shutdown.cancel();
         let _ = tailer.await;
         let _ = scheduler.shutdown().await;
+        // Only now: no task may keep the store open after a failed serve.
+        served?;
         // Nothing else to flush: every acknowledged write was committed
         // before its answer was sent.
         if !store.is_healthy() {

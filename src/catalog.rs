@@ -776,6 +776,21 @@ pub async fn decide(
                     action: Some(format!("/shops/{}", shop.id)),
                 },
             )?;
+            crate::mail::enqueue_to_user(
+                txn,
+                &shop.owner_id,
+                crate::mail::Message::ShopDecision {
+                    shop_name: shop.name.clone(),
+                    shop_id: shop.id.clone(),
+                    decision: match decision {
+                        Decision::Verify => "VERIFIED",
+                        Decision::RequireAction => "REQUIRES_ACTION",
+                        Decision::Reject => "REJECTED",
+                    }
+                    .into(),
+                    note: note.clone(),
+                },
+            )?;
             Ok(shop)
         })
         .await

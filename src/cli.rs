@@ -55,6 +55,9 @@ pub enum Command {
     /// Load data into the store.
     #[command(subcommand)]
     Seed(SeedCommand),
+    /// Email: `uphill mail test ADDRESS` sends a test mail now.
+    #[command(subcommand)]
+    Mail(MailCommand),
     /// Validate the configuration and print it (secrets redacted), then
     /// check the data directory, its disk space and the SMTP server.
     Check,
@@ -82,6 +85,17 @@ pub enum UserCommand {
         /// Read the password from standard input instead of generating one.
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MailCommand {
+    /// Send a test mail straight through the configured SMTP server (not
+    /// through the outbox, so it works while the server runs and answers
+    /// at once); exits non-zero with the server's error when it fails.
+    Test {
+        /// Where to send it.
+        address: String,
     },
 }
 
@@ -177,6 +191,11 @@ pub fn run() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Mail(MailCommand::Test { address }) => {
+            crate::telemetry::init_cli();
+            let config = cli.global.load()?;
+            mail_test(&config, &address)
+        }
         Command::Check => {
             crate::telemetry::init_cli();
             let config = cli.global.load()?;
@@ -228,6 +247,31 @@ pub fn openapi_document() -> anyhow::Result<String> {
     drop(rt);
     let _ = std::fs::remove_dir_all(&dir);
     spec
+}
+
+fn mail_test(config: &Config, address: &str) -> anyhow::Result<()> {
+    use crate::mail::worker::Sender;
+    let to: lettre::message::Mailbox = address
+        .parse()
+        .map_err(|e| anyhow::anyhow!("`{address}` is not an email address: {e}"))?;
+    let timeout = std::time::Duration::from_secs(config.mail.send_timeout_secs);
+    let sender = Sender::from_config(config, timeout)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .ok_or_else(|| {
+            anyhow::anyhow!("smtp.host is not set: configure [smtp] first (see `uphill check`)")
+        })?;
+    let smtp = &config.smtp;
+    let via = format!("{}:{} ({:?})", smtp.host, smtp.port(), smtp.security());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let message = crate::mail::Message::Test {
+        sent_at: chrono::Utc::now(),
+    };
+    rt.block_on(sender.send(to.email.as_ref(), &message))
+        .map_err(|e| anyhow::anyhow!("test mail to {to} via {via} failed: {e}"))?;
+    println!("sent a test mail to {to} via {via}");
+    Ok(())
 }
 
 fn init(global: &Global, output: &PathBuf, force: bool) -> anyhow::Result<()> {

@@ -46,6 +46,8 @@ pub struct Config {
     pub events: EventsConfig,
     pub backup: BackupConfig,
     pub metrics: MetricsConfig,
+    pub mail: MailConfig,
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -77,6 +79,31 @@ impl Default for BackupConfig {
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// Tries before a mail the SMTP server keeps refusing is dead-lettered
+    /// (1–50). Time with the server unreachable does not use tries up.
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubled after each failed try (1–86400 s).
+    pub retry_base_secs: u64,
+    /// Longest wait between tries (1–86400 s).
+    pub retry_max_secs: u64,
+    /// Longest one SMTP conversation may take (1–300 s).
+    pub send_timeout_secs: u64,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            retry_base_secs: 60,
+            retry_max_secs: 3600,
+            send_timeout_secs: 30,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// Serve `/metrics` without a token to loopback peers that are not
     /// listed in `server.trusted_proxies`.
@@ -97,6 +124,19 @@ impl Default for MetricsConfig {
             refresh_secs: 60,
             history_days: 7,
         }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Seconds between evaluations of the alert rules (1–3600).
+    pub interval_secs: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self { interval_secs: 60 }
     }
 }
 
@@ -298,6 +338,27 @@ pub struct SmtpConfig {
     /// Read the password from this file instead (systemd credentials).
     pub password_file: Option<PathBuf>,
     pub from: String,
+    /// Extra PEM CA certificates to trust (a campus CA), besides the
+    /// built-in Mozilla roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl SmtpConfig {
+    /// The effective security: STARTTLS unless set, so credentials never
+    /// travel in clear by default.
+    pub fn security(&self) -> SmtpSecurity {
+        self.security.clone().unwrap_or(SmtpSecurity::Starttls)
+    }
+
+    /// The effective port: the configured one, or the usual one for the
+    /// security mode.
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.security() {
+            SmtpSecurity::None => 25,
+            SmtpSecurity::Starttls => 587,
+            SmtpSecurity::Tls => 465,
+        })
+    }
 }
 
 impl std::fmt::Debug for SmtpConfig {
@@ -310,6 +371,7 @@ impl std::fmt::Debug for SmtpConfig {
             .field("password", &redact(&self.password))
             .field("password_file", &self.password_file)
             .field("from", &self.from)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -479,6 +541,42 @@ impl Config {
         }
         if !(1..=100).contains(&self.events.max_streams_per_user) {
             return Err(key_err("events.max_streams_per_user", "must be 1 to 100"));
+        }
+        if !(1..=50).contains(&self.mail.max_attempts) {
+            return Err(key_err("mail.max_attempts", "must be 1 to 50"));
+        }
+        for (key, v) in [
+            ("mail.retry_base_secs", self.mail.retry_base_secs),
+            ("mail.retry_max_secs", self.mail.retry_max_secs),
+        ] {
+            if !(1..=86_400).contains(&v) {
+                return Err(key_err(key, "must be 1 to 86400"));
+            }
+        }
+        if !(1..=300).contains(&self.mail.send_timeout_secs) {
+            return Err(key_err("mail.send_timeout_secs", "must be 1 to 300"));
+        }
+        if !(1..=3600).contains(&self.alerts.interval_secs) {
+            return Err(key_err("alerts.interval_secs", "must be 1 to 3600"));
+        }
+        if !self.smtp.from.is_empty() {
+            self.smtp
+                .from
+                .parse::<lettre::message::Mailbox>()
+                .map_err(|e| {
+                    key_err(
+                        "smtp.from",
+                        format!("`{}` is not a mailbox ({e})", self.smtp.from),
+                    )
+                })?;
+        }
+        if let Some(ca) = &self.smtp.ca_file
+            && !ca.is_file()
+        {
+            return Err(key_err(
+                "smtp.ca_file",
+                format!("{} is not a readable file", ca.display()),
+            ));
         }
         if self.batch.stale_after_minutes == 0 {
             return Err(key_err("batch.stale_after_minutes", "must be at least 1"));

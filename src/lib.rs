@@ -5,11 +5,14 @@
 //! - `auth`: accounts, sessions, API tokens, login throttling.
 //! - `store`: redb tables, record encoding, migrations, the group-commit writer.
 //! - `admin`: campus administration (users, settings, audit log, lists).
+//! - `mail`: the email outbox, its worker and templates; `alerts`: built-in
+//!   alert rules and incidents.
 //! - `documents`: PDF receipts and pick lists, rendered from loaded records.
 //! - `http`: routes, OpenAPI, problem+json errors, middleware.
 //! - `app`: builds and runs the server; `cli`: the `uphill` command.
 
 pub mod admin;
+pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -24,6 +27,7 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod jobs;
+pub mod mail;
 pub mod market;
 pub mod metrics;
 pub mod notify;

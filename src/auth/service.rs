@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use redb::{ReadTransaction, ReadableMultimapTable, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
+use super::email_tokens::{self, Purpose};
 use super::password::Hasher;
 use super::throttle::LoginThrottle;
 use super::token;
@@ -231,6 +232,18 @@ pub fn admin_exists(txn: &ReadTransaction) -> Result<bool, StoreError> {
     Ok(txn.open_table(tables::ADMINS)?.first()?.is_some())
 }
 
+fn find_user_in(txn: &WriteTransaction, user_id: &str) -> Result<Option<User>, StoreError> {
+    codec::get(&txn.open_table(tables::USERS)?, user_id)
+}
+
+fn bad_email_token() -> ApiError {
+    FieldError::new(
+        "token",
+        "this link is invalid, already used or expired; ask for a new one",
+    )
+    .into()
+}
+
 fn inactive(status: UserStatus) -> ApiError {
     ApiError::Forbidden(match status {
         UserStatus::Banned => "this account is banned".into(),
@@ -289,12 +302,161 @@ impl AuthService {
             .map_err(ApiError::internal)?;
         let ttl = self.inner.session_ttl;
         let (token, csrf) = (token::random_secret(), token::random_secret());
+        let verify = token::random_secret();
         self.inner
             .store
             .write(move |txn| {
                 let user = insert_user(txn, &v, &hash, false)?;
                 let session = insert_session(txn, &user.id, ttl, &token, &csrf)?;
+                email_tokens::issue(txn, &user, Purpose::VerifyEmail, &verify, Utc::now())?;
                 Ok((user, session))
+            })
+            .await
+    }
+
+    /// Mails the signed-in user a new verification link. Returns false when
+    /// the last one went out less than a minute ago (nothing is sent).
+    pub async fn request_verification(&self, user_id: &str) -> Result<bool, ApiError> {
+        let user_id = user_id.to_string();
+        let secret = token::random_secret();
+        self.inner
+            .store
+            .write(move |txn| {
+                let user = find_user_in(txn, &user_id)?
+                    .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
+                if user.email_verified {
+                    return Err(ApiError::Conflict("your email is already verified".into()));
+                }
+                Ok(email_tokens::issue(
+                    txn,
+                    &user,
+                    Purpose::VerifyEmail,
+                    &secret,
+                    Utc::now(),
+                )?)
+            })
+            .await
+    }
+
+    /// Marks the address of the token's user verified; the token is used up.
+    pub async fn confirm_verification(&self, secret: &str) -> Result<User, ApiError> {
+        if !token::plausible(secret) {
+            return Err(bad_email_token());
+        }
+        let secret = secret.to_string();
+        self.inner
+            .store
+            .write(move |txn| {
+                let now = Utc::now();
+                let Some(user_id) = email_tokens::redeem(txn, &secret, Purpose::VerifyEmail, now)?
+                else {
+                    return Err(bad_email_token());
+                };
+                let mut user = find_user_in(txn, &user_id)?.ok_or_else(bad_email_token)?;
+                user.email_verified = true;
+                user.updated_at = now;
+                codec::put(&mut txn.open_table(tables::USERS)?, &user.id, &user)?;
+                Ok(user)
+            })
+            .await
+    }
+
+    /// Mails a reset link when the address belongs to an account that is not
+    /// banned. The answer is the same either way (no account enumeration),
+    /// and both cases go through one store write, so they take about as long.
+    pub async fn request_password_reset(&self, email: &str, ip: IpAddr) -> Result<(), ApiError> {
+        let key = email.trim().to_lowercase();
+        if key.is_empty() || key.len() > Email::MAX_LEN {
+            return Err(FieldError::new("email", "must be an email address").into());
+        }
+        if let Err(wait) = self.inner.throttle.check(ip, &format!("reset:{key}")) {
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: wait.as_secs_f64().ceil() as u64,
+            });
+        }
+        let secret = token::random_secret();
+        self.inner
+            .store
+            .write(move |txn| {
+                let id = txn
+                    .open_table(tables::EMAIL_TO_USER)?
+                    .get(key.as_str())?
+                    .map(|g| g.value().to_string());
+                let user = match id {
+                    Some(id) => find_user_in(txn, &id)?,
+                    None => None,
+                };
+                if let Some(user) = user
+                    && user.status != UserStatus::Banned
+                {
+                    email_tokens::issue(txn, &user, Purpose::PasswordReset, &secret, Utc::now())?;
+                }
+                Ok::<_, ApiError>(())
+            })
+            .await
+    }
+
+    /// Sets a new password with a mailed token: the token is used up, every
+    /// session ends, and the address counts as verified (the link reached it).
+    pub async fn reset_password(
+        &self,
+        secret: &str,
+        password: String,
+        origin: Origin,
+    ) -> Result<(), ApiError> {
+        user::check_new_password(&password)?;
+        if !token::plausible(secret) {
+            return Err(bad_email_token());
+        }
+        // Refuse dead tokens before paying for a hash.
+        let (probe, now) = (secret.to_string(), Utc::now());
+        let live = self
+            .inner
+            .store
+            .read(move |txn| {
+                Ok::<_, ApiError>(email_tokens::is_live(
+                    txn,
+                    &probe,
+                    Purpose::PasswordReset,
+                    now,
+                )?)
+            })
+            .await?;
+        if !live {
+            return Err(bad_email_token());
+        }
+        let hash = self
+            .inner
+            .hasher
+            .hash(password)
+            .await
+            .map_err(ApiError::internal)?;
+        let secret = secret.to_string();
+        self.inner
+            .store
+            .write(move |txn| {
+                let now = Utc::now();
+                let Some(user_id) =
+                    email_tokens::redeem(txn, &secret, Purpose::PasswordReset, now)?
+                else {
+                    return Err(bad_email_token());
+                };
+                let mut user = find_user_in(txn, &user_id)?.ok_or_else(bad_email_token)?;
+                user.password_hash = hash.clone();
+                user.email_verified = true;
+                user.updated_at = now;
+                codec::put(&mut txn.open_table(tables::USERS)?, &user.id, &user)?;
+                let ended = delete_user_sessions(txn, &user.id)?;
+                let mut origin = origin.clone();
+                origin.actor_id = Some(user.id.clone());
+                audit::append(
+                    txn,
+                    &origin,
+                    "user.password_reset",
+                    &user.id,
+                    format!("password reset by email link; {ended} sessions ended"),
+                )?;
+                Ok(())
             })
             .await
     }

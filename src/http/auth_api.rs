@@ -116,6 +116,39 @@ pub enum LogoutResponse {
     Done(#[oai(header = "Set-Cookie")] String),
 }
 
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct EmailTokenRequest {
+    /// The token from the mailed link (64 hex characters).
+    #[oai(validator(max_length = 64))]
+    pub token: Text,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct ResetRequest {
+    #[oai(validator(max_length = 254))]
+    pub email: Text,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct ResetConfirmRequest {
+    /// The token from the mailed link (64 hex characters).
+    #[oai(validator(max_length = 64))]
+    pub token: Text,
+    /// The new password, 8 to 128 characters.
+    #[oai(validator(max_length = 128))]
+    pub password: Text,
+}
+
+#[derive(ApiResponse)]
+pub enum AcceptedResponse {
+    /// Accepted: a mail is on its way if there is anything to send.
+    #[oai(status = 202)]
+    Accepted,
+}
+
 #[derive(ApiResponse)]
 pub enum NoContent {
     #[oai(status = 204)]
@@ -271,6 +304,67 @@ impl AuthApi {
             Json(Self::signed_in(user, &session)),
             cookie,
         ))
+    }
+
+    /// Mail yourself a new email-verification link (one a minute at most;
+    /// registering already sends one). 409 when already verified.
+    #[oai(path = "/auth/verify-email/request", method = "post")]
+    async fn verify_email_request(&self, auth: Auth) -> Result<AcceptedResponse, ApiError> {
+        self.state.auth.request_verification(auth.user_id()).await?;
+        self.state.mail.wake();
+        Ok(AcceptedResponse::Accepted)
+    }
+
+    /// Confirm an email address with the token from the mailed link. No
+    /// sign-in needed; the token works once.
+    #[oai(path = "/auth/verify-email/confirm", method = "post")]
+    async fn verify_email_confirm(
+        &self,
+        body: Json<EmailTokenRequest>,
+    ) -> Result<Json<Me>, ApiError> {
+        let user = self
+            .state
+            .auth
+            .confirm_verification(&body.0.token.0)
+            .await?;
+        Ok(Json(user.into()))
+    }
+
+    /// Ask for a password-reset link. The answer is 202 whether or not the
+    /// address has an account; throttled like login.
+    #[oai(path = "/auth/password-reset/request", method = "post")]
+    async fn password_reset_request(
+        &self,
+        req: &Request,
+        body: Json<ResetRequest>,
+    ) -> Result<AcceptedResponse, ApiError> {
+        let ip = req
+            .extensions()
+            .get::<ClientIp>()
+            .map(|c| c.0)
+            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+        self.state
+            .auth
+            .request_password_reset(&body.0.email.0, ip)
+            .await?;
+        self.state.mail.wake();
+        Ok(AcceptedResponse::Accepted)
+    }
+
+    /// Set a new password with the token from the mailed link. Ends every
+    /// session of the account; sign in again afterwards.
+    #[oai(path = "/auth/password-reset/confirm", method = "post")]
+    async fn password_reset_confirm(
+        &self,
+        req: &Request,
+        body: Json<ResetConfirmRequest>,
+    ) -> Result<NoContent, ApiError> {
+        let b = body.0;
+        self.state
+            .auth
+            .reset_password(&b.token.0, b.password.0, origin(req, None))
+            .await?;
+        Ok(NoContent::Done)
     }
 
     /// The signed-in user.

@@ -11,6 +11,7 @@ pub mod documents_api;
 pub mod error;
 pub mod events_api;
 pub mod extract;
+pub mod mail_api;
 pub mod market_api;
 pub mod middleware;
 pub mod notifications_api;
@@ -71,6 +72,7 @@ type Apis = (
     notifications_api::BroadcastsApi,
     chat_api::ChatApi,
     ops_api::OpsApi,
+    mail_api::MailApi,
 );
 
 pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
@@ -104,7 +106,10 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             chat_api::ChatApi {
                 state: state.clone(),
             },
-            ops_api::OpsApi { state },
+            ops_api::OpsApi {
+                state: state.clone(),
+            },
+            mail_api::MailApi { state },
         ),
         "Uphill API",
         env!("CARGO_PKG_VERSION"),

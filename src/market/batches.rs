@@ -210,6 +210,17 @@ pub fn lock(
             Kind::Success,
             format!("/vendor/batches/{}", b.id),
         )?;
+        mail_staff(
+            txn,
+            &shop,
+            &crate::mail::Message::BatchReady {
+                shop_name: shop.name.clone(),
+                batch_id: b.id.clone(),
+                label: b.label.clone(),
+                order_count: batched,
+                cutoff_at: b.cutoff_at,
+            },
+        )?;
     }
     save_batch(txn, &b)?;
     Ok(b)
@@ -258,7 +269,30 @@ pub fn warn_stale(
         Kind::Warning,
         format!("/vendor/batches/{}", b.id),
     )?;
+    mail_staff(
+        txn,
+        &shop,
+        &crate::mail::Message::StaleBatch {
+            shop_name: shop.name.clone(),
+            batch_id: b.id.clone(),
+            label: b.label.clone(),
+            order_count: b.order_count,
+            locked_at: b.locked_at,
+        },
+    )?;
     Ok(true)
+}
+
+/// Mails the shop's owner and runners: they pack and carry the batch.
+fn mail_staff(
+    txn: &WriteTransaction,
+    shop: &Shop,
+    message: &crate::mail::Message,
+) -> Result<(), StoreError> {
+    for user in std::iter::once(&shop.owner_id).chain(shop.staff.iter()) {
+        crate::mail::enqueue_to_user(txn, user, message.clone())?;
+    }
+    Ok(())
 }
 
 /// First claim wins; the same runner claiming again is a no-op.

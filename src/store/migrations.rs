@@ -21,6 +21,7 @@ const MIGRATIONS: &[Migration] = &[
     create_live_update_tables,
     create_chat_tables,
     create_ops_tables,
+    create_mail_tables,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -191,6 +192,17 @@ fn create_chat_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
 
 fn create_ops_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(tables::METRICS_ROLLUPS)?;
+    Ok(())
+}
+
+fn create_mail_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    use tables::*;
+    for t in [OUTBOX, EMAIL_TOKENS, INCIDENTS] {
+        txn.open_table(t)?;
+    }
+    for t in [OUTBOX_DUE, OUTBOX_DEAD, USER_EMAIL_TOKENS, OPEN_INCIDENTS] {
+        txn.open_table(t)?;
+    }
     Ok(())
 }
 

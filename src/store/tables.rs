@@ -276,6 +276,13 @@ pub const ALL: &[AnyTable] = {
         U64Records(EVENTS, as_type::<crate::events::Event>),
         U64Records(METRICS_ROLLUPS, as_json),
         Records(CHAT_MESSAGES, as_type::<crate::market::chat::Message>),
+        Records(OUTBOX, as_json),
+        StrToStr(OUTBOX_DUE),
+        StrToStr(OUTBOX_DEAD),
+        Records(EMAIL_TOKENS, as_json),
+        StrToStr(USER_EMAIL_TOKENS),
+        Records(INCIDENTS, as_json),
+        StrToStr(OPEN_INCIDENTS),
     ]
 };
 
@@ -328,3 +335,21 @@ mod tests {
         );
     }
 }
+// --- Mail and alerts ---
+
+/// mail id (ULID, so creation order) → `mail::OutboxMail`, queued or dead
+pub const OUTBOX: RecordTable = TableDefinition::new("outbox");
+/// "next attempt (RFC 3339, ms)/mail id" → mail id, for queued mails only,
+/// so the worker finds due mail with a range scan
+pub const OUTBOX_DUE: TableDefinition<&str, &str> = TableDefinition::new("outbox_due");
+/// mail id → dead-lettered at (RFC 3339), for dead mails only
+pub const OUTBOX_DEAD: TableDefinition<&str, &str> = TableDefinition::new("outbox_dead");
+/// sha256(emailed token) → `auth::email_tokens::EmailToken`
+pub const EMAIL_TOKENS: RecordTable = TableDefinition::new("email_tokens");
+/// "purpose/user id" → sha256 of that user's one live token of the purpose
+pub const USER_EMAIL_TOKENS: TableDefinition<&str, &str> =
+    TableDefinition::new("user_email_tokens");
+/// incident id (ULID) → `alerts::Incident`
+pub const INCIDENTS: RecordTable = TableDefinition::new("incidents");
+/// alert rule → id of its open incident (at most one per rule)
+pub const OPEN_INCIDENTS: TableDefinition<&str, &str> = TableDefinition::new("open_incidents");

@@ -11,9 +11,12 @@ mod documents;
 mod events;
 mod fixtures;
 mod helpers;
+mod mail;
 mod market;
 mod metrics;
 mod platform;
+#[path = "../support/smtp.rs"]
+mod smtp;
 mod store;
 mod tokens;
 mod ui;
