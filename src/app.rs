@@ -29,6 +29,8 @@ pub struct AppState {
     pub closer_last_run: AtomicI64,
     /// Live fan-out of the event log to open SSE streams.
     pub events: Arc<crate::events::Hub>,
+    /// The search index and its one writer thread.
+    pub search: crate::search::Search,
 }
 
 impl AppState {
@@ -80,11 +82,16 @@ impl Application {
         );
         let state = Arc::new(AppState {
             config: config.clone(),
-            store,
+            store: store.clone(),
             auth,
             started: Instant::now(),
             closer_last_run: AtomicI64::new(0),
             events: Arc::new(crate::events::Hub::new()),
+            search: crate::search::Search::start(
+                store.clone(),
+                &config.storage.data_dir,
+                crate::search::options(&config.search),
+            )?,
         });
         let tcp = TcpListener::bind(config.bind_addr()?)
             .into_acceptor()
@@ -110,6 +117,9 @@ impl Application {
             }
             _ => tcp.boxed(),
         };
+        if !state.search.wait_ready(Duration::from_secs(5)).await {
+            tracing::warn!("search is not ready yet; it answers 503 until the index is built");
+        }
         let setup_token = state.auth.first_admin_token().await?;
         Ok(Self {
             acceptor,
@@ -213,6 +223,9 @@ impl Application {
         state.events.shutdown.cancel();
         let _ = tailer.await;
         let _ = scheduler.shutdown().await;
+        // Commits what the indexer holds; the queue would replay it anyway.
+        let search = state.search.clone();
+        let _ = tokio::task::spawn_blocking(move || search.shutdown()).await;
         // Nothing else to flush: every acknowledged write was committed
         // before its answer was sent.
         if !store.is_healthy() {

@@ -5,6 +5,7 @@
 //! - `auth`: accounts, sessions, API tokens, login throttling.
 //! - `store`: redb tables, record encoding, migrations, the group-commit writer.
 //! - `admin`: campus administration (users, settings, audit log, lists).
+//! - `search`: the tantivy index, its queue and its one writer.
 //! - `documents`: PDF receipts and pick lists, rendered from loaded records.
 //! - `http`: routes, OpenAPI, problem+json errors, middleware.
 //! - `app`: builds and runs the server; `cli`: the `uphill` command.
@@ -23,6 +24,7 @@ pub mod http;
 pub mod jobs;
 pub mod market;
 pub mod notify;
+pub mod search;
 pub mod seed;
 pub mod settings;
 pub mod store;

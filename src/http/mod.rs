@@ -12,6 +12,7 @@ pub mod extract;
 pub mod market_api;
 pub mod middleware;
 pub mod notifications_api;
+pub mod search_api;
 pub mod shape;
 mod system;
 pub mod types;
@@ -38,6 +39,8 @@ pub enum ApiTags {
     Admin,
     /// Notifications, broadcasts and the live event stream
     Notifications,
+    /// Full-text search over products, shops, orders and users
+    Search,
 }
 
 #[derive(rust_embed::RustEmbed)]
@@ -66,6 +69,8 @@ type Apis = (
     admin_api::AdminApi,
     notifications_api::NotificationsApi,
     notifications_api::BroadcastsApi,
+    search_api::SearchApi,
+    search_api::SearchAdminApi,
 );
 
 pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
@@ -92,7 +97,13 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             notifications_api::NotificationsApi {
                 state: state.clone(),
             },
-            notifications_api::BroadcastsApi { state },
+            notifications_api::BroadcastsApi {
+                state: state.clone(),
+            },
+            search_api::SearchApi {
+                state: state.clone(),
+            },
+            search_api::SearchAdminApi { state },
         ),
         "Uphill API",
         env!("CARGO_PKG_VERSION"),

@@ -19,6 +19,7 @@ const MIGRATIONS: &[Migration] = &[
     create_marketplace_tables,
     create_batch_tables,
     create_live_update_tables,
+    create_search_tables,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -157,6 +158,14 @@ fn create_live_update_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     for (user, n) in unread {
         t.insert(user.as_str(), n)?;
     }
+    Ok(())
+}
+
+/// The search queue. Records made before it are indexed by the rebuild that
+/// a missing index triggers at start, so nothing is enqueued here.
+fn create_search_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(tables::SEARCH_QUEUE)?;
+    txn.open_table(tables::SEARCH_SEQ)?;
     Ok(())
 }
 

@@ -147,3 +147,14 @@ pub const BROADCAST_READS: MultimapTableDefinition<&str, &str> =
 /// sequence number → `events::Event`, the log SSE clients replay from;
 /// the next number lives in `META` under `event_seq`
 pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+
+// --- Search (appended migration) ---
+
+/// sequence number → "kind:id" of a record whose search document must be
+/// (re)built. Written in the transaction of the change; the indexer deletes
+/// rows only after a tantivy commit that covers them (`search::queue`).
+pub const SEARCH_QUEUE: TableDefinition<u64, &str> = TableDefinition::new("search_queue");
+/// `next` → the next queue sequence number. Kept apart from the queue so an
+/// emptied queue never reuses a number (the index's commit payload names the
+/// last one applied).
+pub const SEARCH_SEQ: TableDefinition<&str, u64> = TableDefinition::new("search_seq");

@@ -11,5 +11,6 @@ mod fixtures;
 mod helpers;
 mod market;
 mod platform;
+mod search;
 mod store;
 mod tokens;
