@@ -605,11 +605,11 @@ async fn only_what_the_caller_may_see() {
     // Vendor A finds their order by display id and by a misspelt student name.
     assert_eq!(
         names(&app, Some(&a.owner_token), &pairs(&orders(&order_a))).await,
-        [order_a.clone()]
+        [order_a.as_str()]
     );
     assert_eq!(
         names(&app, Some(&a.owner_token), &pairs(&orders("asha rau"))).await,
-        [order_a.clone()]
+        [order_a.as_str()]
     );
     // ... but never B's, by id or by name.
     assert!(
@@ -635,12 +635,12 @@ async fn only_what_the_caller_may_see() {
     fixtures::add_staff(&app, &b.shop_id, &runner_id).await;
     assert_eq!(
         names(&app, Some(&runner), &pairs(&orders("ravi"))).await,
-        [order_b.clone()]
+        [order_b.as_str()]
     );
     // Admins search every order, and filter by status.
     assert_eq!(
         names(&app, Some(&admin), &pairs(&orders("asha"))).await,
-        [order_a.clone()]
+        [order_a.as_str()]
     );
     let new_q = orders("up");
     let mut new_ones = pairs(&new_q);
