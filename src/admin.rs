@@ -38,7 +38,7 @@ pub const SCAN_BUDGET: usize = 10_000;
 type Records<'t> = Table<'t, &'static str, &'static [u8]>;
 
 /// The caller of a write must still be an active admin when it runs.
-fn acting_admin(txn: &WriteTransaction, origin: &Origin) -> Result<String, ApiError> {
+pub fn acting_admin(txn: &WriteTransaction, origin: &Origin) -> Result<String, ApiError> {
     let forbidden = || ApiError::Forbidden("admins only".into());
     let id = origin.actor_id.as_deref().ok_or_else(forbidden)?;
     let actor: Option<User> = codec::get(&txn.open_table(tables::USERS)?, id)?;
@@ -290,6 +290,7 @@ pub fn act_on_user(
     if changed {
         user.updated_at = Utc::now();
         codec::put(&mut users, &user.id, &user)?;
+        crate::search::enqueue(txn, crate::search::Target::User(user.id.clone()))?;
         if is_admin {
             admins.insert(user.id.as_str(), 1)?;
         } else {
@@ -487,6 +488,11 @@ pub trait Listed: Serialize + DeserializeOwned + Send + 'static {
     fn id(&self) -> &str;
     fn name(&self) -> &str;
     fn set_name(&mut self, name: String);
+    /// What the search index must redo when an entry is renamed or deleted
+    /// (category names are in product documents).
+    fn search_target(_id: &str) -> Option<crate::search::Target> {
+        None
+    }
 }
 
 impl Listed for Building {
@@ -528,6 +534,9 @@ impl Listed for Category {
     }
     fn set_name(&mut self, name: String) {
         self.name = name;
+    }
+    fn search_target(id: &str) -> Option<crate::search::Target> {
+        Some(crate::search::Target::Category(id.to_string()))
     }
 }
 
@@ -597,6 +606,9 @@ pub fn rename_named<T: Listed>(
     let details = format!("name \"{}\" → \"{name}\"", entry.name());
     entry.set_name(name.to_string());
     codec::put(&mut table, id, &entry)?;
+    if let Some(t) = T::search_target(id) {
+        crate::search::enqueue(txn, t)?;
+    }
     audit::append(txn, origin, &format!("{}.rename", T::NOUN), id, details)?;
     Ok(entry)
 }
@@ -615,6 +627,9 @@ pub fn delete_named<T: Listed>(
         return Err(ApiError::NotFound(format!("no such {}", T::NOUN)));
     };
     table.remove(id)?;
+    if let Some(t) = T::search_target(id) {
+        crate::search::enqueue(txn, t)?;
+    }
     audit::append(
         txn,
         origin,

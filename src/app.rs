@@ -39,6 +39,8 @@ pub struct AppState {
     pub mail: Arc<crate::mail::MailStats>,
     /// What metrics and backups feed to the alert rules.
     pub alerts: Arc<crate::alerts::Feed>,
+    /// The search index and its one writer thread.
+    pub search: crate::search::Search,
 }
 
 impl AppState {
@@ -91,7 +93,7 @@ impl Application {
         );
         let state = Arc::new(AppState {
             config: config.clone(),
-            store,
+            store: store.clone(),
             auth,
             started: Instant::now(),
             closer_last_run: AtomicI64::new(0),
@@ -101,6 +103,11 @@ impl Application {
             clock: crate::clock::Clock::default(),
             mail: Arc::new(crate::mail::MailStats::default()),
             alerts: Arc::new(crate::alerts::Feed::default()),
+            search: crate::search::Search::start(
+                store.clone(),
+                &config.storage.data_dir,
+                crate::search::options(&config.search),
+            )?,
         });
         let tcp = TcpListener::bind(config.bind_addr()?)
             .into_acceptor()
@@ -126,6 +133,9 @@ impl Application {
             }
             _ => tcp.boxed(),
         };
+        if !state.search.wait_ready(Duration::from_secs(5)).await {
+            tracing::warn!("search is not ready yet; it answers 503 until the index is built");
+        }
         let setup_token = state.auth.first_admin_token().await?;
         Ok(Self {
             acceptor,
@@ -266,6 +276,9 @@ impl Application {
         state.events.shutdown.cancel();
         let _ = tailer.await;
         let _ = scheduler.shutdown().await;
+        // Commits what the indexer holds; the queue would replay it anyway.
+        let search = state.search.clone();
+        let _ = tokio::task::spawn_blocking(move || search.shutdown()).await;
         // Only now: no task may keep the store open after a failed serve.
         served?;
         // Nothing else to flush: every acknowledged write was committed

@@ -361,7 +361,8 @@ fn load_shop(txn: &WriteTransaction, id: &str) -> Result<Option<Shop>, StoreErro
 }
 
 fn save_shop(txn: &WriteTransaction, shop: &Shop) -> Result<(), StoreError> {
-    codec::put(&mut txn.open_table(tables::SHOPS)?, &shop.id, shop)
+    codec::put(&mut txn.open_table(tables::SHOPS)?, &shop.id, shop)?;
+    crate::search::enqueue(txn, crate::search::Target::Shop(shop.id.clone()))
 }
 
 /// Tells an owner what an admin did to their shop; admins act on shops
@@ -1043,7 +1044,8 @@ fn load_product(txn: &WriteTransaction, id: &str) -> Result<Option<Product>, Sto
 }
 
 fn save_product(txn: &WriteTransaction, p: &Product) -> Result<(), StoreError> {
-    codec::put(&mut txn.open_table(tables::PRODUCTS)?, &p.id, p)
+    codec::put(&mut txn.open_table(tables::PRODUCTS)?, &p.id, p)?;
+    crate::search::enqueue(txn, crate::search::Target::Product(p.id.clone()))
 }
 
 fn live_product_count(txn: &WriteTransaction, shop_id: &str) -> Result<usize, StoreError> {

@@ -58,6 +58,9 @@ pub enum Command {
     /// Email: `uphill mail test ADDRESS` sends a test mail now.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Manage the search index.
+    #[command(subcommand)]
+    Search(SearchCommand),
     /// Validate the configuration and print it (secrets redacted), then
     /// check the data directory, its disk space and the SMTP server.
     Check,
@@ -105,6 +108,14 @@ pub enum SeedCommand {
     /// a runner and an admin. Runs once per data directory; prints the
     /// accounts and their password.
     Demo,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SearchCommand {
+    /// Rebuild the search index from the store. Needs the server stopped
+    /// (it holds the store); a running server rebuilds on
+    /// `POST /api/v1/admin/search/reindex` instead.
+    Reindex,
 }
 
 impl Global {
@@ -195,6 +206,33 @@ pub fn run() -> anyhow::Result<()> {
             crate::telemetry::init_cli();
             let config = cli.global.load()?;
             mail_test(&config, &address)
+        }
+        Command::Search(SearchCommand::Reindex) => {
+            crate::telemetry::init_cli();
+            let config = cli.global.load()?;
+            let store = open_store(&config).map_err(|e| {
+                if matches!(
+                    e.downcast_ref::<crate::store::StoreError>(),
+                    Some(crate::store::StoreError::Locked(_))
+                ) {
+                    anyhow::anyhow!(
+                        "{e}\nthe server holds the store: stop it first, or ask it to rebuild \
+                         with POST /api/v1/admin/search/reindex (admin token)"
+                    )
+                } else {
+                    e
+                }
+            })?;
+            let r = crate::search::indexer::rebuild(
+                &crate::search::search_dir(&config.storage.data_dir),
+                &store,
+                config.search.rebuild_heap_mb * 1_000_000,
+            )?;
+            println!(
+                "search index rebuilt in {} ms: {} products, {} shops, {} orders, {} users",
+                r.millis, r.products, r.shops, r.orders, r.users
+            );
+            Ok(())
         }
         Command::Check => {
             crate::telemetry::init_cli();

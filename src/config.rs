@@ -48,6 +48,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub mail: MailConfig,
     pub alerts: AlertsConfig,
+    pub search: SearchConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -137,6 +138,28 @@ pub struct AlertsConfig {
 impl Default for AlertsConfig {
     fn default() -> Self {
         Self { interval_secs: 60 }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Most milliseconds between a change and the index commit that makes
+    /// it searchable, while changes are pending (50–900).
+    pub commit_interval_ms: u64,
+    /// Memory budget of the live index writer, in MB (15–1024).
+    pub writer_heap_mb: usize,
+    /// Memory budget of a full rebuild, in MB (32–4096); more is faster.
+    pub rebuild_heap_mb: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self {
+            commit_interval_ms: 250,
+            writer_heap_mb: 20,
+            rebuild_heap_mb: 256,
+        }
     }
 }
 
@@ -577,6 +600,15 @@ impl Config {
                 "smtp.ca_file",
                 format!("{} is not a readable file", ca.display()),
             ));
+        }
+        if !(50..=900).contains(&self.search.commit_interval_ms) {
+            return Err(key_err("search.commit_interval_ms", "must be 50 to 900"));
+        }
+        if !(15..=1024).contains(&self.search.writer_heap_mb) {
+            return Err(key_err("search.writer_heap_mb", "must be 15 to 1024"));
+        }
+        if !(32..=4096).contains(&self.search.rebuild_heap_mb) {
+            return Err(key_err("search.rebuild_heap_mb", "must be 32 to 4096"));
         }
         if self.batch.stale_after_minutes == 0 {
             return Err(key_err("batch.stale_after_minutes", "must be at least 1"));

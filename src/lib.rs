@@ -7,6 +7,7 @@
 //! - `admin`: campus administration (users, settings, audit log, lists).
 //! - `mail`: the email outbox, its worker and templates; `alerts`: built-in
 //!   alert rules and incidents.
+//! - `search`: the tantivy index, its queue and its one writer.
 //! - `documents`: PDF receipts and pick lists, rendered from loaded records.
 //! - `http`: routes, OpenAPI, problem+json errors, middleware.
 //! - `app`: builds and runs the server; `cli`: the `uphill` command.
@@ -31,6 +32,7 @@ pub mod mail;
 pub mod market;
 pub mod metrics;
 pub mod notify;
+pub mod search;
 pub mod seed;
 pub mod settings;
 pub mod store;

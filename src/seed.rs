@@ -314,6 +314,7 @@ pub fn demo(store: &Store) -> Result<Option<Seeded>, ApiError> {
                 updated_at: now,
             };
             codec::put(&mut txn.open_table(tables::SHOPS)?, &shop.id, &shop)?;
+            crate::search::enqueue(txn, crate::search::Target::Shop(shop.id.clone()))?;
             txn.open_table(tables::OWNER_TO_SHOP)?
                 .insert(owner.as_str(), shop.id.as_str())?;
             if i == 0 {
@@ -355,6 +356,7 @@ pub fn demo(store: &Store) -> Result<Option<Seeded>, ApiError> {
                     updated_at: now,
                 };
                 codec::put(&mut txn.open_table(tables::PRODUCTS)?, &p.id, &p)?;
+                crate::search::enqueue(txn, crate::search::Target::Product(p.id.clone()))?;
                 txn.open_multimap_table(tables::SHOP_TO_PRODUCTS)?
                     .insert(shop.id.as_str(), p.id.as_str())?;
             }

@@ -165,6 +165,7 @@ fn insert_user(
     };
     by_email.insert(v.email.key(), user.id.as_str())?;
     codec::put(&mut txn.open_table(tables::USERS)?, &user.id, &user)?;
+    crate::search::enqueue(txn, crate::search::Target::User(user.id.clone()))?;
     if is_admin {
         txn.open_table(tables::ADMINS)?
             .insert(user.id.as_str(), 1)?;

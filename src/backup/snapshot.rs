@@ -31,6 +31,7 @@ pub fn write(src: &ReadTransaction, dest: &Path) -> Result<BTreeMap<String, u64>
             AnyTable::StrToStr(d) => copy(src, &txn, d)?,
             AnyTable::StrToU8(d) => copy(src, &txn, d)?,
             AnyTable::StrToU64(d) => copy(src, &txn, d)?,
+            AnyTable::U64ToStr(d) => copy(src, &txn, d)?,
             AnyTable::U64Records(d, _) => copy(src, &txn, d)?,
             AnyTable::MultiStr(d) => copy_multi(src, &txn, d)?,
         };
@@ -121,6 +122,7 @@ pub fn check(path: &Path) -> Result<Checked, String> {
             AnyTable::StrToStr(d) => count(&txn, d),
             AnyTable::StrToU8(d) => count(&txn, d),
             AnyTable::StrToU64(d) => count(&txn, d),
+            AnyTable::U64ToStr(d) => count(&txn, d),
             AnyTable::U64Records(d, check) => read_all(&txn, d, Some(check)),
             AnyTable::MultiStr(d) => count_multi(&txn, d),
         }

@@ -16,6 +16,7 @@ pub mod market_api;
 pub mod middleware;
 pub mod notifications_api;
 pub mod ops_api;
+pub mod search_api;
 pub mod shape;
 mod system;
 pub mod types;
@@ -42,6 +43,8 @@ pub enum ApiTags {
     Admin,
     /// Notifications, broadcasts and the live event stream
     Notifications,
+    /// Full-text search over products, shops, orders and users
+    Search,
 }
 
 #[derive(rust_embed::RustEmbed)]
@@ -73,6 +76,8 @@ type Apis = (
     chat_api::ChatApi,
     ops_api::OpsApi,
     mail_api::MailApi,
+    search_api::SearchApi,
+    search_api::SearchAdminApi,
 );
 
 pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
@@ -109,7 +114,13 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             ops_api::OpsApi {
                 state: state.clone(),
             },
-            mail_api::MailApi { state },
+            mail_api::MailApi {
+                state: state.clone(),
+            },
+            search_api::SearchApi {
+                state: state.clone(),
+            },
+            search_api::SearchAdminApi { state },
         ),
         "Uphill API",
         env!("CARGO_PKG_VERSION"),

@@ -27,10 +27,11 @@ struct Readiness {
     store: Check,
     disk: Check,
     closer: Check,
+    search: Check,
 }
 
 /// Ready: the store answers a read and accepts writes, and the data disk
-/// has room. Later subsystems (search, scheduler) add their checks here.
+/// has room, the closer runs, and the search index is open (not rebuilding).
 #[handler]
 pub async fn readyz(state: Data<&Arc<AppState>>) -> Response {
     let store_ok = state.store.is_healthy()
@@ -78,7 +79,25 @@ pub async fn readyz(state: Data<&Arc<AppState>>) -> Response {
             detail: format!("last ran {age} s ago"),
         }
     };
-    let ready = store.ok && disk.ok && closer.ok;
+    let search = match state.search.state() {
+        crate::search::State::Ready => Check {
+            ok: true,
+            detail: format!("up to queue entry {}", state.search.applied_seq()),
+        },
+        crate::search::State::Starting => Check {
+            ok: false,
+            detail: "opening the index".into(),
+        },
+        crate::search::State::Rebuilding => Check {
+            ok: false,
+            detail: "rebuilding the index from the store".into(),
+        },
+        crate::search::State::Failed(e) => Check {
+            ok: false,
+            detail: e,
+        },
+    };
+    let ready = store.ok && disk.ok && closer.ok && search.ok;
     let status = if ready {
         StatusCode::OK
     } else {
@@ -89,6 +108,7 @@ pub async fn readyz(state: Data<&Arc<AppState>>) -> Response {
         store,
         disk,
         closer,
+        search,
     })
     .with_status(status)
     .into_response()

@@ -34,6 +34,7 @@ fn save_batch(txn: &WriteTransaction, b: &Batch) -> Result<(), StoreError> {
 /// hears each one (without the OTP, which the order page fetches itself).
 fn save_order(txn: &WriteTransaction, o: &Order) -> Result<(), StoreError> {
     codec::put(&mut txn.open_table(tables::ORDERS)?, &o.id, o)?;
+    crate::search::enqueue(txn, crate::search::Target::Order(o.id.clone()))?;
     order_event(txn, o)
 }
 

@@ -323,6 +323,7 @@ pub fn place(
         p.stock -= l.quantity;
         p.updated_at = now;
         codec::put(&mut products_t, &p.id, &p)?;
+        crate::search::enqueue(txn, crate::search::Target::Product(p.id.clone()))?;
     }
     drop(products_t);
 
@@ -372,6 +373,7 @@ pub fn place(
     display_t.insert(o.display_id.as_str(), o.id.as_str())?;
     drop(display_t);
     codec::put(&mut txn.open_table(tables::ORDERS)?, &o.id, &o)?;
+    crate::search::enqueue(txn, crate::search::Target::Order(o.id.clone()))?;
     txn.open_multimap_table(tables::USER_TO_ORDERS)?
         .insert(o.user_id.as_str(), o.id.as_str())?;
     txn.open_multimap_table(tables::SHOP_TO_ORDERS)?
@@ -475,6 +477,7 @@ fn restore_stock(txn: &WriteTransaction, o: &Order, now: DateTime<Utc>) -> Resul
             p.stock = p.stock.saturating_add(i.quantity);
             p.updated_at = now;
             codec::put(&mut t, &p.id, &p)?;
+            crate::search::enqueue(txn, crate::search::Target::Product(p.id.clone()))?;
             if was_out && p.stock > 0 && p.is_live() {
                 restocked.push(p);
             }
@@ -532,6 +535,7 @@ pub fn cancel(
     restore_stock(txn, &o, now)?;
     leave_batch(txn, &o)?;
     codec::put(&mut txn.open_table(tables::ORDERS)?, &o.id, &o)?;
+    crate::search::enqueue(txn, crate::search::Target::Order(o.id.clone()))?;
     super::batches::order_event(txn, &o)?;
     if let Some(b) = &o.batch_id {
         super::batches::complete_if_done(txn, b, now)?;
@@ -594,6 +598,7 @@ pub fn override_status(
         Some(reason.to_string()),
     );
     codec::put(&mut txn.open_table(tables::ORDERS)?, &o.id, &o)?;
+    crate::search::enqueue(txn, crate::search::Target::Order(o.id.clone()))?;
     audit::append(
         txn,
         origin,

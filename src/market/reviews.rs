@@ -57,6 +57,7 @@ pub fn create(
         p.rating_sum += rating as u64;
         p.review_count += 1;
         codec::put(&mut products, &p.id, &p)?;
+        crate::search::enqueue(txn, crate::search::Target::Product(p.id.clone()))?;
     }
     Ok(r)
 }

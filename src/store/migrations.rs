@@ -22,6 +22,7 @@ const MIGRATIONS: &[Migration] = &[
     create_chat_tables,
     create_ops_tables,
     create_mail_tables,
+    create_search_tables,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -203,6 +204,14 @@ fn create_mail_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     for t in [OUTBOX_DUE, OUTBOX_DEAD, USER_EMAIL_TOKENS, OPEN_INCIDENTS] {
         txn.open_table(t)?;
     }
+    Ok(())
+}
+
+/// The search queue. Records made before it are indexed by the rebuild that
+/// a missing index triggers at start, so nothing is enqueued here.
+fn create_search_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(tables::SEARCH_QUEUE)?;
+    txn.open_table(tables::SEARCH_SEQ)?;
     Ok(())
 }
 

@@ -181,6 +181,7 @@ pub enum AnyTable {
     StrToStr(TableDefinition<'static, &'static str, &'static str>),
     StrToU8(TableDefinition<'static, &'static str, u8>),
     StrToU64(TableDefinition<'static, &'static str, u64>),
+    U64ToStr(TableDefinition<'static, u64, &'static str>),
     /// number key → JSON record
     U64Records(TableDefinition<'static, u64, &'static [u8]>, Check),
     MultiStr(MultimapTableDefinition<'static, &'static str, &'static str>),
@@ -195,6 +196,7 @@ impl AnyTable {
             AnyTable::StrToStr(t) => t.name(),
             AnyTable::StrToU8(t) => t.name(),
             AnyTable::StrToU64(t) => t.name(),
+            AnyTable::U64ToStr(t) => t.name(),
             AnyTable::U64Records(t, _) => t.name(),
             AnyTable::MultiStr(t) => t.name(),
         }
@@ -211,6 +213,7 @@ impl AnyTable {
             AnyTable::StrToStr(t) => drop(txn.open_table(t)?),
             AnyTable::StrToU8(t) => drop(txn.open_table(t)?),
             AnyTable::StrToU64(t) => drop(txn.open_table(t)?),
+            AnyTable::U64ToStr(t) => drop(txn.open_table(t)?),
             AnyTable::U64Records(t, _) => drop(txn.open_table(t)?),
             AnyTable::MultiStr(t) => drop(txn.open_multimap_table(t)?),
         }
@@ -283,6 +286,8 @@ pub const ALL: &[AnyTable] = {
         StrToStr(USER_EMAIL_TOKENS),
         Records(INCIDENTS, as_json),
         StrToStr(OPEN_INCIDENTS),
+        U64ToStr(SEARCH_QUEUE),
+        StrToU64(SEARCH_SEQ),
     ]
 };
 
@@ -353,3 +358,13 @@ pub const USER_EMAIL_TOKENS: TableDefinition<&str, &str> =
 pub const INCIDENTS: RecordTable = TableDefinition::new("incidents");
 /// alert rule → id of its open incident (at most one per rule)
 pub const OPEN_INCIDENTS: TableDefinition<&str, &str> = TableDefinition::new("open_incidents");
+// --- Search (appended migration) ---
+
+/// sequence number → "kind:id" of a record whose search document must be
+/// (re)built. Written in the transaction of the change; the indexer deletes
+/// rows only after a tantivy commit that covers them (`search::queue`).
+pub const SEARCH_QUEUE: TableDefinition<u64, &str> = TableDefinition::new("search_queue");
+/// `next` → the next queue sequence number. Kept apart from the queue so an
+/// emptied queue never reuses a number (the index's commit payload names the
+/// last one applied).
+pub const SEARCH_SEQ: TableDefinition<&str, u64> = TableDefinition::new("search_seq");

@@ -158,6 +158,8 @@ pub async fn market(app: &TestApp, owner_email: &str, opts: ShopOpts) -> Market 
                 codec::put(&mut pt, &p.id, p)?;
                 idx.insert(shop.id.as_str(), p.id.as_str())?;
             }
+            // The shop's entry fans out to its products in the search index.
+            uphill::search::enqueue(txn, uphill::search::Target::Shop(shop.id.clone()))?;
             if with_slot {
                 codec::put(&mut txn.open_table(tables::SLOTS)?, &slot.id, &slot)?;
                 txn.open_multimap_table(tables::SHOP_TO_SLOTS)?
@@ -208,6 +210,7 @@ pub async fn add_staff(app: &TestApp, shop_id: &str, user_id: &str) {
             let mut s: Shop = codec::get(&t, &shop_id)?.unwrap();
             s.staff.push(user_id.clone());
             codec::put(&mut t, &shop_id, &s)?;
+            uphill::search::enqueue(txn, uphill::search::Target::Shop(shop_id.clone()))?;
             txn.open_multimap_table(tables::STAFF_TO_SHOPS)?
                 .insert(user_id.as_str(), shop_id.as_str())?;
             Ok::<_, StoreError>(())

@@ -15,6 +15,7 @@ mod mail;
 mod market;
 mod metrics;
 mod platform;
+mod search;
 #[path = "../support/smtp.rs"]
 mod smtp;
 mod store;
