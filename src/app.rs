@@ -29,6 +29,8 @@ pub struct AppState {
     pub closer_last_run: AtomicI64,
     /// Live fan-out of the event log to open SSE streams.
     pub events: Arc<crate::events::Hub>,
+    /// Uploaded images under `<data_dir>/files`.
+    pub files: Arc<crate::files::Files>,
 }
 
 impl AppState {
@@ -78,6 +80,13 @@ impl Application {
             config.auth.session_ttl_hours,
             config.campus.allowed_email_domains.clone(),
         );
+        let files = crate::files::Files::open(&config.storage.data_dir, config.files.clone())
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "file store under {}: {e}",
+                    config.storage.data_dir.display()
+                )
+            })?;
         let state = Arc::new(AppState {
             config: config.clone(),
             store,
@@ -85,6 +94,7 @@ impl Application {
             started: Instant::now(),
             closer_last_run: AtomicI64::new(0),
             events: Arc::new(crate::events::Hub::new()),
+            files,
         });
         let tcp = TcpListener::bind(config.bind_addr()?)
             .into_acceptor()
@@ -205,11 +215,13 @@ impl Application {
             );
         }
         let mut scheduler = crate::jobs::start(state.clone()).await?;
+        let files_gc = crate::files::spawn_gc(state.clone());
         tracing::info!(addr = %self.addr, "serving");
         Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, signal, Some(timeout))
             .await?;
         sweeper.abort();
+        files_gc.abort();
         state.events.shutdown.cancel();
         let _ = tailer.await;
         let _ = scheduler.shutdown().await;

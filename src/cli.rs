@@ -55,6 +55,9 @@ pub enum Command {
     /// Load data into the store.
     #[command(subcommand)]
     Seed(SeedCommand),
+    /// Manage uploaded files (run while the server is stopped).
+    #[command(subcommand)]
+    Files(FilesCommand),
     /// Validate the configuration and print it (secrets redacted).
     Check,
     /// Print the version.
@@ -84,6 +87,17 @@ pub enum SeedCommand {
     /// a runner and an admin. Runs once per data directory; prints the
     /// accounts and their password.
     Demo,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FilesCommand {
+    /// Remove uploads no shop or product has referenced for
+    /// files.gc_grace_hours (the server does this every hour by itself).
+    Gc {
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 impl Global {
@@ -170,6 +184,11 @@ pub fn run() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Files(FilesCommand::Gc { dry_run }) => {
+            crate::telemetry::init_cli();
+            let config = cli.global.load()?;
+            files_gc(&config, dry_run)
+        }
         Command::Check => {
             crate::telemetry::init_cli();
             let config = cli.global.load()?;
@@ -181,6 +200,39 @@ pub fn run() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn files_gc(config: &Config, dry_run: bool) -> anyhow::Result<()> {
+    let store = open_store(config)?;
+    let files = crate::files::Files::open(&config.storage.data_dir, config.files.clone())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(crate::files::gc::run(
+        &store,
+        &files,
+        chrono::Utc::now(),
+        dry_run,
+    ))?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for g in &report.removed {
+        println!(
+            "{verb} {} ({} bytes, unreferenced since {})",
+            g.id,
+            g.bytes,
+            g.unreferenced_since.to_rfc3339()
+        );
+    }
+    for id in &report.orphans {
+        println!("{verb} {id} (files without a record)");
+    }
+    println!(
+        "{verb} {} uploads ({} bytes) and {} orphaned directories",
+        report.removed.len(),
+        report.bytes(),
+        report.orphans.len()
+    );
+    Ok(())
 }
 
 fn init(global: &Global, output: &PathBuf, force: bool) -> anyhow::Result<()> {

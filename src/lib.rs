@@ -6,6 +6,7 @@
 //! - `store`: redb tables, record encoding, migrations, the group-commit writer.
 //! - `admin`: campus administration (users, settings, audit log, lists).
 //! - `documents`: PDF receipts and pick lists, rendered from loaded records.
+//! - `files`: uploaded images, their renditions on disk, and their collector.
 //! - `http`: routes, OpenAPI, problem+json errors, middleware.
 //! - `app`: builds and runs the server; `cli`: the `uphill` command.
 
@@ -19,6 +20,7 @@ pub mod config;
 pub mod documents;
 pub mod domain;
 pub mod events;
+pub mod files;
 pub mod http;
 pub mod jobs;
 pub mod market;

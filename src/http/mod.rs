@@ -9,6 +9,7 @@ pub mod documents_api;
 pub mod error;
 pub mod events_api;
 pub mod extract;
+pub mod files_api;
 pub mod market_api;
 pub mod middleware;
 pub mod notifications_api;
@@ -38,6 +39,8 @@ pub enum ApiTags {
     Admin,
     /// Notifications, broadcasts and the live event stream
     Notifications,
+    /// Image uploads for shops and products
+    Files,
 }
 
 #[derive(rust_embed::RustEmbed)]
@@ -66,6 +69,7 @@ type Apis = (
     admin_api::AdminApi,
     notifications_api::NotificationsApi,
     notifications_api::BroadcastsApi,
+    files_api::FilesApi,
 );
 
 pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
@@ -92,7 +96,10 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             notifications_api::NotificationsApi {
                 state: state.clone(),
             },
-            notifications_api::BroadcastsApi { state },
+            notifications_api::BroadcastsApi {
+                state: state.clone(),
+            },
+            files_api::FilesApi { state },
         ),
         "Uphill API",
         env!("CARGO_PKG_VERSION"),
@@ -115,6 +122,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         shapes: Arc::new(shape::Shapes::new(&api.spec())),
         trusted_proxies: Arc::new(state.config.trusted_proxies().unwrap_or_default()),
         body_limit: state.config.server.body_limit_bytes,
+        streamed: Arc::new(vec![(files_api::UPLOAD_PATH, state.files.request_limit())]),
         tls: state.config.tls_enabled(),
     };
     Route::new()
@@ -124,6 +132,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .nest("/docs", api.swagger_ui())
         .at("/setup", poem::get(system::setup_page))
         .at("/api/v1/events", poem::get(events_api::event_stream))
+        .at("/files/:id/:variant", poem::get(files_api::serve_file))
         .nest("/assets", EmbeddedFilesEndpoint::<PublicAssets>::new())
         .nest("/", api)
         .data(state)

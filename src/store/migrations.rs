@@ -19,6 +19,7 @@ const MIGRATIONS: &[Migration] = &[
     create_marketplace_tables,
     create_batch_tables,
     create_live_update_tables,
+    create_files_tables,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -157,6 +158,11 @@ fn create_live_update_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     for (user, n) in unread {
         t.insert(user.as_str(), n)?;
     }
+    Ok(())
+}
+
+fn create_files_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(tables::UPLOADS)?;
     Ok(())
 }
 

@@ -147,3 +147,8 @@ pub const BROADCAST_READS: MultimapTableDefinition<&str, &str> =
 /// sequence number → `events::Event`, the log SSE clients replay from;
 /// the next number lives in `META` under `event_seq`
 pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+
+// --- Files ---
+
+/// upload id (SHA-256 of the re-encoded original) → `files::Upload`
+pub const UPLOADS: RecordTable = TableDefinition::new("uploads");

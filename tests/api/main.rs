@@ -13,3 +13,4 @@ mod market;
 mod platform;
 mod store;
 mod tokens;
+mod uploads;
