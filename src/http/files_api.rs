@@ -190,13 +190,16 @@ impl UploadBody {
             )));
         }
         let mut bytes = Vec::new();
-        let mut reader = std::pin::pin!(field.into_async_read());
-        reader
-            .as_mut()
-            .take(max as u64 + 1)
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|e| self.failed(e))?;
+        {
+            // The part must be gone before the next one is asked for.
+            let mut reader = std::pin::pin!(field.into_async_read());
+            reader
+                .as_mut()
+                .take(max as u64 + 1)
+                .read_to_end(&mut bytes)
+                .await
+                .map_err(|e| self.failed(e))?;
+        }
         if bytes.len() > max {
             return Err(ApiError::PayloadTooLarge(max));
         }

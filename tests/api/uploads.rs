@@ -154,7 +154,7 @@ fn png_bomb() -> Vec<u8> {
         let mut enc = png::Encoder::new(&mut out, 20_000, 20_000);
         enc.set_color(png::ColorType::Grayscale);
         enc.set_depth(png::BitDepth::One);
-        enc.set_compression(png::Compression::Fast);
+        enc.set_compression(png::Compression::High);
         let mut w = enc.write_header().unwrap();
         let mut stream = w.stream_writer().unwrap();
         let row = vec![0u8; 20_000 / 8];
