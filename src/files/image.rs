@@ -220,10 +220,12 @@ pub fn process(bytes: &[u8], max_pixels: u64) -> Result<Processed, Refusal> {
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| refusal(kind, e))?;
     img.apply_orientation(orientation);
     // 8 bits per channel, RGB or RGBA: what every encoder here accepts.
-    let img = if img.color().has_alpha() {
-        DynamicImage::ImageRgba8(img.to_rgba8())
-    } else {
-        DynamicImage::ImageRgb8(img.to_rgb8())
+    // Most photos decode to RGB8 already; converting those would only
+    // double the memory a large image holds.
+    let img = match img {
+        DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => img,
+        other if other.color().has_alpha() => DynamicImage::ImageRgba8(other.to_rgba8()),
+        other => DynamicImage::ImageRgb8(other.to_rgb8()),
     };
 
     let original = encode(&img, Variant::Original, kind).map_err(|_| Refusal::Corrupt("image"))?;
@@ -255,9 +257,13 @@ fn encode(img: &DynamicImage, variant: Variant, kind: Kind) -> image::ImageResul
     let mut out = Vec::new();
     match kind {
         Kind::Jpeg => {
-            // JPEG has no alpha channel.
-            let rgb = DynamicImage::ImageRgb8(img.to_rgb8());
-            rgb.write_with_encoder(JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY))?;
+            let encoder = JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY);
+            if img.color().has_alpha() {
+                // JPEG has no alpha channel.
+                DynamicImage::ImageRgb8(img.to_rgb8()).write_with_encoder(encoder)?;
+            } else {
+                img.write_with_encoder(encoder)?;
+            }
         }
         Kind::Png => img.write_with_encoder(PngEncoder::new(&mut out))?,
         Kind::Webp => img.write_with_encoder(WebPEncoder::new_lossless(&mut out))?,
