@@ -14,7 +14,7 @@ use std::io::Cursor;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use image::{DynamicImage, ImageFormat, Rgb, RgbImage};
+use image::{DynamicImage, Rgb, RgbImage};
 use serde_json::{Value, json};
 use uphill::app::Application;
 use uphill::config::Config;

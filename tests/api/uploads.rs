@@ -16,8 +16,11 @@ const MARKER: &[u8] = b"UPHILL-GPS-MARKER";
 
 // --- Building requests and images ---
 
+/// One part: name, file name, Content-Type, content.
+type Part<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
+
 /// A multipart body by hand, so tests can send what no polite client would.
-fn multipart(parts: &[(&str, Option<&str>, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+fn multipart(parts: &[Part]) -> (String, Vec<u8>) {
     let boundary = "uphill-test-boundary-7MA4YWxkTrZu0gW";
     let mut body = Vec::new();
     for (name, filename, ctype, bytes) in parts {
@@ -39,11 +42,7 @@ fn multipart(parts: &[(&str, Option<&str>, Option<&str>, &[u8])]) -> (String, Ve
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-async fn send_parts(
-    app: &TestApp,
-    token: Option<&str>,
-    parts: &[(&str, Option<&str>, Option<&str>, &[u8])],
-) -> Response {
+async fn send_parts(app: &TestApp, token: Option<&str>, parts: &[Part<'_>]) -> Response {
     let (ctype, body) = multipart(parts);
     let mut req = app
         .client()
@@ -475,7 +474,7 @@ async fn bad_uploads_are_4xx_problems_and_store_nothing() {
     let over = vec![0xFFu8; app.state.config.files.max_upload_bytes + 1];
     assert_problem(upload(&app, &token, &over, "over.jpg").await, 413).await;
     // Too many parts, and the extra part before the file.
-    let many: Vec<(&str, Option<&str>, Option<&str>, &[u8])> =
+    let many: Vec<Part> =
         std::iter::once(("file", Some("a.png"), Some("image/png"), png.as_slice()))
             .chain((0..9).map(|_| ("note", None, None, b"hi".as_slice())))
             .collect();
