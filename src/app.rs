@@ -41,6 +41,8 @@ pub struct AppState {
     pub alerts: Arc<crate::alerts::Feed>,
     /// The search index and its one writer thread.
     pub search: crate::search::Search,
+    /// Uploaded images under `<data_dir>/files`.
+    pub files: Arc<crate::files::Files>,
 }
 
 impl AppState {
@@ -91,6 +93,13 @@ impl Application {
             config.auth.session_ttl_hours,
             config.campus.allowed_email_domains.clone(),
         );
+        let files = crate::files::Files::open(&config.storage.data_dir, config.files.clone())
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "file store under {}: {e}",
+                    config.storage.data_dir.display()
+                )
+            })?;
         let state = Arc::new(AppState {
             config: config.clone(),
             store: store.clone(),
@@ -108,6 +117,7 @@ impl Application {
                 &config.storage.data_dir,
                 crate::search::options(&config.search),
             )?,
+            files,
         });
         let tcp = TcpListener::bind(config.bind_addr()?)
             .into_acceptor()
@@ -254,6 +264,7 @@ impl Application {
             background.clone(),
         ));
         let alerter = tokio::spawn(crate::alerts::run(state.clone(), background.clone()));
+        let files_gc = crate::files::spawn_gc(state.clone());
         tracing::info!(addr = %self.addr, "serving");
         let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, signal, Some(timeout))
@@ -273,6 +284,7 @@ impl Application {
                 abort.abort();
             }
         }
+        files_gc.abort();
         state.events.shutdown.cancel();
         let _ = tailer.await;
         let _ = scheduler.shutdown().await;

@@ -25,6 +25,7 @@ use crate::domain::order::OrderStatus;
 use crate::domain::shop::{Decision, Shop, ShopType, Verification};
 use crate::domain::user::{Email, User};
 use crate::domain::{FieldError, bounded_text};
+use crate::files;
 use crate::http::error::ApiError;
 use crate::notify::{self, Category, Kind, Note};
 use crate::store::{Store, StoreError, codec, tables};
@@ -230,6 +231,9 @@ pub struct ShopInput {
     pub delivery_fee: i64,
     pub direct_delivery_fee: i64,
     pub delivers_to: Vec<String>,
+    /// Upload ids (see `files`).
+    pub image: Option<String>,
+    pub upi_qr_image: Option<String>,
 }
 
 /// A partial update; `None` leaves a field alone, `Some(None)` clears it.
@@ -248,6 +252,8 @@ pub struct ShopPatch {
     pub delivers_to: Option<Vec<String>>,
     pub is_active: Option<bool>,
     pub accepting_orders: Option<bool>,
+    pub image: Option<Option<String>>,
+    pub upi_qr_image: Option<Option<String>>,
 }
 
 impl From<ShopInput> for ShopPatch {
@@ -266,6 +272,8 @@ impl From<ShopInput> for ShopPatch {
             delivers_to: Some(i.delivers_to),
             is_active: None,
             accepting_orders: None,
+            image: i.image.map(Some),
+            upi_qr_image: i.upi_qr_image.map(Some),
         }
     }
 }
@@ -304,9 +312,50 @@ fn clean_shop_patch(p: ShopPatch) -> Result<ShopPatch, ApiError> {
             .and_then(|v| c.ok(id_list("delivers_to", v, MAX_DELIVERS_TO))),
         is_active: p.is_active,
         accepting_orders: p.accepting_orders,
+        image: image_ref(&mut c, "image", p.image),
+        upi_qr_image: image_ref(&mut c, "upi_qr_image", p.upi_qr_image),
     };
     c.done()?;
     Ok(out)
+}
+
+/// An upload id to set (`Some(Some)`), clear (`Some(None)`) or leave.
+fn image_ref(
+    c: &mut Check,
+    field: &'static str,
+    v: Option<Option<String>>,
+) -> Option<Option<String>> {
+    match v {
+        Some(Some(id)) => c.ok(files::parse_ref(field, &id)).map(Some),
+        other => other,
+    }
+}
+
+/// Refuses (before anything is written) ids of uploads that do not exist.
+fn check_images(
+    txn: &WriteTransaction,
+    refs: &[(&'static str, &Option<Option<String>>)],
+) -> Result<(), ApiError> {
+    for (field, v) in refs {
+        if let Some(Some(id)) = v {
+            files::check_ref(txn, field, id)?;
+        }
+    }
+    Ok(())
+}
+
+/// Tells the file store the images are in use, in the record's transaction.
+fn touch_images(
+    txn: &WriteTransaction,
+    refs: &[&Option<Option<String>>],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for v in refs {
+        if let Some(Some(id)) = v {
+            files::touch(txn, id, now)?;
+        }
+    }
+    Ok(())
 }
 
 fn apply_shop_patch(shop: &mut Shop, p: &ShopPatch) {
@@ -330,7 +379,9 @@ fn apply_shop_patch(shop: &mut Shop, p: &ShopPatch) {
         direct_delivery_fee,
         delivers_to,
         is_active,
-        accepting_orders
+        accepting_orders,
+        image,
+        upi_qr_image
     );
 }
 
@@ -410,6 +461,13 @@ pub async fn create_shop(
                 ));
             }
             check_buildings(txn, patch.delivers_to.as_deref())?;
+            check_images(
+                txn,
+                &[
+                    ("image", &patch.image),
+                    ("upi_qr_image", &patch.upi_qr_image),
+                ],
+            )?;
             let mut shop = Shop {
                 id: id.clone(),
                 owner_id: owner_id.clone(),
@@ -439,6 +497,7 @@ pub async fn create_shop(
             txn.open_table(tables::OWNER_TO_SHOP)?
                 .insert(owner_id.as_str(), id.as_str())?;
             save_shop(txn, &shop)?;
+            touch_images(txn, &[&patch.image, &patch.upi_qr_image], now)?;
             audit::append(
                 txn,
                 &origin,
@@ -549,9 +608,17 @@ pub async fn update_shop(
                 "shop",
             )?;
             check_buildings(txn, patch.delivers_to.as_deref())?;
+            check_images(
+                txn,
+                &[
+                    ("image", &patch.image),
+                    ("upi_qr_image", &patch.upi_qr_image),
+                ],
+            )?;
             apply_shop_patch(&mut shop, &patch);
             shop.updated_at = now;
             save_shop(txn, &shop)?;
+            touch_images(txn, &[&patch.image, &patch.upi_qr_image], now)?;
             if caller.is_admin && caller.id != shop.owner_id {
                 audit::append(
                     txn,
@@ -944,6 +1011,8 @@ pub struct ProductInput {
     pub discount: i64,
     pub stock: u32,
     pub is_veg: bool,
+    /// An upload id (see `files`).
+    pub image: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -955,6 +1024,7 @@ pub struct ProductPatch {
     pub discount: Option<i64>,
     pub stock: Option<u32>,
     pub is_veg: Option<bool>,
+    pub image: Option<Option<String>>,
 }
 
 impl From<ProductInput> for ProductPatch {
@@ -967,6 +1037,7 @@ impl From<ProductInput> for ProductPatch {
             discount: Some(i.discount),
             stock: Some(i.stock),
             is_veg: Some(i.is_veg),
+            image: i.image.map(Some),
         }
     }
 }
@@ -996,6 +1067,7 @@ fn clean_product_patch(p: ProductPatch) -> Result<ProductPatch, ApiError> {
             })
         }),
         is_veg: p.is_veg,
+        image: image_ref(&mut c, "image", p.image),
     };
     c.done()?;
     Ok(out)
@@ -1023,6 +1095,9 @@ fn apply_product_patch(product: &mut Product, p: &ProductPatch) -> Result<(), Ap
     }
     if let Some(v) = p.is_veg {
         product.is_veg = v;
+    }
+    if let Some(v) = &p.image {
+        product.image = v.clone();
     }
     Ok(())
 }
@@ -1077,6 +1152,7 @@ pub async fn create_product(
                 "shop",
             )?;
             check_category(txn, &patch)?;
+            check_images(txn, &[("image", &patch.image)])?;
             let mut product = Product {
                 id: id.clone(),
                 shop_id: shop.id.clone(),
@@ -1101,6 +1177,7 @@ pub async fn create_product(
                 )));
             }
             save_product(txn, &product)?;
+            touch_images(txn, &[&patch.image], now)?;
             txn.open_multimap_table(tables::SHOP_TO_PRODUCTS)?
                 .insert(shop.id.as_str(), id.as_str())?;
             Ok(product)
@@ -1189,10 +1266,12 @@ pub async fn update_product(
                 "product",
             )?;
             check_category(txn, &patch)?;
+            check_images(txn, &[("image", &patch.image)])?;
             let was_out = product.stock == 0;
             apply_product_patch(&mut product, &patch)?;
             product.updated_at = now;
             save_product(txn, &product)?;
+            touch_images(txn, &[&patch.image], now)?;
             if was_out && product.stock > 0 {
                 notify_restock(txn, &product)?;
             }

@@ -61,6 +61,9 @@ pub enum Command {
     /// Manage the search index.
     #[command(subcommand)]
     Search(SearchCommand),
+    /// Manage uploaded files (run while the server is stopped).
+    #[command(subcommand)]
+    Files(FilesCommand),
     /// Validate the configuration and print it (secrets redacted), then
     /// check the data directory, its disk space and the SMTP server.
     Check,
@@ -116,6 +119,17 @@ pub enum SearchCommand {
     /// (it holds the store); a running server rebuilds on
     /// `POST /api/v1/admin/search/reindex` instead.
     Reindex,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FilesCommand {
+    /// Remove uploads no shop or product has referenced for
+    /// files.gc_grace_hours (the server does this every hour by itself).
+    Gc {
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 impl Global {
@@ -234,6 +248,11 @@ pub fn run() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Files(FilesCommand::Gc { dry_run }) => {
+            crate::telemetry::init_cli();
+            let config = cli.global.load()?;
+            files_gc(&config, dry_run)
+        }
         Command::Check => {
             crate::telemetry::init_cli();
             let config = cli.global.load()?;
@@ -309,6 +328,39 @@ fn mail_test(config: &Config, address: &str) -> anyhow::Result<()> {
     rt.block_on(sender.send(to.email.as_ref(), &message))
         .map_err(|e| anyhow::anyhow!("test mail to {to} via {via} failed: {e}"))?;
     println!("sent a test mail to {to} via {via}");
+    Ok(())
+}
+
+fn files_gc(config: &Config, dry_run: bool) -> anyhow::Result<()> {
+    let store = open_store(config)?;
+    let files = crate::files::Files::open(&config.storage.data_dir, config.files.clone())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = rt.block_on(crate::files::gc::run(
+        &store,
+        &files,
+        chrono::Utc::now(),
+        dry_run,
+    ))?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    for g in &report.removed {
+        println!(
+            "{verb} {} ({} bytes, unreferenced since {})",
+            g.id,
+            g.bytes,
+            g.unreferenced_since.to_rfc3339()
+        );
+    }
+    for id in &report.orphans {
+        println!("{verb} {id} (files without a record)");
+    }
+    println!(
+        "{verb} {} uploads ({} bytes) and {} orphaned directories",
+        report.removed.len(),
+        report.bytes(),
+        report.orphans.len()
+    );
     Ok(())
 }
 

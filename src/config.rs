@@ -49,6 +49,7 @@ pub struct Config {
     pub mail: MailConfig,
     pub alerts: AlertsConfig,
     pub search: SearchConfig,
+    pub files: FilesConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -159,6 +160,34 @@ impl Default for SearchConfig {
             commit_interval_ms: 250,
             writer_heap_mb: 20,
             rebuild_heap_mb: 256,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesConfig {
+    /// Largest accepted image file, in bytes (1 KiB to 64 MiB).
+    pub max_upload_bytes: usize,
+    /// Most pixels (width x height) an image may have; larger ones are
+    /// refused from their header, before decoding (1 to 100,000,000).
+    pub max_pixels: u64,
+    /// Images decoded and encoded at once; the rest wait (1 to 16).
+    pub processing_concurrency: usize,
+    /// Hours an upload may go unreferenced before it is removed (1 to 720).
+    pub gc_grace_hours: u32,
+    /// Minutes between passes of the file collector (1 to 1440).
+    pub gc_interval_minutes: u32,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 8 * 1024 * 1024,
+            max_pixels: 25_000_000,
+            processing_concurrency: 2,
+            gc_grace_hours: 24,
+            gc_interval_minutes: 60,
         }
     }
 }
@@ -609,6 +638,24 @@ impl Config {
         }
         if !(32..=4096).contains(&self.search.rebuild_heap_mb) {
             return Err(key_err("search.rebuild_heap_mb", "must be 32 to 4096"));
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.files.max_upload_bytes) {
+            return Err(key_err(
+                "files.max_upload_bytes",
+                "must be between 1024 and 67108864",
+            ));
+        }
+        if !(1..=100_000_000).contains(&self.files.max_pixels) {
+            return Err(key_err("files.max_pixels", "must be 1 to 100000000"));
+        }
+        if !(1..=16).contains(&self.files.processing_concurrency) {
+            return Err(key_err("files.processing_concurrency", "must be 1 to 16"));
+        }
+        if !(1..=720).contains(&self.files.gc_grace_hours) {
+            return Err(key_err("files.gc_grace_hours", "must be 1 to 720"));
+        }
+        if !(1..=1440).contains(&self.files.gc_interval_minutes) {
+            return Err(key_err("files.gc_interval_minutes", "must be 1 to 1440"));
         }
         if self.batch.stale_after_minutes == 0 {
             return Err(key_err("batch.stale_after_minutes", "must be at least 1"));

@@ -9,6 +9,7 @@
 //!   alert rules and incidents.
 //! - `search`: the tantivy index, its queue and its one writer.
 //! - `documents`: PDF receipts and pick lists, rendered from loaded records.
+//! - `files`: uploaded images, their renditions on disk, and their collector.
 //! - `http`: routes, OpenAPI, problem+json errors, middleware.
 //! - `app`: builds and runs the server; `cli`: the `uphill` command.
 
@@ -26,6 +27,7 @@ pub mod config;
 pub mod documents;
 pub mod domain;
 pub mod events;
+pub mod files;
 pub mod http;
 pub mod jobs;
 pub mod mail;

@@ -376,3 +376,77 @@ async fn seed_demo_runs_once_and_its_accounts_sign_in() {
         assert_eq!(r.status(), 200, "{email}");
     }
 }
+
+/// `uphill files gc`: the dry run lists an upload unreferenced for longer
+/// than the grace period and keeps it; the real run removes it.
+#[tokio::test]
+async fn files_gc_dry_run_lists_and_the_real_run_removes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut config = uphill::config::Config::default();
+    config.storage.data_dir = data.clone();
+    let (old, fresh) = {
+        let store = uphill::app::open_store(&config).unwrap();
+        let files = uphill::files::Files::open(&data, config.files.clone()).unwrap();
+        let png = |w: u32| {
+            let img = image::DynamicImage::ImageRgb8(image::RgbImage::new(w, 8));
+            let mut out = std::io::Cursor::new(Vec::new());
+            img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+            out.into_inner()
+        };
+        let (old, _) = files.ingest(&store, "someone", png(8)).await.unwrap();
+        let (fresh, _) = files.ingest(&store, "someone", png(9)).await.unwrap();
+        // Unreferenced since two days ago.
+        let id = old.id.clone();
+        store
+            .write(move |txn| {
+                let mut t = txn.open_table(uphill::store::tables::UPLOADS)?;
+                let mut u: uphill::files::Upload = uphill::store::codec::get(&t, &id)?.unwrap();
+                u.unreferenced_since = Some(chrono::Utc::now() - chrono::Duration::hours(48));
+                uphill::store::codec::put(&mut t, &id, &u)?;
+                Ok::<_, uphill::store::StoreError>(())
+            })
+            .await
+            .unwrap();
+        (old.id, fresh.id)
+    };
+    let old_dir = data.join("files").join(&old[..2]).join(&old);
+    assert!(old_dir.exists());
+    // The store is released once the handles above are dropped.
+    let mut out = run(&mut uphill(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "files",
+        "gc",
+        "--dry-run",
+    ]));
+    for _ in 0..50 {
+        if out.status.success() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        out = run(&mut uphill(&[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "files",
+            "gc",
+            "--dry-run",
+        ]));
+    }
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(&format!("would remove {old}")), "{stdout}");
+    assert!(!stdout.contains(&fresh), "{stdout}");
+    assert!(old_dir.exists(), "a dry run removes nothing");
+
+    let out = run(&mut uphill(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "files",
+        "gc",
+    ]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains(&format!("removed {old}")));
+    assert!(!old_dir.exists());
+    assert!(data.join("files").join(&fresh[..2]).join(&fresh).exists());
+}

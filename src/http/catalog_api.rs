@@ -17,6 +17,7 @@ use super::auth_api::NoContent;
 use super::cache::{EncodedJson, ResponseCache};
 use super::error::ApiError;
 use super::extract::{Auth, SESSION_COOKIE, authenticate, cookie_value};
+use super::files_api::ImageLinks;
 use super::types::{Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
@@ -136,6 +137,12 @@ pub struct CreateShopRequest {
     /// Building ids (at most 100); empty means every building.
     #[oai(validator(max_items = 100, max_length = 26), default)]
     pub delivers_to: Vec<Text>,
+    /// An upload id from `POST /api/v1/uploads` (64 hex digits).
+    #[oai(validator(max_length = 64))]
+    pub image: Option<Text>,
+    /// The UPI QR code students scan to pay: an upload id.
+    #[oai(validator(max_length = 64))]
+    pub upi_qr_image: Option<Text>,
 }
 
 impl From<CreateShopRequest> for ShopInput {
@@ -152,6 +159,8 @@ impl From<CreateShopRequest> for ShopInput {
             delivery_fee: b.delivery_fee,
             direct_delivery_fee: b.direct_delivery_fee,
             delivers_to: b.delivers_to.into_iter().map(Text::into_inner).collect(),
+            image: b.image.map(Text::into_inner),
+            upi_qr_image: b.upi_qr_image.map(Text::into_inner),
         }
     }
 }
@@ -185,6 +194,12 @@ pub struct UpdateShopRequest {
     pub is_active: Option<bool>,
     /// A shop that is not accepting orders stays visible.
     pub accepting_orders: Option<bool>,
+    /// An upload id; `null` removes the image.
+    #[oai(validator(max_length = 64))]
+    pub image: MaybeUndefined<Text>,
+    /// An upload id; `null` removes the QR code.
+    #[oai(validator(max_length = 64))]
+    pub upi_qr_image: MaybeUndefined<Text>,
 }
 
 fn maybe(v: MaybeUndefined<Text>) -> Option<Option<String>> {
@@ -213,6 +228,8 @@ impl From<UpdateShopRequest> for ShopPatch {
                 .map(|v| v.into_iter().map(Text::into_inner).collect()),
             is_active: b.is_active,
             accepting_orders: b.accepting_orders,
+            image: maybe(b.image),
+            upi_qr_image: maybe(b.upi_qr_image),
         }
     }
 }
@@ -227,8 +244,10 @@ pub struct ShopView {
     pub shop_type: ShopTypeView,
     pub opens_at: u16,
     pub closes_at: u16,
-    pub image: Option<String>,
+    pub image: Option<ImageLinks>,
     pub upi_id: Option<String>,
+    /// The UPI QR code to scan when paying by UPI.
+    pub upi_qr_image: Option<ImageLinks>,
     pub is_active: bool,
     pub accepting_orders: bool,
     pub verification: VerificationView,
@@ -253,8 +272,9 @@ impl ShopView {
             shop_type: s.shop_type.into(),
             opens_at: s.opens_at,
             closes_at: s.closes_at,
-            image: s.image,
+            image: ImageLinks::of(s.image),
             upi_id: s.upi_id,
+            upi_qr_image: ImageLinks::of(s.upi_qr_image),
             is_active: s.is_active,
             accepting_orders: s.accepting_orders,
             verification: s.verification.into(),
@@ -356,6 +376,9 @@ pub struct CreateProductRequest {
     pub stock: u32,
     #[oai(default)]
     pub is_veg: bool,
+    /// An upload id from `POST /api/v1/uploads` (64 hex digits).
+    #[oai(validator(max_length = 64))]
+    pub image: Option<Text>,
 }
 
 impl From<CreateProductRequest> for ProductInput {
@@ -368,6 +391,7 @@ impl From<CreateProductRequest> for ProductInput {
             discount: b.discount,
             stock: b.stock,
             is_veg: b.is_veg,
+            image: b.image.map(Text::into_inner),
         }
     }
 }
@@ -390,6 +414,9 @@ pub struct UpdateProductRequest {
     #[oai(validator(minimum(value = "0"), maximum(value = "100000")))]
     pub stock: Option<u32>,
     pub is_veg: Option<bool>,
+    /// An upload id; `null` removes the image.
+    #[oai(validator(max_length = 64))]
+    pub image: MaybeUndefined<Text>,
 }
 
 impl From<UpdateProductRequest> for ProductPatch {
@@ -402,6 +429,7 @@ impl From<UpdateProductRequest> for ProductPatch {
             discount: b.discount,
             stock: b.stock,
             is_veg: b.is_veg,
+            image: maybe(b.image),
         }
     }
 }
@@ -422,7 +450,7 @@ pub struct ProductView {
     pub stock: u32,
     pub in_stock: bool,
     pub is_veg: bool,
-    pub image: Option<String>,
+    pub image: Option<ImageLinks>,
     /// Average rating ×100 (425 = 4.25 stars); null before the first review.
     pub rating: Option<u64>,
     pub review_count: u64,
@@ -443,7 +471,7 @@ impl From<Product> for ProductView {
             discount: p.discount,
             stock: p.stock,
             is_veg: p.is_veg,
-            image: p.image,
+            image: ImageLinks::of(p.image),
             review_count: p.review_count,
         }
     }

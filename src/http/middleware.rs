@@ -25,6 +25,9 @@ pub struct HttpPolicy {
     pub shapes: Arc<super::shape::Shapes>,
     pub trusted_proxies: Arc<Vec<IpNet>>,
     pub body_limit: usize,
+    /// Routes that stream their body and cap it themselves (uploads), with
+    /// their own, larger limit. Their `Content-Length` is checked here.
+    pub streamed: Arc<Vec<(&'static str, usize)>>,
     pub tls: bool,
     pub metrics: Arc<crate::metrics::Metrics>,
 }
@@ -162,7 +165,8 @@ pub async fn around<E: Endpoint>(
 
 /// poem's `SizeLimit` trusts `Content-Length`, and a chunked body has none:
 /// read unsafe requests' bodies here, up to the limit, and refuse more.
-/// Upload routes (multipart) set their own, larger limit.
+/// Upload routes (multipart) are not buffered here: they stream their body
+/// under their own, larger limit (`HttpPolicy::streamed`).
 async fn limit_body(
     req: &mut Request,
     policy: &HttpPolicy,
@@ -170,7 +174,12 @@ async fn limit_body(
     if !is_unsafe(req.method()) || !req.uri().path().starts_with("/api/") {
         return Ok(None);
     }
-    let limit = policy.body_limit;
+    let streamed = policy
+        .streamed
+        .iter()
+        .find(|(path, _)| *path == req.uri().path())
+        .map(|(_, limit)| *limit);
+    let limit = streamed.unwrap_or(policy.body_limit);
     let too_large = || poem::Error::from(ApiError::PayloadTooLarge(limit));
     if let Some(len) = req
         .headers()
@@ -180,6 +189,9 @@ async fn limit_body(
         && len > limit as u64
     {
         return Err(too_large());
+    }
+    if streamed.is_some() {
+        return Ok(None);
     }
     let body = req.take_body();
     match body.into_bytes_limit(limit).await {

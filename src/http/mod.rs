@@ -11,6 +11,7 @@ pub mod documents_api;
 pub mod error;
 pub mod events_api;
 pub mod extract;
+pub mod files_api;
 pub mod mail_api;
 pub mod market_api;
 pub mod middleware;
@@ -45,6 +46,8 @@ pub enum ApiTags {
     Notifications,
     /// Full-text search over products, shops, orders and users
     Search,
+    /// Image uploads for shops and products
+    Files,
 }
 
 #[derive(rust_embed::RustEmbed)]
@@ -78,6 +81,7 @@ type Apis = (
     mail_api::MailApi,
     search_api::SearchApi,
     search_api::SearchAdminApi,
+    files_api::FilesApi,
 );
 
 pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
@@ -120,7 +124,10 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             search_api::SearchApi {
                 state: state.clone(),
             },
-            search_api::SearchAdminApi { state },
+            search_api::SearchAdminApi {
+                state: state.clone(),
+            },
+            files_api::FilesApi { state },
         ),
         "Uphill API",
         env!("CARGO_PKG_VERSION"),
@@ -197,6 +204,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         shapes: Arc::new(shape::Shapes::new(&spec)),
         trusted_proxies: Arc::new(state.config.trusted_proxies().unwrap_or_default()),
         body_limit: state.config.server.body_limit_bytes,
+        streamed: Arc::new(vec![(files_api::UPLOAD_PATH, state.files.request_limit())]),
         tls: state.config.tls_enabled(),
         metrics: state.metrics.clone(),
     };
@@ -215,6 +223,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .nest("/docs", api.swagger_ui())
         .at("/setup", poem::get(system::setup_page))
         .at("/api/v1/events", poem::get(events_api::event_stream))
+        .at("/files/:id/:variant", poem::get(files_api::serve_file))
         .nest("/assets", ui::assets())
         .nest("/", api)
         .around(ui::around)

@@ -23,6 +23,7 @@ const MIGRATIONS: &[Migration] = &[
     create_ops_tables,
     create_mail_tables,
     create_search_tables,
+    create_files_tables,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -212,6 +213,11 @@ fn create_mail_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
 fn create_search_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(tables::SEARCH_QUEUE)?;
     txn.open_table(tables::SEARCH_SEQ)?;
+    Ok(())
+}
+
+fn create_files_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(tables::UPLOADS)?;
     Ok(())
 }
 

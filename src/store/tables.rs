@@ -288,6 +288,7 @@ pub const ALL: &[AnyTable] = {
         StrToStr(OPEN_INCIDENTS),
         U64ToStr(SEARCH_QUEUE),
         StrToU64(SEARCH_SEQ),
+        Records(UPLOADS, as_json),
     ]
 };
 
@@ -368,3 +369,7 @@ pub const SEARCH_QUEUE: TableDefinition<u64, &str> = TableDefinition::new("searc
 /// emptied queue never reuses a number (the index's commit payload names the
 /// last one applied).
 pub const SEARCH_SEQ: TableDefinition<&str, u64> = TableDefinition::new("search_seq");
+// --- Files ---
+
+/// upload id (SHA-256 of the re-encoded original) → `files::Upload`
+pub const UPLOADS: RecordTable = TableDefinition::new("uploads");

@@ -21,3 +21,4 @@ mod smtp;
 mod store;
 mod tokens;
 mod ui;
+mod uploads;

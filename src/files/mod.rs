@@ -1,0 +1,305 @@
+//! Uploaded images: processing (`image`), the content-addressed store on
+//! disk (`disk`), the `UPLOADS` records, references from shops and
+//! products, and the garbage collector (`gc`).
+//!
+//! An upload's id is the SHA-256 of its re-encoded original, so the same
+//! picture uploaded twice is one record and one directory. Files are public
+//! by their id (shop and product pages show them to anyone); ids cannot be
+//! guessed without the picture.
+
+pub mod disk;
+pub mod gc;
+pub mod image;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use redb::{ReadableTable, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{RwLock, Semaphore};
+
+use crate::config::FilesConfig;
+use crate::domain::FieldError;
+use crate::http::error::ApiError;
+use crate::store::{Store, StoreError, codec, tables};
+use disk::Disk;
+use image::{Kind, Processed, Variant};
+
+/// Room for the multipart framing around the file part (boundaries and
+/// part headers); the file part itself is capped at `max_upload_bytes`.
+pub const MULTIPART_OVERHEAD: usize = 16 * 1024;
+
+/// One stored rendition of an upload.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredVariant {
+    pub variant: Variant,
+    pub kind: Kind,
+    /// The file's name inside the upload's directory.
+    pub file: String,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+    /// SHA-256 of the file: its `ETag`.
+    pub sha256: String,
+}
+
+/// `UPLOADS` record, keyed by `id`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Upload {
+    /// SHA-256 (lowercase hex) of the re-encoded original.
+    pub id: String,
+    /// Format of the stored original (the uploaded format).
+    pub kind: Kind,
+    pub width: u32,
+    pub height: u32,
+    pub variants: Vec<StoredVariant>,
+    /// The first user who uploaded this content.
+    pub uploaded_by: String,
+    pub created_at: DateTime<Utc>,
+    /// Last time a shop or product was saved pointing at it.
+    pub referenced_at: Option<DateTime<Utc>>,
+    /// Since when no record has pointed at it (set at upload, and by the
+    /// collector when it finds no reference; cleared by a reference). The
+    /// collector removes it `files.gc_grace_hours` after this.
+    pub unreferenced_since: Option<DateTime<Utc>>,
+}
+
+impl Upload {
+    pub fn variant(&self, v: Variant) -> Option<&StoredVariant> {
+        self.variants.iter().find(|s| s.variant == v)
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.variants.iter().map(|v| v.bytes).sum()
+    }
+}
+
+/// The public path of one rendition.
+pub fn url(id: &str, v: Variant) -> String {
+    format!("/files/{id}/{}", v.name())
+}
+
+/// The file store: its directory, limits, and the locks that keep uploads
+/// and the collector from stepping on each other.
+pub struct Files {
+    disk: Disk,
+    config: FilesConfig,
+    /// Decoding a large image takes a core and ~100 MB: at most this many
+    /// at once, the rest wait.
+    permits: Semaphore,
+    /// Held shared by an upload from "files in place" to "record
+    /// committed", and exclusively by the collector while it commits
+    /// removals and deletes files, so the collector never deletes files a
+    /// new record has just claimed.
+    placement: RwLock<()>,
+}
+
+impl Files {
+    /// Opens `<data_dir>/files`. Call only while holding the store (no
+    /// other process is uploading): what is left under `.tmp` is removed.
+    pub fn open(data_dir: &std::path::Path, config: FilesConfig) -> std::io::Result<Arc<Self>> {
+        let disk = Disk::open(data_dir.join("files"))?;
+        let swept = disk.sweep_tmp(std::time::SystemTime::now())?;
+        if swept > 0 {
+            tracing::info!(swept, "removed unfinished uploads");
+        }
+        Ok(Arc::new(Self {
+            permits: Semaphore::new(config.processing_concurrency.max(1)),
+            disk,
+            config,
+            placement: RwLock::new(()),
+        }))
+    }
+
+    pub fn disk(&self) -> &Disk {
+        &self.disk
+    }
+
+    pub fn config(&self) -> &FilesConfig {
+        &self.config
+    }
+
+    /// Largest upload request body: the file part plus its framing.
+    pub fn request_limit(&self) -> usize {
+        self.config.max_upload_bytes + MULTIPART_OVERHEAD
+    }
+
+    /// Processes and stores one upload. Returns the record and whether it
+    /// is new (false: the same picture was already stored).
+    pub async fn ingest(
+        &self,
+        store: &Store,
+        uploader: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(Upload, bool), ApiError> {
+        let processed = {
+            let _permit = self
+                .permits
+                .acquire()
+                .await
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("image permits: {e}")))?;
+            let max_pixels = self.config.max_pixels;
+            tokio::task::spawn_blocking(move || image::process(&bytes, max_pixels))
+                .await
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("image task: {e}")))?
+                .map_err(|r| ApiError::Validation(vec![FieldError::new("file", r.to_string())]))?
+        };
+        let _placing = self.placement.read().await;
+        let disk = self.disk.clone();
+        let Processed {
+            hash,
+            kind,
+            width,
+            height,
+            variants,
+        } = processed;
+        let stored: Vec<StoredVariant> = variants
+            .iter()
+            .map(|v| StoredVariant {
+                variant: v.variant,
+                kind: v.kind,
+                file: disk::file_name(v.variant, v.kind),
+                width: v.width,
+                height: v.height,
+                bytes: v.bytes.len() as u64,
+                sha256: v.sha256.clone(),
+            })
+            .collect();
+        {
+            let hash = hash.clone();
+            tokio::task::spawn_blocking(move || disk.place(&hash, &variants))
+                .await
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("file task: {e}")))?
+                .map_err(io_error)?;
+        }
+        let now = Utc::now();
+        let fresh = Upload {
+            id: hash.clone(),
+            kind,
+            width,
+            height,
+            variants: stored,
+            uploaded_by: uploader.to_string(),
+            created_at: now,
+            referenced_at: None,
+            unreferenced_since: Some(now),
+        };
+        store
+            .write(move |txn| {
+                let mut t = txn.open_table(tables::UPLOADS)?;
+                match codec::get::<Upload>(&t, &hash)? {
+                    Some(mut existing) => {
+                        // Uploading it again is a sign it is about to be
+                        // used: a fresh grace period, as for a new one.
+                        if existing.unreferenced_since.is_some() {
+                            existing.unreferenced_since = Some(now);
+                            codec::put(&mut t, &hash, &existing)?;
+                        }
+                        Ok((existing, false))
+                    }
+                    None => {
+                        codec::put(&mut t, &hash, &fresh)?;
+                        Ok((fresh.clone(), true))
+                    }
+                }
+            })
+            .await
+    }
+}
+
+/// A full disk is the server's condition, not a bug: 503, and it is logged.
+fn io_error(e: std::io::Error) -> ApiError {
+    if e.raw_os_error() == Some(28) {
+        tracing::error!("file store: no space left on device");
+        ApiError::Store(StoreError::Unavailable("no space left for files".into()))
+    } else {
+        ApiError::internal(anyhow::Error::new(e).context("writing an upload"))
+    }
+}
+
+pub async fn get(store: &Store, id: String) -> Result<Option<Upload>, StoreError> {
+    if !disk::is_hash(&id) {
+        return Ok(None);
+    }
+    store
+        .read(move |txn| codec::get(&txn.open_table(tables::UPLOADS)?, &id))
+        .await
+}
+
+/// Checks an id a request wants to point at (before anything is written):
+/// 422 on `field` unless it names a stored upload.
+pub fn check_ref(txn: &WriteTransaction, field: &'static str, id: &str) -> Result<(), ApiError> {
+    let exists = disk::is_hash(id) && txn.open_table(tables::UPLOADS)?.get(id)?.is_some();
+    if exists {
+        Ok(())
+    } else {
+        Err(FieldError::new(field, "no such upload (upload the image first)").into())
+    }
+}
+
+/// Records that a record now points at `id`, in the same transaction as
+/// that record: the collector sees the change and leaves the file alone.
+pub fn touch(txn: &WriteTransaction, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let mut t = txn.open_table(tables::UPLOADS)?;
+    if let Some(mut u) = codec::get::<Upload>(&t, id)? {
+        u.referenced_at = Some(now);
+        u.unreferenced_since = None;
+        codec::put(&mut t, id, &u)?;
+    }
+    Ok(())
+}
+
+/// The syntactic check of an upload id given in a request.
+pub fn parse_ref(field: &'static str, raw: &str) -> Result<String, FieldError> {
+    let s = raw.trim();
+    if disk::is_hash(s) {
+        Ok(s.to_string())
+    } else {
+        Err(FieldError::new(
+            field,
+            "must be an upload id (64 lowercase hex digits from POST /api/v1/uploads)",
+        ))
+    }
+}
+
+/// Who may upload: owners of a shop and admins. Students and runners have
+/// nothing to attach an image to.
+pub async fn may_upload(
+    store: &Store,
+    user_id: String,
+    is_admin: bool,
+) -> Result<bool, StoreError> {
+    if is_admin {
+        return Ok(true);
+    }
+    store
+        .read(move |txn| {
+            Ok(txn
+                .open_table(tables::OWNER_TO_SHOP)?
+                .get(user_id.as_str())?
+                .is_some())
+        })
+        .await
+}
+
+/// Runs the collector every `files.gc_interval_minutes` until aborted.
+pub fn spawn_gc(state: Arc<crate::app::AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let period =
+            std::time::Duration::from_secs(u64::from(state.files.config.gc_interval_minutes) * 60);
+        let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        loop {
+            every.tick().await;
+            match gc::run(&state.store, &state.files, Utc::now(), false).await {
+                Ok(r) if !r.removed.is_empty() || !r.orphans.is_empty() => tracing::info!(
+                    removed = r.removed.len(),
+                    orphans = r.orphans.len(),
+                    bytes = r.bytes(),
+                    "removed unreferenced files"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "file collection failed"),
+            }
+        }
+    })
+}

@@ -1,0 +1,846 @@
+//! Image uploads: processing, dedupe, serving, references and the
+//! collector, against the real server, redb and file store.
+
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use chrono::{Duration, Utc};
+use image::{DynamicImage, ImageDecoder, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
+use redb::ReadableTableMetadata;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_problem, spawn_app};
+
+const MARKER: &[u8] = b"UPHILL-GPS-MARKER";
+
+// --- Building requests and images ---
+
+/// One part: name, file name, Content-Type, content.
+type Part<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
+
+/// A multipart body by hand, so tests can send what no polite client would.
+fn multipart(parts: &[Part]) -> (String, Vec<u8>) {
+    let boundary = "uphill-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, filename, ctype, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let mut disp = format!("Content-Disposition: form-data; name=\"{name}\"");
+        if let Some(f) = filename {
+            disp.push_str(&format!("; filename=\"{f}\""));
+        }
+        body.extend_from_slice(disp.as_bytes());
+        body.extend_from_slice(b"\r\n");
+        if let Some(c) = ctype {
+            body.extend_from_slice(format!("Content-Type: {c}\r\n").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n");
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn send_parts(app: &TestApp, token: Option<&str>, parts: &[Part<'_>]) -> Response {
+    let (ctype, body) = multipart(parts);
+    let mut req = app
+        .client()
+        .post(app.url("/api/v1/uploads"))
+        .header("content-type", ctype)
+        .body(body);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap()
+}
+
+async fn upload(app: &TestApp, token: &str, bytes: &[u8], name: &str) -> Response {
+    send_parts(
+        app,
+        Some(token),
+        &[("file", Some(name), Some("image/png"), bytes)],
+    )
+    .await
+}
+
+async fn uploaded(app: &TestApp, token: &str, bytes: &[u8]) -> Value {
+    let r = upload(app, token, bytes, "photo.jpg").await;
+    let status = r.status();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    body
+}
+
+fn encoded(img: DynamicImage, f: ImageFormat) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, f).unwrap();
+    out.into_inner()
+}
+
+fn photo(w: u32, h: u32, seed: u8) -> DynamicImage {
+    DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| {
+        Rgb([
+            (x as u8).wrapping_mul(3).wrapping_add(seed),
+            (y as u8).wrapping_mul(5),
+            ((x + y) as u8) ^ seed,
+        ])
+    }))
+}
+
+/// An EXIF block (little-endian TIFF): Orientation = 6 (rotate 90°) and a
+/// GPS IFD with a latitude and a datum string we can search for.
+fn exif_app1() -> Vec<u8> {
+    let mut t = Vec::new();
+    t.extend_from_slice(b"II\x2a\x00");
+    t.extend_from_slice(&8u32.to_le_bytes());
+    // IFD0 at 8: two entries.
+    t.extend_from_slice(&2u16.to_le_bytes());
+    t.extend_from_slice(&0x0112u16.to_le_bytes()); // Orientation
+    t.extend_from_slice(&3u16.to_le_bytes());
+    t.extend_from_slice(&1u32.to_le_bytes());
+    t.extend_from_slice(&6u16.to_le_bytes());
+    t.extend_from_slice(&0u16.to_le_bytes());
+    t.extend_from_slice(&0x8825u16.to_le_bytes()); // GPS IFD pointer
+    t.extend_from_slice(&4u16.to_le_bytes());
+    t.extend_from_slice(&1u32.to_le_bytes());
+    t.extend_from_slice(&38u32.to_le_bytes());
+    t.extend_from_slice(&0u32.to_le_bytes());
+    assert_eq!(t.len(), 38);
+    // GPS IFD at 38: three entries.
+    t.extend_from_slice(&3u16.to_le_bytes());
+    t.extend_from_slice(&0x0001u16.to_le_bytes()); // GPSLatitudeRef
+    t.extend_from_slice(&2u16.to_le_bytes());
+    t.extend_from_slice(&2u32.to_le_bytes());
+    t.extend_from_slice(b"N\0\0\0");
+    t.extend_from_slice(&0x0002u16.to_le_bytes()); // GPSLatitude
+    t.extend_from_slice(&5u16.to_le_bytes());
+    t.extend_from_slice(&3u32.to_le_bytes());
+    t.extend_from_slice(&80u32.to_le_bytes());
+    t.extend_from_slice(&0x0012u16.to_le_bytes()); // GPSMapDatum
+    t.extend_from_slice(&2u16.to_le_bytes());
+    t.extend_from_slice(&((MARKER.len() + 1) as u32).to_le_bytes());
+    t.extend_from_slice(&104u32.to_le_bytes());
+    t.extend_from_slice(&0u32.to_le_bytes());
+    assert_eq!(t.len(), 80);
+    for (n, d) in [(12u32, 1u32), (58, 1), (3000, 100)] {
+        t.extend_from_slice(&n.to_le_bytes());
+        t.extend_from_slice(&d.to_le_bytes());
+    }
+    t.extend_from_slice(MARKER);
+    t.push(0);
+    let mut seg = vec![0xFF, 0xE1];
+    seg.extend_from_slice(&((2 + 6 + t.len()) as u16).to_be_bytes());
+    seg.extend_from_slice(b"Exif\0\0");
+    seg.extend_from_slice(&t);
+    seg
+}
+
+/// A 64 × 32 JPEG carrying the EXIF block right after SOI.
+fn jpeg_with_gps() -> Vec<u8> {
+    let plain = encoded(photo(64, 32, 7), ImageFormat::Jpeg);
+    let mut out = plain[..2].to_vec();
+    out.extend_from_slice(&exif_app1());
+    out.extend_from_slice(&plain[2..]);
+    out
+}
+
+/// 20,000 × 20,000 one-bit grey, all zero: ~50 MB of pixels in kilobytes,
+/// written row by row so the test never holds it either.
+fn png_bomb() -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, 20_000, 20_000);
+        enc.set_color(png::ColorType::Grayscale);
+        enc.set_depth(png::BitDepth::One);
+        enc.set_compression(png::Compression::High);
+        let mut w = enc.write_header().unwrap();
+        let mut stream = w.stream_writer().unwrap();
+        let row = vec![0u8; 20_000 / 8];
+        for _ in 0..20_000 {
+            std::io::Write::write_all(&mut stream, &row).unwrap();
+        }
+        stream.finish().unwrap();
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+// --- Looking at the store and the disk ---
+
+fn files_dir(app: &TestApp) -> PathBuf {
+    app.state.config.storage.data_dir.join("files")
+}
+
+/// Every regular file under `files/`, the temporary area included.
+fn stored_files(app: &TestApp) -> Vec<PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&files_dir(app), &mut out);
+    out
+}
+
+async fn upload_count(app: &TestApp) -> u64 {
+    app.state
+        .store
+        .read(|txn| {
+            Ok::<_, uphill::store::StoreError>(
+                txn.open_table(uphill::store::tables::UPLOADS)?.len()?,
+            )
+        })
+        .await
+        .unwrap()
+}
+
+async fn assert_nothing_stored(app: &TestApp) {
+    assert_eq!(upload_count(app).await, 0, "upload records");
+    assert_eq!(stored_files(app), Vec::<PathBuf>::new(), "files on disk");
+}
+
+// --- Accounts ---
+
+async fn post_json(app: &TestApp, path: &str, token: &str, body: Value) -> Response {
+    app.client()
+        .post(app.url(&format!("/api/v1{path}")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn patch_json(app: &TestApp, path: &str, token: &str, body: Value) -> Response {
+    app.client()
+        .patch(app.url(&format!("/api/v1{path}")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A user who owns a shop: the one kind of user (with admins) who uploads.
+async fn vendor(app: &TestApp, email: &str) -> (String, String) {
+    let token = app.bearer(email).await;
+    let r = post_json(
+        app,
+        "/shops",
+        &token,
+        json!({"name": "Foot Hill Canteen", "shop_type": "CANTEEN", "opens_at": 480, "closes_at": 1320}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let shop: Value = r.json().await.unwrap();
+    (token, shop["id"].as_str().unwrap().to_string())
+}
+
+async fn fetch(app: &TestApp, url: &str) -> (StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+    let r = app.client().get(app.url(url)).send().await.unwrap();
+    let (s, h) = (r.status(), r.headers().clone());
+    (s, h, r.bytes().await.unwrap().to_vec())
+}
+
+fn variant<'a>(upload: &'a Value, name: &str) -> &'a Value {
+    upload["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {upload}"))
+}
+
+// --- Tests ---
+
+#[tokio::test]
+async fn a_jpeg_loses_its_exif_and_gps_and_keeps_its_rotation() {
+    let app = spawn_app().await;
+    let (token, _) = vendor(&app, "vendor@uphill.test").await;
+    let input = jpeg_with_gps();
+    // The input really carries the metadata we expect to be gone.
+    assert!(contains(&input, MARKER) && contains(&input, b"Exif\0\0"));
+    let mut dec = image::codecs::jpeg::JpegDecoder::new(Cursor::new(&input)).unwrap();
+    assert!(dec.exif_metadata().unwrap().is_some());
+
+    let up = uploaded(&app, &token, &input).await;
+    assert_eq!(up["content_type"], "image/jpeg");
+    // Orientation 6 was applied before the EXIF went: 64 × 32 stands up.
+    assert_eq!(
+        (up["width"].as_u64(), up["height"].as_u64()),
+        (Some(32), Some(64))
+    );
+    let id = up["id"].as_str().unwrap();
+    assert_eq!(id.len(), 64);
+
+    for (name, ctype) in [
+        ("original", "image/jpeg"),
+        ("medium", "image/webp"),
+        ("thumb", "image/webp"),
+    ] {
+        let v = variant(&up, name);
+        assert_eq!(v["url"], format!("/files/{id}/{name}"));
+        let (status, headers, bytes) = fetch(&app, v["url"].as_str().unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert_eq!(headers["content-type"], ctype);
+        assert_eq!(bytes.len() as u64, v["bytes"].as_u64().unwrap());
+        assert!(!contains(&bytes, MARKER), "{name} still has the GPS block");
+        assert!(!contains(&bytes, b"Exif"), "{name} still has EXIF");
+        let img = image::load_from_memory(&bytes).unwrap();
+        assert_eq!((img.width(), img.height()), (32, 64), "{name}");
+    }
+    // What is on disk is what was served: nothing else kept the metadata.
+    for f in stored_files(&app) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(!contains(&bytes, MARKER), "{}", f.display());
+    }
+    let (_, _, original) = fetch(&app, &format!("/files/{id}/original")).await;
+    let mut dec = image::codecs::jpeg::JpegDecoder::new(Cursor::new(&original)).unwrap();
+    assert!(dec.exif_metadata().unwrap().is_none());
+}
+
+#[tokio::test]
+async fn png_and_webp_uploads_make_webp_variants_that_fit() {
+    let app = spawn_app().await;
+    let (token, _) = vendor(&app, "vendor@uphill.test").await;
+    let png = encoded(
+        DynamicImage::ImageRgba8(RgbaImage::from_fn(1000, 500, |x, y| {
+            Rgba([x as u8, y as u8, 9, if x < 500 { 255 } else { 80 }])
+        })),
+        ImageFormat::Png,
+    );
+    let up = uploaded(&app, &token, &png).await;
+    assert_eq!(up["content_type"], "image/png");
+    let dims = |n: &str| {
+        let v = variant(&up, n);
+        (v["width"].as_u64().unwrap(), v["height"].as_u64().unwrap())
+    };
+    assert_eq!(dims("original"), (1000, 500));
+    assert_eq!(dims("medium"), (800, 400));
+    assert_eq!(dims("thumb"), (160, 80));
+    let (_, h, thumb) = fetch(&app, variant(&up, "thumb")["url"].as_str().unwrap()).await;
+    assert_eq!(h["content-type"], "image/webp");
+    let thumb = image::load_from_memory_with_format(&thumb, ImageFormat::WebP).unwrap();
+    assert!(thumb.color().has_alpha(), "transparency survives");
+
+    let webp = encoded(photo(300, 200, 1), ImageFormat::WebP);
+    let up = uploaded(&app, &token, &webp).await;
+    assert_eq!(up["content_type"], "image/webp");
+    assert_eq!(variant(&up, "medium")["width"], 300, "never enlarged");
+    let (_, h, _) = fetch(&app, variant(&up, "original")["url"].as_str().unwrap()).await;
+    assert_eq!(h["content-type"], "image/webp");
+    assert_eq!(upload_count(&app).await, 2);
+}
+
+#[tokio::test]
+async fn the_same_picture_twice_is_one_record_and_one_set_of_files() {
+    let app = spawn_app().await;
+    let (token, _) = vendor(&app, "vendor@uphill.test").await;
+    let admin = app.admin_bearer("admin@uphill.test").await;
+    let png = encoded(photo(120, 90, 3), ImageFormat::Png);
+    let first = uploaded(&app, &token, &png).await;
+    let files_after_first = stored_files(&app);
+    assert_eq!(files_after_first.len(), 3, "{files_after_first:?}");
+    let r = upload(&app, &token, &png, "again.png").await;
+    assert_eq!(r.status(), StatusCode::OK, "an existing picture is 200");
+    let second: Value = r.json().await.unwrap();
+    assert_eq!(first["id"], second["id"]);
+    // Another uploader, another name: still the same content.
+    let r = upload(&app, &admin, &png, "other.webp").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["id"], first["id"]);
+    assert_eq!(upload_count(&app).await, 1);
+    assert_eq!(stored_files(&app), files_after_first);
+}
+
+#[tokio::test]
+async fn files_are_served_immutable_with_an_etag_and_304() {
+    let app = spawn_app().await;
+    let (token, _) = vendor(&app, "vendor@uphill.test").await;
+    let up = uploaded(&app, &token, &encoded(photo(50, 50, 2), ImageFormat::Jpeg)).await;
+    let url = variant(&up, "thumb")["url"].as_str().unwrap().to_string();
+    let r = app.client().get(app.url(&url)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    let body = r.bytes().await.unwrap();
+    assert_eq!(
+        etag,
+        format!("\"{}\"", uphill::files::image::sha256_hex(&body)),
+        "the ETag is the file's SHA-256"
+    );
+    for inm in [etag.clone(), format!("W/{etag}"), format!("\"x\", {etag}")] {
+        let r = app
+            .client()
+            .get(app.url(&url))
+            .header("if-none-match", inm)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(r.headers()["etag"], etag.as_str());
+        assert!(r.bytes().await.unwrap().is_empty());
+    }
+    let r = app
+        .client()
+        .get(app.url(&url))
+        .header("if-none-match", "\"something-else\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let id = up["id"].as_str().unwrap();
+    let unknown = "0".repeat(64);
+    for bad in [
+        format!("/files/{unknown}/original"),
+        format!("/files/{id}/huge"),
+        format!("/files/{id}/original.jpg"),
+        format!("/files/{}/thumb", id.to_uppercase()),
+        "/files/..%2F..%2Fuphill.redb/original".to_string(),
+        format!("/files/{id}/..%2F..%2F..%2Fuphill.redb"),
+        "/files/%2E%2E/%2E%2E".to_string(),
+    ] {
+        let r = app.client().get(app.url(&bad)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn bad_uploads_are_4xx_problems_and_store_nothing() {
+    let app = spawn_app().await;
+    let (token, _) = vendor(&app, "vendor@uphill.test").await;
+    let t = Some(token.as_str());
+    let png = encoded(photo(64, 64, 5), ImageFormat::Png);
+
+    // A text file named .png, sent as image/png.
+    let r = send_parts(
+        &app,
+        t,
+        &[(
+            "file",
+            Some("cat.png"),
+            Some("image/png"),
+            b"just some text, honest",
+        )],
+    )
+    .await;
+    let p = assert_problem(r, 422).await;
+    assert_eq!(p["errors"][0]["field"], "file");
+    // An SVG (script-capable) is refused whatever it is called.
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>"#;
+    assert_problem(
+        send_parts(&app, t, &[("file", Some("x.png"), Some("image/png"), svg)]).await,
+        422,
+    )
+    .await;
+    // A truncated PNG.
+    assert_problem(
+        upload(&app, &token, &png[..png.len() / 2], "half.png").await,
+        422,
+    )
+    .await;
+    // 20,000 × 20,000 in kilobytes: refused from its header.
+    let bomb = png_bomb();
+    assert!(bomb.len() < 200_000, "the bomb is {} bytes", bomb.len());
+    let p = assert_problem(upload(&app, &token, &bomb, "bomb.png").await, 422).await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("20000 x 20000"),
+        "{p}"
+    );
+    // An empty file.
+    assert_problem(upload(&app, &token, b"", "empty.png").await, 422).await;
+    // 50 MB, announced by Content-Length: refused before it is read.
+    let big = vec![0u8; 50 * 1024 * 1024];
+    let started = std::time::Instant::now();
+    let r = upload(&app, &token, &big, "big.jpg").await;
+    assert_problem(r, 413).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // Just over the file limit, inside the request limit: the part's cap.
+    let over = vec![0xFFu8; app.state.config.files.max_upload_bytes + 1];
+    assert_problem(upload(&app, &token, &over, "over.jpg").await, 413).await;
+    // Too many parts, and the extra part before the file.
+    let many: Vec<Part> =
+        std::iter::once(("file", Some("a.png"), Some("image/png"), png.as_slice()))
+            .chain((0..9).map(|_| ("note", None, None, b"hi".as_slice())))
+            .collect();
+    assert_problem(send_parts(&app, t, &many).await, 400).await;
+    assert_problem(
+        send_parts(
+            &app,
+            t,
+            &[
+                ("file", Some("a.png"), None, &png),
+                ("file", Some("b.png"), None, &png),
+            ],
+        )
+        .await,
+        400,
+    )
+    .await;
+    // No file part at all.
+    let p = assert_problem(
+        send_parts(&app, t, &[("name", None, None, b"logo")]).await,
+        400,
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("file"), "{p}");
+    assert_problem(send_parts(&app, t, &[]).await, 400).await;
+    // Not multipart at all.
+    let r = app
+        .client()
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(&token)
+        .json(&json!({"file": "aGVsbG8="}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    assert!((400..500).contains(&status), "{status}");
+    assert_problem(r, status).await;
+    // Broken multipart framing (no closing boundary).
+    let (ctype, body) = multipart(&[("file", Some("a.png"), None, &png)]);
+    let r = app
+        .client()
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(&token)
+        .header("content-type", ctype)
+        .body(body[..body.len() - 30].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400).await;
+
+    assert_nothing_stored(&app).await;
+    // And the server still works.
+    uploaded(&app, &token, &png).await;
+}
+
+#[tokio::test]
+async fn a_chunked_body_without_length_is_cut_off_at_the_limit() {
+    let app = spawn_app_small().await;
+    let (token, _) = vendor(&app, "vendor@uphill.test").await;
+    let (ctype, mut body) = multipart(&[("file", Some("a.jpg"), None, &[])]);
+    // Put ~5 MB inside the file part, streamed in chunks without a length.
+    let head_len = body.len() - "\r\n--uphill-test-boundary-7MA4YWxkTrZu0gW--\r\n".len();
+    let tail = body.split_off(head_len);
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = std::iter::once(Ok(body))
+        .chain((0..80).map(|_| Ok(vec![0xAB; 64 * 1024])))
+        .chain(std::iter::once(Ok(tail)))
+        .collect();
+    let r = app
+        .client()
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(&token)
+        .header("content-type", ctype)
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 413).await;
+    assert_nothing_stored(&app).await;
+}
+
+/// A server with a 1 MiB upload limit.
+async fn spawn_app_small() -> TestApp {
+    crate::helpers::spawn_app_with(|c| c.files.max_upload_bytes = 1024 * 1024).await
+}
+
+#[tokio::test]
+async fn only_shop_owners_and_admins_upload() {
+    let app = spawn_app().await;
+    let png = encoded(photo(20, 20, 4), ImageFormat::Png);
+    let r = send_parts(&app, None, &[("file", Some("a.png"), None, &png)]).await;
+    assert_problem(r, 401).await;
+    let student = app.bearer("student@uphill.test").await;
+    assert_problem(upload(&app, &student, &png, "a.png").await, 403).await;
+    assert_nothing_stored(&app).await;
+    // A vendor signed in with a cookie needs the CSRF token, like any change.
+    let (browser, csrf) = app.signed_in_browser("cookie@uphill.test").await;
+    let r = browser
+        .post(app.url("/api/v1/shops"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "Cookie Shop", "shop_type": "OTHER", "opens_at": 0, "closes_at": 60}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let (ctype, body) = multipart(&[("file", Some("a.png"), None, &png)]);
+    let r = browser
+        .post(app.url("/api/v1/uploads"))
+        .header("content-type", &ctype)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 403).await;
+    assert_nothing_stored(&app).await;
+    let r = browser
+        .post(app.url("/api/v1/uploads"))
+        .header("content-type", &ctype)
+        .header("x-csrf-token", &csrf)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let admin = app.admin_bearer("admin@uphill.test").await;
+    uploaded(&app, &admin, &encoded(photo(22, 20, 4), ImageFormat::Png)).await;
+    let (vendor, _) = vendor(&app, "vendor@uphill.test").await;
+    let r = upload(
+        &app,
+        &vendor,
+        &encoded(photo(21, 20, 4), ImageFormat::Png),
+        "b.png",
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+async fn product_count(app: &TestApp) -> u64 {
+    app.state
+        .store
+        .read(|txn| {
+            Ok::<_, uphill::store::StoreError>(
+                txn.open_table(uphill::store::tables::PRODUCTS)?.len()?,
+            )
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn shops_and_products_point_at_uploads_that_exist() {
+    let app = spawn_app().await;
+    let (token, shop) = vendor(&app, "vendor@uphill.test").await;
+    let logo = uploaded(&app, &token, &encoded(photo(40, 40, 1), ImageFormat::Png)).await;
+    let qr = uploaded(&app, &token, &encoded(photo(41, 41, 2), ImageFormat::Png)).await;
+    let tea = uploaded(&app, &token, &encoded(photo(42, 42, 3), ImageFormat::Jpeg)).await;
+    let (logo, qr, tea) = (
+        logo["id"].as_str().unwrap(),
+        qr["id"].as_str().unwrap(),
+        tea["id"].as_str().unwrap(),
+    );
+
+    // Unknown (well-formed) and malformed ids are 422 and change nothing.
+    let unknown = "ab".repeat(32);
+    let body = json!({"name": "Tea", "price": 1000, "stock": 5, "image": unknown});
+    let p = assert_problem(
+        post_json(&app, &format!("/shops/{shop}/products"), &token, body).await,
+        422,
+    )
+    .await;
+    assert_eq!(p["errors"][0]["field"], "image");
+    let body = json!({"name": "Tea", "price": 1000, "stock": 5, "image": "../../etc/passwd"});
+    assert_problem(
+        post_json(&app, &format!("/shops/{shop}/products"), &token, body).await,
+        422,
+    )
+    .await;
+    assert_eq!(product_count(&app).await, 0);
+    let p = assert_problem(
+        patch_json(
+            &app,
+            &format!("/shops/{shop}"),
+            &token,
+            json!({"name": "Renamed", "upi_qr_image": unknown}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(p["errors"][0]["field"], "upi_qr_image");
+
+    let r = post_json(
+        &app,
+        &format!("/shops/{shop}/products"),
+        &token,
+        json!({"name": "Tea", "price": 1000, "stock": 5, "image": tea}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let product: Value = r.json().await.unwrap();
+    assert_eq!(product["image"]["id"], tea);
+    assert_eq!(product["image"]["thumb"], format!("/files/{tea}/thumb"));
+    assert_eq!(product["image"]["medium"], format!("/files/{tea}/medium"));
+    assert_eq!(
+        product["image"]["original"],
+        format!("/files/{tea}/original")
+    );
+
+    let r = patch_json(
+        &app,
+        &format!("/shops/{shop}"),
+        &token,
+        json!({"image": logo, "upi_qr_image": qr}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let s: Value = r.json().await.unwrap();
+    assert_eq!(
+        s["name"], "Foot Hill Canteen",
+        "the refused rename did not happen"
+    );
+    assert_eq!(s["image"]["id"], logo);
+    assert_eq!(s["upi_qr_image"]["medium"], format!("/files/{qr}/medium"));
+    // Read back, then cleared with null.
+    let s: Value = app
+        .client()
+        .get(app.url(&format!("/api/v1/shops/{shop}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["upi_qr_image"]["id"], qr);
+    let pid = product["id"].as_str().unwrap();
+    let r = patch_json(
+        &app,
+        &format!("/products/{pid}"),
+        &token,
+        json!({"image": null}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.json::<Value>().await.unwrap()["image"].is_null());
+    // Referenced uploads are no longer counted as unreferenced.
+    let u = uphill::files::get(&app.state.store, logo.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(u.unreferenced_since.is_none() && u.referenced_at.is_some());
+}
+
+#[tokio::test]
+async fn the_collector_removes_only_uploads_unreferenced_past_the_grace_period() {
+    let app = spawn_app().await;
+    let (token, shop) = vendor(&app, "vendor@uphill.test").await;
+    let id = |v: &Value| v["id"].as_str().unwrap().to_string();
+    let in_product =
+        id(&uploaded(&app, &token, &encoded(photo(30, 30, 1), ImageFormat::Png)).await);
+    let replaced = id(&uploaded(&app, &token, &encoded(photo(31, 30, 2), ImageFormat::Png)).await);
+    let current = id(&uploaded(&app, &token, &encoded(photo(32, 30, 3), ImageFormat::Png)).await);
+    let never_used =
+        id(&uploaded(&app, &token, &encoded(photo(33, 30, 4), ImageFormat::Png)).await);
+    let r = post_json(
+        &app,
+        &format!("/shops/{shop}/products"),
+        &token,
+        json!({"name": "Tea", "price": 1000, "stock": 5, "image": in_product}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let product = id(&r.json::<Value>().await.unwrap());
+    for img in [&replaced, &current] {
+        let r = patch_json(
+            &app,
+            &format!("/shops/{shop}"),
+            &token,
+            json!({"image": img}),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    // Files left by a crash before their record was written.
+    let orphan = "ab".repeat(32);
+    let orphan_dir = files_dir(&app).join("ab").join(&orphan);
+    std::fs::create_dir_all(&orphan_dir).unwrap();
+    std::fs::write(orphan_dir.join("original.png"), b"x").unwrap();
+
+    let (store, files) = (&app.state.store, &app.state.files);
+    let gc = uphill::files::gc::run;
+    let now = Utc::now();
+
+    // Within the grace period nothing goes.
+    let r = gc(store, files, now + Duration::hours(23), false)
+        .await
+        .unwrap();
+    assert!(r.removed.is_empty() && r.orphans.is_empty(), "{r:?}");
+    assert_eq!(
+        r.marked, 1,
+        "the replaced shop image starts its grace period"
+    );
+
+    // A dry run a day later lists and keeps.
+    let later = now + Duration::hours(25);
+    let r = gc(store, files, later, true).await.unwrap();
+    let listed: Vec<&str> = r.removed.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(listed, vec![never_used.as_str()]);
+    assert_eq!(r.orphans, vec![orphan.clone()]);
+    assert!(r.removed[0].bytes > 0);
+    assert_eq!(upload_count(&app).await, 4);
+    assert!(orphan_dir.exists());
+    let (status, _, _) = fetch(&app, &format!("/files/{never_used}/thumb")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // The real pass removes the same, records and files.
+    let r = gc(store, files, later, false).await.unwrap();
+    let removed: Vec<&str> = r.removed.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(removed, vec![never_used.as_str()]);
+    assert_eq!(upload_count(&app).await, 3);
+    assert!(!orphan_dir.exists());
+    let (status, _, _) = fetch(&app, &format!("/files/{never_used}/thumb")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        !files_dir(&app)
+            .join(&never_used[..2])
+            .join(&never_used)
+            .exists()
+    );
+
+    // The replaced image goes 24 h after it was found unreferenced.
+    let r = gc(store, files, now + Duration::hours(48), false)
+        .await
+        .unwrap();
+    let removed: Vec<&str> = r.removed.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(removed, vec![replaced.as_str()]);
+    // What is referenced stays, on disk and in the store.
+    for kept in [&in_product, &current] {
+        let (status, _, _) = fetch(&app, &format!("/files/{kept}/original")).await;
+        assert_eq!(status, StatusCode::OK, "{kept}");
+    }
+    let r = gc(store, files, now + Duration::hours(24 * 30), false)
+        .await
+        .unwrap();
+    assert!(r.removed.is_empty(), "{r:?}");
+    assert_eq!(upload_count(&app).await, 2);
+    assert_eq!(stored_files(&app).len(), 6);
+
+    // A deleted product refers to nothing: its image goes a grace period
+    // after the next pass notices.
+    let r = app
+        .client()
+        .delete(app.url(&format!("/api/v1/products/{product}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let month = now + Duration::hours(24 * 31);
+    let r = gc(store, files, month, false).await.unwrap();
+    assert!(r.removed.is_empty() && r.marked == 1, "{r:?}");
+    let r = gc(store, files, month + Duration::hours(24), false)
+        .await
+        .unwrap();
+    let removed: Vec<&str> = r.removed.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(removed, vec![in_product.as_str()]);
+    assert_eq!(stored_files(&app).len(), 3);
+}
