@@ -7,7 +7,7 @@ import { when } from "../format";
 import { Badge, Button, ErrorBox, Loaded, useAction, useLoad } from "../ui";
 
 type Point = S["MetricsPoint"];
-type Series = { key: string; title: string; unit: string; value: (p: Point) => number | null | undefined; digits?: number };
+type Series = { key: string; title: string; unit: string; value: (p: Point) => number | null | undefined; digits?: number; top?: number };
 
 const SERIES: Series[] = [
   { key: "requests", title: "Requests", unit: "per interval", value: (p) => p.requests },
@@ -16,20 +16,21 @@ const SERIES: Series[] = [
   { key: "orders", title: "Orders placed", unit: "per interval", value: (p) => p.orders_placed },
   { key: "batches", title: "Batches locked", unit: "per interval", value: (p) => p.batches_locked },
   { key: "sse", title: "SSE clients", unit: "connected", value: (p) => p.sse_clients },
-  { key: "disk", title: "Disk free", unit: "%", value: (p) => (p.disk_free_ratio == null ? null : p.disk_free_ratio * 100), digits: 1 },
+  { key: "disk", title: "Disk free", unit: "%", value: (p) => (p.disk_free_ratio == null ? null : p.disk_free_ratio * 100), digits: 1, top: 100 },
 ];
 
 const W = 300;
 const H = 80;
 
-/** The SVG path of one series: x by time across the points shown, y from 0 to the max; gaps break the line. */
-export function linePath(points: Point[], value: Series["value"]): { d: string; max: number } {
+/** The SVG path of one series: x by time across the points shown, y from 0 to the max (or a fixed top); gaps break the line. */
+export function linePath(points: Point[], value: Series["value"], fixedTop?: number): { d: string; max: number } {
   const vals = points.map(value);
   const max = Math.max(0, ...vals.map((v) => v ?? 0));
   const t0 = points.length ? Date.parse(points[0].at) : 0;
   const t1 = points.length ? Date.parse(points[points.length - 1].at) : 0;
   const span = t1 - t0 || 1;
-  const top = max || 1;
+  // A percentage keeps its 0–100 scale, so 4 % free looks nearly empty.
+  const top = fixedTop ?? (max || 1);
   let d = "";
   let pen = false;
   points.forEach((p, i) => {
@@ -53,7 +54,7 @@ function fmt(v: number | null | undefined, digits = 0) {
 }
 
 function Chart({ s, points }: { s: Series; points: Point[] }) {
-  const { d, max } = linePath(points, s.value);
+  const { d, max } = linePath(points, s.value, s.top);
   const latest = [...points].reverse().find((p) => s.value(p) != null);
   const now = latest ? s.value(latest) : null;
   const summary = `${s.title}: latest ${fmt(now, s.digits)} ${s.unit}, highest ${fmt(max, s.digits)}, over ${points.length} points`;
