@@ -364,6 +364,25 @@ impl Config {
         Ok(config)
     }
 
+    /// Parses config text and `UPHILL_*` variables the way `load` does, minus
+    /// the file system: `*_file` secrets are not read. The parser the fuzz
+    /// targets and property tests drive; it must never panic.
+    pub fn from_toml(
+        text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut tree = text
+            .parse::<toml::Table>()
+            .map_err(|e| ConfigError::Syntax {
+                origin: "config".into(),
+                message: e.to_string(),
+            })?;
+        apply_env(&mut tree, env)?;
+        let config = Self::from_table(tree)?;
+        config.validate()?;
+        Ok(config)
+    }
+
     fn from_table(tree: toml::Table) -> Result<Config, ConfigError> {
         serde_path_to_error::deserialize(toml::Value::Table(tree)).map_err(|e| {
             let key = e.path().to_string();
@@ -742,5 +761,62 @@ mod tests {
         assert_eq!(c.smtp.password, "hunter2");
         assert!(!c.redacted_toml().contains("hunter2"));
         assert!(!format!("{:?}", c.smtp).contains("hunter2"));
+    }
+
+    /// The example config, randomly mutated (bytes cut, copied, replaced),
+    /// must parse or fail with an error, never panic; whatever parses must
+    /// also pass the derived checks. The `cargo fuzz` target `config` does
+    /// the same with coverage guidance (scripts/fuzz).
+    #[test]
+    fn mutated_configs_never_panic_the_parser() {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        const NOISE: &[&str] = &[
+            "=",
+            "\"",
+            "[",
+            "]",
+            "\n",
+            "0",
+            "-1",
+            "99999999999999999999",
+            "true",
+            "\"\"",
+            ".",
+            "[storage]\nmin_free_mb = ",
+            "[batch]\notp_digits = ",
+            "é",
+            "#",
+            "{",
+            "}",
+            ",",
+        ];
+        for _ in 0..1_500 {
+            let mut text = EXAMPLE.to_string();
+            for _ in 0..rng.random_range(1..6) {
+                let mut at = rng.random_range(0..=text.len());
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                match rng.random_range(0..3) {
+                    0 => {
+                        let mut end = (at + rng.random_range(1..40)).min(text.len());
+                        while !text.is_char_boundary(end) {
+                            end -= 1;
+                        }
+                        text.replace_range(at..end, "");
+                    }
+                    _ => text.insert_str(at, NOISE[rng.random_range(0..NOISE.len())]),
+                }
+            }
+            let env = [(
+                "UPHILL_SERVER__BODY_LIMIT_BYTES".to_string(),
+                NOISE[rng.random_range(0..NOISE.len())].to_string(),
+            )];
+            if let Ok(c) = Config::from_toml(&text, env) {
+                assert!(c.bind_addr().is_ok(), "{text}");
+                assert!(c.campus_tz().is_ok(), "{text}");
+            }
+        }
     }
 }

@@ -369,4 +369,46 @@ mod tests {
         assert!(check_idempotency_key(&"k".repeat(101)).is_err());
         assert!(check_idempotency_key("0b7e6c1e-5d0f-4c4b-9d43-2f8f5c1a9e10").is_ok());
     }
+
+    /// A random string drawn from pieces the parsers care about: the id
+    /// prefix, unambiguous and ambiguous characters, spaces, controls and
+    /// multi-byte text. The same properties as the `cargo fuzz` targets, run
+    /// in every `cargo test` (see DECISIONS, "Faults and fuzzing").
+    fn random_text(rng: &mut impl Rng, max_pieces: usize) -> String {
+        const PIECES: &[&str] = &[
+            "UP-", "A", "Z", "7", "2", "0", "O", "1", "I", "L", "-", " ", "\t", "\u{7f}", "\0",
+            "é", "ß", "€", "😀", "~", "k", "\u{a0}",
+        ];
+        let n = rng.random_range(0..=max_pieces);
+        (0..n)
+            .map(|_| PIECES[rng.random_range(0..PIECES.len())])
+            .collect()
+    }
+
+    #[test]
+    fn idempotency_keys_are_exactly_1_to_100_visible_ascii_bytes() {
+        let mut rng = rand::rng();
+        for i in 0..20_000 {
+            let k = if i % 10 == 0 {
+                "k".repeat(rng.random_range(95..=105))
+            } else {
+                random_text(&mut rng, 40)
+            };
+            let expected = (1..=100).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic());
+            assert_eq!(check_idempotency_key(&k).is_ok(), expected, "{k:?}");
+        }
+    }
+
+    #[test]
+    fn the_display_id_check_never_panics_and_accepts_only_unambiguous_ids() {
+        let mut rng = rand::rng();
+        for _ in 0..20_000 {
+            let s = random_text(&mut rng, 8);
+            if is_display_id(&s) {
+                assert_eq!(s.len(), 8, "{s:?}");
+                assert!(s.starts_with("UP-"), "{s:?}");
+                assert!(!s[3..].contains(['0', 'O', '1', 'I', 'L', '-']), "{s:?}");
+            }
+        }
+    }
 }

@@ -31,8 +31,9 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
-    /// Fields that failed validation, when that is the problem.
-    #[oai(skip_serializing_if_is_empty)]
+    /// Fields that failed validation, when that is the problem (absent
+    /// otherwise).
+    #[oai(default, skip_serializing_if_is_empty)]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemField>,
 }
@@ -210,6 +211,10 @@ impl ApiResponse for ApiError {
             (404, "No such resource visible to the caller"),
             (409, "Conflicts with the current state"),
             (413, "Request body too large"),
+            (
+                415,
+                "The body is not `application/json` (or has no Content-Type)",
+            ),
             (422, "Validation failed; `errors` lists the fields"),
             (
                 423,

@@ -118,7 +118,56 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
 
 /// The OpenAPI document as JSON (also served at `/api/openapi.json`).
 pub fn openapi_json(state: Arc<AppState>) -> String {
-    api_service(state).spec()
+    nullable_optionals(&api_service(state).spec())
+}
+
+/// poem-openapi sends a `None` field as `null` but documents it only as not
+/// required, which a validator reads as "absent or of the type". This marks
+/// every property that is not required as `nullable` (OpenAPI 3.0), wrapping
+/// a `$ref` in `allOf` since siblings of `$ref` are ignored, so the document
+/// says what the server sends — and accepts: poem-openapi reads `null` for
+/// an `Option` as absent.
+pub fn nullable_optionals(spec: &str) -> String {
+    fn walk(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                let required: Vec<String> = map
+                    .get("required")
+                    .and_then(|r| r.as_array())
+                    .map(|r| {
+                        r.iter()
+                            .filter_map(|x| x.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let Some(serde_json::Value::Object(props)) = map.get_mut("properties") {
+                    for (name, prop) in props.iter_mut() {
+                        if required.contains(name) {
+                            continue;
+                        }
+                        if let Some(obj) = prop.as_object_mut() {
+                            if let Some(r) = obj.remove("$ref") {
+                                obj.insert("allOf".into(), serde_json::json!([{ "$ref": r }]));
+                            }
+                            obj.insert("nullable".into(), serde_json::Value::Bool(true));
+                        }
+                    }
+                }
+                for child in map.values_mut() {
+                    walk(child);
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    match serde_json::from_str::<serde_json::Value>(spec) {
+        Ok(mut doc) => {
+            walk(&mut doc);
+            serde_json::to_string(&doc).unwrap_or_else(|_| spec.to_string())
+        }
+        Err(_) => spec.to_string(),
+    }
 }
 
 pub fn routes(state: Arc<AppState>) -> impl Endpoint {
@@ -127,6 +176,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     state
         .metrics
         .set_route_templates(crate::metrics::route_templates(&spec));
+    let document = Arc::new(nullable_optionals(&spec));
     let policy = HttpPolicy {
         shapes: Arc::new(shape::Shapes::new(&spec)),
         trusted_proxies: Arc::new(state.config.trusted_proxies().unwrap_or_default()),
@@ -138,7 +188,14 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         .at("/healthz", poem::get(system::healthz))
         .at("/readyz", poem::get(system::readyz))
         .at("/metrics", poem::get(ops_api::metrics_text))
-        .at("/api/openapi.json", api.spec_endpoint())
+        .at(
+            "/api/openapi.json",
+            poem::get(poem::endpoint::make_sync(move |_| {
+                poem::Response::builder()
+                    .content_type("application/json")
+                    .body(document.as_str().to_owned())
+            })),
+        )
         .nest("/docs", api.swagger_ui())
         .at("/setup", poem::get(system::setup_page))
         .at("/api/v1/events", poem::get(events_api::event_stream))

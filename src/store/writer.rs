@@ -275,12 +275,12 @@ impl Writer {
                 .fetch_add(group.len() as u64, Ordering::Relaxed);
             let outcome = commit_group(&db, group, &self.counters);
             drop(db);
-            if let Err(fault) = outcome {
-                if let Err(reason) = self.reopen(&mut rx, &fault) {
-                    tracing::error!(%reason, "cannot reopen the store; refusing writes until restart");
-                    let _ = self.failed.send(true);
-                    gave_up = Some(reason);
-                }
+            if let Err(fault) = outcome
+                && let Err(reason) = self.reopen(&mut rx, &fault)
+            {
+                tracing::error!(%reason, "cannot reopen the store; refusing writes until restart");
+                let _ = self.failed.send(true);
+                gave_up = Some(reason);
             }
         }
     }
