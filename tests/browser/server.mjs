@@ -24,9 +24,9 @@ function freePort() {
 
 /// The real binary on the demo campus (`uphill seed demo`): verified shops
 /// with slots and products, students, a runner, an admin, one password.
-export async function startSeededServer() {
+export async function startSeededServer(extraEnv = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), "uphill-browser-"));
-  const env = { ...process.env, UPHILL_LOG__LEVEL: "warn" };
+  const env = { ...process.env, UPHILL_LOG__LEVEL: "warn", ...extraEnv };
   const seeded = execFileSync(BIN, ["--data-dir", dataDir, "seed", "demo"], { env, encoding: "utf8" });
   const password = seeded.match(/password \(shown once\): (\S+)/)?.[1];
   if (!password) throw new Error(`no password in the seed output:\n${seeded}`);

@@ -21,7 +21,8 @@ let browser;
 
 before(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  server = await startSeededServer();
+  // One-second rollups, so the admin charts have points within the test.
+  server = await startSeededServer({ UPHILL_METRICS__ROLLUP_SECS: "1" });
   browser = await launchBrowser();
 });
 
@@ -132,6 +133,36 @@ test("a student orders, sees the OTP live when the vendor locks, and reviews aft
   await shoot(vendor.page, "vendor-batches");
   await vendor.page.getByRole("link", { name: /batch.*Open/i }).first().click();
   await vendor.page.getByTestId(`order-${displayId}`).waitFor();
+
+  // Chat, live both ways: neither page reloads.
+  const vendorRow = vendor.page.getByTestId(`order-${displayId}`);
+  await vendorRow.getByText(`Chat about ${displayId}`).click();
+  const vendorLog = vendorRow.getByRole("log");
+  await vendorLog.getByText("No messages yet.").waitFor();
+  let vendorLoads = 0;
+  vendor.page.on("load", () => vendorLoads++);
+  await page.getByLabel("Message to the shop").fill("Please add extra chutney");
+  await page.getByRole("button", { name: "Send" }).click();
+  await page.getByRole("log").getByText("Please add extra chutney").waitFor();
+  assert.equal(await page.getByLabel("Message to the shop").inputValue(), "", "the box empties once sent");
+  await vendorLog.getByText("Please add extra chutney").waitFor({ timeout: 10000 });
+  await vendorLog.getByText(STUDENT.name).waitFor();
+  await vendorRow.getByLabel(`Message to the student (${displayId})`).fill("Sure, packing it now");
+  await vendorRow.getByRole("button", { name: "Send" }).click();
+  await page.getByRole("log").getByText("Sure, packing it now").waitFor({ timeout: 10000 });
+  assert.equal(await page.getByRole("log").getByRole("listitem").count(), 2);
+  assert.equal(vendorLoads, 0, "the vendor's page was not reloaded");
+  assert.equal(loads, 0, "the order page was not reloaded");
+  const thread = await apiAs(student.ctx, `/api/v1/orders/${page.url().split("/").pop()}/messages`);
+  assert.deepEqual(
+    thread.map((m) => [m.sender, m.body]),
+    [
+      ["STUDENT", "Please add extra chutney"],
+      ["SHOP", "Sure, packing it now"],
+    ],
+  );
+  await shoot(page, "student-order-chat");
+
   await vendor.page.getByRole("button", { name: "Lock now" }).click();
 
   // The OTP arrives over SSE, large, without a reload.
@@ -298,4 +329,49 @@ test("an order placed offline waits for the network and is sent exactly once", a
     "student console errors",
   );
   await ctx.close();
+});
+
+test("an admin sees metrics charts after some traffic, and backs up", async () => {
+  // Some traffic for the rollups to count.
+  for (let i = 0; i < 20; i++) await fetch(`${server.base}/api/v1/shops`);
+  await new Promise((r) => setTimeout(r, 2500));
+  const admin = await context(1280);
+  await signIn(admin.page, "admin@uphill.test", server.password);
+  await admin.page.goto("/admin/metrics");
+  await admin.page.getByRole("heading", { name: "Metrics" }).waitFor();
+  for (const key of ["requests", "p95", "5xx", "orders", "batches", "sse", "disk"]) {
+    await admin.page.getByTestId(`chart-${key}`).waitFor();
+  }
+  // Requests were counted: the line is drawn and its maximum is above zero.
+  const requests = admin.page.getByTestId("chart-requests");
+  const d = await requests.locator("svg path").getAttribute("d");
+  assert.match(d, /^M[\d.]+ [\d.]+(L[\d.]+ [\d.]+)+$/, `requests path ${d}`);
+  const label = await requests.getByRole("img").getAttribute("aria-label");
+  const max = Number(label.match(/highest (\d+)/)?.[1]);
+  assert.ok(max > 0, label);
+  assert.ok((await admin.page.locator(".chart svg path").count()) >= 5, "most series have a line");
+  await admin.page.getByRole("button", { name: "Last week" }).click();
+  await admin.page.getByRole("button", { name: "Last week", pressed: true }).waitFor();
+  // A week of one-second rollups folds into one ten-minute point: a flat stroke.
+  await admin.page.getByTestId("chart-requests").locator("svg path").waitFor({ state: "attached" });
+  await admin.page.getByRole("button", { name: "Last day" }).click();
+  await admin.page.getByTestId("chart-requests").locator("svg path").waitFor({ state: "attached" });
+  await shoot(admin.page, "admin-metrics");
+
+  await admin.page.goto("/admin/backups");
+  await admin.page.getByText("No backups yet.").waitFor();
+  await admin.page.getByRole("button", { name: "Back up now" }).click();
+  const link = admin.page.getByRole("link", { name: /^Download the backup of/ });
+  await link.first().waitFor({ timeout: 20000 });
+  const href = await link.first().getAttribute("href");
+  const cookies = await admin.ctx.cookies(server.base);
+  const res = await fetch(`${server.base}${href}`, { headers: { cookie: cookies.map((c) => `${c.name}=${c.value}`).join("; ") } });
+  assert.equal(res.status, 200);
+  const gz = new Uint8Array(await res.arrayBuffer());
+  assert.deepEqual([gz[0], gz[1]], [0x1f, 0x8b], "a gzip archive");
+  // Without the session the archive is refused.
+  assert.equal((await fetch(`${server.base}${href}`)).status, 401);
+  await shoot(admin.page, "admin-backups");
+  assert.deepEqual(real(admin.errors), [], "admin console errors");
+  await admin.ctx.close();
 });

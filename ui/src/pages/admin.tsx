@@ -1,10 +1,11 @@
 // Admin screens (loaded on demand). Areas whose API is not in this build
-// yet (metrics, alerts, mail outbox, backups) show what they will hold.
+// yet (alerts, mail outbox) show what they will hold.
 import { useRoute } from "preact-iso";
 import { useState } from "preact/hooks";
 import { api, call, type S } from "../api/client";
 import { label, money, when } from "../format";
 import { get, set } from "../state";
+import { Backups, Metrics } from "./ops";
 import { Badge, Button, ErrorBox, Field, Loaded, Page, Select, statusTone, useAction, useLoad } from "../ui";
 
 const TABS: [string, string][] = [
@@ -46,10 +47,10 @@ export function AdminHome() {
       {tab === "fee" && <Fee />}
       {tab === "broadcasts" && <Broadcasts />}
       {tab === "audit" && <Audit />}
-      {tab === "metrics" && <Placeholder what="Charts of the last day and week: requests, latency, orders, batches, SSE clients, mail, disk." />}
+      {tab === "metrics" && <Metrics />}
       {tab === "alerts" && <Placeholder what="Open and resolved alerts: p95 latency, 5xx rate, disk space, backups, dead-lettered mail, stuck batches, the batch closer." />}
       {tab === "mail" && <Placeholder what="The email outbox: queued, retrying and dead-lettered messages, with retry." />}
-      {tab === "backups" && <Placeholder what="Backups with their manifests and checksums: run now, verify, download." />}
+      {tab === "backups" && <Backups />}
     </Page>
   );
 }

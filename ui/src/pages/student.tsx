@@ -5,6 +5,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, call, type S } from "../api/client";
 import { cartOf, carts, onCartChange, setQuantity, clear, type Line } from "../cart";
 import { countdown, label, minutesToClock, money, time, when } from "../format";
+import { Chat } from "../chat";
 import { subscribe } from "../live";
 import { dismiss, flush, mine, onOutboxChange, place } from "../outbox";
 import { get, useSession } from "../state";
@@ -737,6 +738,7 @@ export function OrderPage() {
             </div>
             {o.status === "NEW" && <CancelForm order={o} onDone={order.reload} />}
             {o.status === "COMPLETED" && <Reviews order={o} />}
+            <Chat orderId={o.id} with="the shop" />
           </>
         )}
       </Loaded>

@@ -5,6 +5,7 @@ import { useRoute } from "preact-iso";
 import { useEffect, useState } from "preact/hooks";
 import { api, call, type S } from "../api/client";
 import { countdown, label, minutesToClock, money, time, when } from "../format";
+import { Chat } from "../chat";
 import { subscribe } from "../live";
 import { refreshShop, useSession } from "../state";
 import { Badge, Button, ErrorBox, Field, Loaded, Page, Select, Skeleton, statusTone, useAction, useLoad } from "../ui";
@@ -126,6 +127,8 @@ export function VendorHome() {
 function OrderRow({ o, batch, onChange }: { o: S["OrderView"]; batch: S["BatchView"]; onChange: () => void }) {
   const [otp, setOtp] = useState("");
   const [reason, setReason] = useState("");
+  // The thread loads only once opened: a batch can hold many orders.
+  const [chat, setChat] = useState(false);
   const a = useAction();
   const n = o.display_id;
   const deliverable = o.status === "OUT_FOR_DELIVERY";
@@ -195,6 +198,10 @@ function OrderRow({ o, batch, onChange }: { o: S["OrderView"]; batch: S["BatchVi
         </details>
       )}
       <ErrorBox error={a.error} />
+      <details onToggle={(e) => setChat((e.target as HTMLDetailsElement).open)}>
+        <summary>Chat about {n}</summary>
+        {chat && <Chat orderId={o.id} with={`the student (${n})`} />}
+      </details>
     </li>
   );
 }

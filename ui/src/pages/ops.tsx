@@ -1,0 +1,172 @@
+// Admin operations: metrics charts and backups (part of the admin chunk).
+// The charts are hand-written SVG: a line per series over the points the
+// server rolled up; a chart library would outweigh the whole admin chunk.
+import { useState } from "preact/hooks";
+import { api, call, type S } from "../api/client";
+import { when } from "../format";
+import { Badge, Button, ErrorBox, Loaded, useAction, useLoad } from "../ui";
+
+type Point = S["MetricsPoint"];
+type Series = { key: string; title: string; unit: string; value: (p: Point) => number | null | undefined; digits?: number; top?: number };
+
+const SERIES: Series[] = [
+  { key: "requests", title: "Requests", unit: "per interval", value: (p) => p.requests },
+  { key: "p95", title: "p95 latency", unit: "ms", value: (p) => p.p95_ms, digits: 1 },
+  { key: "5xx", title: "5xx errors", unit: "per interval", value: (p) => p.errors_5xx },
+  { key: "orders", title: "Orders placed", unit: "per interval", value: (p) => p.orders_placed },
+  { key: "batches", title: "Batches locked", unit: "per interval", value: (p) => p.batches_locked },
+  { key: "sse", title: "SSE clients", unit: "connected", value: (p) => p.sse_clients },
+  { key: "disk", title: "Disk free", unit: "%", value: (p) => (p.disk_free_ratio == null ? null : p.disk_free_ratio * 100), digits: 1, top: 100 },
+];
+
+const W = 300;
+const H = 80;
+
+/** The SVG path of one series: x by time across the points shown, y from 0 to the max (or a fixed top); gaps break the line. */
+export function linePath(points: Point[], value: Series["value"], fixedTop?: number): { d: string; max: number } {
+  const vals = points.map(value);
+  const max = Math.max(0, ...vals.map((v) => v ?? 0));
+  const t0 = points.length ? Date.parse(points[0].at) : 0;
+  const t1 = points.length ? Date.parse(points[points.length - 1].at) : 0;
+  const span = t1 - t0 || 1;
+  // A percentage keeps its 0–100 scale, so 4 % free looks nearly empty.
+  const top = fixedTop ?? (max || 1);
+  let d = "";
+  let pen = false;
+  points.forEach((p, i) => {
+    const v = vals[i];
+    if (v == null) {
+      pen = false;
+      return;
+    }
+    // A single point is drawn at the right edge as a short flat stroke.
+    const x = points.length === 1 ? W : ((Date.parse(p.at) - t0) / span) * W;
+    const y = H - (v / top) * (H - 4) - 2;
+    d += `${pen ? "L" : "M"}${x.toFixed(1)} ${y.toFixed(1)}`;
+    if (points.length === 1) d += `L${(W - 8).toFixed(1)} ${y.toFixed(1)}`;
+    pen = true;
+  });
+  return { d, max };
+}
+
+function fmt(v: number | null | undefined, digits = 0) {
+  return v == null ? "–" : v.toFixed(digits);
+}
+
+function Chart({ s, points }: { s: Series; points: Point[] }) {
+  const { d, max } = linePath(points, s.value, s.top);
+  const latest = [...points].reverse().find((p) => s.value(p) != null);
+  const now = latest ? s.value(latest) : null;
+  const summary = `${s.title}: latest ${fmt(now, s.digits)} ${s.unit}, highest ${fmt(max, s.digits)}, over ${points.length} points`;
+  return (
+    <figure class="card chart" data-testid={`chart-${s.key}`}>
+      <figcaption class="row">
+        <strong>{s.title}</strong>
+        <span class="muted">
+          {fmt(now, s.digits)} {s.unit} · max {fmt(max, s.digits)}
+        </span>
+      </figcaption>
+      <svg viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label={summary}>
+        <line x1="0" y1={H - 1} x2={W} y2={H - 1} class="axis" />
+        {d && <path d={d} class="series" vector-effect="non-scaling-stroke" />}
+      </svg>
+    </figure>
+  );
+}
+
+export function Metrics() {
+  const [range, setRange] = useState<S["HistoryRange"]>("day");
+  const history = useLoad(() => call(api.GET("/api/v1/admin/metrics/history", { params: { query: { range } } })), [range]);
+  return (
+    <>
+      <div class="actions" role="group" aria-label="Range">
+        {(["day", "week"] as const).map((r) => (
+          <button key={r} type="button" class={`btn ${r === range ? "btn-primary" : "btn-secondary"}`} aria-pressed={r === range} onClick={() => setRange(r)}>
+            {r === "day" ? "Last day" : "Last week"}
+          </button>
+        ))}
+        <Button kind="secondary" busy={history.loading} onClick={history.reload}>
+          Refresh
+        </Button>
+      </div>
+      <Loaded load={history} lines={6}>
+        {(h) =>
+          h.points.length === 0 ? (
+            <p class="empty">No rollups yet: the first appears one rollup interval after start.</p>
+          ) : (
+            <>
+              <p class="muted">
+                {h.points.length} points, {when(h.points[0].at)} to {when(h.points[h.points.length - 1].at)}
+              </p>
+              <div class="charts">
+                {SERIES.map((s) => (
+                  <Chart key={s.key} s={s} points={h.points} />
+                ))}
+              </div>
+            </>
+          )
+        }
+      </Loaded>
+    </>
+  );
+}
+
+function size(bytes: number) {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+export function Backups() {
+  const list = useLoad(() => call(api.GET("/api/v1/admin/backups")), []);
+  const a = useAction();
+  const now = () =>
+    a.run(async () => {
+      await call(api.POST("/api/v1/admin/backups"));
+      list.reload();
+    });
+  return (
+    <>
+      <div class="actions">
+        <Button busy={a.busy} onClick={now}>
+          Back up now
+        </Button>
+      </div>
+      <ErrorBox error={a.error} />
+      <Loaded load={list} lines={4}>
+        {(b) => (
+          <>
+            <div class="card">
+              <p>
+                {b.status.running && <Badge tone="warn">Running</Badge>} {b.status.failing && <Badge tone="bad">Failing</Badge>} {b.status.overdue && <Badge tone="bad">Overdue</Badge>}
+                {!b.status.failing && !b.status.overdue && !b.status.running && <Badge tone="good">OK</Badge>}
+              </p>
+              <p class="muted">
+                Last success: {b.status.last_success ? when(b.status.last_success) : "never"} · next: {b.status.next_due ? when(b.status.next_due) : "not scheduled"}
+              </p>
+              {b.status.last_error && <p class="error">Last failure{b.status.last_failure && ` (${when(b.status.last_failure)})`}: {b.status.last_error}</p>}
+            </div>
+            {b.items.length === 0 ? (
+              <p class="empty">No backups yet.</p>
+            ) : (
+              <ul class="cards">
+                {b.items.map((x) => (
+                  <li key={x.name} class="card row" data-testid={`backup-${x.name}`}>
+                    <span>
+                      <strong>{when(x.created_at)}</strong> <Badge>{x.kind}</Badge>
+                      <br />
+                      <span class="muted">{size(x.size)}</span>
+                    </span>
+                    <a class="btn btn-secondary" href={`/api/v1/admin/backups/${encodeURIComponent(x.name)}`} download={x.name} aria-label={`Download the backup of ${when(x.created_at)}`}>
+                      Download
+                    </a>
+                  </li>
+                ))}
+              </ul>
+            )}
+          </>
+        )}
+      </Loaded>
+    </>
+  );
+}
