@@ -292,6 +292,39 @@ pub const ALL: &[AnyTable] = {
     ]
 };
 
+// --- Mail and alerts ---
+
+/// mail id (ULID, so creation order) → `mail::OutboxMail`, queued or dead
+pub const OUTBOX: RecordTable = TableDefinition::new("outbox");
+/// "next attempt (RFC 3339, ms)/mail id" → mail id, for queued mails only,
+/// so the worker finds due mail with a range scan
+pub const OUTBOX_DUE: TableDefinition<&str, &str> = TableDefinition::new("outbox_due");
+/// mail id → dead-lettered at (RFC 3339), for dead mails only
+pub const OUTBOX_DEAD: TableDefinition<&str, &str> = TableDefinition::new("outbox_dead");
+/// sha256(emailed token) → `auth::email_tokens::EmailToken`
+pub const EMAIL_TOKENS: RecordTable = TableDefinition::new("email_tokens");
+/// "purpose/user id" → sha256 of that user's one live token of the purpose
+pub const USER_EMAIL_TOKENS: TableDefinition<&str, &str> =
+    TableDefinition::new("user_email_tokens");
+/// incident id (ULID) → `alerts::Incident`
+pub const INCIDENTS: RecordTable = TableDefinition::new("incidents");
+/// alert rule → id of its open incident (at most one per rule)
+pub const OPEN_INCIDENTS: TableDefinition<&str, &str> = TableDefinition::new("open_incidents");
+// --- Search (appended migration) ---
+
+/// sequence number → "kind:id" of a record whose search document must be
+/// (re)built. Written in the transaction of the change; the indexer deletes
+/// rows only after a tantivy commit that covers them (`search::queue`).
+pub const SEARCH_QUEUE: TableDefinition<u64, &str> = TableDefinition::new("search_queue");
+/// `next` → the next queue sequence number. Kept apart from the queue so an
+/// emptied queue never reuses a number (the index's commit payload names the
+/// last one applied).
+pub const SEARCH_SEQ: TableDefinition<&str, u64> = TableDefinition::new("search_seq");
+// --- Files ---
+
+/// upload id (SHA-256 of the re-encoded original) → `files::Upload`
+pub const UPLOADS: RecordTable = TableDefinition::new("uploads");
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -341,35 +374,3 @@ mod tests {
         );
     }
 }
-// --- Mail and alerts ---
-
-/// mail id (ULID, so creation order) → `mail::OutboxMail`, queued or dead
-pub const OUTBOX: RecordTable = TableDefinition::new("outbox");
-/// "next attempt (RFC 3339, ms)/mail id" → mail id, for queued mails only,
-/// so the worker finds due mail with a range scan
-pub const OUTBOX_DUE: TableDefinition<&str, &str> = TableDefinition::new("outbox_due");
-/// mail id → dead-lettered at (RFC 3339), for dead mails only
-pub const OUTBOX_DEAD: TableDefinition<&str, &str> = TableDefinition::new("outbox_dead");
-/// sha256(emailed token) → `auth::email_tokens::EmailToken`
-pub const EMAIL_TOKENS: RecordTable = TableDefinition::new("email_tokens");
-/// "purpose/user id" → sha256 of that user's one live token of the purpose
-pub const USER_EMAIL_TOKENS: TableDefinition<&str, &str> =
-    TableDefinition::new("user_email_tokens");
-/// incident id (ULID) → `alerts::Incident`
-pub const INCIDENTS: RecordTable = TableDefinition::new("incidents");
-/// alert rule → id of its open incident (at most one per rule)
-pub const OPEN_INCIDENTS: TableDefinition<&str, &str> = TableDefinition::new("open_incidents");
-// --- Search (appended migration) ---
-
-/// sequence number → "kind:id" of a record whose search document must be
-/// (re)built. Written in the transaction of the change; the indexer deletes
-/// rows only after a tantivy commit that covers them (`search::queue`).
-pub const SEARCH_QUEUE: TableDefinition<u64, &str> = TableDefinition::new("search_queue");
-/// `next` → the next queue sequence number. Kept apart from the queue so an
-/// emptied queue never reuses a number (the index's commit payload names the
-/// last one applied).
-pub const SEARCH_SEQ: TableDefinition<&str, u64> = TableDefinition::new("search_seq");
-// --- Files ---
-
-/// upload id (SHA-256 of the re-encoded original) → `files::Upload`
-pub const UPLOADS: RecordTable = TableDefinition::new("uploads");
