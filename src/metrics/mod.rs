@@ -108,9 +108,12 @@ pub struct Metrics {
     index_bytes: IntGauge,
     disk_free_bytes: IntGauge,
     disk_free_ratio: Gauge,
-    // --- Mail (outbox): the mail work registers `mail_sent_total`,
-    // `mail_failed_total` (IntCounter) and `mail_queued` (IntGauge, set in
-    // `render` from the outbox) here, in `Metrics::new`, like the others. ---
+    /// Mail: the counters follow `MailStats`' totals; the gauges are read
+    /// from the outbox at each scrape.
+    mail_sent: IntCounter,
+    mail_failed: IntCounter,
+    mail_queued: IntGauge,
+    mail_dead: IntGauge,
     window_requests: AtomicU64,
     window_errors: AtomicU64,
     window_buckets: Vec<AtomicU64>,
@@ -222,7 +225,25 @@ impl Metrics {
             registry.register(Box::new(g.clone()))?;
         }
         registry.register(Box::new(disk_free_ratio.clone()))?;
+        let mail_sent = IntCounter::new(
+            "mail_sent_total",
+            "Mails handed to the SMTP server since start",
+        )?;
+        let mail_failed = IntCounter::new(
+            "mail_failed_total",
+            "Mail sends that failed since start (refused or server unreachable)",
+        )?;
+        let mail_queued = int_gauge("mail_queued", "Mails waiting in the outbox")?;
+        let mail_dead = int_gauge("mail_dead", "Dead-lettered mails waiting for an admin")?;
+        registry.register(Box::new(mail_sent.clone()))?;
+        registry.register(Box::new(mail_failed.clone()))?;
+        registry.register(Box::new(mail_queued.clone()))?;
+        registry.register(Box::new(mail_dead.clone()))?;
         Ok(Self {
+            mail_sent,
+            mail_failed,
+            mail_queued,
+            mail_dead,
             registry,
             http_requests,
             http_duration,
@@ -362,6 +383,19 @@ impl Metrics {
             } else {
                 0.0
             });
+        }
+        for (counter, total) in [
+            (&self.mail_sent, state.mail.sent_total()),
+            (&self.mail_failed, state.mail.failed_attempts_total()),
+        ] {
+            let seen = counter.get();
+            if total > seen {
+                counter.inc_by(total - seen);
+            }
+        }
+        if let Ok(c) = state.store.read_blocking(|txn| crate::mail::counts(txn)) {
+            self.mail_queued.set(c.queued as i64);
+            self.mail_dead.set(c.dead as i64);
         }
         TextEncoder::new()
             .encode_to_string(&self.registry.gather())

@@ -142,6 +142,10 @@ async fn metrics_pass_promtool_and_label_requests_by_route_template() {
         "uphill_search_index_size_bytes ",
         "uphill_disk_free_bytes ",
         "uphill_disk_free_ratio ",
+        "uphill_mail_sent_total 0",
+        "uphill_mail_failed_total 0",
+        "uphill_mail_queued ",
+        "uphill_mail_dead 0",
     ] {
         assert!(text.contains(family), "{family} missing:\n{text}");
     }
