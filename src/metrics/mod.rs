@@ -393,7 +393,7 @@ impl Metrics {
                 counter.inc_by(total - seen);
             }
         }
-        if let Ok(c) = state.store.read_blocking(|txn| crate::mail::counts(txn)) {
+        if let Ok(c) = state.store.read_blocking(crate::mail::counts) {
             self.mail_queued.set(c.queued as i64);
             self.mail_dead.set(c.dead as i64);
         }
