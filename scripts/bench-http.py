@@ -281,6 +281,9 @@ def sse_bench():
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
     server = Server(group_commit=True)
     server.env["UPHILL_EVENTS__MAX_STREAMS_PER_USER"] = "100"
+    # A closed stream frees its per-user slot at the next failed write (a
+    # heartbeat at worst): short heartbeats let the next run connect.
+    server.env["UPHILL_EVENTS__HEARTBEAT_SECS"] = "2"
     password = server.seed()
     server.start()
     try:
@@ -298,7 +301,7 @@ def sse_bench():
                  admin, path, str(SSE_STREAMS), str(SSE_ROUNDS), str(server.proc.pid)],
                 capture_output=True, text=True, check=True).stdout
             runs.append(json.loads(out))
-            time.sleep(1)
+            time.sleep(5)
         return {
             "sse_streams": SSE_STREAMS,
             "sse_connected": min(r["connected"] for r in runs),
