@@ -64,12 +64,21 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(Store::open(&config.storage.data_dir, opts)?)
 }
 
+/// Bytes available to us and in total on the file system holding `dir`.
+pub fn disk_space(dir: &Path) -> anyhow::Result<(u64, u64)> {
+    let s = nix::sys::statvfs::statvfs(dir)?;
+    let frag = s.fragment_size();
+    Ok((s.blocks_available() * frag, s.blocks() * frag))
+}
+
 /// Free fraction of the file system holding `dir`.
 pub fn disk_free_ratio(dir: &Path) -> anyhow::Result<f64> {
-    let s = nix::sys::statvfs::statvfs(dir)?;
-    let total = s.blocks() as f64 * s.fragment_size() as f64;
-    let avail = s.blocks_available() as f64 * s.fragment_size() as f64;
-    Ok(if total > 0.0 { avail / total } else { 0.0 })
+    let (avail, total) = disk_space(dir)?;
+    Ok(if total > 0 {
+        avail as f64 / total as f64
+    } else {
+        0.0
+    })
 }
 
 pub struct Application {

@@ -147,11 +147,8 @@ pub const DISK_WARN: f64 = 0.10;
 pub fn disk(config: &Config) -> Finding {
     const WHAT: &str = "disk space";
     let base = existing_ancestor(&config.storage.data_dir);
-    match nix::sys::statvfs::statvfs(&base) {
-        Ok(s) => {
-            let frag = s.fragment_size();
-            let avail = s.blocks_available() * frag;
-            let total = s.blocks() * frag;
+    match crate::app::disk_space(&base) {
+        Ok((avail, total)) => {
             let ratio = if total > 0 {
                 avail as f64 / total as f64
             } else {
