@@ -315,4 +315,8 @@ def sse_bench():
 
 
 if __name__ == "__main__":
-    main()
+    # ONLY=sse re-measures the fan-out alone (e.g. after changing it).
+    if os.environ.get("ONLY") == "sse":
+        print(json.dumps(sse_bench(), indent=2))
+    else:
+        main()

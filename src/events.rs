@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,25 @@ impl Event {
             (None, None) => false,
         }
     }
+}
+
+/// The SSE frame of an event: `id`, `event` and one `data` line. The JSON
+/// has no raw line breaks (serde escapes them), so one line is enough.
+pub fn sse_frame(e: &Event) -> Bytes {
+    // Kinds are our own constants; a stray line break would still end the
+    // frame early, so it cannot reach the wire.
+    let kind: String = e.kind.chars().filter(|c| !c.is_control()).collect();
+    Bytes::from(format!(
+        "id: {}\nevent: {kind}\ndata: {}\n\n",
+        e.seq, e.data
+    ))
+}
+
+/// An event on its way to the open streams, with its frame encoded once by
+/// the tailer and shared by reference count, not re-encoded per stream.
+pub struct Live {
+    pub event: Event,
+    pub frame: Bytes,
 }
 
 /// Kept in `META` rather than derived from the log's last key: a sweep
@@ -141,7 +161,7 @@ pub fn sweep(txn: &WriteTransaction, before: DateTime<Utc>) -> Result<usize, Sto
 
 /// Live fan-out: the tailer publishes here, every open stream subscribes.
 pub struct Hub {
-    tx: broadcast::Sender<Arc<Event>>,
+    tx: broadcast::Sender<Arc<Live>>,
     streams: Mutex<HashMap<String, usize>>,
     /// Cancelled when the server starts shutting down, ending every stream
     /// so graceful shutdown does not wait for its timeout.
@@ -169,7 +189,7 @@ impl Hub {
         m.values().sum()
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Live>> {
         self.tx.subscribe()
     }
 
@@ -233,7 +253,8 @@ pub async fn tail(store: Store, hub: Arc<Hub>) {
                 for e in evs {
                     last = e.seq;
                     // No subscribers is not an error: nobody is listening.
-                    let _ = hub.tx.send(Arc::new(e));
+                    let frame = sse_frame(&e);
+                    let _ = hub.tx.send(Arc::new(Live { event: e, frame }));
                 }
             }
             Err(e) => {
@@ -241,5 +262,46 @@ pub async fn tail(store: Store, hub: Arc<Hub>) {
                 tracing::warn!(error = %e, "event tailer read failed; retrying");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, data: serde_json::Value) -> Event {
+        Event {
+            seq: 42,
+            user_id: Some("u".into()),
+            audience: None,
+            kind: kind.into(),
+            data,
+            at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_frame_is_one_sse_event_whatever_the_data_holds() {
+        let e = event(
+            "order.updated",
+            serde_json::json!({"note": "line one\nline two\r\n"}),
+        );
+        let frame = sse_frame(&e);
+        let text = std::str::from_utf8(&frame).unwrap();
+        assert_eq!(
+            text,
+            "id: 42\nevent: order.updated\ndata: {\"note\":\"line one\\nline two\\r\\n\"}\n\n"
+        );
+        // Exactly one blank line: the frame cannot be split into two events.
+        assert_eq!(text.matches("\n\n").count(), 1);
+        assert!(text.ends_with("\n\n"));
+    }
+
+    #[test]
+    fn a_line_break_in_a_kind_cannot_forge_a_field() {
+        let e = event("x\ndata: forged", serde_json::json!(1));
+        let text = String::from_utf8(sse_frame(&e).to_vec()).unwrap();
+        assert_eq!(text.lines().filter(|l| l.starts_with("data:")).count(), 1);
+        assert!(text.starts_with("id: 42\nevent: xdata: forged\ndata: 1\n"));
     }
 }

@@ -2,29 +2,49 @@
 //!
 //! A plain poem handler rather than an OpenAPI operation: the stream needs
 //! the raw request (for `Last-Event-ID`) and a hand-built SSE response.
+//!
+//! The body is a stream of frames the tailer encoded once (`events::Live`),
+//! not poem's `SSE`: that formats every event again for every stream and
+//! copies it through a 4 KiB reader buffer each stream keeps for its
+//! lifetime, which dominated CPU and memory with thousands of streams.
 
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use bytes::Bytes;
 use futures_util::stream::{self, BoxStream};
-use poem::web::sse::{Event as SseEvent, SSE};
-use poem::{IntoResponse, Request, Response, handler};
+use futures_util::{Stream, StreamExt};
+use poem::{Body, Request, Response, handler};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::error::ApiError;
 use super::extract::authenticate;
 use crate::app::AppState;
-use crate::events::{self, Event};
+use crate::events;
 use crate::notify;
 
 /// Replay beyond this is cut short; a client that far behind should reload.
 const REPLAY_LIMIT: usize = 10_000;
 
-fn sse(e: &Event) -> SseEvent {
-    SseEvent::message(e.data.to_string())
-        .id(e.seq.to_string())
-        .event_type(e.kind.clone())
+/// A comment line: ignored by `EventSource`, it keeps proxies from timing
+/// the stream out and makes a closed peer show up at the next write.
+const HEARTBEAT: Bytes = Bytes::from_static(b":\n\n");
+
+/// `frames`, with a heartbeat after every `every` of the stream; ends when
+/// `frames` does.
+fn with_heartbeat(
+    mut frames: BoxStream<'static, Bytes>,
+    every: Duration,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    stream::poll_fn(move |cx| {
+        if let Poll::Ready(frame) = frames.poll_next_unpin(cx) {
+            return Poll::Ready(frame.map(Ok));
+        }
+        tick.poll_tick(cx).map(|_| Some(Ok(HEARTBEAT)))
+    })
 }
 
 #[handler]
@@ -68,14 +88,14 @@ pub async fn event_stream(req: &Request) -> Result<Response, ApiError> {
             .await?
     };
     let floor = replay.last().map(|e| e.seq).or(last_id).unwrap_or(0);
-    let replayed = stream::iter(replay.iter().map(sse).collect::<Vec<_>>());
+    let replayed = stream::iter(replay.iter().map(events::sse_frame).collect::<Vec<_>>());
     let live = stream::unfold((rx, guard), move |(mut rx, guard)| {
         let uid = uid.clone();
         async move {
             loop {
                 match rx.recv().await {
-                    Ok(e) if e.seq > floor && e.visible_to(&uid, &roles) => {
-                        return Some((sse(&e), (rx, guard)));
+                    Ok(l) if l.event.seq > floor && l.event.visible_to(&uid, &roles) => {
+                        return Some((l.frame.clone(), (rx, guard)));
                     }
                     Ok(_) => {}
                     // Behind the channel: closing makes the client reconnect
@@ -89,10 +109,14 @@ pub async fn event_stream(req: &Request) -> Result<Response, ApiError> {
             }
         }
     });
-    let body: BoxStream<'static, SseEvent> = replayed
+    let frames = replayed
         .chain(live)
         .take_until(state.events.shutdown.clone().cancelled_owned())
         .boxed();
     let heartbeat = Duration::from_secs(state.config.events.heartbeat_secs);
-    Ok(SSE::new(body).keep_alive(heartbeat).into_response())
+    Ok(Response::builder()
+        .content_type("text/event-stream")
+        .header("X-Accel-Buffering", "no")
+        .header("Cache-Control", "no-cache")
+        .body(Body::from_bytes_stream(with_heartbeat(frames, heartbeat))))
 }
