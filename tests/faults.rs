@@ -683,6 +683,19 @@ async fn a_full_disk_refuses_writes_cleanly_and_recovers_without_restart() {
         p["detail"].as_str().unwrap().contains("disk is full"),
         "{p}"
     );
+    // About 4 % is still free, above the 2 % floor: only the reserve makes
+    // the server say it is not ready, and it says which.
+    let r = c.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let ready: Value = r.json().await.unwrap();
+    assert_eq!(ready["disk"]["ok"], false, "{ready}");
+    assert!(
+        ready["disk"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("below the disk reserve (storage.min_free_mb)"),
+        "{ready}"
+    );
     // Other writes too (a cancel), and reads keep working.
     let some = acked.values().next().unwrap().clone();
     let r = c
@@ -703,6 +716,10 @@ async fn a_full_disk_refuses_writes_cleanly_and_recovers_without_restart() {
     std::fs::remove_file(&filler).unwrap();
     let o = placed_within(&c, &server.base, &cp, &key, &body, Duration::from_secs(5)).await;
     acked.insert(key, o["id"].as_str().unwrap().to_string());
+    let r = c.get(server.url("/readyz")).send().await.unwrap();
+    let ready: Value = r.json().await.unwrap();
+    assert_eq!(ready["disk"]["ok"], true, "space is back: {ready}");
+    assert_eq!(ready["ready"], true, "{ready}");
     server.stop();
 
     // 2. No reserve: the disk fills under redb itself, so a commit fails
