@@ -1,7 +1,7 @@
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::helpers::{TestApp, assert_problem, request, spawn_app};
 
 const PW: &str = "correct horse battery";
 const UNKNOWN_ID: &str = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
@@ -13,14 +13,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> Response {
-    let mut r = app
-        .client()
-        .request(method, app.url(path))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    r.send().await.unwrap()
+    request(app, method, path, Some(token), body).await
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> Response {

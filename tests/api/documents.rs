@@ -1,13 +1,13 @@
 //! PDF documents over HTTP: the batch pick list and the order receipt,
 //! read back as text.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uphill::domain::catalog::Product;
 use uphill::store::{StoreError, codec, tables};
 
 use crate::fixtures::{Market, ShopOpts, add_staff, market, user_id};
-use crate::helpers::{TestApp, assert_problem, spawn_app_with};
+use crate::helpers::{TestApp, assert_problem, request, spawn_app_with};
 
 /// Six-digit OTPs cannot turn up by chance among prices and counts.
 async fn app() -> TestApp {
@@ -59,12 +59,7 @@ async fn order(
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
-    app.client()
-        .get(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
+    request(app, Method::GET, path, Some(token), None).await
 }
 
 async fn lock(app: &TestApp, m: &Market, batch: &str) {

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -193,4 +193,58 @@ pub async fn assert_problem(r: Response, status: u16) -> Value {
         "{body}"
     );
     body
+}
+
+/// Sends `method path` with a bearer token and a JSON body when given.
+pub async fn request(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Response {
+    let mut r = app.client().request(method, app.url(path));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    r.send().await.unwrap()
+}
+
+/// `request` under `/api/v1`: `send(app, Method::GET, "/shops", …)`.
+pub async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Response {
+    request(app, method, &format!("/api/v1{path}"), token, body).await
+}
+
+/// Asserts the status and returns the JSON body (`Null` when empty).
+pub async fn expect(r: Response, status: u16) -> Value {
+    let url = r.url().to_string();
+    let got = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    assert_eq!(got, status, "{url}: {text}");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+/// GETs `path` with a bearer token, asserts 200 and returns the JSON body.
+pub async fn get_ok(app: &TestApp, token: &str, path: &str) -> Value {
+    let r = request(app, Method::GET, path, Some(token), None).await;
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    r.json().await.unwrap()
+}
+
+/// POSTs a JSON body to `path` with a bearer token.
+pub async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Response {
+    request(app, Method::POST, path, Some(token), Some(body)).await
 }
