@@ -6,38 +6,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::fixtures::{Market, ShopOpts, add_staff, market, move_cutoff, user_id};
-use crate::helpers::{TestApp, assert_problem, get_ok, post, spawn_app, spawn_app_with};
-
-async fn student(app: &TestApp, email: &str, m: &Market) -> (String, String) {
-    let token = app.bearer(email).await;
-    let a: Value = app
-        .client()
-        .post(app.url("/api/v1/me/addresses"))
-        .bearer_auth(&token)
-        .json(&json!({"building_id": m.building_id, "room": "A-1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (token, a["id"].as_str().unwrap().to_string())
-}
-
-async fn order(app: &TestApp, m: &Market, token: &str, address: &str, key: &str) -> Value {
-    let r = app
-        .client()
-        .post(app.url("/api/v1/orders"))
-        .bearer_auth(token)
-        .header("idempotency-key", key)
-        .json(&json!({"shop_id": m.shop_id, "items": [{"product_id": m.products[0], "quantity": 1}], "address_id": address, "payment_method": "UPI"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json().await.unwrap()
-}
+use crate::fixtures::{ShopOpts, add_staff, market, move_cutoff, order, student, user_id};
+use crate::helpers::{assert_problem, get_ok, post, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn early_lock_batches_orders_and_shows_the_otp_only_to_the_student() {

@@ -9,23 +9,8 @@ use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::fixtures::{Market, ShopOpts, market};
+use crate::fixtures::{Market, ShopOpts, market, student};
 use crate::helpers::{TestApp, get_ok, spawn_app_with};
-
-async fn student(app: &TestApp, email: &str, m: &Market) -> (String, String) {
-    let token = app.bearer(email).await;
-    let r = app
-        .client()
-        .post(app.url("/api/v1/me/addresses"))
-        .bearer_auth(&token)
-        .json(&json!({"building_id": m.building_id, "room": "B-7"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let a: Value = r.json().await.unwrap();
-    (token, a["id"].as_str().unwrap().to_string())
-}
 
 /// Places one unit of the shop's first product into the named batch.
 async fn order_into(

@@ -3,10 +3,8 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use uphill::domain::catalog::Product;
-use uphill::store::{StoreError, codec, tables};
 
-use crate::fixtures::{Market, ShopOpts, add_staff, market, user_id};
+use crate::fixtures::{Market, ShopOpts, add_staff, market, set_stock, student_at, user_id};
 use crate::helpers::{TestApp, assert_problem, request, spawn_app_with};
 
 /// Six-digit OTPs cannot turn up by chance among prices and counts.
@@ -15,18 +13,8 @@ async fn app() -> TestApp {
 }
 
 async fn student(app: &TestApp, email: &str, building: &str, room: &str) -> (String, String) {
-    let token = app.bearer(email).await;
-    let r = app
-        .client()
-        .post(app.url("/api/v1/me/addresses"))
-        .bearer_auth(&token)
-        .json(&json!({"building_id": building, "room": room, "label": "Hostel room"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let a: Value = r.json().await.unwrap();
-    (token, a["id"].as_str().unwrap().to_string())
+    let address = json!({"building_id": building, "room": room, "label": "Hostel room"});
+    student_at(app, email, address).await
 }
 
 async fn order(
@@ -96,21 +84,6 @@ async fn pdf_text(r: reqwest::Response) -> (String, usize) {
 
 fn money(minor: i64) -> String {
     format!("{}.{:02} INR", minor / 100, minor % 100)
-}
-
-async fn set_stock(app: &TestApp, product_id: &str, stock: u32) {
-    let id = product_id.to_string();
-    app.state
-        .store
-        .write(move |txn| {
-            let mut t = txn.open_table(tables::PRODUCTS)?;
-            let mut p: Product = codec::get(&t, &id)?.unwrap();
-            p.stock = stock;
-            codec::put(&mut t, &id, &p)?;
-            Ok::<_, StoreError>(())
-        })
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use uphill::notify::{Category, Kind, Note};
 use uphill::store::StoreError;
 
-use crate::fixtures::{Market, ShopOpts, add_staff, market, user_id};
+use crate::fixtures::{ShopOpts, add_staff, market, order, student, user_id};
 use crate::helpers::{TestApp, assert_problem, get_ok, post, spawn_app, spawn_app_with};
 
 async fn push_notes(app: &TestApp, user: &str, n: usize) {
@@ -371,42 +371,13 @@ fn has(evs: &[Sse], kind: &str) -> bool {
     evs.iter().any(|e| e.event == kind)
 }
 
-async fn student(app: &TestApp, email: &str, m: &Market) -> (String, String) {
-    let token = app.bearer(email).await;
-    let a: Value = post(
-        app,
-        &token,
-        "/api/v1/me/addresses",
-        json!({"building_id": m.building_id, "room": "A-1"}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    (token, a["id"].as_str().unwrap().to_string())
-}
-
-async fn order(app: &TestApp, m: &Market, token: &str, address: &str) -> Value {
-    let r = app
-        .client()
-        .post(app.url("/api/v1/orders"))
-        .bearer_auth(token)
-        .header("idempotency-key", ulid::Ulid::new().to_string())
-        .json(&json!({"shop_id": m.shop_id, "items": [{"product_id": m.products[0], "quantity": 1}], "address_id": address, "payment_method": "UPI"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json().await.unwrap()
-}
-
 #[tokio::test]
 async fn a_locked_batch_reaches_its_students_stream_live_and_on_replay() {
     let app = spawn_app().await;
     let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
     let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
     let (s2, _) = student(&app, "s2@uni.edu", &m).await;
-    let o = order(&app, &m, &s1, &a1).await;
+    let o = order(&app, &m, &s1, &a1, &ulid::Ulid::new().to_string()).await;
     let batch = o["batch_id"].as_str().unwrap().to_string();
 
     let mut mine = EventStream::connect(&app, &s1, None).await;
@@ -591,7 +562,7 @@ async fn order_chat_is_live_between_student_and_shop_and_private_to_them() {
     let staff = app.bearer("staff@uni.edu").await;
     add_staff(&app, &m.shop_id, &user_id(&app, &staff).await).await;
     let admin = app.admin_bearer("admin@uni.edu").await;
-    let o = order(&app, &m, &s1, &a1).await;
+    let o = order(&app, &m, &s1, &a1, &ulid::Ulid::new().to_string()).await;
     let oid = o["id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/orders/{oid}/messages");
 
@@ -685,7 +656,7 @@ async fn order_chat_refuses_bad_messages_and_floods_without_storing_them() {
     let app = spawn_app().await;
     let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
     let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
-    let o = order(&app, &m, &s1, &a1).await;
+    let o = order(&app, &m, &s1, &a1, &ulid::Ulid::new().to_string()).await;
     let oid = o["id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/orders/{oid}/messages");
 
