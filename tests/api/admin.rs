@@ -80,14 +80,7 @@ struct Student {
 
 async fn student(app: &TestApp, email: &str) -> Student {
     let (browser, csrf) = app.signed_in_browser(email).await;
-    let r = browser
-        .post(app.url("/api/v1/me/tokens"))
-        .header("x-csrf-token", csrf)
-        .json(&json!({"name": "script"}))
-        .send()
-        .await
-        .unwrap();
-    let token = ok_json(r).await["secret"].as_str().unwrap().to_string();
+    let token = app.new_token(&browser, &csrf, "script").await;
     let id = me(app, &token).await["id"].as_str().unwrap().to_string();
     Student { browser, token, id }
 }

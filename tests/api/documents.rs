@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::fixtures::{Market, ShopOpts, add_staff, market, set_stock, student_at, user_id};
+use crate::fixtures::{Market, ShopOpts, add_staff, lock, market, set_stock, student_at, user_id};
 use crate::helpers::{TestApp, assert_problem, request, spawn_app_with};
 
 /// Six-digit OTPs cannot turn up by chance among prices and counts.
@@ -48,18 +48,6 @@ async fn order(
 
 async fn get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
     request(app, Method::GET, path, Some(token), None).await
-}
-
-async fn lock(app: &TestApp, m: &Market, batch: &str) {
-    let r = app
-        .client()
-        .post(app.url(&format!("/api/v1/batches/{batch}/lock")))
-        .bearer_auth(&m.owner_token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
 }
 
 /// The student's own view of the order: the only place the OTP shows.

@@ -245,6 +245,19 @@ pub async fn order(app: &TestApp, m: &Market, token: &str, address: &str, key: &
     r.json().await.unwrap()
 }
 
+/// The owner locks `batch` early ("go now"); asserts 200.
+pub async fn lock(app: &TestApp, m: &Market, batch: &str) {
+    let r = app
+        .client()
+        .post(app.url(&format!("/api/v1/batches/{batch}/lock")))
+        .bearer_auth(&m.owner_token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 pub async fn stock(app: &TestApp, id: &str) -> u32 {
     product(app, id).await.stock
 }

@@ -121,10 +121,15 @@ impl TestApp {
     /// Registers a user and returns a personal API token for them.
     pub async fn bearer(&self, email: &str) -> String {
         let (b, csrf) = self.signed_in_browser(email).await;
-        let r = b
+        self.new_token(&b, &csrf, "tests").await
+    }
+
+    /// Makes a personal API token named `name` from a signed-in browser.
+    pub async fn new_token(&self, browser: &Client, csrf: &str, name: &str) -> String {
+        let r = browser
             .post(self.url("/api/v1/me/tokens"))
             .header("x-csrf-token", csrf)
-            .json(&json!({"name": "tests"}))
+            .json(&json!({"name": name}))
             .send()
             .await
             .unwrap();
@@ -162,17 +167,7 @@ impl TestApp {
             .as_str()
             .unwrap()
             .to_string();
-        let r = b
-            .post(self.url("/api/v1/me/tokens"))
-            .header("x-csrf-token", csrf)
-            .json(&json!({"name": "admin tests"}))
-            .send()
-            .await
-            .unwrap();
-        r.json::<Value>().await.unwrap()["secret"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        self.new_token(&b, &csrf, "admin tests").await
     }
 }
 

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uphill::config::{Config, SmtpSecurity};
 
-use crate::fixtures::{ShopOpts, add_staff, market, student, user_id};
+use crate::fixtures::{ShopOpts, add_staff, lock, market, student, user_id};
 use crate::helpers::{TestApp, assert_problem, spawn_app_with, start};
 use crate::smtp::{SmtpSink, token_in};
 
@@ -99,15 +99,7 @@ async fn batch_ready_mail_reaches_the_shop_staff_with_count_and_pick_list_link()
         sink.matching("owner@uni.edu", "Batch ready").is_empty(),
         "nothing before the lock"
     );
-    let r = app
-        .client()
-        .post(app.url(&format!("/api/v1/batches/{batch}/lock")))
-        .bearer_auth(&m.owner_token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    lock(&app, &m, &batch).await;
 
     let link = format!("{PUBLIC}/api/v1/batches/{batch}/picklist.pdf");
     for staff in ["owner@uni.edu", "runner@uni.edu"] {

@@ -170,19 +170,7 @@ async fn order(app: &TestApp, m: &Market, email: &str, name: &str) -> (String, S
         .as_str()
         .unwrap()
         .to_string();
-    let t = b
-        .post(app.url("/api/v1/me/tokens"))
-        .header("x-csrf-token", csrf)
-        .json(&json!({"name": "t"}))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let t = app.new_token(&b, &csrf, "t").await;
     let a = expect(
         send(
             app,
