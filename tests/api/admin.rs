@@ -1063,14 +1063,7 @@ async fn buildings_and_categories_are_admin_managed_and_listed_publicly() {
 #[tokio::test]
 async fn openapi_documents_the_admin_api_and_its_bounds() {
     let app = spawn_app().await;
-    let spec: Value = ok_json(
-        app.client()
-            .get(app.url("/api/openapi.json"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let spec: Value = app.openapi().await;
     let paths = spec["paths"].as_object().unwrap();
     for p in [
         "/api/v1/admin/users",

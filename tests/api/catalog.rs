@@ -9,6 +9,7 @@ use uphill::domain::catalog::{Announcement, Building, Category};
 use uphill::notify::Notification;
 use uphill::store::{StoreError, codec, tables};
 
+use crate::fixtures::user_id;
 use crate::helpers::{TestApp, assert_problem, expect, send, spawn_app};
 
 // --- helpers ---
@@ -43,13 +44,6 @@ fn fields(p: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-async fn user_id(app: &TestApp, token: &str) -> String {
-    expect(get(app, "/me", Some(token)).await, 200).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 /// Buildings and categories are admin-managed elsewhere; tests write the

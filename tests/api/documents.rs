@@ -180,15 +180,7 @@ async fn pick_list_is_for_the_shop_its_runners_and_admins() {
     assert!(text.contains(o1["display_id"].as_str().unwrap()));
     assert!(!text.contains("Preview"));
 
-    let spec: Value = app
-        .client()
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = app.openapi().await;
     for p in [
         "/api/v1/batches/{id}/picklist.pdf",
         "/api/v1/orders/{id}/receipt.pdf",

@@ -43,17 +43,17 @@ impl Default for ShopOpts {
     }
 }
 
+/// The id of the token's user (asserts `GET /me` is 200).
 pub async fn user_id(app: &TestApp, token: &str) -> String {
-    let me: Value = app
+    let r = app
         .client()
         .get(app.url("/api/v1/me"))
         .bearer_auth(token)
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "/api/v1/me");
+    let me: Value = r.json().await.unwrap();
     me["id"].as_str().unwrap().to_string()
 }
 

@@ -81,6 +81,18 @@ impl TestApp {
         self.dir.clone()
     }
 
+    /// The served OpenAPI document (asserts 200).
+    pub async fn openapi(&self) -> Value {
+        let r = self
+            .client()
+            .get(self.url("/api/openapi.json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "/api/openapi.json");
+        r.json().await.unwrap()
+    }
+
     /// A client with its own cookie jar (a browser).
     pub fn browser(&self) -> Client {
         Client::builder().cookie_store(true).build().unwrap()

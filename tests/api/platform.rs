@@ -99,15 +99,7 @@ async fn unknown_routes_and_methods_are_problems() {
 #[tokio::test]
 async fn openapi_document_describes_auth_and_problems() {
     let app = spawn_app().await;
-    let spec: Value = app
-        .client()
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = app.openapi().await;
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
     for p in [
