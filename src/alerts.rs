@@ -7,6 +7,13 @@
 //! with its mail to the admins, in one transaction. Open incidents live in
 //! the store, so a restart finds them open and mails nothing again. A rule
 //! whose input is unknown (`None`) neither opens nor resolves anything.
+//!
+//! Hysteresis: a rule with a measured value opens past its threshold but
+//! resolves only once the value is back past a stricter *resolve*
+//! threshold; in the band between, the finding is [`Finding::Holding`],
+//! which keeps an open incident open and a closed one closed. A value
+//! hovering at a threshold therefore opens one incident (one mail), not one
+//! per crossing. The band needs no memory, so it holds across restarts.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -21,18 +28,24 @@ use crate::app::AppState;
 use crate::mail::{self, Message};
 use crate::store::{StoreError, codec, tables};
 
-/// Free disk below this fraction is an incident.
+/// Free disk below this fraction is an incident…
 pub const DISK_FREE_MIN: f64 = 0.10;
+/// …resolved once at least this fraction is free again.
+pub const DISK_FREE_RESOLVE: f64 = 0.12;
 /// A closer idle this long is an incident.
 pub const CLOSER_MAX_IDLE_SECS: i64 = 180;
 /// p95 latency above this…
 pub const SLOW_P95_SECS: f64 = 1.0;
-/// …for this long is an incident.
+/// …for this long is an incident…
 pub const SLOW_FOR_SECS: i64 = 300;
+/// …resolved once p95 is at most this.
+pub const SLOW_RESOLVE_P95_SECS: f64 = 0.8;
 /// 5xx share above this is an incident…
 pub const ERROR_RATE_MAX: f64 = 0.05;
-/// …once the window holds at least this many requests (one failed request
-/// out of three is noise, not an outage).
+/// …resolved once the share is at most this…
+pub const ERROR_RATE_RESOLVE: f64 = 0.025;
+/// …both judged only once the window holds at least this many requests
+/// (one failed request out of three is noise, not an outage).
 pub const ERROR_RATE_MIN_REQUESTS: u64 = 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -130,7 +143,13 @@ pub struct Inputs {
 pub enum Finding {
     /// The condition holds; the text says how bad it is.
     Firing(String),
+    /// Clearly recovered: past the resolve threshold.
     Clear,
+    /// Between the resolve and the open threshold, or not yet bad for long
+    /// enough, or too little traffic to judge: changes nothing, so an open
+    /// incident stays open and none opens.
+    Holding,
+    /// The input is not known.
     Unknown,
 }
 
@@ -189,20 +208,24 @@ impl Evaluator {
                     ))
                 } else {
                     // Not yet five minutes: neither an incident nor its end.
-                    Unknown
+                    Holding
                 }
             }
-            Some(_) => {
+            Some(p95) => {
+                // Any fast minute restarts the five-minute clock, but only
+                // a clearly fast one ends an incident.
                 self.slow_since = None;
-                Clear
+                if p95 <= SLOW_RESOLVE_P95_SECS {
+                    Clear
+                } else {
+                    Holding
+                }
             }
         };
         let errors = match i.requests {
             None => Unknown,
-            Some(w)
-                if w.requests >= ERROR_RATE_MIN_REQUESTS
-                    && (w.server_errors as f64) > ERROR_RATE_MAX * w.requests as f64 =>
-            {
+            Some(w) if w.requests < ERROR_RATE_MIN_REQUESTS => Holding,
+            Some(w) if (w.server_errors as f64) > ERROR_RATE_MAX * w.requests as f64 => {
                 Firing(format!(
                     "{} of {} recent requests failed with 5xx ({:.1}%)",
                     w.server_errors,
@@ -210,14 +233,16 @@ impl Evaluator {
                     100.0 * w.server_errors as f64 / w.requests as f64
                 ))
             }
-            Some(_) => Clear,
+            Some(w) if (w.server_errors as f64) <= ERROR_RATE_RESOLVE * w.requests as f64 => Clear,
+            Some(_) => Holding,
         };
         let disk = match i.disk_free_ratio {
             None => Unknown,
             Some(r) if r < DISK_FREE_MIN => {
                 Firing(format!("{:.1}% of the data disk is free", 100.0 * r))
             }
-            Some(_) => Clear,
+            Some(r) if r >= DISK_FREE_RESOLVE => Clear,
+            Some(_) => Holding,
         };
         let (failed, overdue) = match &i.backup {
             None => (Unknown, Unknown),
@@ -574,8 +599,18 @@ mod tests {
         i.disk_free_ratio = Some(0.10);
         i.closer_last_run = Some(now - chrono::Duration::seconds(180));
         let f = Evaluator::default().evaluate(&i);
-        assert_eq!(finding(&f, Rule::DiskLow), Finding::Clear);
+        assert_eq!(
+            finding(&f, Rule::DiskLow),
+            Finding::Holding,
+            "at 10 % it no longer fires, but is not yet clear"
+        );
         assert_eq!(finding(&f, Rule::CloserStalled), Finding::Clear);
+        i.disk_free_ratio = Some(0.1199);
+        let f = Evaluator::default().evaluate(&i);
+        assert_eq!(finding(&f, Rule::DiskLow), Finding::Holding);
+        i.disk_free_ratio = Some(0.12);
+        let f = Evaluator::default().evaluate(&i);
+        assert_eq!(finding(&f, Rule::DiskLow), Finding::Clear);
         // Never ran: measured from the start.
         i.closer_last_run = None;
         i.started_at = now - chrono::Duration::seconds(60);
@@ -599,14 +634,21 @@ mod tests {
             i.latency_p95_secs = Some(p95);
             finding(&ev.evaluate(&i), Rule::SlowRequests)
         };
-        assert_eq!(at(0, 1.5), Finding::Unknown);
-        assert_eq!(at(4, 1.5), Finding::Unknown);
+        assert_eq!(at(0, 1.5), Finding::Holding);
+        assert_eq!(at(4, 1.5), Finding::Holding);
         assert!(matches!(at(5, 1.5), Finding::Firing(_)));
         assert_eq!(at(6, 0.2), Finding::Clear);
         // The clock restarts after a fast minute.
-        assert_eq!(at(7, 2.0), Finding::Unknown);
-        assert_eq!(at(11, 2.0), Finding::Unknown);
+        assert_eq!(at(7, 2.0), Finding::Holding);
+        assert_eq!(at(11, 2.0), Finding::Holding);
         assert!(matches!(at(12, 2.0), Finding::Firing(_)));
+        // A minute under 1 s but over 0.8 s restarts the clock too, yet
+        // does not count as recovered.
+        assert_eq!(at(13, 0.9), Finding::Holding);
+        assert_eq!(at(14, 2.0), Finding::Holding);
+        assert_eq!(at(18, 2.0), Finding::Holding);
+        assert!(matches!(at(19, 2.0), Finding::Firing(_)));
+        assert_eq!(at(20, 0.8), Finding::Clear);
     }
 
     #[test]
@@ -619,13 +661,20 @@ mod tests {
             });
             finding(&Evaluator::default().evaluate(&i), Rule::ServerErrors)
         };
-        assert_eq!(check(10, 5), Finding::Clear, "too few requests to judge");
+        assert_eq!(
+            check(10, 5),
+            Finding::Holding,
+            "too few requests to judge either way"
+        );
         assert_eq!(
             check(100, 5),
-            Finding::Clear,
-            "5% is the limit, not over it"
+            Finding::Holding,
+            "5% is the limit, not over it; not yet recovered either"
         );
         assert!(matches!(check(100, 6), Finding::Firing(_)));
+        assert_eq!(check(100, 3), Finding::Holding);
+        assert_eq!(check(200, 5), Finding::Clear, "2.5% is recovered");
+        assert_eq!(check(100, 0), Finding::Clear);
     }
 
     #[test]
@@ -662,6 +711,14 @@ mod tests {
             transitions(&open, &firing).is_empty(),
             "already open; unknown stays"
         );
+        let holding = vec![
+            (Rule::DiskLow, Finding::Holding),
+            (Rule::ServerErrors, Finding::Holding),
+        ];
+        assert!(
+            transitions(&open, &holding).is_empty(),
+            "holding neither resolves the open one nor opens the closed one"
+        );
         let cleared = vec![
             (Rule::DiskLow, Finding::Clear),
             (Rule::SlowRequests, Finding::Unknown),
@@ -671,6 +728,110 @@ mod tests {
             vec![Transition::Resolve {
                 rule: Rule::DiskLow
             }]
+        );
+    }
+
+    /// Feeds one rule's readings, a minute apart, through the evaluator and
+    /// `transitions`, keeping the open set as `apply` would; returns how
+    /// many incidents opened and resolved (each is one admin mail).
+    fn opens_and_resolves(
+        rule: Rule,
+        readings: &[f64],
+        set: fn(&mut Inputs, f64),
+    ) -> (usize, usize) {
+        let t0 = Utc::now();
+        let mut ev = Evaluator::default();
+        let mut open = BTreeSet::new();
+        let (mut opened, mut resolved) = (0, 0);
+        for (n, v) in readings.iter().enumerate() {
+            let mut i = base(t0 + chrono::Duration::minutes(n as i64));
+            set(&mut i, *v);
+            let findings: Vec<_> = ev
+                .evaluate(&i)
+                .into_iter()
+                .filter(|(r, _)| *r == rule)
+                .collect();
+            for t in transitions(&open, &findings) {
+                match t {
+                    Transition::Open { rule, .. } => {
+                        open.insert(rule);
+                        opened += 1;
+                    }
+                    Transition::Resolve { rule } => {
+                        open.remove(&rule);
+                        resolved += 1;
+                    }
+                }
+            }
+        }
+        (opened, resolved)
+    }
+
+    fn disk(i: &mut Inputs, v: f64) {
+        i.disk_free_ratio = Some(v);
+    }
+
+    fn error_share(i: &mut Inputs, v: f64) {
+        i.requests = Some(RequestWindow {
+            requests: 1000,
+            server_errors: (v * 1000.0).round() as u64,
+        });
+    }
+
+    fn p95(i: &mut Inputs, v: f64) {
+        i.latency_p95_secs = Some(v);
+    }
+
+    #[test]
+    fn a_disk_hovering_at_the_threshold_opens_once_and_never_flaps() {
+        let hovering = [
+            0.101, 0.099, 0.102, 0.098, 0.105, 0.099, 0.11, 0.0995, 0.119,
+        ];
+        assert_eq!(opens_and_resolves(Rule::DiskLow, &hovering, disk), (1, 0));
+        // Starting on the good side, hovering just above the threshold and
+        // around the resolve threshold opens nothing.
+        let near = [0.13, 0.101, 0.121, 0.119, 0.121, 0.1001];
+        assert_eq!(opens_and_resolves(Rule::DiskLow, &near, disk), (0, 0));
+    }
+
+    #[test]
+    fn a_clear_recovery_resolves_once_and_stays_resolved() {
+        let mut readings = vec![0.099, 0.098, 0.101, 0.099];
+        readings.extend([0.30, 0.30, 0.119, 0.11, 0.30, 0.101]);
+        assert_eq!(opens_and_resolves(Rule::DiskLow, &readings, disk), (1, 1));
+        // Going bad again after a real recovery is a new incident.
+        readings.push(0.05);
+        assert_eq!(opens_and_resolves(Rule::DiskLow, &readings, disk), (2, 1));
+    }
+
+    #[test]
+    fn an_error_rate_hovering_at_five_percent_does_not_flap() {
+        let hovering = [0.051, 0.049, 0.06, 0.03, 0.052, 0.026, 0.055, 0.04];
+        assert_eq!(
+            opens_and_resolves(Rule::ServerErrors, &hovering, error_share),
+            (1, 0)
+        );
+        let recovery = [0.051, 0.049, 0.06, 0.02, 0.049, 0.03, 0.0];
+        assert_eq!(
+            opens_and_resolves(Rule::ServerErrors, &recovery, error_share),
+            (1, 1)
+        );
+    }
+
+    #[test]
+    fn latency_hovering_at_one_second_does_not_flap() {
+        // Slow for five minutes opens; then wobbling around 1 s keeps it
+        // open (each dip restarts the clock but is not a recovery).
+        let mut readings = vec![1.2; 6];
+        readings.extend([0.95, 1.1, 0.9, 1.3, 0.85, 1.05, 0.99]);
+        assert_eq!(
+            opens_and_resolves(Rule::SlowRequests, &readings, p95),
+            (1, 0)
+        );
+        readings.extend([0.3, 0.9, 0.3]);
+        assert_eq!(
+            opens_and_resolves(Rule::SlowRequests, &readings, p95),
+            (1, 1)
         );
     }
 

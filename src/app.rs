@@ -64,12 +64,7 @@ pub fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(Store::open(&config.storage.data_dir, opts)?)
 }
 
-/// Bytes available to us and in total on the file system holding `dir`.
-pub fn disk_space(dir: &Path) -> anyhow::Result<(u64, u64)> {
-    let s = nix::sys::statvfs::statvfs(dir)?;
-    let frag = s.fragment_size();
-    Ok((s.blocks_available() * frag, s.blocks() * frag))
-}
+pub use crate::store::disk_space;
 
 /// Free fraction of the file system holding `dir`.
 pub fn disk_free_ratio(dir: &Path) -> anyhow::Result<f64> {

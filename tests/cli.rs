@@ -1,34 +1,20 @@
 //! The real `uphill` binary: its commands, and a served process that is
 //! stopped with SIGTERM and killed with SIGKILL.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_uphill");
-const PW: &str = "correct horse battery";
+use common::{Server, text, uphill};
 
-/// Runs the binary with no config of the machine's leaking in.
-fn uphill(args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args).env_remove("UPHILL_CONFIG");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("UPHILL_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
+const PW: &str = "correct horse battery";
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run uphill")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[test]
@@ -167,72 +153,6 @@ fn check_reports_the_data_dir_disk_and_smtp() {
     );
 }
 
-struct Served {
-    child: Child,
-    base: String,
-}
-
-/// Starts `uphill serve` on a free port and waits for it to listen.
-fn serve(data: &Path) -> Served {
-    let mut child = uphill(&[
-        "--bind",
-        "127.0.0.1:0",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "serve",
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(i) = line.find("serving addr=") {
-                let addr = line[i + "serving addr=".len()..].trim().to_string();
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("server started");
-    Served {
-        child,
-        base: format!("http://{addr}"),
-    }
-}
-
-impl Served {
-    fn signal(&mut self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok);
-    }
-
-    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(start.elapsed() < limit, "did not exit within {limit:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test]
 async fn created_admin_signs_in_and_sigterm_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
@@ -278,7 +198,7 @@ async fn created_admin_signs_in_and_sigterm_stops_cleanly() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("already exists"));
 
-    let mut s = serve(&data);
+    let mut s = Server::start(&data, &[]);
     let c = reqwest::Client::new();
     let r = c
         .post(format!("{}/api/v1/auth/login", s.base))
@@ -301,7 +221,7 @@ async fn created_admin_signs_in_and_sigterm_stops_cleanly() {
 async fn an_acknowledged_registration_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let mut s = serve(&data);
+    let mut s = Server::start(&data, &[]);
     let c = reqwest::Client::new();
     let mut emails = Vec::new();
     for i in 0..5 {
@@ -318,7 +238,7 @@ async fn an_acknowledged_registration_survives_kill_9() {
     s.signal("-KILL");
     s.wait(Duration::from_secs(10));
     drop(s);
-    let s = serve(&data);
+    let s = Server::start(&data, &[]);
     for email in emails {
         let r = c
             .post(format!("{}/api/v1/auth/login", s.base))
@@ -360,7 +280,7 @@ async fn seed_demo_runs_once_and_its_accounts_sign_in() {
     assert!(again.status.success());
     assert!(text(&again.stdout).contains("already"));
 
-    let s = serve(&data);
+    let s = Server::start(&data, &[]);
     let c = reqwest::Client::new();
     for email in [
         "asha@uphill.test",

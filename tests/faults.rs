@@ -4,10 +4,12 @@
 //! Every wait has a deadline; child processes are killed and the tmpfs is
 //! unmounted by guards, so a failing test leaves nothing behind.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,19 +18,7 @@ use rand::Rng;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_uphill");
-
-/// Runs the binary with no config of the machine's leaking in.
-fn uphill(args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args).env_remove("UPHILL_CONFIG");
-    for (k, _) in std::env::vars() {
-        if k.starts_with("UPHILL_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
+use common::{Server, uphill};
 
 /// `uphill seed demo` on `data`; returns the demo accounts' password.
 fn seed(data: &Path, env: &[(&str, &str)]) -> String {
@@ -49,110 +39,6 @@ fn seed(data: &Path, env: &[(&str, &str)]) -> String {
         .expect("password printed")
         .trim()
         .to_string()
-}
-
-/// A served `uphill` process, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    /// Every line the server logged to stdout so far.
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    fn start(data: &Path, env: &[(&str, &str)]) -> Server {
-        let mut cmd = uphill(&[
-            "--bind",
-            "127.0.0.1:0",
-            "--data-dir",
-            data.to_str().unwrap(),
-            "serve",
-        ]);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn uphill serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let lines = log.clone();
-        // Keeps draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(i) = line.find("serving addr=") {
-                    let _ = tx.send(line[i + "serving addr=".len()..].trim().to_string());
-                }
-                lines.lock().unwrap().push(line);
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(a) => a,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the server did not start within 30 s");
-            }
-        };
-        Server {
-            child,
-            base: format!("http://{addr}"),
-            log,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .expect("run kill")
-            .success();
-        assert!(ok, "kill {sig}");
-    }
-
-    fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s;
-            }
-            assert!(start.elapsed() < limit, "did not exit within {limit:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn logged(&self, needle: &str) -> bool {
-        self.log.lock().unwrap().iter().any(|l| l.contains(needle))
-    }
-
-    fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    fn kill9(mut self) {
-        self.signal("-KILL");
-        self.wait(Duration::from_secs(10));
-    }
-
-    fn stop(mut self) {
-        self.signal("-TERM");
-        let status = self.wait(Duration::from_secs(20));
-        assert!(status.success(), "clean shutdown: {status:?}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn client() -> Client {
@@ -683,6 +569,19 @@ async fn a_full_disk_refuses_writes_cleanly_and_recovers_without_restart() {
         p["detail"].as_str().unwrap().contains("disk is full"),
         "{p}"
     );
+    // About 4 % is still free, above the 2 % floor: only the reserve makes
+    // the server say it is not ready, and it says which.
+    let r = c.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let ready: Value = r.json().await.unwrap();
+    assert_eq!(ready["disk"]["ok"], false, "{ready}");
+    assert!(
+        ready["disk"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("below the disk reserve (storage.min_free_mb)"),
+        "{ready}"
+    );
     // Other writes too (a cancel), and reads keep working.
     let some = acked.values().next().unwrap().clone();
     let r = c
@@ -703,6 +602,10 @@ async fn a_full_disk_refuses_writes_cleanly_and_recovers_without_restart() {
     std::fs::remove_file(&filler).unwrap();
     let o = placed_within(&c, &server.base, &cp, &key, &body, Duration::from_secs(5)).await;
     acked.insert(key, o["id"].as_str().unwrap().to_string());
+    let r = c.get(server.url("/readyz")).send().await.unwrap();
+    let ready: Value = r.json().await.unwrap();
+    assert_eq!(ready["disk"]["ok"], true, "space is back: {ready}");
+    assert_eq!(ready["ready"], true, "{ready}");
     server.stop();
 
     // 2. No reserve: the disk fills under redb itself, so a commit fails

@@ -2,26 +2,20 @@
 //! loopback (aiosmtpd): success, an unreachable server, no SMTP configured,
 //! a bad address; each with its exit status.
 
+mod common;
 #[path = "support/smtp.rs"]
 mod smtp;
 
-use std::process::{Command, Output};
+use std::process::Output;
 
+use common::{text, uphill};
 use smtp::SmtpSink;
-
-const BIN: &str = env!("CARGO_BIN_EXE_uphill");
 
 fn mail_test(config: &str, address: &str) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
     std::fs::write(&cfg, config).unwrap();
-    let mut c = Command::new(BIN);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("UPHILL_") {
-            c.env_remove(k);
-        }
-    }
-    c.args(["--config", cfg.to_str().unwrap(), "mail", "test", address])
+    uphill(&["--config", cfg.to_str().unwrap(), "mail", "test", address])
         .env("UPHILL_STORAGE__DATA_DIR", dir.path().join("data"))
         .output()
         .expect("run uphill")
@@ -31,10 +25,6 @@ fn smtp_config(port: u16) -> String {
     format!(
         "[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\nfrom = \"Uphill <uphill@uni.edu>\"\n[campus]\nname = \"Hill Campus\"\n[mail]\nsend_timeout_secs = 5\n"
     )
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 #[tokio::test]

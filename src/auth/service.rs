@@ -675,6 +675,17 @@ impl AuthService {
     /// When no admin exists yet, replaces any earlier setup link with a new
     /// one-time token (valid 24 h) and returns it.
     pub async fn first_admin_token(&self) -> Result<Option<String>, ApiError> {
+        // Read first: once an admin exists, starting needs no write, so a
+        // server restarted on a disk below the write reserve still comes up
+        // (read-only, `/readyz` red) instead of failing to start.
+        let has_admin = self
+            .inner
+            .store
+            .read(|txn| Ok::<_, ApiError>(txn.open_table(tables::ADMINS)?.first()?.is_some()))
+            .await?;
+        if has_admin {
+            return Ok(None);
+        }
         let secret = token::random_secret();
         let key = token::digest(&secret);
         let expires_at = Utc::now() + Duration::hours(SETUP_TTL_HOURS);

@@ -30,8 +30,9 @@ struct Readiness {
     search: Check,
 }
 
-/// Ready: the store answers a read and accepts writes, and the data disk
-/// has room, the closer runs, and the search index is open (not rebuilding).
+/// Ready: the store answers a read and accepts writes, the data disk has
+/// room (at least the write reserve `storage.min_free_mb` and 2 %), the
+/// closer runs, and the search index is open (not rebuilding).
 #[handler]
 pub async fn readyz(state: Data<&Arc<AppState>>) -> Response {
     let store_ok = state.store.is_healthy()
@@ -52,11 +53,8 @@ pub async fn readyz(state: Data<&Arc<AppState>>) -> Response {
             "unavailable".into()
         },
     };
-    let disk = match crate::app::disk_free_ratio(&state.config.storage.data_dir) {
-        Ok(free) => Check {
-            ok: free >= 0.02,
-            detail: format!("{:.1}% free", free * 100.0),
-        },
+    let disk = match crate::app::disk_space(&state.config.storage.data_dir) {
+        Ok((avail, total)) => disk_check(avail, total, state.store.below_reserve(avail)),
         Err(e) => Check {
             ok: false,
             detail: e.to_string(),
@@ -114,6 +112,29 @@ pub async fn readyz(state: Data<&Arc<AppState>>) -> Response {
     .into_response()
 }
 
+/// Not ready below the writer's reserve (`storage.min_free_mb`), where
+/// every write is refused with 507, or below 2 % free when the reserve is
+/// off or smaller than that.
+fn disk_check(avail: u64, total: u64, below_reserve: Option<String>) -> Check {
+    let free = if total > 0 {
+        avail as f64 / total as f64
+    } else {
+        0.0
+    };
+    match below_reserve {
+        Some(short) => Check {
+            ok: false,
+            detail: format!(
+                "below the disk reserve (storage.min_free_mb): {short}; writes are refused"
+            ),
+        },
+        None => Check {
+            ok: free >= 0.02,
+            detail: format!("{:.1}% free", free * 100.0),
+        },
+    }
+}
+
 #[handler]
 pub fn setup_page() -> Response {
     match super::PublicAssets::get("setup.html") {
@@ -121,5 +142,39 @@ pub fn setup_page() -> Response {
             .with_header("cache-control", "no-store")
             .into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::below_reserve;
+
+    const MIB: u64 = 1024 * 1024;
+
+    #[test]
+    fn the_disk_is_not_ready_below_the_reserve_even_with_room_to_spare() {
+        // 40 % free, but under a 64 MiB reserve: writes are refused, so not ready.
+        let c = disk_check(40 * MIB, 100 * MIB, below_reserve(40 * MIB, 64 * MIB));
+        assert!(!c.ok);
+        assert!(c.detail.contains("disk reserve"), "{}", c.detail);
+        assert!(c.detail.contains("storage.min_free_mb"), "{}", c.detail);
+    }
+
+    #[test]
+    fn the_disk_is_ready_at_the_reserve_and_above_two_percent() {
+        let c = disk_check(64 * MIB, 100 * MIB, below_reserve(64 * MIB, 64 * MIB));
+        assert!(c.ok, "{}", c.detail);
+        assert_eq!(c.detail, "64.0% free");
+        let c = disk_check(50 * MIB, 100 * MIB, below_reserve(50 * MIB, 0));
+        assert!(c.ok, "a reserve of 0 is off: {}", c.detail);
+    }
+
+    #[test]
+    fn the_disk_is_not_ready_below_two_percent_without_a_reserve() {
+        let c = disk_check(MIB, 100 * MIB, below_reserve(MIB, 0));
+        assert!(!c.ok);
+        assert_eq!(c.detail, "1.0% free");
+        assert!(!disk_check(0, 0, None).ok, "no size: not ready");
     }
 }

@@ -63,6 +63,23 @@ pub fn is_disk_full(e: &std::io::Error) -> bool {
     )
 }
 
+/// Bytes available to us and in total on the file system holding `dir`:
+/// the one free-space reading behind the writer's reserve, `/readyz`,
+/// metrics, alerts and `uphill check`.
+pub fn disk_space(dir: &Path) -> nix::Result<(u64, u64)> {
+    let s = nix::sys::statvfs::statvfs(dir)?;
+    let frag = s.fragment_size();
+    Ok((s.blocks_available() * frag, s.blocks() * frag))
+}
+
+/// `Some(why)` when `avail` free bytes are below the `min_free_bytes`
+/// reserve (0 disables it). The writer refuses writes (507) and `/readyz`
+/// reports not ready on the same answer, so the two never disagree.
+pub fn below_reserve(avail: u64, min_free_bytes: u64) -> Option<String> {
+    (min_free_bytes > 0 && avail < min_free_bytes)
+        .then(|| format!("{avail} bytes free, {min_free_bytes} kept in reserve"))
+}
+
 /// Sorts redb's errors into what a caller can act on: a full disk and a
 /// handle that must be reopened are temporary conditions (507/503), not
 /// internal errors.
@@ -120,6 +137,7 @@ struct Inner {
     writer: writer::Handle,
     healthy: Arc<AtomicBool>,
     commits: Arc<tokio::sync::Notify>,
+    min_free_bytes: u64,
 }
 
 /// Options of the writer path.
@@ -166,12 +184,19 @@ impl Store {
                 writer,
                 healthy,
                 commits: Arc::new(tokio::sync::Notify::new()),
+                min_free_bytes: opts.min_free_bytes,
             }),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// `Some(why)` when `avail` free bytes (from `disk_space` of the data
+    /// directory) are below the writer's reserve, i.e. writes are refused.
+    pub fn below_reserve(&self, avail: u64) -> Option<String> {
+        below_reserve(avail, self.inner.min_free_bytes)
     }
 
     /// False from an I/O failure until the writer has reopened the

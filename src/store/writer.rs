@@ -287,19 +287,14 @@ impl Writer {
 
     /// `Some(detail)` when the file system keeps less than the reserve.
     fn short_of_space(&self) -> Option<String> {
+        // With the reserve off, spare every group a statvfs.
         if self.min_free_bytes == 0 {
             return None;
         }
         let dir = self.path.parent()?;
         // A statvfs failure says nothing about space; let redb decide.
-        let s = nix::sys::statvfs::statvfs(dir).ok()?;
-        let avail = s.blocks_available() as u64 * s.fragment_size() as u64;
-        (avail < self.min_free_bytes).then(|| {
-            format!(
-                "{avail} bytes free, {} kept in reserve",
-                self.min_free_bytes
-            )
-        })
+        let (avail, _) = super::disk_space(dir).ok()?;
+        super::below_reserve(avail, self.min_free_bytes)
     }
 
     /// Drops the failed handle and opens the file again, refusing queued

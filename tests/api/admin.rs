@@ -1,7 +1,7 @@
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::helpers::{TestApp, assert_problem, request, spawn_app};
 
 const PW: &str = "correct horse battery";
 const UNKNOWN_ID: &str = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
@@ -13,14 +13,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> Response {
-    let mut r = app
-        .client()
-        .request(method, app.url(path))
-        .bearer_auth(token);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    r.send().await.unwrap()
+    request(app, method, path, Some(token), body).await
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> Response {
@@ -87,14 +80,7 @@ struct Student {
 
 async fn student(app: &TestApp, email: &str) -> Student {
     let (browser, csrf) = app.signed_in_browser(email).await;
-    let r = browser
-        .post(app.url("/api/v1/me/tokens"))
-        .header("x-csrf-token", csrf)
-        .json(&json!({"name": "script"}))
-        .send()
-        .await
-        .unwrap();
-    let token = ok_json(r).await["secret"].as_str().unwrap().to_string();
+    let token = app.new_token(&browser, &csrf, "script").await;
     let id = me(app, &token).await["id"].as_str().unwrap().to_string();
     Student { browser, token, id }
 }
@@ -1077,14 +1063,7 @@ async fn buildings_and_categories_are_admin_managed_and_listed_publicly() {
 #[tokio::test]
 async fn openapi_documents_the_admin_api_and_its_bounds() {
     let app = spawn_app().await;
-    let spec: Value = ok_json(
-        app.client()
-            .get(app.url("/api/openapi.json"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let spec: Value = app.openapi().await;
     let paths = spec["paths"].as_object().unwrap();
     for p in [
         "/api/v1/admin/users",

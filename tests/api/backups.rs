@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use uphill::domain::catalog::Product;
-use uphill::store::{StoreError, codec, tables};
+use uphill::store::{StoreError, tables};
 
-use crate::fixtures::{Market, ShopOpts, market};
+use crate::fixtures::{Market, ShopOpts, market, set_stock, student};
 use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with, start, test_config};
 
 const BIN: &str = env!("CARGO_BIN_EXE_uphill");
@@ -60,36 +59,6 @@ async fn uphill_after_stop(data_dir: &Path, args: &[&str]) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-async fn student(app: &TestApp, email: &str, m: &Market) -> (String, String) {
-    let token = app.bearer(email).await;
-    let r = app
-        .client()
-        .post(app.url("/api/v1/me/addresses"))
-        .bearer_auth(&token)
-        .json(&json!({"label": "Room", "building_id": m.building_id, "room": "B-214"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let a: Value = r.json().await.unwrap();
-    (token, a["id"].as_str().unwrap().to_string())
-}
-
-async fn set_stock(app: &TestApp, product_id: &str, stock: u32) {
-    let id = product_id.to_string();
-    app.state
-        .store
-        .write(move |txn| {
-            let mut t = txn.open_table(tables::PRODUCTS)?;
-            let mut p: Product = codec::get(&t, &id)?.unwrap();
-            p.stock = stock;
-            codec::put(&mut t, &id, &p)?;
-            Ok::<_, StoreError>(())
-        })
-        .await
-        .unwrap();
 }
 
 async fn create_backup(app: &TestApp, admin: &str) -> Value {

@@ -6,60 +6,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::fixtures::{Market, ShopOpts, add_staff, market, move_cutoff, user_id};
-use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
-
-async fn student(app: &TestApp, email: &str, m: &Market) -> (String, String) {
-    let token = app.bearer(email).await;
-    let a: Value = app
-        .client()
-        .post(app.url("/api/v1/me/addresses"))
-        .bearer_auth(&token)
-        .json(&json!({"building_id": m.building_id, "room": "A-1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (token, a["id"].as_str().unwrap().to_string())
-}
-
-async fn order(app: &TestApp, m: &Market, token: &str, address: &str, key: &str) -> Value {
-    let r = app
-        .client()
-        .post(app.url("/api/v1/orders"))
-        .bearer_auth(token)
-        .header("idempotency-key", key)
-        .json(&json!({"shop_id": m.shop_id, "items": [{"product_id": m.products[0], "quantity": 1}], "address_id": address, "payment_method": "UPI"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json().await.unwrap()
-}
-
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
-    app.client()
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn get(app: &TestApp, token: &str, path: &str) -> Value {
-    let r = app
-        .client()
-        .get(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "{path}");
-    r.json().await.unwrap()
-}
+use crate::fixtures::{ShopOpts, add_staff, market, move_cutoff, order, student, user_id};
+use crate::helpers::{assert_problem, get_ok, post, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn early_lock_batches_orders_and_shows_the_otp_only_to_the_student() {
@@ -106,7 +54,7 @@ async fn early_lock_batches_orders_and_shows_the_otp_only_to_the_student() {
     )
     .await;
 
-    let mine = get(
+    let mine = get_ok(
         &app,
         &s1,
         &format!("/api/v1/orders/{}", o1["id"].as_str().unwrap()),
@@ -116,7 +64,7 @@ async fn early_lock_batches_orders_and_shows_the_otp_only_to_the_student() {
     let otp = mine["otp"].as_str().expect("the student sees the OTP");
     assert_eq!(otp.len(), 4);
     assert!(otp.chars().all(|c| c.is_ascii_digit()));
-    let vendor_view = get(
+    let vendor_view = get_ok(
         &app,
         &m.owner_token,
         &format!("/api/v1/orders/{}", o1["id"].as_str().unwrap()),
@@ -126,7 +74,7 @@ async fn early_lock_batches_orders_and_shows_the_otp_only_to_the_student() {
         vendor_view["otp"].is_null(),
         "the vendor never sees the OTP"
     );
-    let detail = get(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await;
+    let detail = get_ok(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await;
     assert_eq!(detail["orders"].as_array().unwrap().len(), 2);
     assert!(
         detail["orders"]
@@ -135,7 +83,7 @@ async fn early_lock_batches_orders_and_shows_the_otp_only_to_the_student() {
             .iter()
             .all(|o| o["otp"].is_null())
     );
-    let other = get(
+    let other = get_ok(
         &app,
         &s2,
         &format!("/api/v1/orders/{}", o2["id"].as_str().unwrap()),
@@ -231,7 +179,7 @@ async fn otp_delivery_with_lockout_regeneration_and_batch_completion() {
         .await;
         assert_eq!(r.status().as_u16(), status, "{ms}");
     }
-    let st = get(&app, &s1, &format!("/api/v1/orders/{id1}")).await;
+    let st = get_ok(&app, &s1, &format!("/api/v1/orders/{id1}")).await;
     assert_eq!(st["status"], "OUT_FOR_DELIVERY");
     let otp = st["otp"].as_str().unwrap().to_string();
     let wrong = if otp == "1111" { "2222" } else { "1111" };
@@ -274,7 +222,7 @@ async fn otp_delivery_with_lockout_regeneration_and_batch_completion() {
     }
     // Locked now, even for the right OTP.
     assert_problem(deliver(id1, json!(otp)).await, 423).await;
-    let still = get(&app, &s1, &format!("/api/v1/orders/{id1}")).await;
+    let still = get_ok(&app, &s1, &format!("/api/v1/orders/{id1}")).await;
     assert_eq!(still["status"], "OUT_FOR_DELIVERY");
 
     // The vendor regenerates it standing with the student.
@@ -287,7 +235,7 @@ async fn otp_delivery_with_lockout_regeneration_and_batch_completion() {
     .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.json::<Value>().await.unwrap()["otp"].is_null());
-    let fresh = get(&app, &s1, &format!("/api/v1/orders/{id1}")).await["otp"]
+    let fresh = get_ok(&app, &s1, &format!("/api/v1/orders/{id1}")).await["otp"]
         .as_str()
         .unwrap()
         .to_string();
@@ -298,7 +246,7 @@ async fn otp_delivery_with_lockout_regeneration_and_batch_completion() {
     assert_eq!(done["payment_status"], "PAID");
     assert_problem(deliver(id1, json!(fresh)).await, 409).await;
     assert_eq!(
-        get(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await["batch"]["status"],
+        get_ok(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await["batch"]["status"],
         "IN_TRANSIT"
     );
 
@@ -323,7 +271,7 @@ async fn otp_delivery_with_lockout_regeneration_and_batch_completion() {
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let b = get(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await;
+    let b = get_ok(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await;
     assert_eq!(b["batch"]["status"], "COMPLETED");
     assert_eq!(b["batch"]["milestone"], "MIDWAY");
 }
@@ -417,7 +365,7 @@ async fn twenty_runners_race_to_claim_and_one_wins() {
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let otp = get(
+    let otp = get_ok(
         &app,
         &s1,
         &format!("/api/v1/orders/{}", o["id"].as_str().unwrap()),
@@ -466,14 +414,14 @@ async fn the_cron_closer_locks_a_due_batch_within_seconds() {
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         status =
-            get(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await["batch"]["status"]
+            get_ok(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await["batch"]["status"]
                 .clone();
         if status == "LOCKED" {
             break;
         }
     }
     assert_eq!(status, "LOCKED");
-    let mine = get(
+    let mine = get_ok(
         &app,
         &s1,
         &format!("/api/v1/orders/{}", o["id"].as_str().unwrap()),
@@ -538,7 +486,7 @@ async fn a_cutoff_missed_while_down_is_locked_at_start_and_empty_batches_cancel(
     drop(store);
     let dir = app.stop().await;
     let app = crate::helpers::start(config, dir).await;
-    let b = get(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await;
+    let b = get_ok(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await;
     assert_eq!(b["batch"]["status"], "LOCKED", "locked at start, once");
     let orders = b["orders"].as_array().unwrap();
     let statuses: Vec<&str> = orders
@@ -572,7 +520,7 @@ async fn a_cutoff_missed_while_down_is_locked_at_start_and_empty_batches_cancel(
     let again = uphill::jobs::lock_due_batches(&app.state, chrono::Utc::now()).await;
     assert_eq!(again.locked, 0, "idempotent");
     assert_eq!(
-        get(
+        get_ok(
             &app,
             &m.owner_token,
             &format!("/api/v1/batches/{lone_batch}")
@@ -647,7 +595,7 @@ async fn direct_orders_are_accepted_with_an_otp_and_reschedules_move_batches() {
         409,
     )
     .await;
-    let otp = get(&app, &s1, &format!("/api/v1/orders/{id}")).await["otp"]
+    let otp = get_ok(&app, &s1, &format!("/api/v1/orders/{id}")).await["otp"]
         .as_str()
         .unwrap()
         .to_string();
@@ -693,7 +641,7 @@ async fn direct_orders_are_accepted_with_an_otp_and_reschedules_move_batches() {
         json!({}),
     )
     .await;
-    let again = get(
+    let again = get_ok(
         &app,
         &s1,
         &format!("/api/v1/orders/{}", o["id"].as_str().unwrap()),

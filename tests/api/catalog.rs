@@ -9,28 +9,10 @@ use uphill::domain::catalog::{Announcement, Building, Category};
 use uphill::notify::Notification;
 use uphill::store::{StoreError, codec, tables};
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::fixtures::user_id;
+use crate::helpers::{TestApp, assert_problem, expect, send, spawn_app};
 
 // --- helpers ---
-
-async fn send(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Response {
-    let mut r = app
-        .client()
-        .request(method, app.url(&format!("/api/v1{path}")));
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    r.send().await.unwrap()
-}
 
 async fn get(app: &TestApp, path: &str, token: Option<&str>) -> Response {
     send(app, Method::GET, path, token, None).await
@@ -52,19 +34,6 @@ async fn put(app: &TestApp, path: &str, token: &str) -> Response {
     send(app, Method::PUT, path, Some(token), None).await
 }
 
-/// Asserts the status and returns the JSON body.
-async fn expect(r: Response, status: u16) -> Value {
-    let url = r.url().to_string();
-    let got = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    assert_eq!(got, status, "{url}: {text}");
-    if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap()
-    }
-}
-
 /// The fields a validation problem names.
 fn fields(p: &Value) -> Vec<String> {
     p["errors"]
@@ -75,13 +44,6 @@ fn fields(p: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-async fn user_id(app: &TestApp, token: &str) -> String {
-    expect(get(app, "/me", Some(token)).await, 200).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 /// Buildings and categories are admin-managed elsewhere; tests write the

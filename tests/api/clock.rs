@@ -9,35 +9,8 @@ use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::fixtures::{Market, ShopOpts, market};
-use crate::helpers::{TestApp, spawn_app_with};
-
-async fn get(app: &TestApp, token: &str, path: &str) -> Value {
-    let r = app
-        .client()
-        .get(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "{path}");
-    r.json().await.unwrap()
-}
-
-async fn student(app: &TestApp, email: &str, m: &Market) -> (String, String) {
-    let token = app.bearer(email).await;
-    let r = app
-        .client()
-        .post(app.url("/api/v1/me/addresses"))
-        .bearer_auth(&token)
-        .json(&json!({"building_id": m.building_id, "room": "B-7"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let a: Value = r.json().await.unwrap();
-    (token, a["id"].as_str().unwrap().to_string())
-}
+use crate::fixtures::{Market, ShopOpts, market, student};
+use crate::helpers::{TestApp, get_ok, spawn_app_with};
 
 /// Places one unit of the shop's first product into the named batch.
 async fn order_into(
@@ -82,7 +55,7 @@ async fn events(app: &TestApp) -> Vec<uphill::events::Event> {
 }
 
 async fn notifications(app: &TestApp, token: &str, title: &str) -> Vec<Value> {
-    let page = get(app, token, "/api/v1/notifications?limit=100").await;
+    let page = get_ok(app, token, "/api/v1/notifications?limit=100").await;
     page["items"]
         .as_array()
         .unwrap()
@@ -97,7 +70,7 @@ async fn otps(app: &TestApp, students: &[(String, String)], ids: &[String]) -> V
     let mut out = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let (token, _) = &students[i % students.len()];
-        let o = get(app, token, &format!("/api/v1/orders/{id}")).await;
+        let o = get_ok(app, token, &format!("/api/v1/orders/{id}")).await;
         assert_eq!(o["status"], "BATCHED", "{o}");
         out.push(o["otp"].as_str().expect("otp").to_string());
     }
@@ -112,7 +85,7 @@ async fn a_jump_past_three_cutoffs_locks_each_batch_exactly_once() {
         student(&app, "jump-a@uni.edu", &m).await,
         student(&app, "jump-b@uni.edu", &m).await,
     ];
-    let slots = get(
+    let slots = get_ok(
         &app,
         &students[0].0,
         &format!("/api/v1/shops/{}/slots", m.shop_id),
@@ -158,7 +131,7 @@ async fn a_jump_past_three_cutoffs_locks_each_batch_exactly_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for b in &batches {
-        let v = get(&app, &m.owner_token, &format!("/api/v1/batches/{b}")).await;
+        let v = get_ok(&app, &m.owner_token, &format!("/api/v1/batches/{b}")).await;
         assert_eq!(v["batch"]["status"], "OPEN", "{v}");
     }
     let seq_before = events(&app).await.last().map(|e| e.seq).unwrap_or(0);
@@ -175,7 +148,7 @@ async fn a_jump_past_three_cutoffs_locks_each_batch_exactly_once() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
         for b in &batches {
-            let v = get(&app, &m.owner_token, &format!("/api/v1/batches/{b}")).await;
+            let v = get_ok(&app, &m.owner_token, &format!("/api/v1/batches/{b}")).await;
             if v["batch"]["status"] != "LOCKED" {
                 continue 'wait;
             }

@@ -1,13 +1,11 @@
 //! PDF documents over HTTP: the batch pick list and the order receipt,
 //! read back as text.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use uphill::domain::catalog::Product;
-use uphill::store::{StoreError, codec, tables};
 
-use crate::fixtures::{Market, ShopOpts, add_staff, market, user_id};
-use crate::helpers::{TestApp, assert_problem, spawn_app_with};
+use crate::fixtures::{Market, ShopOpts, add_staff, lock, market, set_stock, student_at, user_id};
+use crate::helpers::{TestApp, assert_problem, request, spawn_app_with};
 
 /// Six-digit OTPs cannot turn up by chance among prices and counts.
 async fn app() -> TestApp {
@@ -15,18 +13,8 @@ async fn app() -> TestApp {
 }
 
 async fn student(app: &TestApp, email: &str, building: &str, room: &str) -> (String, String) {
-    let token = app.bearer(email).await;
-    let r = app
-        .client()
-        .post(app.url("/api/v1/me/addresses"))
-        .bearer_auth(&token)
-        .json(&json!({"building_id": building, "room": room, "label": "Hostel room"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let a: Value = r.json().await.unwrap();
-    (token, a["id"].as_str().unwrap().to_string())
+    let address = json!({"building_id": building, "room": room, "label": "Hostel room"});
+    student_at(app, email, address).await
 }
 
 async fn order(
@@ -59,24 +47,7 @@ async fn order(
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
-    app.client()
-        .get(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn lock(app: &TestApp, m: &Market, batch: &str) {
-    let r = app
-        .client()
-        .post(app.url(&format!("/api/v1/batches/{batch}/lock")))
-        .bearer_auth(&m.owner_token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    request(app, Method::GET, path, Some(token), None).await
 }
 
 /// The student's own view of the order: the only place the OTP shows.
@@ -101,21 +72,6 @@ async fn pdf_text(r: reqwest::Response) -> (String, usize) {
 
 fn money(minor: i64) -> String {
     format!("{}.{:02} INR", minor / 100, minor % 100)
-}
-
-async fn set_stock(app: &TestApp, product_id: &str, stock: u32) {
-    let id = product_id.to_string();
-    app.state
-        .store
-        .write(move |txn| {
-            let mut t = txn.open_table(tables::PRODUCTS)?;
-            let mut p: Product = codec::get(&t, &id)?.unwrap();
-            p.stock = stock;
-            codec::put(&mut t, &id, &p)?;
-            Ok::<_, StoreError>(())
-        })
-        .await
-        .unwrap();
 }
 
 #[tokio::test]
@@ -224,15 +180,7 @@ async fn pick_list_is_for_the_shop_its_runners_and_admins() {
     assert!(text.contains(o1["display_id"].as_str().unwrap()));
     assert!(!text.contains("Preview"));
 
-    let spec: Value = app
-        .client()
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = app.openapi().await;
     for p in [
         "/api/v1/batches/{id}/picklist.pdf",
         "/api/v1/orders/{id}/receipt.pdf",

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use uphill::notify::{Category, Kind, Note};
 use uphill::store::StoreError;
 
-use crate::fixtures::{Market, ShopOpts, add_staff, market, user_id};
-use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
+use crate::fixtures::{ShopOpts, add_staff, market, order, student, user_id};
+use crate::helpers::{TestApp, assert_problem, get_ok, post, spawn_app, spawn_app_with};
 
 async fn push_notes(app: &TestApp, user: &str, n: usize) {
     let user = user.to_string();
@@ -35,28 +35,6 @@ async fn push_notes(app: &TestApp, user: &str, n: usize) {
         .unwrap();
 }
 
-async fn get(app: &TestApp, token: &str, path: &str) -> Value {
-    let r = app
-        .client()
-        .get(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK, "{path}");
-    r.json().await.unwrap()
-}
-
-async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> reqwest::Response {
-    app.client()
-        .post(app.url(path))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn notifications_page_newest_first_with_an_unread_count_and_mark_read() {
     let app = spawn_app().await;
@@ -65,13 +43,13 @@ async fn notifications_page_newest_first_with_an_unread_count_and_mark_read() {
     push_notes(&app, &user_id(&app, &alice).await, 5).await;
     push_notes(&app, &user_id(&app, &bob).await, 1).await;
 
-    let p = get(&app, &alice, "/api/v1/notifications?limit=3").await;
+    let p = get_ok(&app, &alice, "/api/v1/notifications?limit=3").await;
     assert_eq!(p["unread_count"], 5);
     let items = p["items"].as_array().unwrap();
     assert_eq!(items.len(), 3);
     assert_eq!(items[0]["message"], "note 4", "newest first");
     let cursor = p["next_cursor"].as_str().unwrap();
-    let p2 = get(
+    let p2 = get_ok(
         &app,
         &alice,
         &format!("/api/v1/notifications?limit=3&cursor={cursor}"),
@@ -99,12 +77,12 @@ async fn notifications_page_newest_first_with_an_unread_count_and_mark_read() {
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.json::<Value>().await.unwrap()["read"], true);
     }
-    let p = get(&app, &alice, "/api/v1/notifications?unread=true").await;
+    let p = get_ok(&app, &alice, "/api/v1/notifications?unread=true").await;
     assert_eq!(p["unread_count"], 4);
     assert_eq!(p["items"].as_array().unwrap().len(), 4);
 
     // Someone else's notification is invisible to Alice.
-    let bobs = get(&app, &bob, "/api/v1/notifications").await;
+    let bobs = get_ok(&app, &bob, "/api/v1/notifications").await;
     let bob_id = bobs["items"][0]["id"].as_str().unwrap();
     assert_problem(
         post(
@@ -120,7 +98,7 @@ async fn notifications_page_newest_first_with_an_unread_count_and_mark_read() {
 
     let r = post(&app, &alice, "/api/v1/notifications/read-all", json!({})).await;
     assert_eq!(r.json::<Value>().await.unwrap()["marked"], 4);
-    let p = get(&app, &alice, "/api/v1/notifications").await;
+    let p = get_ok(&app, &alice, "/api/v1/notifications").await;
     assert_eq!(p["unread_count"], 0);
     assert!(
         p["items"]
@@ -130,7 +108,7 @@ async fn notifications_page_newest_first_with_an_unread_count_and_mark_read() {
             .all(|n| n["read"] == true)
     );
     assert_eq!(
-        get(&app, &bob, "/api/v1/notifications").await["unread_count"],
+        get_ok(&app, &bob, "/api/v1/notifications").await["unread_count"],
         1
     );
 }
@@ -188,24 +166,24 @@ async fn broadcasts_reach_their_audience_with_a_read_flag_each() {
         assert_eq!(r.status(), StatusCode::CREATED, "{title}");
     }
     assert_eq!(
-        titles(&get(&app, &student, "/api/v1/broadcasts").await),
+        titles(&get_ok(&app, &student, "/api/v1/broadcasts").await),
         ["to students", "to all"]
     );
     assert_eq!(
-        titles(&get(&app, &m.owner_token, "/api/v1/broadcasts").await),
+        titles(&get_ok(&app, &m.owner_token, "/api/v1/broadcasts").await),
         ["to students", "to vendors", "to all"]
     );
     assert_eq!(
-        titles(&get(&app, &runner, "/api/v1/broadcasts").await),
+        titles(&get_ok(&app, &runner, "/api/v1/broadcasts").await),
         ["to students", "to runners", "to all"]
     );
     assert_eq!(
-        titles(&get(&app, &admin, "/api/v1/broadcasts").await),
+        titles(&get_ok(&app, &admin, "/api/v1/broadcasts").await),
         ["to students", "to admins", "to all"]
     );
 
     // Read flags are per user.
-    let list = get(&app, &student, "/api/v1/broadcasts").await;
+    let list = get_ok(&app, &student, "/api/v1/broadcasts").await;
     let all_id = list[1]["id"].as_str().unwrap();
     let r = post(
         &app,
@@ -215,12 +193,12 @@ async fn broadcasts_reach_their_audience_with_a_read_flag_each() {
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let list = get(&app, &student, "/api/v1/broadcasts").await;
+    let list = get_ok(&app, &student, "/api/v1/broadcasts").await;
     assert_eq!(
         (list[0]["read"].clone(), list[1]["read"].clone()),
         (json!(false), json!(true))
     );
-    let owners = get(&app, &m.owner_token, "/api/v1/broadcasts").await;
+    let owners = get_ok(&app, &m.owner_token, "/api/v1/broadcasts").await;
     assert!(
         owners
             .as_array()
@@ -230,7 +208,7 @@ async fn broadcasts_reach_their_audience_with_a_read_flag_each() {
     );
 
     // A broadcast for another role is not there to read.
-    let admins = get(&app, &admin, "/api/v1/broadcasts").await;
+    let admins = get_ok(&app, &admin, "/api/v1/broadcasts").await;
     let admin_only = admins[1]["id"].as_str().unwrap();
     assert_problem(
         post(
@@ -245,7 +223,7 @@ async fn broadcasts_reach_their_audience_with_a_read_flag_each() {
     .await;
 
     // The action is audited.
-    let audit = get(&app, &admin, "/api/v1/admin/audit").await;
+    let audit = get_ok(&app, &admin, "/api/v1/admin/audit").await;
     assert!(audit.to_string().contains("broadcast.create"), "{audit}");
 }
 
@@ -393,42 +371,13 @@ fn has(evs: &[Sse], kind: &str) -> bool {
     evs.iter().any(|e| e.event == kind)
 }
 
-async fn student(app: &TestApp, email: &str, m: &Market) -> (String, String) {
-    let token = app.bearer(email).await;
-    let a: Value = post(
-        app,
-        &token,
-        "/api/v1/me/addresses",
-        json!({"building_id": m.building_id, "room": "A-1"}),
-    )
-    .await
-    .json()
-    .await
-    .unwrap();
-    (token, a["id"].as_str().unwrap().to_string())
-}
-
-async fn order(app: &TestApp, m: &Market, token: &str, address: &str) -> Value {
-    let r = app
-        .client()
-        .post(app.url("/api/v1/orders"))
-        .bearer_auth(token)
-        .header("idempotency-key", ulid::Ulid::new().to_string())
-        .json(&json!({"shop_id": m.shop_id, "items": [{"product_id": m.products[0], "quantity": 1}], "address_id": address, "payment_method": "UPI"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json().await.unwrap()
-}
-
 #[tokio::test]
 async fn a_locked_batch_reaches_its_students_stream_live_and_on_replay() {
     let app = spawn_app().await;
     let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
     let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
     let (s2, _) = student(&app, "s2@uni.edu", &m).await;
-    let o = order(&app, &m, &s1, &a1).await;
+    let o = order(&app, &m, &s1, &a1, &ulid::Ulid::new().to_string()).await;
     let batch = o["batch_id"].as_str().unwrap().to_string();
 
     let mut mine = EventStream::connect(&app, &s1, None).await;
@@ -597,7 +546,7 @@ async fn shutdown_ends_open_streams_without_waiting_for_the_timeout() {
 // ---------- order chat ----------
 
 async fn thread(app: &TestApp, token: &str, order_id: &str) -> Vec<Value> {
-    get(app, token, &format!("/api/v1/orders/{order_id}/messages"))
+    get_ok(app, token, &format!("/api/v1/orders/{order_id}/messages"))
         .await
         .as_array()
         .unwrap()
@@ -613,7 +562,7 @@ async fn order_chat_is_live_between_student_and_shop_and_private_to_them() {
     let staff = app.bearer("staff@uni.edu").await;
     add_staff(&app, &m.shop_id, &user_id(&app, &staff).await).await;
     let admin = app.admin_bearer("admin@uni.edu").await;
-    let o = order(&app, &m, &s1, &a1).await;
+    let o = order(&app, &m, &s1, &a1, &ulid::Ulid::new().to_string()).await;
     let oid = o["id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/orders/{oid}/messages");
 
@@ -661,7 +610,7 @@ async fn order_chat_is_live_between_student_and_shop_and_private_to_them() {
     assert_eq!(seen_by_staff[1]["body"], "Room A-1, thanks");
     assert_eq!(thread(&app, &admin, &oid).await.len(), 2);
     let after = seen_by_student[0]["id"].as_str().unwrap();
-    let tail = get(&app, &s1, &format!("{path}?after={after}")).await;
+    let tail = get_ok(&app, &s1, &format!("{path}?after={after}")).await;
     assert_eq!(tail.as_array().unwrap().len(), 1);
 
     // Anyone else: the order does not exist for them, and they hear nothing.
@@ -707,7 +656,7 @@ async fn order_chat_refuses_bad_messages_and_floods_without_storing_them() {
     let app = spawn_app().await;
     let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
     let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
-    let o = order(&app, &m, &s1, &a1).await;
+    let o = order(&app, &m, &s1, &a1, &ulid::Ulid::new().to_string()).await;
     let oid = o["id"].as_str().unwrap().to_string();
     let path = format!("/api/v1/orders/{oid}/messages");
 

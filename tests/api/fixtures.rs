@@ -3,7 +3,8 @@
 //! writing them directly keeps these tests about ordering.)
 
 use chrono::Utc;
-use serde_json::Value;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
 use uphill::domain::batch::Slot;
 use uphill::domain::catalog::{Building, Product};
 use uphill::domain::shop::{Shop, ShopType, Verification};
@@ -42,17 +43,17 @@ impl Default for ShopOpts {
     }
 }
 
+/// The id of the token's user (asserts `GET /me` is 200).
 pub async fn user_id(app: &TestApp, token: &str) -> String {
-    let me: Value = app
+    let r = app
         .client()
         .get(app.url("/api/v1/me"))
         .bearer_auth(token)
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "/api/v1/me");
+    let me: Value = r.json().await.unwrap();
     me["id"].as_str().unwrap().to_string()
 }
 
@@ -183,6 +184,78 @@ pub async fn product(app: &TestApp, id: &str) -> Product {
         })
         .await
         .unwrap()
+}
+
+/// Sets a product's stock directly in the store.
+pub async fn set_stock(app: &TestApp, product_id: &str, stock: u32) {
+    let id = product_id.to_string();
+    app.state
+        .store
+        .write(move |txn| {
+            let mut t = txn.open_table(tables::PRODUCTS)?;
+            let mut p: Product = codec::get(&t, &id)?.unwrap();
+            p.stock = stock;
+            codec::put(&mut t, &id, &p)?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+}
+
+/// Registers `email` with an API token and saves `address` for them;
+/// returns (token, address id).
+pub async fn student_at(app: &TestApp, email: &str, address: Value) -> (String, String) {
+    let token = app.bearer(email).await;
+    let r = app
+        .client()
+        .post(app.url("/api/v1/me/addresses"))
+        .bearer_auth(&token)
+        .json(&address)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let a: Value = r.json().await.unwrap();
+    (token, a["id"].as_str().unwrap().to_string())
+}
+
+/// A student with a "Room" address, B-214 in the market's building.
+pub async fn student(app: &TestApp, email: &str, m: &Market) -> (String, String) {
+    student_at(
+        app,
+        email,
+        json!({"label": "Room", "building_id": m.building_id, "room": "B-214"}),
+    )
+    .await
+}
+
+/// Places one unit of the market's first product (UPI) under `key`;
+/// asserts 201 and returns the order.
+pub async fn order(app: &TestApp, m: &Market, token: &str, address: &str, key: &str) -> Value {
+    let r = app
+        .client()
+        .post(app.url("/api/v1/orders"))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(&json!({"shop_id": m.shop_id, "items": [{"product_id": m.products[0], "quantity": 1}], "address_id": address, "payment_method": "UPI"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    r.json().await.unwrap()
+}
+
+/// The owner locks `batch` early ("go now"); asserts 200.
+pub async fn lock(app: &TestApp, m: &Market, batch: &str) {
+    let r = app
+        .client()
+        .post(app.url(&format!("/api/v1/batches/{batch}/lock")))
+        .bearer_auth(&m.owner_token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 }
 
 pub async fn stock(app: &TestApp, id: &str) -> u32 {

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -81,6 +81,18 @@ impl TestApp {
         self.dir.clone()
     }
 
+    /// The served OpenAPI document (asserts 200).
+    pub async fn openapi(&self) -> Value {
+        let r = self
+            .client()
+            .get(self.url("/api/openapi.json"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "/api/openapi.json");
+        r.json().await.unwrap()
+    }
+
     /// A client with its own cookie jar (a browser).
     pub fn browser(&self) -> Client {
         Client::builder().cookie_store(true).build().unwrap()
@@ -121,10 +133,15 @@ impl TestApp {
     /// Registers a user and returns a personal API token for them.
     pub async fn bearer(&self, email: &str) -> String {
         let (b, csrf) = self.signed_in_browser(email).await;
-        let r = b
+        self.new_token(&b, &csrf, "tests").await
+    }
+
+    /// Makes a personal API token named `name` from a signed-in browser.
+    pub async fn new_token(&self, browser: &Client, csrf: &str, name: &str) -> String {
+        let r = browser
             .post(self.url("/api/v1/me/tokens"))
             .header("x-csrf-token", csrf)
-            .json(&json!({"name": "tests"}))
+            .json(&json!({"name": name}))
             .send()
             .await
             .unwrap();
@@ -162,17 +179,7 @@ impl TestApp {
             .as_str()
             .unwrap()
             .to_string();
-        let r = b
-            .post(self.url("/api/v1/me/tokens"))
-            .header("x-csrf-token", csrf)
-            .json(&json!({"name": "admin tests"}))
-            .send()
-            .await
-            .unwrap();
-        r.json::<Value>().await.unwrap()["secret"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        self.new_token(&b, &csrf, "admin tests").await
     }
 }
 
@@ -193,4 +200,58 @@ pub async fn assert_problem(r: Response, status: u16) -> Value {
         "{body}"
     );
     body
+}
+
+/// Sends `method path` with a bearer token and a JSON body when given.
+pub async fn request(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Response {
+    let mut r = app.client().request(method, app.url(path));
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    r.send().await.unwrap()
+}
+
+/// `request` under `/api/v1`: `send(app, Method::GET, "/shops", …)`.
+pub async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Response {
+    request(app, method, &format!("/api/v1{path}"), token, body).await
+}
+
+/// Asserts the status and returns the JSON body (`Null` when empty).
+pub async fn expect(r: Response, status: u16) -> Value {
+    let url = r.url().to_string();
+    let got = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    assert_eq!(got, status, "{url}: {text}");
+    if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+/// GETs `path` with a bearer token, asserts 200 and returns the JSON body.
+pub async fn get_ok(app: &TestApp, token: &str, path: &str) -> Value {
+    let r = request(app, Method::GET, path, Some(token), None).await;
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    r.json().await.unwrap()
+}
+
+/// POSTs a JSON body to `path` with a bearer token.
+pub async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Response {
+    request(app, Method::POST, path, Some(token), Some(body)).await
 }

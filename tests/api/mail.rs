@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uphill::config::{Config, SmtpSecurity};
 
-use crate::fixtures::{ShopOpts, add_staff, market, user_id};
+use crate::fixtures::{ShopOpts, add_staff, lock, market, student, user_id};
 use crate::helpers::{TestApp, assert_problem, spawn_app_with, start};
 use crate::smtp::{SmtpSink, token_in};
 
@@ -79,24 +79,13 @@ async fn batch_ready_mail_reaches_the_shop_staff_with_count_and_pick_list_link()
     add_staff(&app, &m.shop_id, &user_id(&app, &runner).await).await;
     let mut batch = String::new();
     for (i, email) in ["s1@uni.edu", "s2@uni.edu"].iter().enumerate() {
-        let token = app.bearer(email).await;
-        let a: Value = app
-            .client()
-            .post(app.url("/api/v1/me/addresses"))
-            .bearer_auth(&token)
-            .json(&json!({"building_id": m.building_id, "room": "A-1"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (token, address) = student(&app, email, &m).await;
         let r = app
             .client()
             .post(app.url("/api/v1/orders"))
             .bearer_auth(&token)
             .header("idempotency-key", format!("k{i}"))
-            .json(&json!({"shop_id": m.shop_id, "items": [{"product_id": m.products[0], "quantity": 1}], "address_id": a["id"], "payment_method": "CASH"}))
+            .json(&json!({"shop_id": m.shop_id, "items": [{"product_id": m.products[0], "quantity": 1}], "address_id": address, "payment_method": "CASH"}))
             .send()
             .await
             .unwrap();
@@ -110,15 +99,7 @@ async fn batch_ready_mail_reaches_the_shop_staff_with_count_and_pick_list_link()
         sink.matching("owner@uni.edu", "Batch ready").is_empty(),
         "nothing before the lock"
     );
-    let r = app
-        .client()
-        .post(app.url(&format!("/api/v1/batches/{batch}/lock")))
-        .bearer_auth(&m.owner_token)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    lock(&app, &m, &batch).await;
 
     let link = format!("{PUBLIC}/api/v1/batches/{batch}/picklist.pdf");
     for staff in ["owner@uni.edu", "runner@uni.edu"] {

@@ -3,23 +3,8 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::fixtures::{self, Market, ShopOpts, market, order_count, stock};
+use crate::fixtures::{self, Market, ShopOpts, market, order_count, stock, student};
 use crate::helpers::{TestApp, assert_problem, spawn_app};
-
-async fn student(app: &TestApp, email: &str, m: &Market) -> (String, String) {
-    let token = app.bearer(email).await;
-    let r = app
-        .client()
-        .post(app.url("/api/v1/me/addresses"))
-        .bearer_auth(&token)
-        .json(&json!({"label": "Room", "building_id": m.building_id, "room": "B-214"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let a: Value = r.json().await.unwrap();
-    (token, a["id"].as_str().unwrap().to_string())
-}
 
 fn checkout_body(m: &Market, address: &str, items: Value) -> Value {
     json!({"shop_id": m.shop_id, "items": items, "address_id": address, "payment_method": "CASH"})

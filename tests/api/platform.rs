@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{assert_problem, spawn_app, start};
 
 #[tokio::test]
 async fn health_and_readiness() {
@@ -18,6 +18,45 @@ async fn health_and_readiness() {
     assert_eq!(
         body["closer"]["ok"], true,
         "the closer ran at start: {body}"
+    );
+}
+
+#[tokio::test]
+async fn readiness_is_red_below_the_disk_reserve_where_writes_get_507() {
+    // A reserve larger than the temp dir's whole free space: every write
+    // is refused, so the server must not call itself ready. An admin made
+    // first keeps the restart from needing a write (the first-admin link).
+    let app = spawn_app().await;
+    app.admin_bearer("root@example.edu").await;
+    let mut config = app.state.config.as_ref().clone();
+    config.storage.min_free_mb = 1024 * 1024;
+    let dir = app.stop().await;
+    let app = start(config, dir).await;
+    let (avail, _) = uphill::app::disk_space(&app.state.config.storage.data_dir).unwrap();
+    assert!(
+        avail < 1024 * 1024 * 1024 * 1024,
+        "this test needs less than 1 TiB free under the temp dir"
+    );
+    let c = app.client();
+    let r = c.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["ready"], false, "{body}");
+    assert_eq!(body["disk"]["ok"], false, "{body}");
+    let detail = body["disk"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("disk reserve") && detail.contains("storage.min_free_mb"),
+        "{body}"
+    );
+    assert_eq!(body["store"]["ok"], true, "reads still work: {body}");
+    // The same answer the writer gives: a write is refused with 507.
+    let r = app
+        .register(&c, "reserve@example.edu", "correct horse battery")
+        .await;
+    let p = assert_problem(r, 507).await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("disk is full"),
+        "{p}"
     );
 }
 
@@ -60,15 +99,7 @@ async fn unknown_routes_and_methods_are_problems() {
 #[tokio::test]
 async fn openapi_document_describes_auth_and_problems() {
     let app = spawn_app().await;
-    let spec: Value = app
-        .client()
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec: Value = app.openapi().await;
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let paths = spec["paths"].as_object().unwrap();
     for p in [

@@ -8,40 +8,9 @@ use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::fixtures::{self, Market, ShopOpts, market};
-use crate::helpers::{TestApp, assert_problem, spawn_app, start};
+use crate::helpers::{TestApp, assert_problem, expect, send, spawn_app, start};
 
 // --- helpers ---
-
-async fn send(
-    app: &TestApp,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Response {
-    let mut r = app
-        .client()
-        .request(method, app.url(&format!("/api/v1{path}")));
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    r.send().await.unwrap()
-}
-
-async fn expect(r: Response, status: u16) -> Value {
-    let url = r.url().to_string();
-    let got = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    assert_eq!(got, status, "{url}: {text}");
-    if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap()
-    }
-}
 
 /// `GET /search` with raw query pairs (reqwest encodes them).
 async fn search_raw(app: &TestApp, token: Option<&str>, params: &[(&str, &str)]) -> Response {
@@ -201,19 +170,7 @@ async fn order(app: &TestApp, m: &Market, email: &str, name: &str) -> (String, S
         .as_str()
         .unwrap()
         .to_string();
-    let t = b
-        .post(app.url("/api/v1/me/tokens"))
-        .header("x-csrf-token", csrf)
-        .json(&json!({"name": "t"}))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let t = app.new_token(&b, &csrf, "t").await;
     let a = expect(
         send(
             app,

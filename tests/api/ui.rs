@@ -43,15 +43,7 @@ fn a_hashed_script() -> (String, PathBuf) {
 #[tokio::test]
 async fn the_committed_openapi_snapshot_is_what_the_server_serves() {
     let app = spawn_app().await;
-    let served: Value = app
-        .client()
-        .get(app.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served: Value = app.openapi().await;
     let text = std::fs::read_to_string(ui_dir().join("openapi.json")).expect("ui/openapi.json");
     let snapshot: Value = serde_json::from_str(&text).expect("ui/openapi.json is JSON");
     assert!(

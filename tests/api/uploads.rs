@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use chrono::{Duration, Utc};
 use image::{DynamicImage, ImageDecoder, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 use redb::ReadableTableMetadata;
-use reqwest::{Response, StatusCode};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::helpers::{TestApp, assert_problem, send, spawn_app};
 
 const MARKER: &[u8] = b"UPHILL-GPS-MARKER";
 
@@ -212,23 +212,11 @@ async fn assert_nothing_stored(app: &TestApp) {
 // --- Accounts ---
 
 async fn post_json(app: &TestApp, path: &str, token: &str, body: Value) -> Response {
-    app.client()
-        .post(app.url(&format!("/api/v1{path}")))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    send(app, Method::POST, path, Some(token), Some(body)).await
 }
 
 async fn patch_json(app: &TestApp, path: &str, token: &str, body: Value) -> Response {
-    app.client()
-        .patch(app.url(&format!("/api/v1{path}")))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    send(app, Method::PATCH, path, Some(token), Some(body)).await
 }
 
 /// A user who owns a shop: the one kind of user (with admins) who uploads.
