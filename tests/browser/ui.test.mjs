@@ -619,11 +619,28 @@ test("a vendor adds a product photo: preview first, then the server's thumbnail;
   const again = (await (await fetch(`${server.base}/api/v1/shops/${canteen.id}/products`)).json()).find((p) => p.name === product);
   assert.equal(again.image?.id, id, "the product still has its photo");
 
-  // Students see it on the shop page.
+  // A new product with its photo, found by a student's search within a bounded wait (the index lags writes by < 1 s).
+  const form = page.locator("form").filter({ has: page.getByLabel("Photo (optional)") });
+  await form.getByLabel("Name").fill("Paneer Tikka Wrap");
+  await form.getByLabel("Price").fill("80");
+  await form.getByLabel("Photo (optional)").setInputFiles({ name: "wrap.png", mimeType: "image/png", buffer: png(200, [40, 140, 60]) });
+  await form.getByRole("status").filter({ hasText: "Photo saved (200 × 200)." }).waitFor({ timeout: 15000 });
+  const wrapSrc = await form.getByTestId("photo-served").getAttribute("src");
+  await form.getByRole("button", { name: "Add product" }).click();
+  await page.getByRole("button", { name: "Edit Paneer Tikka Wrap" }).waitFor();
+  const wrap = (await (await fetch(`${server.base}/api/v1/shops/${canteen.id}/products`)).json()).find((p) => p.name === "Paneer Tikka Wrap");
+  assert.equal(wrap?.image?.thumb, wrapSrc, "the new product was created with its photo");
+
+  // Students see the photos on the shop page and in search.
   const student = await context(360);
   await student.page.goto(`/shops/${canteen.id}`);
   const img = student.page.getByRole("listitem").filter({ hasText: product }).locator("img");
   assert.equal(await img.getAttribute("src"), src);
+  await student.page.goto("/");
+  await student.page.getByRole("searchbox", { name: "Search products and shops" }).fill("tika wrap");
+  const found = student.page.getByRole("list", { name: "Products found" }).getByRole("listitem").filter({ hasText: "Paneer Tikka Wrap" });
+  await found.waitFor({ timeout: 5000 });
+  assert.equal(await found.locator("img").getAttribute("src"), wrapSrc);
   assert.deepEqual(real(vendor.errors), [], "vendor console errors");
   await student.ctx.close();
   await vendor.ctx.close();
