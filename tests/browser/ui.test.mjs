@@ -701,7 +701,8 @@ test("an admin sees the dead-letter alert, retries one mail and discards another
   await gone.getByRole("button", { name: "Discard the mail to gone@uphill.test", exact: true }).click();
   await gone.getByRole("button", { name: "Discard the mail to gone@uphill.test for good" }).click();
   await gone.waitFor({ state: "detached" });
-  await page.getByText("The outbox is empty: every mail went out.").waitFor();
+  // Other mail may be passing through (the alert mailed to admins), so the dead count is what must be zero.
+  await page.getByTestId("mail-status").getByText("0 dead").waitFor();
   assert.deepEqual(await deadOf(), []);
   const audit = await apiAs(admin.ctx, "/api/v1/admin/audit");
   assert.ok(audit.items.some((e) => e.action === "mail.retry"), "the retry is audited");
@@ -712,8 +713,9 @@ test("an admin sees the dead-letter alert, retries one mail and discards another
   await page.goto("/admin/alerts");
   const incident = page.getByRole("list", { name: "Recent incidents" }).getByTestId("incident-DEAD_MAIL").first();
   await incident.getByText("Resolved", { exact: true }).waitFor();
-  await page.getByText("No open alerts: every rule is quiet.").waitFor();
-  assert.equal(await banner.count(), 0, "no banner once resolved");
+  // (Only this rule is checked: on a loaded machine another could open.)
+  assert.equal(await page.getByRole("list", { name: "Open alerts" }).getByTestId("incident-DEAD_MAIL").count(), 0);
+  assert.equal(await banner.filter({ hasText: "Mail was dead-lettered" }).count(), 0, "the banner no longer names it");
   await shoot(page, "admin-alerts");
   assert.deepEqual(real(admin.errors), [], "admin console errors");
   await admin.ctx.close();

@@ -114,7 +114,7 @@ export function Shops() {
         </small>
       </form>
       {searching && (
-        <div class="filters" role="group" aria-label="Narrow the search">
+        <div class="filters search-filters" role="group" aria-label="Narrow the search">
           <Select
             label="Shop"
             name="search-shop"
