@@ -2,7 +2,7 @@
 // directory, and stops it after the tests.
 import { spawn, execFileSync } from "node:child_process";
 import { createServer } from "node:net";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { chromium } from "playwright-core";
@@ -118,4 +118,67 @@ export function watchConsole(page) {
   });
   page.on("pageerror", (e) => errors.push(String(e)));
   return errors;
+}
+
+/// A real SMTP server on loopback: tests/support/smtp_sink.py (Python
+/// aiosmtpd, which .ci/run installs), writing each accepted message to a
+/// directory as JSON. Without aiosmtpd the tests fail, saying how to get it.
+export async function startSmtpSink() {
+  try {
+    execFileSync("python3", ["-c", "import aiosmtpd"], { stdio: "ignore" });
+  } catch {
+    throw new Error("the browser tests need a real SMTP server: python3 with aiosmtpd (`pip install aiosmtpd`, as .ci/run does)");
+  }
+  const dir = mkdtempSync(join(tmpdir(), "uphill-smtp-"));
+  const port = await freePort();
+  const child = spawn("python3", [join(root, "tests/support/smtp_sink.py"), String(port), dir], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  await new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`SMTP sink not ready in 10 s:\n${out}`)), 10000);
+    const onData = (c) => {
+      out += c;
+      if (out.includes("READY")) {
+        clearTimeout(timer);
+        ok();
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("exit", (code) => fail(new Error(`SMTP sink exited ${code}:\n${out}`)));
+  });
+  const messages = () =>
+    readdirSync(dir)
+      .filter((f) => f.endsWith(".json"))
+      .sort()
+      .map((f) => JSON.parse(readFileSync(join(dir, f), "utf8")));
+  return {
+    port,
+    /// The env that points the server at this sink (plain SMTP on loopback).
+    env: {
+      UPHILL_SMTP__HOST: "127.0.0.1",
+      UPHILL_SMTP__PORT: String(port),
+      UPHILL_SMTP__SECURITY: "none",
+      UPHILL_SMTP__FROM: "Uphill <uphill@uphill.test>",
+    },
+    messages,
+    /// Waits (bounded) for a message to `to` whose subject matches.
+    async waitFor(to, subject, timeout = 15000) {
+      const deadline = Date.now() + timeout;
+      for (;;) {
+        const m = messages().find((x) => x.rcpt_tos.some((r) => r.toLowerCase() === to.toLowerCase()) && subject.test(x.subject));
+        if (m) return m;
+        if (Date.now() > deadline) throw new Error(`no mail to ${to} matching ${subject} in ${timeout} ms; got: ${messages().map((x) => `${x.rcpt_tos} ${x.subject}`).join(" | ")}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    /// Refuses mail to these addresses for good (550), as a dead mailbox would.
+    rejectPermanently(addresses) {
+      writeFileSync(join(dir, "reject_permanent"), addresses.join("\n") + "\n");
+    },
+    async stop() {
+      child.kill("SIGTERM");
+      if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once("exit", r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -8,6 +8,8 @@ import { Login, Register } from "./pages/auth";
 import { Cart, Checkout, OrderPage, Orders, ProductPage, ShopPage, Shops } from "./pages/student";
 import { Account, Notifications } from "./pages/account";
 import { Skeleton } from "./ui";
+import { api, call, type S } from "./api/client";
+import { Verify, ResetPassword, ForgotPassword } from "./pages/recover";
 
 // Vendor, runner and admin screens load on demand: a student never
 // downloads them.
@@ -89,6 +91,37 @@ function OfflineBanner() {
   );
 }
 
+/**
+ * Admins see open incidents on every page. Re-read every 30 s, on a
+ * notification, and when the admin screens change something.
+ */
+function AlertBanner() {
+  const s = useSession();
+  const [active, setActive] = useState<S["IncidentView"][]>([]);
+  const admin = !!s.me?.is_admin;
+  useEffect(() => {
+    if (!admin) return setActive([]);
+    let live = true;
+    const load = () => call(api.GET("/api/v1/admin/alerts")).then((a) => live && setActive(a.active), () => {});
+    load();
+    const timer = setInterval(load, 30000);
+    const off = subscribe((e) => e.type === "notification" && load());
+    addEventListener("uphill:alerts", load);
+    return () => {
+      live = false;
+      clearInterval(timer);
+      off();
+      removeEventListener("uphill:alerts", load);
+    };
+  }, [admin, s.me?.id]);
+  if (active.length === 0) return null;
+  return (
+    <p class="alert-banner" role="alert" data-testid="alert-banner">
+      <strong>{active.length === 1 ? "1 open alert" : `${active.length} open alerts`}:</strong> {active.map((i) => i.title).join("; ")}. <a href="/admin/alerts">See alerts</a>
+    </p>
+  );
+}
+
 function NotFound() {
   return (
     <section class="page">
@@ -127,6 +160,7 @@ export function App() {
       </a>
       <Nav />
       <OfflineBanner />
+      <AlertBanner />
       <main id="main">
         {s.me === undefined ? (
           <Skeleton lines={6} />
@@ -143,6 +177,9 @@ export function App() {
             <Route path="/account" component={Account} />
             <Route path="/login" component={Login} />
             <Route path="/register" component={Register} />
+            <Route path="/forgot-password" component={ForgotPassword} />
+            <Route path="/reset-password" component={ResetPassword} />
+            <Route path="/verify-email" component={Verify} />
             <Route path="/vendor" component={Vendor} />
             <Route path="/vendor/batches/:id" component={VendorBatch} />
             <Route path="/vendor/products" component={VendorProducts} />

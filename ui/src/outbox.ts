@@ -83,6 +83,10 @@ let flushing: Promise<S["OrderView"][]> | null = null;
 async function sendAll(): Promise<S["OrderView"][]> {
   const placed: S["OrderView"][] = [];
   const me = get().me?.id;
+  // The browser knows it has no network: trying would only fail (and under
+  // emulated offline, a request can still slip out through the service
+  // worker). The "online" event flushes again.
+  if (!navigator.onLine) return placed;
   for (const p of pending()) {
     if (p.error || !me || p.userId !== me) continue;
     try {

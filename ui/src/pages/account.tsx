@@ -1,5 +1,5 @@
 // Account: profile, addresses, sign out; and the notifications list.
-import { useEffect } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api, call } from "../api/client";
 import { when } from "../format";
 import { subscribe } from "../live";
@@ -29,6 +29,7 @@ export function Account() {
           {s.shop ? `Owner of ${s.shop.name} · ` : ""}
           member since {when(s.me.created_at)}
         </p>
+        {!s.me.email_verified && <VerifyNudge />}
         <p>
           {!s.shop && <a href="/vendor">Open a shop</a>} {s.runner && <a href="/runs">Your runs</a>}
         </p>
@@ -63,6 +64,30 @@ export function Account() {
         )}
       </Loaded>
     </Page>
+  );
+}
+
+/** An unconfirmed address: the mailed link can be sent again (the server throttles it). */
+function VerifyNudge() {
+  const [sent, setSent] = useState(false);
+  const a = useAction();
+  const again = () =>
+    a.run(async () => {
+      await call(api.POST("/api/v1/auth/verify-email/request"));
+      setSent(true);
+    });
+  return (
+    <div>
+      <p class="warn">Your email address is not confirmed yet: open the link we mailed you.</p>
+      {sent ? (
+        <p role="status">A new link is on its way.</p>
+      ) : (
+        <Button kind="secondary" busy={a.busy} onClick={again}>
+          Send the link again
+        </Button>
+      )}
+      <ErrorBox error={a.error} />
+    </div>
   );
 }
 

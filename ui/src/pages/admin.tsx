@@ -1,11 +1,10 @@
-// Admin screens (loaded on demand). Areas whose API is not in this build
-// yet (alerts, mail outbox) show what they will hold.
+// Admin screens (loaded on demand).
 import { useRoute } from "preact-iso";
 import { useState } from "preact/hooks";
 import { api, call, type S } from "../api/client";
 import { label, money, when } from "../format";
 import { get, set } from "../state";
-import { Backups, Metrics } from "./ops";
+import { Alerts, Backups, MailOutbox, Metrics } from "./ops";
 import { Badge, Button, ErrorBox, Field, Loaded, Page, Select, statusTone, useAction, useLoad } from "../ui";
 
 const TABS: [string, string][] = [
@@ -48,19 +47,10 @@ export function AdminHome() {
       {tab === "broadcasts" && <Broadcasts />}
       {tab === "audit" && <Audit />}
       {tab === "metrics" && <Metrics />}
-      {tab === "alerts" && <Placeholder what="Open and resolved alerts: p95 latency, 5xx rate, disk space, backups, dead-lettered mail, stuck batches, the batch closer." />}
-      {tab === "mail" && <Placeholder what="The email outbox: queued, retrying and dead-lettered messages, with retry." />}
+      {tab === "alerts" && <Alerts />}
+      {tab === "mail" && <MailOutbox />}
       {tab === "backups" && <Backups />}
     </Page>
-  );
-}
-
-function Placeholder({ what }: { what: string }) {
-  return (
-    <div class="card placeholder">
-      <p>{what}</p>
-      <p class="muted">This screen fills in when this server's API offers it; until then see the API docs.</p>
-    </div>
   );
 }
 

@@ -32,7 +32,7 @@ export function Login() {
           Sign in
         </Button>
         <p>
-          New here? <a href={`/register${location.search}`}>Create an account</a>
+          New here? <a href={`/register${location.search}`}>Create an account</a> · <a href="/forgot-password">Forgot your password?</a>
         </p>
       </form>
     </Page>

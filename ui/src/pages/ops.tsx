@@ -1,10 +1,11 @@
-// Admin operations: metrics charts and backups (part of the admin chunk).
+// Admin operations: metrics charts, backups, alerts and the mail outbox
+// (part of the admin chunk).
 // The charts are hand-written SVG: a line per series over the points the
 // server rolled up; a chart library would outweigh the whole admin chunk.
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api, call, type S } from "../api/client";
 import { when } from "../format";
-import { Badge, Button, ErrorBox, Loaded, useAction, useLoad } from "../ui";
+import { Badge, Button, ErrorBox, Loaded, Select, useAction, useLoad } from "../ui";
 
 type Point = S["MetricsPoint"];
 type Series = { key: string; title: string; unit: string; value: (p: Point) => number | null | undefined; digits?: number; top?: number };
@@ -164,6 +165,204 @@ export function Backups() {
                 ))}
               </ul>
             )}
+          </>
+        )}
+      </Loaded>
+    </>
+  );
+}
+
+/** Tells the top-of-page alerts banner to look again (after a mail action). */
+export const alertsChanged = () => dispatchEvent(new Event("uphill:alerts"));
+
+function Incident({ i }: { i: S["IncidentView"] }) {
+  return (
+    <li class="card" data-testid={`incident-${i.rule}`}>
+      <p class="row">
+        <strong>{i.title}</strong> {i.resolved_at ? <Badge tone="good">Resolved</Badge> : <Badge tone="bad">Open</Badge>}
+      </p>
+      <p>{i.detail}</p>
+      <p class="muted">
+        Opened {when(i.opened_at)}
+        {i.resolved_at && ` · resolved ${when(i.resolved_at)}`}
+      </p>
+    </li>
+  );
+}
+
+export function Alerts() {
+  const alerts = useLoad(() => call(api.GET("/api/v1/admin/alerts")), []);
+  return (
+    <>
+      <div class="actions">
+        <Button kind="secondary" busy={alerts.loading} onClick={alerts.reload}>
+          Refresh
+        </Button>
+      </div>
+      <Loaded load={alerts} lines={4}>
+        {(a) => (
+          <>
+            <h2>Open</h2>
+            {a.active.length === 0 ? (
+              <p class="empty">No open alerts: every rule is quiet.</p>
+            ) : (
+              <ul class="cards" aria-label="Open alerts">
+                {a.active.map((i) => (
+                  <Incident key={i.id} i={i} />
+                ))}
+              </ul>
+            )}
+            <h2>Recent</h2>
+            {a.recent.length === 0 ? (
+              <p class="empty">No incidents yet.</p>
+            ) : (
+              <ul class="cards" aria-label="Recent incidents">
+                {a.recent.map((i) => (
+                  <Incident key={i.id} i={i} />
+                ))}
+              </ul>
+            )}
+          </>
+        )}
+      </Loaded>
+    </>
+  );
+}
+
+type MailFilter = "" | S["MailStateView"];
+
+function MailRow({ m, onDone }: { m: S["OutboxItem"]; onDone: () => void }) {
+  const [confirm, setConfirm] = useState(false);
+  const a = useAction();
+  const p = { params: { path: { id: m.id } } };
+  const act = (fn: () => Promise<unknown>) =>
+    a.run(async () => {
+      await fn();
+      alertsChanged();
+      onDone();
+    });
+  return (
+    <li class="card" data-testid={`mail-${m.to}`}>
+      <p class="row">
+        <span>
+          <strong>{m.template.replace(/_/g, " ")}</strong> to {m.to}
+        </span>
+        <Badge tone={m.state === "DEAD" ? "bad" : "warn"}>{m.state === "DEAD" ? "Dead letter" : "Queued"}</Badge>
+      </p>
+      <dl class="kv">
+        <dt>Created</dt>
+        <dd>{when(m.created_at)}</dd>
+        <dt>Tries</dt>
+        <dd>{m.attempts}</dd>
+        {m.state === "QUEUED" && (
+          <>
+            <dt>Next try</dt>
+            <dd>{when(m.next_attempt_at)}</dd>
+          </>
+        )}
+        {m.dead_at && (
+          <>
+            <dt>Gave up</dt>
+            <dd>{when(m.dead_at)}</dd>
+          </>
+        )}
+        {m.last_error && (
+          <>
+            <dt>Last error</dt>
+            <dd data-testid="last-error">{m.last_error}</dd>
+          </>
+        )}
+      </dl>
+      <div class="actions">
+        {m.state === "DEAD" && (
+          <Button busy={a.busy} aria-label={`Retry the mail to ${m.to}`} onClick={() => act(() => call(api.POST("/api/v1/admin/mail/{id}/retry", p)))}>
+            Retry
+          </Button>
+        )}
+        {confirm ? (
+          <>
+            <Button kind="danger" busy={a.busy} aria-label={`Discard the mail to ${m.to} for good`} onClick={() => act(() => call(api.DELETE("/api/v1/admin/mail/{id}", p)))}>
+              Discard for good
+            </Button>
+            <Button kind="secondary" onClick={() => setConfirm(false)}>
+              Keep it
+            </Button>
+          </>
+        ) : (
+          <Button kind="secondary" aria-label={`Discard the mail to ${m.to}`} onClick={() => setConfirm(true)}>
+            Discard…
+          </Button>
+        )}
+      </div>
+      <ErrorBox error={a.error} />
+    </li>
+  );
+}
+
+export function MailOutbox() {
+  const [state, setState] = useState<MailFilter>("");
+  const [pages, setPages] = useState<S["OutboxItem"][]>([]);
+  const [cursor, setCursor] = useState<string | undefined>(undefined);
+  const outbox = useLoad(() => call(api.GET("/api/v1/admin/mail", { params: { query: { state: state || undefined } } })), [state]);
+  const more = useAction();
+  // A reload starts again from the first page.
+  useEffect(() => {
+    setPages([]);
+    setCursor(undefined);
+  }, [outbox.data]);
+  const next = cursor ?? outbox.data?.next_cursor ?? undefined;
+  const loadMore = () =>
+    more.run(async () => {
+      const page = await call(api.GET("/api/v1/admin/mail", { params: { query: { state: state || undefined, cursor: next } } }));
+      setPages((p) => [...p, ...page.items]);
+      setCursor(page.next_cursor ?? "");
+    });
+  return (
+    <>
+      <div class="inline-form">
+        <Select
+          label="Show"
+          name="mail-state"
+          value={state}
+          onChange={(v) => setState(v as MailFilter)}
+          options={[
+            ["", "Queued and dead"],
+            ["QUEUED", "Queued only"],
+            ["DEAD", "Dead letters only"],
+          ]}
+        />
+        <Button kind="secondary" busy={outbox.loading} onClick={outbox.reload}>
+          Refresh
+        </Button>
+      </div>
+      <Loaded load={outbox} lines={5}>
+        {(o) => (
+          <>
+            <div class="card" data-testid="mail-status">
+              <p>
+                {o.status.smtp_configured ? <Badge tone="good">SMTP configured</Badge> : <Badge tone="warn">No SMTP server set: mail waits</Badge>} <Badge tone={o.status.dead > 0 ? "bad" : "neutral"}>{o.status.dead} dead</Badge>{" "}
+                <Badge>{o.status.queued} queued</Badge>
+              </p>
+              <p class="muted">
+                Sent since start: {o.status.sent_since_start} · failed tries since start: {o.status.failed_attempts_since_start}
+              </p>
+              {o.status.last_error && <p class="error">Last SMTP error: {o.status.last_error}</p>}
+            </div>
+            {o.items.length === 0 ? (
+              <p class="empty">The outbox is empty: every mail went out.</p>
+            ) : (
+              <ul class="cards" aria-label="Outbox">
+                {[...o.items, ...pages].map((m) => (
+                  <MailRow key={m.id} m={m} onDone={outbox.reload} />
+                ))}
+              </ul>
+            )}
+            {next && (
+              <Button kind="secondary" busy={more.busy} onClick={loadMore}>
+                Load more
+              </Button>
+            )}
+            <ErrorBox error={more.error} />
           </>
         )}
       </Loaded>

@@ -9,6 +9,7 @@ import { Chat } from "../chat";
 import { subscribe } from "../live";
 import { dismiss, flush, mine, onOutboxChange, place } from "../outbox";
 import { get, useSession } from "../state";
+import { NO_FILTERS, SearchResults, useSearch, type Filters } from "../search";
 import { Badge, Button, ErrorBox, Field, Loaded, Page, Select, Skeleton, statusTone, useAction, useLoad } from "../ui";
 
 const SHOP_TYPES: [string, string][] = [
@@ -64,6 +65,18 @@ export function Shops() {
       ),
     [type, building, favOnly],
   );
+  const [q, setQ] = useState(() => new URLSearchParams(location.search).get("q") ?? "");
+  const [sf, setSf] = useState<Filters>(NO_FILTERS);
+  const categories = useLoad(() => (q ? call(api.GET("/api/v1/categories")) : Promise.resolve([])), [!!q]);
+  const search = useSearch(q, sf);
+  // The query lives in the address, so Back from a result finds it again.
+  useEffect(() => {
+    const u = new URL(location.href);
+    if (q) u.searchParams.set("q", q);
+    else u.searchParams.delete("q");
+    history.replaceState(history.state, "", u);
+  }, [q]);
+  const searching = q.trim() !== "";
   const favIds = new Set((favs.data ?? []).map((f) => f.id));
   const toggleFav = async (id: string) => {
     const path = { params: { path: { shop_id: id } } };
@@ -73,56 +86,112 @@ export function Shops() {
   };
   return (
     <Page title="Shops">
-      <div class="filters" role="group" aria-label="Filter shops">
-        <Select label="Type" name="type" value={type} onChange={setType} options={SHOP_TYPES} />
-        <Select
-          label="Delivers to"
-          name="building"
-          value={building}
-          onChange={setBuilding}
-          options={[["", "Any building"], ...(buildings.data ?? []).map((b): [string, string] => [b.id, b.name])]}
+      <form role="search" class="search" onSubmit={(e) => e.preventDefault()}>
+        <label for="q">Search products and shops</label>
+        <input
+          id="q"
+          name="q"
+          type="search"
+          value={q}
+          maxLength={200}
+          autoComplete="off"
+          placeholder="e.g. paneer roll"
+          aria-describedby="q-hint"
+          onInput={(e) => setQ((e.target as HTMLInputElement).value)}
+          onKeyDown={(e) => {
+            // Down arrow moves from the box into the results.
+            if (e.key === "ArrowDown") {
+              const first = document.querySelector<HTMLAnchorElement>(".search-results a");
+              if (first) {
+                e.preventDefault();
+                first.focus();
+              }
+            }
+          }}
         />
-        {s.me && (
+        <small id="q-hint" class="hint">
+          Results appear as you type; typos are forgiven. Down arrow moves to the results.
+        </small>
+      </form>
+      {searching && (
+        <div class="filters search-filters" role="group" aria-label="Narrow the search">
+          <Select
+            label="Shop"
+            name="search-shop"
+            value={sf.shop_id}
+            onChange={(v) => setSf({ ...sf, shop_id: v })}
+            options={[["", "Any shop"], ...(shops.data ?? []).map((x): [string, string] => [x.id, x.name])]}
+          />
+          <Select
+            label="Category"
+            name="search-category"
+            value={sf.category_id}
+            onChange={(v) => setSf({ ...sf, category_id: v })}
+            options={[["", "Any category"], ...(categories.data ?? []).map((c): [string, string] => [c.id, c.name])]}
+          />
           <label class="check">
-            <input type="checkbox" checked={favOnly} onChange={(e) => setFavOnly((e.target as HTMLInputElement).checked)} /> Favourites only
+            <input type="checkbox" checked={sf.veg} onChange={(e) => setSf({ ...sf, veg: (e.target as HTMLInputElement).checked })} /> Veg only
           </label>
-        )}
-      </div>
-      <Loaded load={shops} lines={6}>
-        {(list) =>
-          list.length === 0 ? (
-            <p class="empty">No shops match.</p>
-          ) : (
-            <ul class="cards">
-              {list.map((shop) => (
-                <li key={shop.id} class="card shop-card">
-                  <a href={`/shops/${shop.id}`} class="card-link">
-                    <strong>{shop.name}</strong>
-                    <span class="muted">
-                      {label(shop.shop_type)} · {shop.location}
-                    </span>
-                    <span class="muted">
-                      Open {minutesToClock(shop.opens_at)}–{minutesToClock(shop.closes_at)}
-                      {!shop.accepting_orders && " · not taking orders now"}
-                    </span>
-                  </a>
-                  {s.me && (
-                    <button
-                      type="button"
-                      class="fav"
-                      aria-pressed={favIds.has(shop.id)}
-                      aria-label={favIds.has(shop.id) ? `Remove ${shop.name} from favourites` : `Add ${shop.name} to favourites`}
-                      onClick={() => toggleFav(shop.id)}
-                    >
-                      {favIds.has(shop.id) ? "★" : "☆"}
-                    </button>
-                  )}
-                </li>
-              ))}
-            </ul>
-          )
-        }
-      </Loaded>
+          <label class="check">
+            <input type="checkbox" checked={sf.in_stock} onChange={(e) => setSf({ ...sf, in_stock: (e.target as HTMLInputElement).checked })} /> In stock only
+          </label>
+        </div>
+      )}
+      <SearchResults state={search} />
+      {!searching && (
+        <>
+          <div class="filters" role="group" aria-label="Filter shops">
+            <Select label="Type" name="type" value={type} onChange={setType} options={SHOP_TYPES} />
+            <Select
+              label="Delivers to"
+              name="building"
+              value={building}
+              onChange={setBuilding}
+              options={[["", "Any building"], ...(buildings.data ?? []).map((b): [string, string] => [b.id, b.name])]}
+            />
+            {s.me && (
+              <label class="check">
+                <input type="checkbox" checked={favOnly} onChange={(e) => setFavOnly((e.target as HTMLInputElement).checked)} /> Favourites only
+              </label>
+            )}
+          </div>
+          <Loaded load={shops} lines={6}>
+            {(list) =>
+              list.length === 0 ? (
+                <p class="empty">No shops match.</p>
+              ) : (
+                <ul class="cards">
+                  {list.map((shop) => (
+                    <li key={shop.id} class="card shop-card">
+                      <a href={`/shops/${shop.id}`} class="card-link">
+                        <strong>{shop.name}</strong>
+                        <span class="muted">
+                          {label(shop.shop_type)} · {shop.location}
+                        </span>
+                        <span class="muted">
+                          Open {minutesToClock(shop.opens_at)}–{minutesToClock(shop.closes_at)}
+                          {!shop.accepting_orders && " · not taking orders now"}
+                        </span>
+                      </a>
+                      {s.me && (
+                        <button
+                          type="button"
+                          class="fav"
+                          aria-pressed={favIds.has(shop.id)}
+                          aria-label={favIds.has(shop.id) ? `Remove ${shop.name} from favourites` : `Add ${shop.name} to favourites`}
+                          onClick={() => toggleFav(shop.id)}
+                        >
+                          {favIds.has(shop.id) ? "★" : "☆"}
+                        </button>
+                      )}
+                    </li>
+                  ))}
+                </ul>
+              )
+            }
+          </Loaded>
+        </>
+      )}
     </Page>
   );
 }
@@ -212,16 +281,19 @@ export function ShopPage() {
           <ul class="products">
             {list.map((p) => (
               <li key={p.id} class="product">
-                <div>
-                  <a href={`/products/${p.id}`}>
-                    <strong>{p.name}</strong>
-                  </a>{" "}
-                  {p.is_veg && <Badge tone="good">veg</Badge>}
-                  <div class="muted">
-                    {money(p.unit_price)}
-                    {p.discount > 0 && <s class="was"> {money(p.price)}</s>}
-                    {p.review_count > 0 && ` · ★ ${((p.rating ?? 0) / 100).toFixed(1)} (${p.review_count})`}
-                    {p.in_stock && p.stock < 5 && ` · only ${p.stock} left`}
+                <div class="product-main">
+                  {p.image && <img class="thumb" src={p.image.thumb} alt="" width="56" height="56" loading="lazy" />}
+                  <div>
+                    <a href={`/products/${p.id}`}>
+                      <strong>{p.name}</strong>
+                    </a>{" "}
+                    {p.is_veg && <Badge tone="good">veg</Badge>}
+                    <div class="muted">
+                      {money(p.unit_price)}
+                      {p.discount > 0 && <s class="was"> {money(p.price)}</s>}
+                      {p.review_count > 0 && ` · ★ ${((p.rating ?? 0) / 100).toFixed(1)} (${p.review_count})`}
+                      {p.in_stock && p.stock < 5 && ` · only ${p.stock} left`}
+                    </div>
                   </div>
                 </div>
                 {shop.data && <Qty shop={shop.data} p={p} />}
@@ -255,6 +327,7 @@ export function ProductPage() {
       <Loaded load={product}>
         {(p) => (
           <div class="card">
+            {p.image && <img class="product-photo" src={p.image.medium} alt={p.name} width="400" height="400" />}
             <p>{p.description}</p>
             <p>
               <strong>{money(p.unit_price)}</strong> {p.discount > 0 && <s class="was">{money(p.price)}</s>} {p.is_veg && <Badge tone="good">veg</Badge>}

@@ -275,6 +275,90 @@ export function BatchPage() {
   );
 }
 
+/** One image through `POST /uploads` (multipart, the single part `file`). */
+function uploadImage(file: File) {
+  return call(
+    api.POST("/api/v1/uploads", {
+      // The generated type names the part a string (OpenAPI's "binary"); the browser sends the File.
+      body: { file: file as unknown as string },
+      bodySerializer: () => {
+        const form = new FormData();
+        form.append("file", file);
+        return form;
+      },
+    }),
+  );
+}
+
+const IMAGE_TYPES = "image/jpeg,image/png,image/webp";
+
+/**
+ * A photo field: the chosen file shows at once (a local object URL), is
+ * uploaded, and then the server's own thumbnail replaces the preview, so
+ * what the vendor sees is what students will get. A refusal shows the
+ * problem's detail and drops the preview.
+ */
+function PhotoPicker({ id, label, current, onUploaded, onRemove }: { id: string; label: string; current?: string | null; onUploaded: (u: S["UploadView"]) => Promise<unknown> | void; onRemove?: () => Promise<unknown> }) {
+  const [preview, setPreview] = useState<string | null>(null);
+  const [served, setServed] = useState<string | null>(null);
+  const [done, setDone] = useState("");
+  const a = useAction();
+  // Object URLs hold the file in memory until revoked.
+  useEffect(() => () => void (preview && URL.revokeObjectURL(preview)), [preview]);
+  const pick = (e: Event) => {
+    const input = e.target as HTMLInputElement;
+    const file = input.files?.[0];
+    if (!file) return;
+    setPreview(URL.createObjectURL(file));
+    setServed(null);
+    setDone("");
+    a.run(async () => {
+      const u = await uploadImage(file);
+      await onUploaded(u);
+      setServed(u.variants.find((v) => v.name === "thumb")?.url ?? `/files/${u.id}/thumb`);
+      setDone(`Photo saved (${u.width} × ${u.height}).`);
+    }).then(() => {
+      setPreview(null);
+      // The same file may be picked again after a refusal.
+      input.value = "";
+    });
+  };
+  const remove = () =>
+    a.run(async () => {
+      await onRemove?.();
+      setServed(null);
+      setDone("Photo removed.");
+    });
+  const shown = preview ?? served ?? current ?? null;
+  return (
+    <div class="photo">
+      <div class="photo-frame">
+        {shown ? (
+          <img src={shown} alt={preview ? "Preview of the chosen photo" : `Current photo (${label})`} data-testid={preview ? "photo-preview" : "photo-served"} width="96" height="96" />
+        ) : (
+          <span class="muted">No photo</span>
+        )}
+      </div>
+      <div class="field">
+        <label for={id}>{label}</label>
+        <input id={id} type="file" accept={IMAGE_TYPES} onChange={pick} disabled={a.busy} aria-describedby={`${id}-hint`} />
+        <small id={`${id}-hint`} class="hint">
+          JPEG, PNG or WebP. Stored without its metadata; students see a small WebP copy.
+        </small>
+        <p role="status" class="muted">
+          {a.busy ? "Uploading…" : done}
+        </p>
+        <ErrorBox error={a.error} />
+        {onRemove && (served ?? current) && !a.busy && (
+          <button type="button" class="linkish" onClick={remove}>
+            Remove photo
+          </button>
+        )}
+      </div>
+    </div>
+  );
+}
+
 function ProductRow({ p, onChange }: { p: S["ProductView"]; onChange: () => void }) {
   const [edit, setEdit] = useState(false);
   const [f, setF] = useState({ name: p.name, price: String(p.price / 100), discount: String(p.discount / 100), stock: String(p.stock) });
@@ -301,6 +385,15 @@ function ProductRow({ p, onChange }: { p: S["ProductView"]; onChange: () => void
         </span>
       </div>
       {edit && (
+        <PhotoPicker
+          id={`photo-${p.id}`}
+          label={`Photo of ${p.name}`}
+          current={p.image?.thumb}
+          onUploaded={(u) => call(api.PATCH("/api/v1/products/{id}", { params: { path: { id: p.id } }, body: { image: u.id } })).then(onChange)}
+          onRemove={() => call(api.PATCH("/api/v1/products/{id}", { params: { path: { id: p.id } }, body: { image: null } })).then(onChange)}
+        />
+      )}
+      {edit && (
         <form
           class="form"
           onSubmit={(e) => {
@@ -326,7 +419,9 @@ export function Products() {
   const { shop } = useSession();
   const products = useLoad(() => (shop ? call(api.GET("/api/v1/shops/{id}/products", { params: { path: { id: shop.id } } })) : Promise.resolve([])), [shop?.id]);
   const categories = useLoad(() => call(api.GET("/api/v1/categories")), []);
-  const [f, setF] = useState({ name: "", description: "", price: "", stock: "10", category_id: "", is_veg: false });
+  const [f, setF] = useState({ name: "", description: "", price: "", stock: "10", category_id: "", is_veg: false, image: "" });
+  // Bumped after each product is added, so the photo field starts empty again.
+  const [round, setRound] = useState(0);
   const a = useAction();
   if (!shop) return <Skeleton />;
   const create = (e: Event) => {
@@ -335,10 +430,11 @@ export function Products() {
       await call(
         api.POST("/api/v1/shops/{id}/products", {
           params: { path: { id: shop.id } },
-          body: { name: f.name, description: f.description, price: Math.round(Number(f.price) * 100), discount: 0, stock: Number(f.stock), category_id: f.category_id || undefined, is_veg: f.is_veg },
+          body: { name: f.name, description: f.description, price: Math.round(Number(f.price) * 100), discount: 0, stock: Number(f.stock), category_id: f.category_id || undefined, is_veg: f.is_veg, image: f.image || undefined },
         }),
       );
-      setF({ ...f, name: "", description: "", price: "" });
+      setF({ ...f, name: "", description: "", price: "", image: "" });
+      setRound((r) => r + 1);
       products.reload();
     });
   };
@@ -364,7 +460,7 @@ export function Products() {
         <label class="check">
           <input type="checkbox" checked={f.is_veg} onChange={(e) => setF({ ...f, is_veg: (e.target as HTMLInputElement).checked })} /> Vegetarian
         </label>
-        <p class="muted">Product photos: uploads arrive with the uploads API.</p>
+        <PhotoPicker key={round} id="p-photo" label="Photo (optional)" onUploaded={(u) => setF((x) => ({ ...x, image: u.id }))} />
         <ErrorBox error={a.error} />
         <Button type="submit" busy={a.busy}>
           Add product
