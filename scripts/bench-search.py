@@ -49,8 +49,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wrk(url, script):
-    cmd = ["wrk", "-t2", f"-c{CONNS}", f"-d{DURATION}", "--latency", "-s", script, url]
+def wrk(url, script, conns=None):
+    conns = conns or CONNS
+    cmd = ["wrk", f"-t{min(2, conns)}", f"-c{conns}", f"-d{DURATION}", "--latency", "-s", script, url]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
 
     def pct(p):
@@ -93,12 +94,19 @@ def main():
             with open(script, "w") as f:
                 f.write(LUA % ", ".join(f'"{urllib.parse.quote(q)}"' for q in QUERIES))
             rps, p50, p99 = [], [], []
+            # One client, one query at a time: the latency of a search
+            # itself, without waiting behind other requests.
+            one_p50, one_p99 = [], []
             for _ in range(RUNS):
                 r, a, b, bad = wrk(base, script)
                 assert bad == 0, f"{bad} search errors"
                 rps.append(r)
                 p50.append(a)
                 p99.append(b)
+                _, a, b, bad = wrk(base, script, conns=1)
+                assert bad == 0, f"{bad} search errors"
+                one_p50.append(a)
+                one_p99.append(b)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -113,6 +121,8 @@ def main():
             "http_rps": round(statistics.median(rps)),
             "http_p50_ms": round(statistics.median(p50), 2),
             "http_p99_ms": round(statistics.median(p99), 2),
+            "http_one_client_p50_ms": round(statistics.median(one_p50), 2),
+            "http_one_client_p99_ms": round(statistics.median(one_p99), 2),
         }, indent=2))
     finally:
         shutil.rmtree(data, ignore_errors=True)

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Duration, Utc};
+use futures_util::StreamExt;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::app::AppState;
@@ -22,9 +23,14 @@ pub struct CloserReport {
     pub stale_warned: usize,
 }
 
+/// Batch locks in flight at once. Each is still its own unit of work (one
+/// failure does not stop the others), but in flight together they share
+/// the group commit's fsyncs instead of paying one each, back to back.
+const CONCURRENT_LOCKS: usize = 32;
+
 /// Locks every OPEN batch whose cutoff is at or before `now`, one
-/// transaction per batch so one failure does not stop the others, then
-/// warns about stale LOCKED batches once each.
+/// write per batch so one failure does not stop the others, then warns
+/// about stale LOCKED batches once each.
 pub async fn lock_due_batches(state: &AppState, now: DateTime<Utc>) -> CloserReport {
     let mut report = CloserReport::default();
     let due = match state
@@ -39,13 +45,18 @@ pub async fn lock_due_batches(state: &AppState, now: DateTime<Utc>) -> CloserRep
         }
     };
     let digits = state.config.batch.otp_digits;
-    for id in due {
-        let bid = id.clone();
-        match state
-            .store
-            .write(move |txn| batches::lock(txn, &bid, now, digits))
-            .await
-        {
+    let mut locks = futures_util::stream::iter(due)
+        .map(|id| async move {
+            let bid = id.clone();
+            let r = state
+                .store
+                .write(move |txn| batches::lock(txn, &bid, now, digits))
+                .await;
+            (id, r)
+        })
+        .buffer_unordered(CONCURRENT_LOCKS);
+    while let Some((id, r)) = locks.next().await {
+        match r {
             Ok(b) => {
                 report.locked += 1;
                 state.metrics.batches_locked.inc();
