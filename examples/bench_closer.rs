@@ -4,6 +4,12 @@
 //!
 //! `cargo run --release --example bench_closer -- [batches] [orders_per_batch] [runs]`
 
+// The server binary's allocator (src/main.rs): in-process figures would
+// otherwise measure musl's much slower malloc instead.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 
 use chrono::{Duration, Utc};

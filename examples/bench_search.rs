@@ -6,6 +6,12 @@
 //!
 //! `cargo run --release --example bench_search -- DATA_DIR [products] [queries]`
 
+// The server binary's allocator (src/main.rs): in-process figures would
+// otherwise measure musl's much slower malloc instead.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::{Duration, Instant};
 
 use chrono::Utc;

@@ -10,6 +10,12 @@
 //!
 //! `cargo run --release --example bench_upload -- [uploads] [concurrency] [runs]`
 
+// The server binary's allocator (src/main.rs): in-process figures would
+// otherwise measure musl's much slower malloc instead.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Cursor;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

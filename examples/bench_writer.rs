@@ -4,6 +4,12 @@
 //! `cargo run --release --example bench_writer -- [writers] [seconds] [runs]`
 //! Prints one JSON line per mode with the median of the runs.
 
+// The server binary's allocator (src/main.rs): in-process figures would
+// otherwise measure musl's much slower malloc instead.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
