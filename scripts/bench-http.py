@@ -175,6 +175,50 @@ end
 """
 
 
+LOGIN_LUA = """
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+wrk.body = '{"email":"%(email)s","password":"%(password)s"}'
+"""
+
+
+def login_under_load(server, password, shop):
+    """SPEC §10: argon2id logins must not starve other requests. Catalog
+    reads alone, then the same reads while 16 clients sign in back to back
+    (every login is a full argon2id verification at OWASP parameters)."""
+    script = os.path.join(server.data, "login.lua")
+    with open(script, "w") as f:
+        f.write(LOGIN_LUA % {"email": "asha@uphill.test", "password": password})
+    url = server.base + f"/api/v1/shops/{shop}/products"
+    alone, alone_p99, loaded, loaded_p99, logins, login_p99 = [], [], [], [], [], []
+    for _ in range(RUNS):
+        r, p, bad = wrk(url)
+        assert bad == 0
+        alone.append(r)
+        alone_p99.append(p)
+        cmd = ["wrk", "-t1", "-c16", f"-d{DURATION}", "--latency", "-s", script,
+               server.base + "/api/v1/auth/login"]
+        flood = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        r, p, bad = wrk(url)
+        out = flood.communicate(timeout=120)[0]
+        assert bad == 0
+        assert "Non-2xx" not in out, out
+        loaded.append(r)
+        loaded_p99.append(p)
+        logins.append(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)))
+        m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+        login_p99.append(float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)])
+    return {
+        "catalog_rps_alone": round(median(alone)),
+        "catalog_p99_ms_alone": round(median(alone_p99), 2),
+        "catalog_rps_during_logins": round(median(loaded)),
+        "catalog_p99_ms_during_logins": round(median(loaded_p99), 2),
+        "logins_per_s": round(median(logins), 1),
+        "login_p99_ms": round(median(login_p99), 1),
+    }
+
+
 def median(xs):
     return statistics.median(xs)
 
@@ -200,6 +244,7 @@ def main():
         health.append(h)
         catalog.append(c)
         catalog_p99.append(cp99)
+    logins = {} if only_orders else login_under_load(server, password, ctx["shop"])
     for _ in range(RUNS):
         o, op99, bad = wrk(base + "/api/v1/orders", script)
         assert bad == 0, f"{bad} order errors"
@@ -267,6 +312,7 @@ def main():
         "idle_rss_mib": round(idle_rss / 1024, 1),
         "loaded_rss_mib": round(loaded_rss / 1024, 1),
     }
+    results.update(logins)
     results.update(sse_bench())
     print(json.dumps(results, indent=2))
 
@@ -330,8 +376,16 @@ def sse_bench():
 
 if __name__ == "__main__":
     # ONLY=sse re-measures the fan-out alone (e.g. after changing it);
-    # ONLY=orders the durable order rates alone.
-    if os.environ.get("ONLY") == "sse":
+    # ONLY=orders the durable order rates alone, ONLY=login the logins.
+    if os.environ.get("ONLY") == "login":
+        s = Server(group_commit=True)
+        pw = s.seed()
+        s.start()
+        try:
+            print(json.dumps(login_under_load(s, pw, prepare(s, pw)["shop"]), indent=2))
+        finally:
+            s.cleanup()
+    elif os.environ.get("ONLY") == "sse":
         print(json.dumps(sse_bench(), indent=2))
     else:
         main()
