@@ -193,6 +193,42 @@ pub fn new_otp(digits: u8) -> String {
         .collect()
 }
 
+/// Batch status changes the vendor or runner may make.
+impl BatchStatus {
+    pub fn can_become(self, next: BatchStatus) -> bool {
+        use BatchStatus::*;
+        matches!(
+            (self, next),
+            (Open, Locked)
+                | (Open, Cancelled)
+                | (Locked, InTransit)
+                | (Locked, Cancelled)
+                | (InTransit, Completed)
+        )
+    }
+}
+
+/// Milestones only move forward; the climb ones need the batch on its way.
+pub fn check_milestone(
+    status: BatchStatus,
+    current: Option<Milestone>,
+    next: Milestone,
+) -> Result<(), String> {
+    if current.is_some_and(|c| next <= c) {
+        return Err(format!(
+            "the batch is already at {:?}",
+            current.unwrap_or(next)
+        ));
+    }
+    match (status, next) {
+        (BatchStatus::Locked | BatchStatus::InTransit, Milestone::Packing) => Ok(()),
+        (BatchStatus::InTransit, _) => Ok(()),
+        (s, m) => Err(format!(
+            "a {s:?} batch cannot be at {m:?}; dispatch it first"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,42 +374,6 @@ mod tests {
         assert_eq!(new_otp(6).len(), 6);
         assert!(new_otp(4).chars().all(|c| c.is_ascii_digit()));
         assert_eq!(new_otp(1).len(), 4, "never fewer than 4");
-    }
-}
-
-/// Batch status changes the vendor or runner may make.
-impl BatchStatus {
-    pub fn can_become(self, next: BatchStatus) -> bool {
-        use BatchStatus::*;
-        matches!(
-            (self, next),
-            (Open, Locked)
-                | (Open, Cancelled)
-                | (Locked, InTransit)
-                | (Locked, Cancelled)
-                | (InTransit, Completed)
-        )
-    }
-}
-
-/// Milestones only move forward; the climb ones need the batch on its way.
-pub fn check_milestone(
-    status: BatchStatus,
-    current: Option<Milestone>,
-    next: Milestone,
-) -> Result<(), String> {
-    if current.is_some_and(|c| next <= c) {
-        return Err(format!(
-            "the batch is already at {:?}",
-            current.unwrap_or(next)
-        ));
-    }
-    match (status, next) {
-        (BatchStatus::Locked | BatchStatus::InTransit, Milestone::Packing) => Ok(()),
-        (BatchStatus::InTransit, _) => Ok(()),
-        (s, m) => Err(format!(
-            "a {s:?} batch cannot be at {m:?}; dispatch it first"
-        )),
     }
 }
 
