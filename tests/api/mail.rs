@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use uphill::config::{Config, SmtpSecurity};
 
 use crate::fixtures::{ShopOpts, add_staff, lock, market, student, user_id};
-use crate::helpers::{TestApp, assert_problem, spawn_app_with, start};
+use crate::helpers::{TestApp, assert_problem, get_ok, spawn_app_with, start};
 use crate::smtp::{SmtpSink, token_in};
 
 const PW: &str = "correct horse battery";
@@ -265,16 +265,7 @@ async fn refused_mail_is_dead_lettered_after_the_last_try_and_admin_retry_delive
         .unwrap();
     assert_problem(r, 404).await;
     // The audit log has the retry.
-    let audit: Value = app
-        .client()
-        .get(app.url("/api/v1/admin/audit?action=mail.retry"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit: Value = get_ok(&app, &admin, "/api/v1/admin/audit?action=mail.retry").await;
     assert_eq!(audit["items"][0]["target"], id);
 }
 
@@ -649,16 +640,7 @@ async fn an_alert_mails_admins_once_per_incident_and_once_on_resolution_across_a
     const RESOLVED: &str = "[Uphill resolved] Mail was dead-lettered";
     let mail = sink.wait_for("admin@uni.edu", OPENED, 15).await;
     assert!(mail.text.contains("dead_mail"), "{}", mail.text);
-    let alerts: Value = app
-        .client()
-        .get(app.url("/api/v1/admin/alerts"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let alerts: Value = get_ok(&app, &admin, "/api/v1/admin/alerts").await;
     let active = alerts["active"].as_array().unwrap();
     let inc = active
         .iter()
@@ -688,16 +670,7 @@ async fn an_alert_mails_admins_once_per_incident_and_once_on_resolution_across_a
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(sink.matching("admin@uni.edu", RESOLVED).len(), 1);
     assert_eq!(sink.matching("admin@uni.edu", OPENED).len(), 1);
-    let alerts: Value = app
-        .client()
-        .get(app.url("/api/v1/admin/alerts"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let alerts: Value = get_ok(&app, &admin, "/api/v1/admin/alerts").await;
     assert!(
         alerts["active"]
             .as_array()

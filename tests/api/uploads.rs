@@ -10,7 +10,7 @@ use redb::ReadableTableMetadata;
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_problem, send, spawn_app};
+use crate::helpers::{TestApp, assert_problem, get_ok, send, spawn_app};
 
 const MARKER: &[u8] = b"UPHILL-GPS-MARKER";
 
@@ -690,16 +690,7 @@ async fn shops_and_products_point_at_uploads_that_exist() {
     assert_eq!(s["image"]["id"], logo);
     assert_eq!(s["upi_qr_image"]["medium"], format!("/files/{qr}/medium"));
     // Read back, then cleared with null.
-    let s: Value = app
-        .client()
-        .get(app.url(&format!("/api/v1/shops/{shop}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let s: Value = get_ok(&app, &token, &format!("/api/v1/shops/{shop}")).await;
     assert_eq!(s["upi_qr_image"]["id"], qr);
     let pid = product["id"].as_str().unwrap();
     let r = patch_json(
