@@ -124,6 +124,18 @@ pub enum Availability {
     Closed,
 }
 
+impl Batch {
+    /// Whether this batch takes one more order: open and below its limit.
+    pub fn availability(&self) -> Availability {
+        if self.status == BatchStatus::Open && self.max_orders.is_none_or(|m| self.order_count < m)
+        {
+            Availability::Open
+        } else {
+            Availability::Closed
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Choice {
     pub slot_id: String,

@@ -592,8 +592,8 @@ pub fn reschedule(
         )));
     }
     let slots = super::orders::shop_slots(txn, &shop.id)?;
-    let avail =
-        |_: &str, cutoff: DateTime<Utc>| super::orders::batch_availability(txn, &shop.id, cutoff);
+    let batches = super::orders::ShopBatches::new(txn, &shop.id);
+    let avail = |_: &str, cutoff: DateTime<Utc>| batches.availability(cutoff);
     let choice = choose_batch(&slots, now, tz, None, avail).map_err(|_| {
         ApiError::from(FieldError::new(
             "batch",
@@ -613,7 +613,11 @@ pub fn reschedule(
             save_batch(txn, &ob)?;
         }
     }
-    let nb = super::orders::join_batch(txn, &shop.id, &slots, &choice, now)?;
+    drop(batches);
+    // Read again, not from `batches`: the old batch just changed and may be
+    // the one chosen.
+    let existing = super::orders::existing_batch(txn, &shop.id, choice.cutoff_at)?;
+    let nb = super::orders::join_batch(txn, &shop.id, &slots, &choice, existing, now)?;
     txn.open_multimap_table(tables::BATCH_TO_ORDERS)?
         .insert(nb.id.as_str(), o.id.as_str())?;
     o.transition(

@@ -100,7 +100,7 @@ pub fn shop_slots(txn: &WriteTransaction, shop_id: &str) -> Result<Vec<Slot>, St
     Ok(out)
 }
 
-fn existing_batch(
+pub fn existing_batch(
     txn: &WriteTransaction,
     shop_id: &str,
     cutoff: DateTime<Utc>,
@@ -115,36 +115,72 @@ fn existing_batch(
     codec::get(&txn.open_table(tables::BATCHES)?, &id)
 }
 
-/// Whether the shop's batch at `cutoff` takes one more order. A read error
-/// reads as "no batch yet"; `join_batch` reads the same key again and
-/// reports it.
-pub fn batch_availability(
-    txn: &WriteTransaction,
-    shop_id: &str,
-    cutoff: DateTime<Utc>,
-) -> Availability {
-    match existing_batch(txn, shop_id, cutoff).ok().flatten() {
-        None => Availability::Absent,
-        Some(b)
-            if b.status == BatchStatus::Open && b.max_orders.is_none_or(|m| b.order_count < m) =>
-        {
-            Availability::Open
+/// A shop's batches as one checkout sees them, each cutoff read once: the
+/// availability check in `choose_batch` and the join that follows share the
+/// read (the writer runs every order through here, so a second decode of
+/// the same batch per order is measurable).
+pub struct ShopBatches<'t> {
+    txn: &'t WriteTransaction,
+    shop_id: &'t str,
+    read: std::cell::RefCell<Vec<(DateTime<Utc>, Option<Batch>)>>,
+}
+
+impl<'t> ShopBatches<'t> {
+    pub fn new(txn: &'t WriteTransaction, shop_id: &'t str) -> Self {
+        ShopBatches {
+            txn,
+            shop_id,
+            read: Default::default(),
         }
-        Some(_) => Availability::Closed,
+    }
+
+    /// Whether the shop's batch at `cutoff` takes one more order. A read
+    /// error reads as "no batch yet" and is not remembered, so `take`
+    /// reads the same key again and reports it.
+    pub fn availability(&self, cutoff: DateTime<Utc>) -> Availability {
+        let cached = self
+            .read
+            .borrow()
+            .iter()
+            .find(|(c, _)| *c == cutoff)
+            .map(|(_, b)| b.as_ref().map(Batch::availability));
+        if let Some(a) = cached {
+            return a.unwrap_or(Availability::Absent);
+        }
+        match existing_batch(self.txn, self.shop_id, cutoff) {
+            Ok(b) => {
+                let a = b.as_ref().map_or(Availability::Absent, Batch::availability);
+                self.read.borrow_mut().push((cutoff, b));
+                a
+            }
+            Err(_) => Availability::Absent,
+        }
+    }
+
+    /// The batch at `cutoff` (None: not created yet), from the earlier
+    /// read when there was one.
+    pub fn take(self, cutoff: DateTime<Utc>) -> Result<Option<Batch>, StoreError> {
+        let mut read = self.read.into_inner();
+        match read.iter().position(|(c, _)| *c == cutoff) {
+            Some(i) => Ok(read.swap_remove(i).1),
+            None => existing_batch(self.txn, self.shop_id, cutoff),
+        }
     }
 }
 
 /// Adds one order to the shop's batch for `choice`, creating the batch (one
-/// per shop and cutoff) on first use. Editing a slot later never changes a
-/// batch: it copies the label and limit it needs.
+/// per shop and cutoff) on first use. `existing` is that batch as just read
+/// in this transaction (`ShopBatches::take` or `existing_batch`). Editing a
+/// slot later never changes a batch: it copies the label and limit it needs.
 pub fn join_batch(
     txn: &WriteTransaction,
     shop_id: &str,
     slots: &[Slot],
     choice: &crate::domain::batch::Choice,
+    existing: Option<Batch>,
     now: DateTime<Utc>,
 ) -> Result<Batch, StoreError> {
-    let mut b = match existing_batch(txn, shop_id, choice.cutoff_at)? {
+    let mut b = match existing {
         Some(b) => b,
         None => {
             let slot = slots.iter().find(|s| s.id == choice.slot_id);
@@ -190,8 +226,10 @@ pub fn place(
     // 1. Idempotency: same key and body → the original order; other body → 422.
     let ikey = idem_key(&c.user_id, idempotency_key);
     let fingerprint = c.fingerprint();
-    if let Some(rec) =
-        codec::get::<IdempotencyRecord>(&txn.open_table(tables::IDEMPOTENCY)?, &ikey)?
+    // Tables used both to check and to write stay open between the two: an
+    // open costs a lookup in redb's table tree, on the writer thread.
+    let mut idempotency_t = txn.open_table(tables::IDEMPOTENCY)?;
+    if let Some(rec) = codec::get::<IdempotencyRecord>(&idempotency_t, &ikey)?
         && rec.created_at > now - Duration::hours(IDEMPOTENCY_TTL_HOURS)
     {
         if rec.fingerprint != fingerprint {
@@ -218,7 +256,8 @@ pub fn place(
     }
 
     // 3. Products belong to the shop, are sold, and are in stock.
-    let products = carts::check_products(&txn.open_table(tables::PRODUCTS)?, &shop, &c.lines)?;
+    let mut products_t = txn.open_table(tables::PRODUCTS)?;
+    let products = carts::check_products(&products_t, &shop, &c.lines)?;
     let short: Vec<String> = products
         .iter()
         .zip(&c.lines)
@@ -274,7 +313,8 @@ pub fn place(
 
     // 6. The batch (or direct delivery).
     let slots = shop_slots(txn, &shop.id)?;
-    let avail = |_slot_id: &str, cutoff: DateTime<Utc>| batch_availability(txn, &shop.id, cutoff);
+    let batches = ShopBatches::new(txn, &shop.id);
+    let avail = |_slot_id: &str, cutoff: DateTime<Utc>| batches.availability(cutoff);
     let choice = match &c.delivery {
         Delivery::Direct => None,
         Delivery::Batch { slot_id, cutoff_at } => Some(
@@ -317,19 +357,23 @@ pub fn place(
     let totals = order::totals(&items, delivery_fee, platform_fee);
 
     // --- Every check passed: write. ---
-    let mut products_t = txn.open_table(tables::PRODUCTS)?;
     for (p, l) in products.iter().zip(&c.lines) {
         let mut p = p.clone();
         p.stock -= l.quantity;
         p.updated_at = now;
         codec::put(&mut products_t, &p.id, &p)?;
-        crate::search::enqueue(txn, crate::search::Target::Product(p.id.clone()))?;
+        if crate::search::schema::stock_change_reindexes(p.stock + l.quantity, p.stock) {
+            crate::search::enqueue(txn, crate::search::Target::Product(p.id.clone()))?;
+        }
     }
     drop(products_t);
 
     let batch = match &choice {
         None => None,
-        Some(ch) => Some(join_batch(txn, &shop.id, &slots, ch, now)?),
+        Some(ch) => {
+            let existing = batches.take(ch.cutoff_at)?;
+            Some(join_batch(txn, &shop.id, &slots, ch, existing, now)?)
+        }
     };
 
     let mut display_t = txn.open_table(tables::DISPLAY_TO_ORDER)?;
@@ -383,7 +427,7 @@ pub fn place(
             .insert(b.id.as_str(), o.id.as_str())?;
     }
     codec::put(
-        &mut txn.open_table(tables::IDEMPOTENCY)?,
+        &mut idempotency_t,
         &ikey,
         &IdempotencyRecord {
             fingerprint,
@@ -473,11 +517,14 @@ fn restore_stock(txn: &WriteTransaction, o: &Order, now: DateTime<Utc>) -> Resul
     let mut restocked = Vec::new();
     for i in &o.items {
         if let Some(mut p) = codec::get::<Product>(&t, &i.product_id)? {
-            let was_out = p.stock == 0;
+            let was = p.stock;
             p.stock = p.stock.saturating_add(i.quantity);
             p.updated_at = now;
             codec::put(&mut t, &p.id, &p)?;
-            crate::search::enqueue(txn, crate::search::Target::Product(p.id.clone()))?;
+            if crate::search::schema::stock_change_reindexes(was, p.stock) {
+                crate::search::enqueue(txn, crate::search::Target::Product(p.id.clone()))?;
+            }
+            let was_out = was == 0;
             if was_out && p.stock > 0 && p.is_live() {
                 restocked.push(p);
             }

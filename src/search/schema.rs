@@ -89,6 +89,14 @@ pub fn shop_type_name(t: ShopType) -> &'static str {
     }
 }
 
+/// Whether moving a product's stock from `before` to `after` changes its
+/// document. The document keeps the in-stock flag, not the count, so an
+/// order that leaves some stock needs no reindex (and checkout, the hottest
+/// write, skips a queue row per product).
+pub fn stock_change_reindexes(before: u32, after: u32) -> bool {
+    (before > 0) != (after > 0)
+}
+
 pub fn product_doc(
     f: &Fields,
     p: &Product,
@@ -156,4 +164,18 @@ pub fn status_key<T: serde::Serialize>(s: &T) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stock_change_reindexes;
+
+    #[test]
+    fn only_crossing_zero_changes_a_product_document() {
+        assert!(!stock_change_reindexes(10, 9));
+        assert!(!stock_change_reindexes(1, 5));
+        assert!(!stock_change_reindexes(0, 0));
+        assert!(stock_change_reindexes(1, 0));
+        assert!(stock_change_reindexes(0, 3));
+    }
 }
