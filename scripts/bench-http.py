@@ -29,7 +29,8 @@ import urllib.error
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target/release/uphill")
+# UPHILL_BIN: another build of the server, e.g. the `profiling` profile.
+BIN = os.environ.get("UPHILL_BIN") or os.path.join(ROOT, "target/release/uphill")
 RUNS = int(os.environ.get("RUNS", "3"))
 DURATION = os.environ.get("DURATION", "5s")
 CONNS = int(os.environ.get("CONNS", "64"))

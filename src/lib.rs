@@ -13,6 +13,11 @@
 //! - `http`: routes, OpenAPI, problem+json errors, middleware.
 //! - `app`: builds and runs the server; `cli`: the `uphill` command.
 
+// Linked for its `memcpy`/`memmove` symbols, which replace musl's (see
+// crates/fastmem): nothing calls it by name.
+#[cfg(target_env = "musl")]
+use fastmem as _;
+
 pub mod admin;
 pub mod alerts;
 pub mod app;
