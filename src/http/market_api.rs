@@ -616,10 +616,13 @@ impl MarketApi {
         let tz = self.state.config.campus_tz().map_err(ApiError::internal)?;
         let key = key.0;
         let state = self.state.clone();
+        let fingerprint = checkout.fingerprint();
         let placed = self
             .state
             .store
-            .write(move |txn| orders::place(txn, &checkout, &key, state.clock.now(), tz))
+            .write(move |txn| {
+                orders::place(txn, &checkout, &fingerprint, &key, state.clock.now(), tz)
+            })
             .await?;
         Ok(match placed {
             Placed::New(o) => CheckoutResponse::Created(Json(order_view(o, true))),

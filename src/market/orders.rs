@@ -216,16 +216,18 @@ pub fn join_batch(
 }
 
 /// Places an order. See the module comment for the transaction's shape.
+/// `fingerprint` is `c.fingerprint()`, computed by the caller before the
+/// write so the hash stays off the single writer thread.
 pub fn place(
     txn: &WriteTransaction,
     c: &Checkout,
+    fingerprint: &str,
     idempotency_key: &str,
     now: DateTime<Utc>,
     tz: Tz,
 ) -> Result<Placed, ApiError> {
     // 1. Idempotency: same key and body → the original order; other body → 422.
     let ikey = idem_key(&c.user_id, idempotency_key);
-    let fingerprint = c.fingerprint();
     // Tables used both to check and to write stay open between the two: an
     // open costs a lookup in redb's table tree, on the writer thread.
     let mut idempotency_t = txn.open_table(tables::IDEMPOTENCY)?;
@@ -430,7 +432,7 @@ pub fn place(
         &mut idempotency_t,
         &ikey,
         &IdempotencyRecord {
-            fingerprint,
+            fingerprint: fingerprint.to_string(),
             order_id: o.id.clone(),
             created_at: now,
         },
