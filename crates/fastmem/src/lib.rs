@@ -298,6 +298,16 @@ mod tests {
             .collect()
     }
 
+    /// Deterministic pseudo-random numbers without a dependency.
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
     const SIZES: &[usize] = &[
         0, 1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 66, 79, 80, 81, 127,
         128, 129, 255, 256, 257, 1000, 2047, 2048, 2049, 4095, 4096, 4097, 10_000,
@@ -320,6 +330,19 @@ mod tests {
         }
     }
 
+    /// `move_` of `n` bytes from `s` to `d` inside a copy of `orig`, against
+    /// the same move done by a plain byte loop through a temporary.
+    fn check_move(orig: &[u8], s: usize, d: usize, n: usize, what: &str) {
+        let mut buf = orig.to_vec();
+        unsafe { move_(buf.as_mut_ptr().add(d), buf.as_ptr().add(s), n) };
+        let mut want = orig.to_vec();
+        let tmp: Vec<u8> = want[s..s + n].to_vec();
+        for (i, b) in tmp.into_iter().enumerate() {
+            want[d + i] = b;
+        }
+        assert_eq!(buf, want, "{what} n={n} s={s} d={d}");
+    }
+
     /// `memmove` within one buffer, both directions, every distance up to
     /// past the length (so overlapping and not), against `copy_within`'s
     /// result computed on a copy of the buffer by a plain byte loop.
@@ -332,28 +355,11 @@ mod tests {
                 .collect();
             for &dist in &distances {
                 for base in [0, 3] {
-                    let len = base + n + dist + 16;
-                    let orig = pattern(len, dist as u8);
+                    let orig = pattern(base + n + dist + 16, dist as u8);
                     // Forwards: dst after src (the backward path).
-                    let mut buf = orig.clone();
-                    let (s, d) = (base, base + dist);
-                    unsafe { move_(buf.as_mut_ptr().add(d), buf.as_ptr().add(s), n) };
-                    let mut want = orig.clone();
-                    let tmp: Vec<u8> = want[s..s + n].to_vec();
-                    for (i, b) in tmp.into_iter().enumerate() {
-                        want[d + i] = b;
-                    }
-                    assert_eq!(buf, want, "up n={n} dist={dist} base={base}");
+                    check_move(&orig, base, base + dist, n, "up");
                     // Backwards: dst before src (the forward path).
-                    let mut buf = orig.clone();
-                    let (s, d) = (base + dist, base);
-                    unsafe { move_(buf.as_mut_ptr().add(d), buf.as_ptr().add(s), n) };
-                    let mut want = orig.clone();
-                    let tmp: Vec<u8> = want[s..s + n].to_vec();
-                    for (i, b) in tmp.into_iter().enumerate() {
-                        want[d + i] = b;
-                    }
-                    assert_eq!(buf, want, "down n={n} dist={dist} base={base}");
+                    check_move(&orig, base + dist, base, n, "down");
                 }
             }
         }
@@ -371,14 +377,7 @@ mod tests {
 
     #[test]
     fn random_copies_and_moves_match_the_standard_library() {
-        // xorshift: deterministic, no dependency.
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         for _ in 0..20_000 {
             let len = 1 + (next() % 6000) as usize;
             let n = (next() as usize) % (len + 1);
@@ -401,13 +400,7 @@ mod tests {
 
     #[test]
     fn compare_orders_like_slices_wherever_the_first_difference_is() {
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         for n in 0..80 {
             let a = pattern(n, 5);
             assert_eq!(
