@@ -138,18 +138,13 @@ impl<'t> ShopBatches<'t> {
     /// error reads as "no batch yet" and is not remembered, so `take`
     /// reads the same key again and reports it.
     pub fn availability(&self, cutoff: DateTime<Utc>) -> Availability {
-        let cached = self
-            .read
-            .borrow()
-            .iter()
-            .find(|(c, _)| *c == cutoff)
-            .map(|(_, b)| b.as_ref().map(Batch::availability));
-        if let Some(a) = cached {
-            return a.unwrap_or(Availability::Absent);
+        let of = |b: &Option<Batch>| b.as_ref().map_or(Availability::Absent, Batch::availability);
+        if let Some((_, b)) = self.read.borrow().iter().find(|(c, _)| *c == cutoff) {
+            return of(b);
         }
         match existing_batch(self.txn, self.shop_id, cutoff) {
             Ok(b) => {
-                let a = b.as_ref().map_or(Availability::Absent, Batch::availability);
+                let a = of(&b);
                 self.read.borrow_mut().push((cutoff, b));
                 a
             }
@@ -360,11 +355,12 @@ pub fn place(
 
     // --- Every check passed: write. ---
     for (p, l) in products.iter().zip(&c.lines) {
+        let before = p.stock;
         let mut p = p.clone();
         p.stock -= l.quantity;
         p.updated_at = now;
         codec::put(&mut products_t, &p.id, &p)?;
-        if crate::search::schema::stock_change_reindexes(p.stock + l.quantity, p.stock) {
+        if crate::search::schema::stock_change_reindexes(before, p.stock) {
             crate::search::enqueue(txn, crate::search::Target::Product(p.id.clone()))?;
         }
     }
@@ -526,8 +522,7 @@ fn restore_stock(txn: &WriteTransaction, o: &Order, now: DateTime<Utc>) -> Resul
             if crate::search::schema::stock_change_reindexes(was, p.stock) {
                 crate::search::enqueue(txn, crate::search::Target::Product(p.id.clone()))?;
             }
-            let was_out = was == 0;
-            if was_out && p.stock > 0 && p.is_live() {
+            if was == 0 && p.stock > 0 && p.is_live() {
                 restocked.push(p);
             }
         }
