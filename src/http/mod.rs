@@ -193,6 +193,23 @@ pub fn nullable_optionals(spec: &str) -> String {
     }
 }
 
+/// The Swagger UI page. poem-openapi's `swagger_ui()` builds its 3.2 MB of
+/// HTML (the whole Swagger bundle plus the document) at start and keeps it:
+/// a tenth of an idle server's memory for a page few visit. It is built on
+/// the first visit instead, from a service kept only for that, and then
+/// served without copying.
+fn docs_page(api: OpenApiService<Apis, ()>) -> impl Endpoint {
+    let html = std::sync::OnceLock::<bytes::Bytes>::new();
+    poem::Route::new().at(
+        "/",
+        poem::get(poem::endpoint::make_sync(move |_| {
+            poem::Response::builder()
+                .content_type("text/html; charset=utf-8")
+                .body(html.get_or_init(|| api.swagger_ui_html().into()).clone())
+        })),
+    )
+}
+
 pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     let api = api_service(state.clone());
     let spec = api.spec();
@@ -220,7 +237,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
                     .body(document.as_str().to_owned())
             })),
         )
-        .nest("/docs", api.swagger_ui())
+        .nest("/docs", docs_page(api_service(state.clone())))
         .at("/setup", poem::get(system::setup_page))
         .at("/api/v1/events", poem::get(events_api::event_stream))
         .at("/files/:id/:variant", poem::get(files_api::serve_file))
