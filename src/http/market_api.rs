@@ -620,7 +620,7 @@ impl MarketApi {
         let placed = self
             .state
             .store
-            .write(move |txn| {
+            .write_keeping_cache(move |txn| {
                 orders::place(txn, &checkout, &fingerprint, &key, state.clock.now(), tz)
             })
             .await?;

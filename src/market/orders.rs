@@ -20,7 +20,7 @@ use crate::domain::order::{
 };
 use crate::domain::shop::Shop;
 use crate::http::error::ApiError;
-use crate::store::{StoreError, codec, tables};
+use crate::store::{StoreError, cache, codec, tables};
 
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_TTL_HOURS: i64 = 24;
@@ -241,9 +241,14 @@ pub fn place(
         return Ok(Placed::Replayed(o));
     }
 
-    // 2. The shop takes orders.
-    let shop: Shop = codec::get(&txn.open_table(tables::SHOPS)?, &c.shop_id)?
-        .filter(Shop::is_public)
+    // 2. The shop takes orders. The shop, its slots and the settings come
+    // through the writer's cache (`store::cache`): `Store::write_keeping_cache`
+    // is what lets them stay decoded between orders.
+    let shop = cache::cached(&c.shop_id, || {
+        codec::get::<Shop>(&txn.open_table(tables::SHOPS)?, &c.shop_id)
+    })?;
+    let shop = Option::as_ref(&shop)
+        .filter(|s| s.is_public())
         .ok_or_else(|| ApiError::NotFound("no such shop".into()))?;
     if !shop.accepting_orders {
         return Err(ApiError::Conflict(format!(
@@ -254,7 +259,7 @@ pub fn place(
 
     // 3. Products belong to the shop, are sold, and are in stock.
     let mut products_t = txn.open_table(tables::PRODUCTS)?;
-    let products = carts::check_products(&products_t, &shop, &c.lines)?;
+    let products = carts::check_products(&products_t, shop, &c.lines)?;
     let short: Vec<String> = products
         .iter()
         .zip(&c.lines)
@@ -309,7 +314,7 @@ pub fn place(
     let snapshot = addresses::snapshot(&txn.open_table(tables::BUILDINGS)?, &address)?;
 
     // 6. The batch (or direct delivery).
-    let slots = shop_slots(txn, &shop.id)?;
+    let slots = cache::cached(&shop.id, || shop_slots(txn, &shop.id))?;
     let batches = ShopBatches::new(txn, &shop.id);
     let avail = |_slot_id: &str, cutoff: DateTime<Utc>| batches.availability(cutoff);
     let choice = match &c.delivery {
@@ -345,7 +350,10 @@ pub fn place(
         )
         .into());
     }
-    let platform_fee = crate::settings::read(&txn.open_table(tables::SETTINGS)?)?.platform_fee;
+    let platform_fee = cache::cached("", || {
+        crate::settings::read(&txn.open_table(tables::SETTINGS)?)
+    })?
+    .platform_fee;
     let delivery_fee = if choice.is_some() {
         shop.delivery_fee
     } else {

@@ -114,6 +114,9 @@ pub struct Metrics {
     mail_failed: IntCounter,
     mail_queued: IntGauge,
     mail_dead: IntGauge,
+    /// The writer's totals: commands over commits is the mean group size.
+    store_commits: IntCounter,
+    store_commands: IntCounter,
     window_requests: AtomicU64,
     window_errors: AtomicU64,
     window_buckets: Vec<AtomicU64>,
@@ -239,7 +242,19 @@ impl Metrics {
         registry.register(Box::new(mail_failed.clone()))?;
         registry.register(Box::new(mail_queued.clone()))?;
         registry.register(Box::new(mail_dead.clone()))?;
+        let store_commits = IntCounter::new(
+            "store_commits_total",
+            "Durable store commits since start (one per group of write commands)",
+        )?;
+        let store_commands = IntCounter::new(
+            "store_commands_total",
+            "Write commands run by the store's writer since start",
+        )?;
+        registry.register(Box::new(store_commits.clone()))?;
+        registry.register(Box::new(store_commands.clone()))?;
         Ok(Self {
+            store_commits,
+            store_commands,
             mail_sent,
             mail_failed,
             mail_queued,
@@ -381,9 +396,12 @@ impl Metrics {
                 0.0
             });
         }
+        let w = state.store.writer_stats();
         for (counter, total) in [
             (&self.mail_sent, state.mail.sent_total()),
             (&self.mail_failed, state.mail.failed_attempts_total()),
+            (&self.store_commits, w.commits),
+            (&self.store_commands, w.commands),
         ] {
             let seen = counter.get();
             if total > seen {

@@ -8,6 +8,7 @@
 //! until the database is reopened, so the open database sits in a shared
 //! slot that the writer empties and refills when it reopens the file.
 
+pub mod cache;
 pub mod codec;
 mod migrations;
 pub mod tables;
@@ -270,7 +271,28 @@ impl Store {
         T: Send + 'static,
         E: WriteFailure + Send + 'static,
     {
-        let out = self.inner.writer.submit(f).await;
+        self.submit(f, false).await
+    }
+
+    /// `write` for a command that writes none of the records the writer
+    /// caches (shops, slots, settings: see `cache`), so what it and its
+    /// neighbours read through `cache::cached` stays decoded.
+    pub async fn write_keeping_cache<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut(&WriteTransaction) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: WriteFailure + Send + 'static,
+    {
+        self.submit(f, true).await
+    }
+
+    async fn submit<T, E, F>(&self, f: F, keeps_cache: bool) -> Result<T, E>
+    where
+        F: FnMut(&WriteTransaction) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: WriteFailure + Send + 'static,
+    {
+        let out = self.inner.writer.submit(f, keeps_cache).await;
         self.inner.commits.notify_one();
         out
     }

@@ -30,7 +30,7 @@ use std::time::Duration;
 use redb::{Database, Durability, WriteTransaction};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{DbSlot, StoreError, WriteFailure, WriterOptions, is_disk_full};
+use super::{DbSlot, StoreError, WriteFailure, WriterOptions, cache, is_disk_full};
 
 type Thunk = Box<dyn FnOnce() + Send>;
 
@@ -47,6 +47,8 @@ enum Step {
 
 struct Job {
     run: Box<dyn FnMut(&WriteTransaction) -> Step + Send>,
+    /// Promises to write none of the records in `cache` (see there).
+    keeps_cache: bool,
     fail: Box<dyn FnOnce(StoreError) + Send>,
 }
 
@@ -112,7 +114,7 @@ impl Handle {
         self.counters.commits.load(Ordering::Acquire)
     }
 
-    fn job<T, E, F>(mut f: F) -> (Job, oneshot::Receiver<Result<T, E>>)
+    fn job<T, E, F>(mut f: F, keeps_cache: bool) -> (Job, oneshot::Receiver<Result<T, E>>)
     where
         F: FnMut(&WriteTransaction) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -141,19 +143,20 @@ impl Handle {
         (
             Job {
                 run: Box::new(run),
+                keeps_cache,
                 fail: Box::new(fail),
             },
             rx,
         )
     }
 
-    pub(super) async fn submit<T, E, F>(&self, f: F) -> Result<T, E>
+    pub(super) async fn submit<T, E, F>(&self, f: F, keeps_cache: bool) -> Result<T, E>
     where
         F: FnMut(&WriteTransaction) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: WriteFailure + Send + 'static,
     {
-        let (job, rx) = Self::job(f);
+        let (job, rx) = Self::job(f, keeps_cache);
         if self.tx.send(job).await.is_err() {
             return Err(E::from_store(StoreError::Unavailable(
                 "the writer has stopped".into(),
@@ -172,7 +175,7 @@ impl Handle {
         T: Send + 'static,
         E: WriteFailure + Send + 'static,
     {
-        let (job, rx) = Self::job(f);
+        let (job, rx) = Self::job(f, false);
         if self.tx.blocking_send(job).is_err() {
             return Err(E::from_store(StoreError::Unavailable(
                 "the writer has stopped".into(),
@@ -304,6 +307,7 @@ impl Writer {
     fn reopen(&self, rx: &mut mpsc::Receiver<Job>, fault: &Fault) -> Result<(), String> {
         tracing::error!(?fault, "the store hit an I/O error; reopening it");
         self.healthy.store(false, Ordering::Relaxed);
+        cache::clear();
         // New readers now get `Unavailable`; the old handle closes (and
         // releases its file lock) once the last reader in flight drops it.
         self.slot.write().unwrap_or_else(|p| p.into_inner()).take();
@@ -359,6 +363,7 @@ fn commit_group(db: &Database, mut group: Vec<Job>, counters: &Counters) -> Resu
     let mut ready = Vec::with_capacity(group.len());
     let mut dirty = false;
     for job in group.iter_mut() {
+        cache::enter(job.keeps_cache);
         match (job.run)(&txn) {
             Step::Ready(t) => ready.push(t),
             Step::Storage(_) => {
@@ -369,6 +374,7 @@ fn commit_group(db: &Database, mut group: Vec<Job>, counters: &Counters) -> Resu
     }
     if dirty {
         drop(ready);
+        cache::clear();
         let _ = txn.abort();
         counters.replays.fetch_add(1, Ordering::Relaxed);
         return replay_one_by_one(db, group, counters);
@@ -384,6 +390,7 @@ fn commit_group(db: &Database, mut group: Vec<Job>, counters: &Counters) -> Resu
             Ok(())
         }
         Err(e) => {
+            cache::clear();
             let e = StoreError::from(e);
             tracing::error!(error = %e, "commit failed");
             drop(ready);
@@ -404,6 +411,7 @@ fn replay_one_by_one(db: &Database, group: Vec<Job>, counters: &Counters) -> Res
                 return Err(Fault::of(&e));
             }
         };
+        cache::enter(job.keeps_cache);
         match (job.run)(&txn) {
             Step::Ready(t) => match txn.commit() {
                 Ok(()) => {
@@ -411,6 +419,7 @@ fn replay_one_by_one(db: &Database, group: Vec<Job>, counters: &Counters) -> Res
                     t();
                 }
                 Err(e) => {
+                    cache::clear();
                     let e = StoreError::from(e);
                     tracing::error!(error = %e, "commit failed");
                     drop(t);
@@ -420,6 +429,7 @@ fn replay_one_by_one(db: &Database, group: Vec<Job>, counters: &Counters) -> Res
                 }
             },
             Step::Storage(t) => {
+                cache::clear();
                 let _ = txn.abort();
                 t();
             }

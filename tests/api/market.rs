@@ -451,6 +451,82 @@ async fn shops_that_cannot_take_the_order_refuse_it() {
     assert_eq!(order_count(&app).await, 0);
 }
 
+/// The writer keeps the shop, its slots and the fee decoded between
+/// orders (`store::cache`); each change below must reach the very next order.
+#[tokio::test]
+async fn checkout_sees_every_shop_slot_and_fee_change_at_once() {
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (token, address) = student(&app, "asha@uni.edu", &m).await;
+    let body = checkout_body(
+        &m,
+        &address,
+        json!([{"product_id": m.products[0], "quantity": 1}]),
+    );
+    let placed = |key: &'static str| {
+        let (app, token, body) = (&app, &token, &body);
+        async move {
+            let r = checkout(app, token, key, body).await;
+            assert_eq!(r.status(), StatusCode::CREATED, "{key}");
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let o = placed("k1").await;
+    assert_eq!(
+        (o["platform_fee"].as_i64(), o["delivery_fee"].as_i64()),
+        (Some(0), Some(1000))
+    );
+
+    set_platform_fee(&app, 300).await;
+    assert_eq!(placed("k2").await["platform_fee"], 300);
+
+    let shop = format!("/api/v1/shops/{}", m.shop_id);
+    let patch = |body: Value| {
+        let (app, m, shop) = (&app, &m, &shop);
+        async move {
+            let r = app
+                .client()
+                .patch(app.url(shop))
+                .bearer_auth(&m.owner_token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+        }
+    };
+    patch(json!({"delivery_fee": 1200})).await;
+    assert_eq!(placed("k3").await["delivery_fee"], 1200);
+    patch(json!({"accepting_orders": false})).await;
+    assert_problem(checkout(&app, &token, "k4", &body).await, 409).await;
+    patch(json!({"accepting_orders": true})).await;
+    assert_eq!(placed("k5").await["status"], "NEW");
+
+    // Without its only slot (and no direct delivery) the shop has no batch.
+    let slots: Value = app
+        .client()
+        .get(app.url(&format!("{shop}/slots")))
+        .bearer_auth(&m.owner_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let slot = slots[0]["id"].as_str().unwrap();
+    let r = app
+        .client()
+        .delete(app.url(&format!("/api/v1/slots/{slot}")))
+        .bearer_auth(&m.owner_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let p = assert_problem(checkout(&app, &token, "k6", &body).await, 422).await;
+    assert!(p.to_string().contains("no upcoming batch"), "{p}");
+    assert_eq!(stock(&app, &m.products[0]).await, 10 - 4);
+}
+
 #[tokio::test]
 async fn direct_delivery_skips_batching_and_uses_its_fee() {
     let app = spawn_app().await;

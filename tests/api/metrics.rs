@@ -13,7 +13,10 @@ use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
 fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let found: Vec<f64> = text
         .lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter(|l| {
+            l.starts_with(&format!("{name}{{"))
+                || (labels.is_empty() && l.starts_with(&format!("{name} ")))
+        })
         .filter(|l| {
             labels
                 .iter()
@@ -73,6 +76,8 @@ async fn metrics_pass_promtool_and_label_requests_by_route_template() {
         .await
         .unwrap();
     c.get(app.url("/no/such/page")).send().await.unwrap();
+    // Signing up writes: the writer's counters move.
+    app.bearer("writer@uni.edu").await;
 
     let r = scrape(&app, None).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -120,6 +125,12 @@ async fn metrics_pass_promtool_and_label_requests_by_route_template() {
         ),
         Some(2.0),
         "{text}"
+    );
+    let commits = sample(&text, "uphill_store_commits_total", &[]).unwrap_or(0.0);
+    let commands = sample(&text, "uphill_store_commands_total", &[]).unwrap_or(0.0);
+    assert!(
+        commits >= 1.0 && commands >= commits,
+        "{commits} {commands}\n{text}"
     );
     assert!(!text.contains("01JNOSUCHSHOP"), "raw path in a label");
     assert!(!text.contains(":param"), "poem pattern in a label");
