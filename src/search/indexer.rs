@@ -32,6 +32,8 @@ use crate::store::{Store, StoreError, codec, tables};
 const POLL: Duration = Duration::from_millis(100);
 /// Queue rows read per round, so one huge backlog cannot stall commits.
 const ROUND: usize = 20_000;
+/// A writer with nothing to do for this long is closed (see `LazyWriter`).
+const WRITER_IDLE: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
@@ -70,10 +72,56 @@ impl std::fmt::Display for Unusable {
     }
 }
 
+/// The index writer, open only while there is indexing to do. An open
+/// tantivy writer holds a 2.5 MB operation channel and its own threads; on a
+/// quiet campus that was most of what an idle server's memory had left to
+/// give, and opening one again takes milliseconds.
+pub struct LazyWriter {
+    index: Index,
+    heap: usize,
+    writer: Option<IndexWriter<TantivyDocument>>,
+    last_used: Instant,
+}
+
+impl LazyWriter {
+    fn new(index: Index, heap: usize) -> Self {
+        LazyWriter {
+            index,
+            heap,
+            writer: None,
+            last_used: Instant::now(),
+        }
+    }
+
+    /// The writer, opened when needed.
+    fn get(&mut self) -> Result<&IndexWriter<TantivyDocument>, Unusable> {
+        self.last_used = Instant::now();
+        if self.writer.is_none() {
+            self.writer = Some(acquire_writer(&self.index, self.heap)?);
+        }
+        Ok(self.writer.as_ref().expect("just opened"))
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// Closes the writer once it has been idle for `idle` (it must hold
+    /// nothing uncommitted), letting its merges finish first.
+    fn close_if_idle(&mut self, idle: Duration) {
+        if self.last_used.elapsed() >= idle
+            && let Some(w) = self.writer.take()
+            && let Err(e) = w.wait_merging_threads()
+        {
+            tracing::warn!(error = %e, "search merges did not finish");
+        }
+    }
+}
+
 /// An open index ready to take changes.
 pub struct Open {
     pub index: Index,
-    pub writer: IndexWriter<TantivyDocument>,
+    pub writer: LazyWriter,
     pub reader: IndexReader,
     /// The last queue sequence the index covers.
     pub seq: u64,
@@ -121,7 +169,10 @@ pub fn open(search_dir: &Path, heap: usize) -> Result<Open, Unusable> {
         Some(p) => return Err(Unusable::OldVersion(format!("v{}", p.v))),
         None => return Err(Unusable::OldVersion("no version in its last commit".into())),
     };
-    let writer = acquire_writer(&index, heap)?;
+    // Taken once to learn now whether another process holds the lock; the
+    // first change to index opens it again.
+    drop(acquire_writer(&index, heap)?);
+    let writer = LazyWriter::new(index.clone(), heap);
     let reader = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         index
             .reader_builder()
@@ -419,7 +470,7 @@ impl Applier<'_> {
 /// Applies the queue rows after `after`; returns the last sequence seen.
 fn drain(
     store: &Store,
-    writer: &IndexWriter<TantivyDocument>,
+    writer: &mut LazyWriter,
     f: &Fields,
     after: u64,
 ) -> anyhow::Result<Option<u64>> {
@@ -429,6 +480,9 @@ fn drain(
             let Some(last) = rows.last().map(|(s, _)| *s) else {
                 return Ok(None);
             };
+            let writer = writer
+                .get()
+                .map_err(|e| StoreError::Unavailable(format!("search index writer: {e}")))?;
             let targets: BTreeSet<Target> = rows.into_iter().filter_map(|(_, t)| t).collect();
             let mut a = Applier {
                 writer,
@@ -554,7 +608,7 @@ pub(super) fn run(
             Ok(Command::Wake) | Err(RecvTimeoutError::Timeout) => {}
         }
         loop {
-            match drain(&store, &current.writer, &f, applied) {
+            match drain(&store, &mut current.writer, &f, applied) {
                 Ok(Some(last)) => {
                     applied = last;
                     dirty = true;
@@ -578,10 +632,11 @@ pub(super) fn run(
             dirty = false;
             last_commit = Instant::now();
         }
+        if !dirty {
+            current.writer.close_if_idle(WRITER_IDLE);
+        }
     }
-    if let Err(e) = current.writer.wait_merging_threads() {
-        tracing::warn!(error = %e, "search merges did not finish");
-    }
+    current.writer.close_if_idle(Duration::ZERO);
 }
 
 /// Commits with the last applied sequence as payload, reloads the reader,
@@ -593,13 +648,17 @@ fn commit(shared: &Shared, store: &Store, o: &mut Open, applied: u64) -> bool {
         seq: applied,
     })
     .unwrap_or_default();
-    let result = o.writer.prepare_commit().and_then(|mut c| {
+    // Something was applied, so the writer is open.
+    let Some(writer) = o.writer.writer.as_mut() else {
+        return false;
+    };
+    let result = writer.prepare_commit().and_then(|mut c| {
         c.set_payload(&payload);
         c.commit()
     });
     if let Err(e) = result {
         tracing::error!(error = %e, "search index commit failed");
-        let _ = o.writer.rollback();
+        let _ = writer.rollback();
         return false;
     }
     o.seq = applied;
@@ -613,4 +672,59 @@ fn commit(shared: &Shared, store: &Store, o: &mut Open, applied: u64) -> bool {
         tracing::warn!(error = %e, "could not clear applied search queue rows");
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(f: &Fields, id: &str) -> TantivyDocument {
+        let mut d = TantivyDocument::new();
+        d.add_text(f.kind, schema::KIND_PRODUCT);
+        d.add_text(f.id, id);
+        d.add_text(f.name, "Masala Chai");
+        d
+    }
+
+    fn count(index: &Index) -> u64 {
+        index.reader().unwrap().searcher().num_docs()
+    }
+
+    #[test]
+    fn the_writer_opens_on_demand_and_closes_when_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let (schema, f) = schema::build();
+        let index = Index::create_in_dir(dir.path(), schema).unwrap();
+        register(&index);
+        let mut lazy = LazyWriter::new(index.clone(), 15_000_000);
+        assert!(!lazy.is_open(), "nothing to index yet");
+
+        lazy.get().unwrap().add_document(doc(&f, "1")).unwrap();
+        lazy.writer.as_mut().unwrap().commit().unwrap();
+        lazy.close_if_idle(Duration::from_secs(3600));
+        assert!(lazy.is_open(), "used just now");
+
+        lazy.close_if_idle(Duration::ZERO);
+        assert!(!lazy.is_open());
+        // Closed means the lock is free: another writer may take it.
+        drop(acquire_writer(&index, 15_000_000).unwrap());
+
+        // And the next change opens it again, keeping what was committed.
+        lazy.get().unwrap().add_document(doc(&f, "2")).unwrap();
+        lazy.writer.as_mut().unwrap().commit().unwrap();
+        assert_eq!(count(&index), 2);
+    }
+
+    #[test]
+    fn an_open_writer_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let (schema, _) = schema::build();
+        let index = Index::create_in_dir(dir.path(), schema).unwrap();
+        let mut lazy = LazyWriter::new(index.clone(), 15_000_000);
+        lazy.get().unwrap();
+        assert!(matches!(
+            acquire_writer(&index, 15_000_000),
+            Err(Unusable::Locked)
+        ));
+    }
 }
