@@ -96,10 +96,10 @@ impl LazyWriter {
     /// The writer, opened when needed.
     fn get(&mut self) -> Result<&IndexWriter<TantivyDocument>, Unusable> {
         self.last_used = Instant::now();
-        if self.writer.is_none() {
-            self.writer = Some(acquire_writer(&self.index, self.heap)?);
-        }
-        Ok(self.writer.as_ref().expect("just opened"))
+        Ok(match self.writer {
+            Some(ref w) => w,
+            None => self.writer.insert(acquire_writer(&self.index, self.heap)?),
+        })
     }
 
     pub fn is_open(&self) -> bool {
