@@ -4,7 +4,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fixtures::{self, Market, ShopOpts, market, order_count, stock, student};
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::helpers::{TestApp, assert_problem, expect, get_ok, send, spawn_app};
+use reqwest::Method;
 
 fn checkout_body(m: &Market, address: &str, items: Value) -> Value {
     json!({"shop_id": m.shop_id, "items": items, "address_id": address, "payment_method": "CASH"})
@@ -480,19 +481,12 @@ async fn checkout_sees_every_shop_slot_and_fee_change_at_once() {
     set_platform_fee(&app, 300).await;
     assert_eq!(placed("k2").await["platform_fee"], 300);
 
-    let shop = format!("/api/v1/shops/{}", m.shop_id);
+    let shop = format!("/shops/{}", m.shop_id);
     let patch = |body: Value| {
         let (app, m, shop) = (&app, &m, &shop);
         async move {
-            let r = app
-                .client()
-                .patch(app.url(shop))
-                .bearer_auth(&m.owner_token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(r.status(), StatusCode::OK);
+            let r = send(app, Method::PATCH, shop, Some(&m.owner_token), Some(body)).await;
+            expect(r, 200).await;
         }
     };
     patch(json!({"delivery_fee": 1200})).await;
@@ -503,25 +497,17 @@ async fn checkout_sees_every_shop_slot_and_fee_change_at_once() {
     assert_eq!(placed("k5").await["status"], "NEW");
 
     // Without its only slot (and no direct delivery) the shop has no batch.
-    let slots: Value = app
-        .client()
-        .get(app.url(&format!("{shop}/slots")))
-        .bearer_auth(&m.owner_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let slots = get_ok(&app, &m.owner_token, &format!("/api/v1{shop}/slots")).await;
     let slot = slots[0]["id"].as_str().unwrap();
-    let r = app
-        .client()
-        .delete(app.url(&format!("/api/v1/slots/{slot}")))
-        .bearer_auth(&m.owner_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = send(
+        &app,
+        Method::DELETE,
+        &format!("/slots/{slot}"),
+        Some(&m.owner_token),
+        None,
+    )
+    .await;
+    expect(r, 204).await;
     let p = assert_problem(checkout(&app, &token, "k6", &body).await, 422).await;
     assert!(p.to_string().contains("no upcoming batch"), "{p}");
     assert_eq!(stock(&app, &m.products[0]).await, 10 - 4);
