@@ -97,24 +97,42 @@ fn main() -> anyhow::Result<()> {
         search.search(Kind::Products, q, &none, 20, 0)?;
     }
     let mut times = Vec::with_capacity(queries);
+    let mut per_query = vec![Vec::new(); parsed.len()];
     let mut hits = 0usize;
     for i in 0..queries {
         let q = &parsed[i % parsed.len()];
         let t = Instant::now();
         let page = search.search(Kind::Products, q, &none, 20, 0)?;
         times.push(t.elapsed());
+        per_query[i % parsed.len()].push(t.elapsed());
         hits += page.ids.len();
     }
     search.shutdown();
-    times.sort();
-    let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
+    let pct = |times: &mut Vec<Duration>, p: f64| {
+        times.sort();
+        times[((times.len() as f64 * p) as usize).min(times.len() - 1)].as_micros()
+    };
+    // Which queries make the tail: each one's median, slowest first.
+    let mut medians: Vec<(u128, &str)> = per_query
+        .iter_mut()
+        .zip(QUERIES)
+        .map(|(t, q)| (pct(t, 0.5), *q))
+        .collect();
+    medians.sort_by(|a, b| b.cmp(a));
+    let slowest: Vec<String> = medians
+        .iter()
+        .take(5)
+        .map(|(us, q)| format!("\"{q}\":{us}"))
+        .collect();
     println!(
         "{{\"products\":{products},\"seed_ms\":{seed_ms},\"rebuild_ms\":{},\"queries\":{queries},\
-         \"avg_hits\":{:.1},\"inprocess_p50_us\":{},\"inprocess_p99_us\":{}}}",
+         \"avg_hits\":{:.1},\"inprocess_p50_us\":{},\"inprocess_p99_us\":{},\
+         \"slowest_median_us\":{{{}}}}}",
         r.millis,
         hits as f64 / queries as f64,
-        pct(0.50).as_micros(),
-        pct(0.99).as_micros()
+        pct(&mut times, 0.50),
+        pct(&mut times, 0.99),
+        slowest.join(",")
     );
     Ok(())
 }

@@ -117,6 +117,7 @@ def main():
             "inprocess_p50_ms": inproc["inprocess_p50_us"] / 1000,
             "inprocess_p99_ms": inproc["inprocess_p99_us"] / 1000,
             "avg_hits": inproc["avg_hits"],
+            "inprocess_slowest_median_us": inproc.get("slowest_median_us"),
             "start_to_ready_ms": round(ready_ms),
             "http_rps": round(statistics.median(rps)),
             "http_p50_ms": round(statistics.median(p50), 2),
