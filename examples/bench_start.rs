@@ -117,6 +117,26 @@ fn fill(dir: &std::path::Path, orders: usize) {
             })
             .expect("write orders");
     }
+    drop(store);
+    // The writer thread closes the database after the last handle goes,
+    // and closing a 2 GiB file takes a while; a server started before it
+    // is done finds the file locked and exits. Wait until it can be opened.
+    let path = dir.join("uphill.redb");
+    let closing = Instant::now();
+    let deadline = closing + Duration::from_secs(600);
+    loop {
+        match redb::Database::open(&path) {
+            Ok(db) => {
+                drop(db);
+                eprintln!("the filled store closed after {:?}", closing.elapsed());
+                break;
+            }
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("the filled store does not open: {e}"),
+        }
+    }
 }
 
 fn free_port() -> u16 {

@@ -341,6 +341,18 @@ def register(base, i, password):
     return token_for(base, email, password)
 
 
+FLOORS = ["raw", "http1", "auto"]
+EXAMPLES = os.environ.get("UPHILL_BENCH_EXAMPLES", os.path.join(ROOT, "target/release/examples"))
+
+
+def run_sse_client(port, admin, tokens_path, pid):
+    out = subprocess.run(
+        [os.path.join(EXAMPLES, "bench_sse"), f"127.0.0.1:{port}",
+         admin, tokens_path, str(SSE_STREAMS), str(SSE_ROUNDS), str(pid)],
+        capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
 def sse_bench():
     """10,000 streams need 10,000 descriptors on each side: the script
     raises the soft limit to the hard one for itself and its children."""
@@ -363,14 +375,41 @@ def sse_bench():
         path = os.path.join(server.data, "sse-tokens.txt")
         with open(path, "w") as f:
             f.write("\n".join(tokens))
-        runs = []
-        for _ in range(max(1, RUNS)):
-            out = subprocess.run(
-                [os.path.join(os.environ.get("UPHILL_BENCH_EXAMPLES", os.path.join(ROOT, "target/release/examples")), "bench_sse"), f"127.0.0.1:{server.port}",
-                 admin, path, str(SSE_STREAMS), str(SSE_ROUNDS), str(server.proc.pid)],
-                capture_output=True, text=True, check=True).stdout
-            runs.append(json.loads(out))
-            time.sleep(5)
+        # The floors: the same client against bare tokio servers
+        # (bench_sse_floor): `raw` only holds sockets and writes each event
+        # to them; `http1` and `auto` serve through hyper's HTTP/1 and
+        # hyper-util's HTTP/1-or-2 connection (what poem uses), without
+        # poem. Run alternately with Uphill so all see the same machine.
+        floors = {}
+        try:
+            for mode in FLOORS:
+                port_file = os.path.join(server.data, f"floor-{mode}")
+                proc = subprocess.Popen([os.path.join(EXAMPLES, "bench_sse_floor"), port_file, mode])
+                floors[mode] = {"proc": proc, "file": port_file, "runs": []}
+            deadline = time.monotonic() + 10
+            for f in floors.values():
+                while not os.path.exists(f["file"]) or not open(f["file"]).read().strip():
+                    if time.monotonic() > deadline:
+                        raise SystemExit("bench_sse_floor did not start")
+                    time.sleep(0.05)
+                f["port"] = int(open(f["file"]).read())
+            runs = []
+            for _ in range(max(1, RUNS)):
+                runs.append(run_sse_client(server.port, admin, path, server.proc.pid))
+                time.sleep(5)
+                for f in floors.values():
+                    f["runs"].append(run_sse_client(f["port"], admin, path, f["proc"].pid))
+                    time.sleep(1)
+        finally:
+            for f in floors.values():
+                f["proc"].kill()
+                f["proc"].wait()
+        p99 = median([r["p99_ms"] for r in runs])
+        floor_figures = {}
+        for mode, f in floors.items():
+            floor_figures[f"sse_floor_{mode}_p99_ms"] = round(median([r["p99_ms"] for r in f["runs"]]), 2)
+            floor_figures[f"sse_floor_{mode}_p99_ms_runs"] = [round(r["p99_ms"], 1) for r in f["runs"]]
+            floor_figures[f"sse_floor_{mode}_kib_per_stream"] = round(f["runs"][0]["kib_per_stream"], 2)
         return {
             "sse_streams": SSE_STREAMS,
             "sse_connected": min(r["connected"] for r in runs),
@@ -381,6 +420,8 @@ def sse_bench():
             # runs reuse memory the allocator kept from the one before.
             "sse_kib_per_stream": round(runs[0]["kib_per_stream"], 2),
             "sse_p99_ms_runs": [round(r["p99_ms"], 1) for r in runs],
+            **floor_figures,
+            "sse_p99_to_raw_floor": round(p99 / floor_figures["sse_floor_raw_p99_ms"], 2),
         }
     finally:
         server.cleanup()
