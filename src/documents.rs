@@ -714,13 +714,8 @@ fn put_text(ops: &mut Vec<Op>, x: f32, y: f32, font: Font, size: f32, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::catalog::AddressSnapshot;
-    use crate::domain::order::OrderItem;
+    use crate::domain::order::test_support::{at, item, order};
     use crate::domain::shop::{ShopType, Verification};
-
-    fn at(s: &str) -> DateTime<Utc> {
-        s.parse().unwrap()
-    }
 
     fn shop() -> Shop {
         Shop {
@@ -767,51 +762,6 @@ mod tests {
             dispatched_at: None,
             completed_at: None,
             stale_warned_at: None,
-        }
-    }
-
-    fn item(name: &str, unit_price: i64, quantity: u32) -> OrderItem {
-        OrderItem {
-            product_id: format!("p-{name}"),
-            name: name.into(),
-            unit_price,
-            quantity,
-            line_total: unit_price * quantity as i64,
-        }
-    }
-
-    fn order(display: &str, building: &str, room: &str, status: OrderStatus) -> Order {
-        let items = vec![item("Masala Tea", 1000, 2), item("Samosa", 2000, 1)];
-        Order {
-            id: format!("id-{display}"),
-            display_id: display.into(),
-            user_id: "student".into(),
-            shop_id: "shop1".into(),
-            batch_id: Some("batch1".into()),
-            cutoff_at: Some(at("2026-11-22T18:29:00Z")),
-            item_total: 4000,
-            delivery_fee: 1000,
-            platform_fee: 250,
-            total: 5250,
-            items,
-            payment_method: PaymentMethod::Upi,
-            payment_status: PaymentStatus::Pending,
-            status,
-            address: AddressSnapshot {
-                label: "Room".into(),
-                building_id: format!("b-{building}"),
-                building_name: building.into(),
-                room: room.into(),
-                notes: String::new(),
-            },
-            notes: String::new(),
-            otp: Some("987612".into()),
-            otp_failures: 0,
-            cancellation_reason: None,
-            failure_reason: None,
-            transitions: vec![],
-            created_at: at("2026-11-22T10:15:00Z"),
-            updated_at: at("2026-11-22T10:15:00Z"),
         }
     }
 

@@ -33,7 +33,7 @@ fn save_batch(txn: &WriteTransaction, b: &Batch) -> Result<(), StoreError> {
 /// Every order change here goes through this, so the student's live view
 /// hears each one (without the OTP, which the order page fetches itself).
 fn save_order(txn: &WriteTransaction, o: &Order) -> Result<(), StoreError> {
-    codec::put(&mut txn.open_table(tables::ORDERS)?, &o.id, o)?;
+    super::order_counts::put_order(txn, o)?;
     crate::search::enqueue(txn, crate::search::Target::Order(o.id.clone()))?;
     order_event(txn, o)
 }

@@ -422,7 +422,7 @@ pub fn place(
     };
     display_t.insert(o.display_id.as_str(), o.id.as_str())?;
     drop(display_t);
-    codec::put(&mut txn.open_table(tables::ORDERS)?, &o.id, &o)?;
+    super::order_counts::put_order(txn, &o)?;
     crate::search::enqueue(txn, crate::search::Target::Order(o.id.clone()))?;
     txn.open_multimap_table(tables::USER_TO_ORDERS)?
         .insert(o.user_id.as_str(), o.id.as_str())?;
@@ -586,7 +586,7 @@ pub fn cancel(
     o.otp = None;
     restore_stock(txn, &o, now)?;
     leave_batch(txn, &o)?;
-    codec::put(&mut txn.open_table(tables::ORDERS)?, &o.id, &o)?;
+    super::order_counts::put_order(txn, &o)?;
     crate::search::enqueue(txn, crate::search::Target::Order(o.id.clone()))?;
     super::batches::order_event(txn, &o)?;
     if let Some(b) = &o.batch_id {
@@ -649,7 +649,7 @@ pub fn override_status(
         origin.actor_id.as_deref(),
         Some(reason.to_string()),
     );
-    codec::put(&mut txn.open_table(tables::ORDERS)?, &o.id, &o)?;
+    super::order_counts::put_order(txn, &o)?;
     crate::search::enqueue(txn, crate::search::Target::Order(o.id.clone()))?;
     audit::append(
         txn,

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
-use crate::domain::order::OrderStatus;
 use crate::store::{StoreError, codec, tables};
 
 /// One rollup window.
@@ -145,42 +144,6 @@ pub async fn roll_up(state: &AppState, from: DateTime<Utc>) -> Result<Rollup, St
     Ok(r)
 }
 
-/// Counts orders by status with one scan that decodes only the status.
-pub fn count_orders(txn: &ReadTransaction) -> Result<Vec<(String, i64)>, StoreError> {
-    #[derive(Deserialize)]
-    struct OnlyStatus {
-        status: OrderStatus,
-    }
-    let all = [
-        OrderStatus::New,
-        OrderStatus::Batched,
-        OrderStatus::OutForDelivery,
-        OrderStatus::Completed,
-        OrderStatus::DeliveryFailed,
-        OrderStatus::Cancelled,
-        OrderStatus::Rescheduled,
-    ];
-    let mut counts = [0i64; 7];
-    for e in txn.open_table(tables::ORDERS)?.iter()? {
-        let (_, v) = e?;
-        let s: OnlyStatus = codec::decode(v.value())?;
-        if let Some(i) = all.iter().position(|x| *x == s.status) {
-            counts[i] += 1;
-        }
-    }
-    Ok(all
-        .iter()
-        .zip(counts)
-        .map(|(s, n)| {
-            let name = serde_json::to_value(s)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            (name, n)
-        })
-        .collect())
-}
-
 /// The rollup job and the order recount, until `shutdown`.
 pub async fn run(state: Arc<AppState>, shutdown: CancellationToken) {
     let rollup_every = Duration::from_secs(state.config.metrics.rollup_secs);
@@ -201,7 +164,7 @@ pub async fn run(state: Arc<AppState>, shutdown: CancellationToken) {
                 }
             }
             _ = refresh.tick() => {
-                match state.store.read(count_orders).await {
+                match state.store.read(crate::market::order_counts::read).await {
                     Ok(c) => state.metrics.set_orders(&c),
                     Err(e) => tracing::warn!(error = %e, "counting orders for metrics failed"),
                 }

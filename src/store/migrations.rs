@@ -24,6 +24,7 @@ const MIGRATIONS: &[Migration] = &[
     create_mail_tables,
     create_search_tables,
     create_files_tables,
+    create_order_count_table,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -219,6 +220,12 @@ fn create_search_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
 fn create_files_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(tables::UPLOADS)?;
     Ok(())
+}
+
+/// Orders by status, counted once here from the orders already stored and
+/// kept in step by every order write after.
+fn create_order_count_table(txn: &WriteTransaction) -> Result<(), StoreError> {
+    crate::market::order_counts::recount(txn)
 }
 
 #[cfg(test)]

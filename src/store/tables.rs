@@ -140,6 +140,9 @@ pub const LOCKED_BATCHES: TableDefinition<&str, &str> = TableDefinition::new("lo
 /// user id → how many of their notifications are unread, kept in step by
 /// `notify` so the count is O(1)
 pub const USER_UNREAD: TableDefinition<&str, u64> = TableDefinition::new("user_unread");
+/// order status (`NEW`, …) → how many orders have it, kept in step by
+/// `market::order_counts::put_order` so `/metrics` needs no scan
+pub const ORDER_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("order_counts");
 /// broadcast id → `Broadcast` (stored once, whatever the audience size)
 pub const BROADCASTS: RecordTable = TableDefinition::new("broadcasts");
 /// user id → ids of the broadcasts they have read
@@ -274,6 +277,7 @@ pub const ALL: &[AnyTable] = {
         MultiStr(SHOP_TO_BATCHES),
         StrToStr(LOCKED_BATCHES),
         StrToU64(USER_UNREAD),
+        StrToU64(ORDER_COUNTS),
         Records(BROADCASTS, as_type::<crate::notify::Broadcast>),
         MultiStr(BROADCAST_READS),
         U64Records(EVENTS, as_type::<crate::events::Event>),

@@ -267,3 +267,42 @@ async fn history_serves_rollups_to_admins() {
         .unwrap();
     assert_problem(r, 401).await;
 }
+
+/// `uphill_orders` comes from counts kept with every order write, not from
+/// a scan of every order: placing and cancelling move them, and a restart
+/// reads the same counts back.
+#[tokio::test]
+async fn the_order_gauge_follows_status_changes_across_a_restart() {
+    use crate::fixtures::{ShopOpts, market, order, student};
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (token, address) = student(&app, "student@uni.edu", &m).await;
+    let first = order(&app, &m, &token, &address, "gauge-1").await;
+    order(&app, &m, &token, &address, "gauge-2").await;
+    let id = first["id"].as_str().unwrap();
+    let path = format!("/api/v1/orders/{id}/cancel");
+    let r = crate::helpers::post(&app, &token, &path, serde_json::json!({})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // The gauge is read at start (then every `metrics.refresh_secs`).
+    let dir = app.stop().await;
+    let app = crate::helpers::start(crate::helpers::test_config(&dir), dir).await;
+    let want = [
+        ("NEW", 1.0),
+        ("CANCELLED", 1.0),
+        ("BATCHED", 0.0),
+        ("COMPLETED", 0.0),
+    ];
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = scrape(&app, None).await.text().await.unwrap();
+        if want
+            .iter()
+            .all(|(s, n)| sample(&text, "uphill_orders", &[("status", s)]) == Some(*n))
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("uphill_orders never showed {want:?}:\n{text}");
+}
