@@ -17,6 +17,7 @@ use uphill::domain::catalog::AddressSnapshot;
 use uphill::domain::order::{
     Order, OrderItem, OrderStatus, PaymentMethod, PaymentStatus, Transition,
 };
+use uphill::market::order_counts;
 use uphill::store::{Store, StoreError, WriterOptions, codec, tables};
 
 const PER_BATCH: usize = 1000;
@@ -74,7 +75,10 @@ fn order(n: usize, batch_id: &str, now: chrono::DateTime<Utc>) -> Order {
     }
 }
 
-fn fill(dir: &std::path::Path, orders: usize) {
+/// Fills the store; returns how long counting orders by status takes by
+/// scanning them all (what `/metrics` did every minute before session 7)
+/// and by reading the kept counts, in ms.
+fn fill(dir: &std::path::Path, orders: usize) -> (f64, f64) {
     let store = Store::open(dir, WriterOptions::default()).expect("open store");
     let now = Utc::now();
     let batches = orders.div_ceil(PER_BATCH);
@@ -98,25 +102,40 @@ fn fill(dir: &std::path::Path, orders: usize) {
                     completed_at: Some(now),
                     stale_warned_at: None,
                 };
-                let mut t = txn.open_table(tables::ORDERS)?;
                 let mut by_batch = txn.open_multimap_table(tables::BATCH_TO_ORDERS)?;
                 let mut by_user = txn.open_multimap_table(tables::USER_TO_ORDERS)?;
                 let mut by_shop = txn.open_multimap_table(tables::SHOP_TO_ORDERS)?;
                 let mut by_display = txn.open_table(tables::DISPLAY_TO_ORDER)?;
                 for i in 0..PER_BATCH {
                     let o = order(b * PER_BATCH + i, &batch.id, now);
-                    codec::put(&mut t, &o.id, &o)?;
+                    order_counts::put_order(txn, &o)?;
                     by_batch.insert(batch.id.as_str(), o.id.as_str())?;
                     by_user.insert(o.user_id.as_str(), o.id.as_str())?;
                     by_shop.insert(o.shop_id.as_str(), o.id.as_str())?;
                     by_display.insert(o.display_id.as_str(), o.id.as_str())?;
                 }
-                drop((t, by_batch, by_user, by_shop, by_display));
+                drop((by_batch, by_user, by_shop, by_display));
                 codec::put(&mut txn.open_table(tables::BATCHES)?, &batch.id, &batch)?;
                 Ok::<_, StoreError>(())
             })
             .expect("write orders");
     }
+    let timed = |f: &dyn Fn(&redb::ReadTransaction) -> Result<u64, StoreError>| {
+        let t = Instant::now();
+        let n = store.read_blocking(f).expect("count orders");
+        assert_eq!(n as usize, orders, "every order counted once");
+        t.elapsed().as_secs_f64() * 1000.0
+    };
+    let scan_ms = timed(&|txn| {
+        let counts = order_counts::scan(&txn.open_table(tables::ORDERS)?)?;
+        Ok(counts.iter().map(|(_, n)| n).sum())
+    });
+    let kept_ms = timed(&|txn| {
+        Ok(order_counts::read(txn)?
+            .iter()
+            .map(|(_, n)| *n as u64)
+            .sum())
+    });
     drop(store);
     // The writer thread closes the database after the last handle goes,
     // and closing a 2 GiB file takes a while; a server started before it
@@ -137,6 +156,7 @@ fn fill(dir: &std::path::Path, orders: usize) {
             Err(e) => panic!("the filled store does not open: {e}"),
         }
     }
+    (scan_ms, kept_ms)
 }
 
 fn free_port() -> u16 {
@@ -196,7 +216,7 @@ fn main() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join("data");
     let t0 = Instant::now();
-    fill(&dir, orders);
+    let (scan_ms, kept_ms) = fill(&dir, orders);
     let fill_s = t0.elapsed().as_secs_f64();
     let size = std::fs::metadata(dir.join("uphill.redb"))
         .map(|m| m.len())
@@ -205,7 +225,7 @@ fn main() {
     let mut times: Vec<f64> = (0..runs).map(|_| start_once(bin, &dir)).collect();
     times.sort_by(f64::total_cmp);
     println!(
-        "{{\"orders\": {orders}, \"store_mib\": {:.0}, \"fill_s\": {fill_s:.1}, \"first_start_ms\": {:.0}, \"start_to_ready_ms_median\": {:.0}, \"runs\": {runs}}}",
+        "{{\"orders\": {orders}, \"store_mib\": {:.0}, \"fill_s\": {fill_s:.1}, \"first_start_ms\": {:.0}, \"start_to_ready_ms_median\": {:.0}, \"runs\": {runs}, \"status_scan_ms\": {scan_ms:.0}, \"status_counts_ms\": {kept_ms:.3}}}",
         size as f64 / 1048576.0,
         first * 1000.0,
         times[times.len() / 2] * 1000.0
