@@ -1,5 +1,5 @@
 //! How many orders have each status, kept in step with every order write
-//! (`orders::put_order`) so `/metrics` reads seven numbers instead of
+//! (`put_order`) so `/metrics` reads seven numbers instead of
 //! decoding every order ever placed once a minute.
 
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
@@ -20,12 +20,9 @@ pub const STATUSES: [OrderStatus; 7] = [
 ];
 
 /// The status's API name (`NEW`, `OUT_FOR_DELIVERY`, …): the table's key
-/// and the metric's label.
-pub fn name(s: OrderStatus) -> String {
-    serde_json::to_value(s)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+/// and the metric's label, as search filters name it too.
+fn name(s: OrderStatus) -> String {
+    crate::search::schema::status_key(&s)
 }
 
 /// The status of a stored order, without decoding the rest of it.
