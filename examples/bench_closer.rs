@@ -117,6 +117,7 @@ async fn one_run(batches: usize, per_batch: usize) -> f64 {
                         notes: String::new(),
                         otp: None,
                         otp_failures: 0,
+                        otp_regenerations: 0,
                         cancellation_reason: None,
                         failure_reason: None,
                         transitions: vec![Transition {

@@ -54,6 +54,7 @@ fn order(n: usize, batch_id: &str, now: chrono::DateTime<Utc>) -> Order {
         notes: String::new(),
         otp: Some("4821".into()),
         otp_failures: 0,
+        otp_regenerations: 0,
         cancellation_reason: None,
         failure_reason: None,
         transitions: vec![

@@ -59,10 +59,11 @@ pub enum Rule {
     DeadMail,
     BatchStuck,
     CloserStalled,
+    OtpLocked,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 8] = [
+    pub const ALL: [Rule; 9] = [
         Rule::SlowRequests,
         Rule::ServerErrors,
         Rule::DiskLow,
@@ -71,6 +72,7 @@ impl Rule {
         Rule::DeadMail,
         Rule::BatchStuck,
         Rule::CloserStalled,
+        Rule::OtpLocked,
     ];
 
     pub fn key(self) -> &'static str {
@@ -83,6 +85,7 @@ impl Rule {
             Rule::DeadMail => "dead_mail",
             Rule::BatchStuck => "batch_stuck",
             Rule::CloserStalled => "closer_stalled",
+            Rule::OtpLocked => "otp_locked",
         }
     }
 
@@ -100,6 +103,7 @@ impl Rule {
             Rule::DeadMail => "Mail was dead-lettered",
             Rule::BatchStuck => "A batch is stuck LOCKED",
             Rule::CloserStalled => "The batch closer has not run for 3 minutes",
+            Rule::OtpLocked => "An order is locked after too many wrong delivery OTPs",
         }
     }
 }
@@ -137,6 +141,8 @@ pub struct Inputs {
     /// Requests and 5xx answers over the last five minutes.
     pub requests: Option<RequestWindow>,
     pub backup: Option<BackupHealth>,
+    /// Orders locked by wrong OTPs and not yet settled.
+    pub otp_locked: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -282,6 +288,14 @@ impl Evaluator {
         } else {
             Clear
         };
+        let otp = match i.otp_locked {
+            None => Unknown,
+            Some(0) => Clear,
+            Some(n) => Firing(format!(
+                "{n} order(s) locked after too many wrong delivery OTPs; settle each from the \
+                 order (status override, with a reason)"
+            )),
+        };
         vec![
             (Rule::SlowRequests, slow),
             (Rule::ServerErrors, errors),
@@ -291,6 +305,7 @@ impl Evaluator {
             (Rule::DeadMail, dead),
             (Rule::BatchStuck, stuck),
             (Rule::CloserStalled, closer),
+            (Rule::OtpLocked, otp),
         ]
     }
 }
@@ -444,6 +459,14 @@ async fn inputs(state: &AppState, now: DateTime<Utc>) -> Inputs {
         .await
         .ok()
         .map(|v| v.len());
+    let otp_locked = state
+        .store
+        .read(|txn| {
+            use redb::ReadableTableMetadata;
+            Ok::<_, StoreError>(txn.open_table(crate::store::tables::OTP_LOCKED)?.len()?)
+        })
+        .await
+        .ok();
     let last = state
         .closer_last_run
         .load(std::sync::atomic::Ordering::Relaxed);
@@ -461,6 +484,7 @@ async fn inputs(state: &AppState, now: DateTime<Utc>) -> Inputs {
         latency_p95_secs,
         requests,
         backup,
+        otp_locked,
     }
 }
 
@@ -548,6 +572,7 @@ mod tests {
             latency_p95_secs: None,
             requests: None,
             backup: None,
+            otp_locked: Some(0),
         }
     }
 

@@ -221,8 +221,11 @@ pub struct BatchConfig {
     pub closer_cron: String,
     /// Digits of a delivery OTP (4–8).
     pub otp_digits: u8,
-    /// Wrong OTP tries before an order's OTP locks until regenerated.
+    /// Wrong OTP tries per order (never reset) before the order locks and
+    /// only an admin can settle it.
     pub otp_max_attempts: u8,
+    /// Delivery tries (right or wrong) one staff member may make a minute.
+    pub deliver_per_minute: u32,
     /// A LOCKED batch idle this long warns its vendor, once.
     pub stale_after_minutes: u32,
 }
@@ -233,6 +236,7 @@ impl Default for BatchConfig {
             closer_cron: "0 * * * * *".into(),
             otp_digits: 4,
             otp_max_attempts: 5,
+            deliver_per_minute: 30,
             stale_after_minutes: 30,
         }
     }
@@ -584,6 +588,9 @@ impl Config {
         }
         if !(1..=20).contains(&self.batch.otp_max_attempts) {
             return Err(key_err("batch.otp_max_attempts", "must be 1 to 20"));
+        }
+        if !(1..=10_000).contains(&self.batch.deliver_per_minute) {
+            return Err(key_err("batch.deliver_per_minute", "must be 1 to 10000"));
         }
         if !(1..=300).contains(&self.events.heartbeat_secs) {
             return Err(key_err("events.heartbeat_secs", "must be 1 to 300"));

@@ -294,7 +294,13 @@ pub fn broadcast(
         created_at: Utc::now(),
     };
     codec::put(&mut txn.open_table(tables::BROADCASTS)?, &b.id, &b)?;
-    crate::events::emit_to(txn, audience, "broadcast", codec_json(&b)?)?;
+    // Without `created_by`: which admin sent it is the audit log's business,
+    // not every user's.
+    let mut data = codec_json(&b)?;
+    if let Some(o) = data.as_object_mut() {
+        o.remove("created_by");
+    }
+    crate::events::emit_to(txn, audience, "broadcast", data)?;
     Ok(b)
 }
 

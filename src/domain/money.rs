@@ -20,6 +20,13 @@ pub fn parse_amount(field: &'static str, v: i64) -> Result<i64, FieldError> {
     Ok(v)
 }
 
+/// An amount in major units with two decimals ("12.50"), for messages.
+pub fn show(minor: i64) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let m = minor.unsigned_abs();
+    format!("{sign}{}.{:02}", m / 100, m % 100)
+}
+
 /// A discount is an amount off the price and can never exceed it (the
 /// reference implementation allowed discounts over 100 %).
 pub fn check_discount(price: i64, discount: i64) -> Result<(), FieldError> {
@@ -36,6 +43,14 @@ pub fn check_discount(price: i64, discount: i64) -> Result<(), FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_show_in_major_units() {
+        assert_eq!(show(0), "0.00");
+        assert_eq!(show(1250), "12.50");
+        assert_eq!(show(5), "0.05");
+        assert_eq!(show(-199), "-1.99");
+    }
 
     #[test]
     fn amounts_are_bounded_and_discounts_never_exceed_the_price() {

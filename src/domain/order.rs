@@ -142,6 +142,9 @@ pub struct Order {
     pub otp: Option<String>,
     #[serde(default)]
     pub otp_failures: u8,
+    /// New OTPs made for this order (the owner may make two).
+    #[serde(default)]
+    pub otp_regenerations: u8,
     pub cancellation_reason: Option<String>,
     pub failure_reason: Option<String>,
     pub transitions: Vec<Transition>,
@@ -324,6 +327,7 @@ pub mod test_support {
             notes: String::new(),
             otp: Some("987612".into()),
             otp_failures: 0,
+            otp_regenerations: 0,
             cancellation_reason: None,
             failure_reason: None,
             transitions: vec![],

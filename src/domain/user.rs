@@ -37,7 +37,9 @@ impl Email {
         if local.is_empty()
             || local.len() > 64
             || local.contains('@')
-            || local.chars().any(|c| c.is_whitespace() || c.is_control())
+            || local
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || super::is_invisible_or_bidi(c))
             || !domain.contains('.')
             || !domain.split('.').all(label_ok)
         {
@@ -170,6 +172,8 @@ mod tests {
             "a@-uni.edu",
             "a@uni..edu",
             "a@un_i.edu",
+            "ad\u{200B}min@uni.edu",
+            "\u{202E}ude.inu@a",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} accepted");
         }

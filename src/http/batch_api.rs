@@ -1,27 +1,45 @@
 //! Batches and delivery: lock early, claim, dispatch, milestones, deliver
 //! with the OTP, fail, reschedule, regenerate an OTP, accept direct orders.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
-use super::ApiTags;
 use super::error::ApiError;
 use super::extract::Auth;
 use super::market_api::{OrderView, order_view};
 use super::types::{Text, mirror_enum};
+use super::{ApiTags, origin};
 use crate::app::AppState;
 use crate::domain::batch::{Batch, BatchStatus, Milestone};
 use crate::domain::order::Order;
 use crate::domain::shop::Shop;
 use crate::market::batches::{self, Delivered};
 use crate::store::{codec, tables};
+use poem::Request;
 
 pub struct BatchApi {
     pub state: Arc<AppState>,
+    /// Delivery tries per staff member (`batch.deliver_per_minute`).
+    deliver_limit: DefaultKeyedRateLimiter<String>,
+}
+
+impl BatchApi {
+    pub fn new(state: Arc<AppState>) -> Self {
+        let per_minute = NonZeroU32::new(state.config.batch.deliver_per_minute.max(1))
+            .unwrap_or(NonZeroU32::MIN);
+        Self {
+            state,
+            deliver_limit: RateLimiter::keyed(Quota::per_minute(per_minute)),
+        }
+    }
 }
 
 mirror_enum!(BatchStatusView, BatchStatus, { Open, Locked, InTransit, Completed, Cancelled });
@@ -84,6 +102,15 @@ pub struct DeliverRequest {
     /// The OTP the student reads out after receiving the items.
     #[oai(validator(max_length = 16))]
     pub otp: Text,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct RegenerateRequest {
+    /// Why a new OTP is needed: required from an admin (audited), who is the
+    /// only one left once the owner has made two. 1–500 characters.
+    #[oai(validator(max_length = 500))]
+    pub reason: Option<Text>,
 }
 
 #[derive(Object)]
@@ -304,25 +331,45 @@ impl BatchApi {
         Ok(Json(b.into()))
     }
 
-    /// Complete an order with the OTP the student reads out. Wrong: 422;
-    /// after too many wrong tries: 423 until the OTP is regenerated.
+    /// Complete an order with the OTP the student reads out. Wrong: 422
+    /// (counted, never reset); blank or malformed: 422 that uses no try;
+    /// the last wrong try locks the order: 423, settled by an admin.
+    /// Runners deliver only on batches they claimed; rate-limited per
+    /// staff member (429).
     #[oai(path = "/orders/:id/deliver", method = "post")]
     async fn deliver(
         &self,
+        req: &Request,
         auth: Auth,
         #[oai(validator(max_length = 26))] id: Path<String>,
         body: Json<DeliverRequest>,
     ) -> Result<DeliverResponse, ApiError> {
         let (uid, admin) = (auth.user_id().to_string(), auth.is_admin());
-        let max = self.state.config.batch.otp_max_attempts;
+        let digits = usize::from(self.state.config.batch.otp_digits);
         let otp = body.0.otp.0;
+        crate::domain::otp::check_format(&otp, digits)?;
+        if let Err(not_until) = self.deliver_limit.check_key(&uid) {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: wait.as_secs().max(1),
+            });
+        }
+        let max = self.state.config.batch.otp_max_attempts;
+        let origin = origin(req, Some(&uid));
         let outcome = self
             .state
             .store
-            .write(move |txn| batches::deliver(txn, &id.0, &uid, admin, &otp, max, Utc::now()))
+            .write(move |txn| {
+                batches::deliver(txn, &id.0, &uid, admin, &otp, max, &origin, Utc::now())
+            })
             .await?;
         match outcome {
             Delivered::Done(o) => Ok(DeliverResponse::Delivered(Json(order_view(*o, false)))),
+            Delivered::Wrong { left: 0 } => Err(ApiError::Locked(
+                "wrong OTP, and that was the last try: this order is locked; a campus admin \
+                 settles it"
+                    .into(),
+            )),
             Delivered::Wrong { left } => {
                 Err(ApiError::Validation(vec![crate::domain::FieldError::new(
                     "otp",
@@ -332,19 +379,40 @@ impl BatchApi {
         }
     }
 
-    /// A fresh OTP (and a reset try count), made while standing with the student.
+    /// A fresh OTP, made while standing with the student. The tries already
+    /// used stay used. The shop's owner may do this twice per order; then
+    /// only an admin, with a reason (audited). Runners never.
     #[oai(path = "/orders/:id/otp", method = "post")]
     async fn regenerate_otp(
         &self,
+        req: &Request,
         auth: Auth,
         #[oai(validator(max_length = 26))] id: Path<String>,
+        body: Json<RegenerateRequest>,
     ) -> Result<Json<OrderView>, ApiError> {
         let (uid, admin) = (auth.user_id().to_string(), auth.is_admin());
         let digits = self.state.config.batch.otp_digits;
+        let max = self.state.config.batch.otp_max_attempts;
+        let reason = match body.0.reason {
+            Some(r) => Some(crate::domain::bounded_text("reason", &r.0, 1, 500, true)?),
+            None => None,
+        };
+        let origin = origin(req, Some(&uid));
         let o = self
             .state
             .store
-            .write(move |txn| batches::regenerate_otp(txn, &id.0, &uid, admin, digits))
+            .write(move |txn| {
+                batches::regenerate_otp(
+                    txn,
+                    &id.0,
+                    &uid,
+                    admin,
+                    digits,
+                    max,
+                    reason.as_deref(),
+                    &origin,
+                )
+            })
             .await?;
         Ok(Json(order_view(o, false)))
     }

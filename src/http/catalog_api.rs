@@ -345,10 +345,39 @@ impl From<User> for StaffView {
     }
 }
 
+/// A pending invitation, as the shop's owner sees it.
+#[derive(Object)]
+pub struct StaffInviteView {
+    pub email: String,
+    pub invited_at: DateTime<Utc>,
+    /// Unanswered invitations lapse at this time.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<crate::catalog::StaffInvite> for StaffInviteView {
+    fn from(i: crate::catalog::StaffInvite) -> Self {
+        StaffInviteView {
+            expires_at: i.invited_at + chrono::Duration::days(crate::catalog::INVITE_TTL_DAYS),
+            email: i.email,
+            invited_at: i.invited_at,
+        }
+    }
+}
+
+/// An invitation to run for a shop, as the invited user sees it.
+#[derive(Object)]
+pub struct MyInviteView {
+    pub shop_id: String,
+    pub shop_name: String,
+    pub invited_at: DateTime<Utc>,
+}
+
 #[derive(ApiResponse)]
-pub enum StaffAdded {
-    #[oai(status = 201)]
-    Created(Json<StaffView>),
+pub enum StaffInvited {
+    /// Sent, whether or not the address has an account (the answer does
+    /// not say); the invited user accepts it from their account.
+    #[oai(status = 202)]
+    Accepted(Json<StaffInviteView>),
 }
 
 // --- Products ---
@@ -856,7 +885,8 @@ impl CatalogApi {
         Ok(Json(users.into_iter().map(Into::into).collect()))
     }
 
-    /// Add a runner by the email they signed up with (owner only).
+    /// Invite a runner by email (owner of a verified shop). The answer is
+    /// the same whether or not the address has an account.
     #[oai(path = "/shops/:id/staff", method = "post")]
     async fn add_staff(
         &self,
@@ -864,8 +894,8 @@ impl CatalogApi {
         auth: Auth,
         #[oai(validator(max_length = 26))] id: Path<String>,
         body: Json<AddStaffRequest>,
-    ) -> Result<StaffAdded, ApiError> {
-        let user = catalog::add_staff(
+    ) -> Result<StaffInvited, ApiError> {
+        let invite = catalog::invite_staff(
             &self.state.store,
             caller(&auth),
             id.0,
@@ -873,7 +903,74 @@ impl CatalogApi {
             origin(req, Some(auth.user_id())),
         )
         .await?;
-        Ok(StaffAdded::Created(Json(user.into())))
+        Ok(StaffInvited::Accepted(Json(invite.into())))
+    }
+
+    /// The shop's pending runner invitations (owner or admin).
+    #[oai(path = "/shops/:id/staff/invites", method = "get")]
+    async fn list_invites(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+    ) -> Result<Json<Vec<StaffInviteView>>, ApiError> {
+        let list = catalog::list_invites(&self.state.store, caller(&auth), id.0).await?;
+        Ok(Json(list.into_iter().map(Into::into).collect()))
+    }
+
+    /// Invitations to run for a shop, sent to the caller's address.
+    #[oai(path = "/me/invitations", method = "get")]
+    async fn my_invitations(&self, auth: Auth) -> Result<Json<Vec<MyInviteView>>, ApiError> {
+        let list = catalog::my_invites(&self.state.store, auth.user_id().to_string()).await?;
+        Ok(Json(
+            list.into_iter()
+                .map(|i| MyInviteView {
+                    shop_id: i.shop_id,
+                    shop_name: i.shop_name,
+                    invited_at: i.invited_at,
+                })
+                .collect(),
+        ))
+    }
+
+    /// Accept an invitation: the caller becomes one of the shop's runners
+    /// (needs a confirmed email address).
+    #[oai(path = "/me/invitations/:shop_id/accept", method = "post")]
+    async fn accept_invitation(
+        &self,
+        req: &Request,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] shop_id: Path<String>,
+    ) -> Result<NoContent, ApiError> {
+        let origin = origin(req, Some(auth.user_id()));
+        catalog::answer_invite(
+            &self.state.store,
+            auth.user_id().to_string(),
+            shop_id.0,
+            true,
+            origin,
+        )
+        .await?;
+        Ok(NoContent::Done)
+    }
+
+    /// Decline an invitation.
+    #[oai(path = "/me/invitations/:shop_id", method = "delete")]
+    async fn decline_invitation(
+        &self,
+        req: &Request,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] shop_id: Path<String>,
+    ) -> Result<NoContent, ApiError> {
+        let origin = origin(req, Some(auth.user_id()));
+        catalog::answer_invite(
+            &self.state.store,
+            auth.user_id().to_string(),
+            shop_id.0,
+            false,
+            origin,
+        )
+        .await?;
+        Ok(NoContent::Done)
     }
 
     /// Remove a runner (owner only).

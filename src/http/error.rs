@@ -94,6 +94,20 @@ impl WriteFailure for ApiError {
     }
 }
 
+/// A problem lists at most this many fields: enough to fix a form, bounded
+/// whatever the body held.
+pub const MAX_PROBLEM_FIELDS: usize = 20;
+
+/// Messages quote at most this many characters of what the parser saw.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+fn clip(s: &str) -> String {
+    match s.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
 impl ApiError {
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         ApiError::Internal(e.into())
@@ -120,12 +134,17 @@ impl ApiError {
 
     fn problem(&self) -> Problem {
         let status = self.status();
-        let detail = match self {
-            ApiError::Validation(errs) => errs
+        if let ApiError::Validation(errs) = self {
+            let fields = errs
                 .iter()
-                .map(|e| format!("{}: {}", e.field, e.message))
-                .collect::<Vec<_>>()
-                .join("; "),
+                .map(|e| ProblemField {
+                    field: e.field.to_string(),
+                    message: e.message.clone(),
+                })
+                .collect();
+            return Problem::for_fields(status, fields);
+        }
+        let detail = match self {
             ApiError::Store(StoreError::Unavailable(_) | StoreError::Locked(_)) => {
                 "the store is temporarily unavailable; retry shortly".into()
             }
@@ -137,17 +156,7 @@ impl ApiError {
             }
             other => other.to_string(),
         };
-        let errors = match self {
-            ApiError::Validation(errs) => errs
-                .iter()
-                .map(|e| ProblemField {
-                    field: e.field.to_string(),
-                    message: e.message.clone(),
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        Problem::new(status, detail, errors)
+        Problem::new(status, detail, Vec::new())
     }
 }
 
@@ -160,6 +169,22 @@ impl Problem {
             detail: detail.into(),
             errors,
         }
+    }
+
+    /// A problem about fields: at most `MAX_PROBLEM_FIELDS` of them, each
+    /// message clipped, and the detail names one field or only counts them,
+    /// so however large the body was, the answer stays small.
+    pub fn for_fields(status: StatusCode, mut fields: Vec<ProblemField>) -> Self {
+        let detail = match fields.as_slice() {
+            [one] => format!("{}: {}", clip(&one.field), clip(&one.message)),
+            many => format!("{} fields are invalid; see errors", many.len()),
+        };
+        fields.truncate(MAX_PROBLEM_FIELDS);
+        for f in &mut fields {
+            f.field = clip(&f.field);
+            f.message = clip(&f.message);
+        }
+        Problem::new(status, detail, fields)
     }
 
     pub fn into_response(self) -> Response {
@@ -218,7 +243,7 @@ impl ApiResponse for ApiError {
             (422, "Validation failed; `errors` lists the fields"),
             (
                 423,
-                "Locked: too many wrong OTPs; the vendor must regenerate it",
+                "Locked: too many wrong OTPs; an admin settles the order",
             ),
             (429, "Too many attempts; see Retry-After"),
             (500, "Unexpected error (logged)"),
@@ -276,7 +301,7 @@ pub fn any_error_to_problem(err: poem::Error) -> Response {
 /// own validation.
 fn describe_parse_error(status: StatusCode, message: &str) -> (String, Vec<ProblemField>) {
     if status != StatusCode::BAD_REQUEST {
-        return (message.to_string(), Vec::new());
+        return (clip(message), Vec::new());
     }
     let mut errors = Vec::new();
     for marker in [
@@ -292,14 +317,14 @@ fn describe_parse_error(status: StatusCode, message: &str) -> (String, Vec<Probl
                 && !rest[..end].starts_with(|c: char| c.is_ascii_uppercase())
             {
                 errors.push(ProblemField {
-                    field: rest[..end].to_string(),
-                    message: message.to_string(),
+                    field: clip(&rest[..end]),
+                    message: clip(message),
                 });
                 break;
             }
         }
     }
-    (message.to_string(), errors)
+    (clip(message), errors)
 }
 
 #[cfg(test)]
@@ -325,6 +350,29 @@ mod tests {
         assert!(!full.problem().detail.contains("bytes free"));
         let resp = poem::error::ResponseError::as_response(&full);
         assert_eq!(resp.headers()[header::RETRY_AFTER], "60");
+    }
+
+    #[test]
+    fn validation_problems_stay_small_whatever_the_input() {
+        let long = "x".repeat(100_000);
+        let errs: Vec<FieldError> = (0..5_000)
+            .map(|_| FieldError::new("items", long.clone()))
+            .collect();
+        let p = ApiError::Validation(errs).problem();
+        assert_eq!(p.errors.len(), MAX_PROBLEM_FIELDS);
+        assert_eq!(p.detail, "5000 fields are invalid; see errors");
+        let body = serde_json::to_vec(&p).unwrap();
+        assert!(body.len() < 10_000, "{} bytes", body.len());
+        let one = ApiError::from(FieldError::new("name", long)).problem();
+        assert!(one.detail.chars().count() < 320);
+        let (detail, f) = describe_parse_error(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "failed to parse \"string\" (occurred while parsing \"{}\")",
+                "y".repeat(50_000)
+            ),
+        );
+        assert!(detail.len() < 1_000 && f.iter().all(|f| f.field.len() < 1_000));
     }
 
     #[test]

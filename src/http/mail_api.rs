@@ -84,7 +84,8 @@ pub struct OutboxPage {
 }
 
 mirror_enum!(RuleView, alerts::Rule, {
-    SlowRequests, ServerErrors, DiskLow, BackupFailed, BackupOverdue, DeadMail, BatchStuck, CloserStalled
+    SlowRequests, ServerErrors, DiskLow, BackupFailed, BackupOverdue, DeadMail, BatchStuck, CloserStalled,
+    OtpLocked
 });
 
 #[derive(Object)]

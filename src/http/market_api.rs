@@ -209,6 +209,10 @@ pub struct CheckoutRequest {
     #[oai(validator(max_length = 26))]
     pub slot_id: Option<Text>,
     pub cutoff_at: Option<DateTime<Utc>>,
+    /// The total the student was shown (minor units). When prices or fees
+    /// moved since, the order is refused with 409 naming the new ones.
+    #[oai(validator(minimum(value = "0"), maximum(value = "100000000")))]
+    pub expected_total: Option<i64>,
 }
 
 #[derive(Object)]
@@ -258,6 +262,11 @@ pub struct OrderView {
     /// The delivery OTP: only in the ordering student's own view, once the
     /// batch has locked. Read it aloud only after receiving the items.
     pub otp: Option<String>,
+    /// Wrong OTP tries so far (never reset); at `batch.otp_max_attempts`
+    /// the order is locked until an admin settles it.
+    pub otp_failures: u8,
+    /// New OTPs made so far (the shop's owner may make two).
+    pub otp_regenerations: u8,
     pub cancellation_reason: Option<String>,
     pub failure_reason: Option<String>,
     pub transitions: Vec<TransitionView>,
@@ -289,6 +298,8 @@ fn address_view(a: AddressSnapshot) -> AddressSnapshotView {
 pub fn order_view(o: Order, for_student: bool) -> OrderView {
     OrderView {
         otp: if for_student { o.otp } else { None },
+        otp_failures: o.otp_failures,
+        otp_regenerations: o.otp_regenerations,
         id: o.id,
         display_id: o.display_id,
         shop_id: o.shop_id,
@@ -362,7 +373,6 @@ pub struct ReviewRequest {
 #[derive(Object)]
 pub struct ReviewView {
     pub id: String,
-    pub order_id: String,
     pub product_id: String,
     pub rating: u8,
     pub comment: String,
@@ -373,7 +383,6 @@ impl From<Review> for ReviewView {
     fn from(r: Review) -> Self {
         Self {
             id: r.id,
-            order_id: r.order_id,
             product_id: r.product_id,
             rating: r.rating,
             comment: r.comment,
@@ -612,6 +621,7 @@ impl MarketApi {
                 true,
             )?,
             delivery,
+            expected_total: b.expected_total,
         };
         let tz = self.state.config.campus_tz().map_err(ApiError::internal)?;
         let key = key.0;
@@ -768,7 +778,8 @@ impl MarketApi {
             .state
             .store
             .read(move |txn| Ok::<_, ApiError>(reviews::of_product(txn, &id.0, limit)?))
-            .await?;
+            .await?
+            .ok_or_else(|| ApiError::NotFound("no such product".into()))?;
         Ok(Json(list.into_iter().map(Into::into).collect()))
     }
 

@@ -127,12 +127,7 @@ pub async fn around<E: Endpoint>(
                     if fields.is_empty() {
                         any_error_to_problem(e)
                     } else {
-                        let detail = fields
-                            .iter()
-                            .map(|f| format!("{}: {}", f.field, f.message))
-                            .collect::<Vec<_>>()
-                            .join("; ");
-                        Problem::new(poem::http::StatusCode::BAD_REQUEST, detail, fields)
+                        Problem::for_fields(poem::http::StatusCode::BAD_REQUEST, fields)
                             .into_response()
                     }
                 }

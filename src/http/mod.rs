@@ -97,9 +97,7 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             market_api::MarketApi {
                 state: state.clone(),
             },
-            batch_api::BatchApi {
-                state: state.clone(),
-            },
+            batch_api::BatchApi::new(state.clone()),
             documents_api::DocumentsApi {
                 state: state.clone(),
             },

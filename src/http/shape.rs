@@ -87,6 +87,10 @@ impl Shapes {
     }
 
     fn check(&self, schema: &Value, v: &Value, at: &str, out: &mut Vec<ProblemField>) {
+        // A problem shows at most this many; one more tells "there are more".
+        if out.len() > super::error::MAX_PROBLEM_FIELDS {
+            return;
+        }
         let schema = self.resolve(schema);
         if let Some(all) = schema["allOf"].as_array() {
             for s in all {

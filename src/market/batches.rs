@@ -8,10 +8,11 @@ use chrono_tz::Tz;
 use redb::{ReadTransaction, ReadableMultimapTable, ReadableTable, WriteTransaction};
 
 use super::orders::open_key;
-use crate::auth::token::constant_time_eq;
+use crate::audit::{self, Origin};
 use crate::domain::FieldError;
 use crate::domain::batch::{Batch, BatchStatus, Milestone, check_milestone, choose_batch, new_otp};
 use crate::domain::order::{Order, OrderStatus, PaymentStatus};
+use crate::domain::otp;
 use crate::domain::shop::Shop;
 use crate::http::error::ApiError;
 use crate::notify::{self, Category, Kind, Note};
@@ -177,7 +178,6 @@ pub fn lock(
         )
         .map_err(ApiError::Conflict)?;
         o.otp = Some(new_otp(otp_digits));
-        o.otp_failures = 0;
         save_order(txn, &o)?;
         batched += 1;
         tell(
@@ -319,16 +319,28 @@ pub fn claim(txn: &WriteTransaction, batch_id: &str, user_id: &str) -> Result<Ba
     Ok(b)
 }
 
-/// The vendor or the runner who claimed the batch (or an admin).
-fn may_work(b: &Batch, shop: &Shop, user_id: &str, is_admin: bool) -> Result<(), ApiError> {
-    let ok =
-        is_admin || shop.owner_id == user_id || b.runner_id.as_deref().is_none_or(|r| r == user_id);
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(
+/// The owner, an admin, or the runner who claimed the batch. A runner
+/// dispatching a batch nobody claimed claims it (`claims_if_free`); no other
+/// runner works a batch another runner claimed.
+fn may_work(
+    b: &Batch,
+    shop: &Shop,
+    user_id: &str,
+    is_admin: bool,
+    claims_if_free: bool,
+) -> Result<(), ApiError> {
+    if is_admin || shop.owner_id == user_id {
+        return Ok(());
+    }
+    match b.runner_id.as_deref() {
+        Some(r) if r == user_id => Ok(()),
+        None if claims_if_free => Ok(()),
+        None => Err(ApiError::Forbidden(
+            "claim this batch before working it".into(),
+        )),
+        Some(_) => Err(ApiError::Forbidden(
             "another runner claimed this batch".into(),
-        ))
+        )),
     }
 }
 
@@ -340,7 +352,7 @@ pub fn dispatch(
     now: DateTime<Utc>,
 ) -> Result<Batch, ApiError> {
     let (mut b, shop) = staff_batch(txn, batch_id, user_id, is_admin)?;
-    may_work(&b, &shop, user_id, is_admin)?;
+    may_work(&b, &shop, user_id, is_admin, true)?;
     if !b.status.can_become(BatchStatus::InTransit) {
         return Err(ApiError::Conflict(format!(
             "a {:?} batch cannot be dispatched",
@@ -383,7 +395,7 @@ pub fn milestone(
     m: Milestone,
 ) -> Result<Batch, ApiError> {
     let (mut b, shop) = staff_batch(txn, batch_id, user_id, is_admin)?;
-    may_work(&b, &shop, user_id, is_admin)?;
+    may_work(&b, &shop, user_id, is_admin, false)?;
     check_milestone(b.status, b.milestone, m).map_err(ApiError::Conflict)?;
     b.milestone = Some(m);
     save_batch(txn, &b)?;
@@ -432,18 +444,32 @@ pub fn complete_if_done(
     save_batch(txn, &b)
 }
 
+/// Who a member of the staff is to an order's shop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StaffRole {
+    Owner,
+    Admin,
+    Runner,
+}
+
 /// An order as one of its shop's staff may handle it.
 fn staff_order(
     txn: &WriteTransaction,
     order_id: &str,
     user_id: &str,
     is_admin: bool,
-) -> Result<(Order, Shop), ApiError> {
+) -> Result<(Order, Shop, StaffRole), ApiError> {
     let o: Order = codec::get(&txn.open_table(tables::ORDERS)?, order_id)?
         .ok_or_else(|| ApiError::NotFound("no such order".into()))?;
     let shop = shop_of(txn, &o.shop_id)?;
-    if is_admin || shop.is_staff(user_id) {
-        return Ok((o, shop));
+    if shop.owner_id == user_id {
+        return Ok((o, shop, StaffRole::Owner));
+    }
+    if is_admin {
+        return Ok((o, shop, StaffRole::Admin));
+    }
+    if shop.is_staff(user_id) {
+        return Ok((o, shop, StaffRole::Runner));
     }
     if o.user_id == user_id {
         return Err(ApiError::Forbidden(
@@ -451,6 +477,23 @@ fn staff_order(
         ));
     }
     Err(ApiError::NotFound("no such order".into()))
+}
+
+/// An order only its shop's owner (or an admin) may change: cancel, fail,
+/// reschedule, accept, a new OTP. Runners carry; they do not decide.
+fn owner_order(
+    txn: &WriteTransaction,
+    order_id: &str,
+    user_id: &str,
+    is_admin: bool,
+) -> Result<(Order, Shop, StaffRole), ApiError> {
+    let (o, shop, role) = staff_order(txn, order_id, user_id, is_admin)?;
+    if role == StaffRole::Runner {
+        return Err(ApiError::Forbidden(
+            "only the shop's owner or an admin does this".into(),
+        ));
+    }
+    Ok((o, shop, role))
 }
 
 pub enum Delivered {
@@ -462,7 +505,9 @@ pub enum Delivered {
 }
 
 /// Completes an order with the OTP the student reads out. Wrong tries are
-/// counted; at the limit the OTP is locked (423) until regenerated.
+/// counted per order and never reset; the last one locks the order (423),
+/// audited, with one admin alert. A malformed OTP uses no try.
+#[allow(clippy::too_many_arguments)]
 pub fn deliver(
     txn: &WriteTransaction,
     order_id: &str,
@@ -470,64 +515,164 @@ pub fn deliver(
     is_admin: bool,
     otp: &str,
     max_attempts: u8,
+    origin: &Origin,
     now: DateTime<Utc>,
 ) -> Result<Delivered, ApiError> {
-    let (mut o, _) = staff_order(txn, order_id, user_id, is_admin)?;
+    let (mut o, _, role) = staff_order(txn, order_id, user_id, is_admin)?;
+    if role == StaffRole::Runner {
+        let claimed = match &o.batch_id {
+            Some(b) => load_batch(txn, b)?.runner_id.as_deref() == Some(user_id),
+            None => false,
+        };
+        if !claimed {
+            return Err(ApiError::Forbidden(
+                "runners deliver only the orders of a batch they claimed".into(),
+            ));
+        }
+    }
     if o.status != OrderStatus::OutForDelivery {
         return Err(ApiError::Conflict(format!(
             "an order that is {:?} cannot be delivered",
             o.status
         )));
     }
-    if o.otp_failures >= max_attempts {
-        return Err(ApiError::Locked(
-            "too many wrong OTPs: regenerate the OTP while standing with the student".into(),
-        ));
-    }
     let expected = o.otp.clone().unwrap_or_default();
-    if expected.is_empty() || !constant_time_eq(otp.trim(), &expected) {
-        o.otp_failures += 1;
-        save_order(txn, &o)?;
-        return Ok(Delivered::Wrong {
-            left: max_attempts - o.otp_failures,
-        });
+    match otp::attempt(&expected, otp, o.otp_failures, max_attempts) {
+        otp::Attempt::Locked => Err(locked()),
+        otp::Attempt::Wrong { failures, left } => {
+            o.otp_failures = failures;
+            save_order(txn, &o)?;
+            if left == 0 {
+                lock_out(txn, &o, origin, now)?;
+            }
+            Ok(Delivered::Wrong { left })
+        }
+        otp::Attempt::Right => {
+            o.transition(OrderStatus::Completed, now, Some(user_id), None)
+                .map_err(ApiError::Conflict)?;
+            o.payment_status = PaymentStatus::Paid;
+            o.otp = None;
+            save_order(txn, &o)?;
+            if let Some(b) = &o.batch_id {
+                complete_if_done(txn, b, now)?;
+            }
+            tell(
+                txn,
+                &o.user_id,
+                "Delivered",
+                format!("{} is delivered. Enjoy!", o.display_id),
+                Kind::Success,
+                format!("/orders/{}", o.id),
+            )?;
+            Ok(Delivered::Done(Box::new(o)))
+        }
     }
-    o.transition(OrderStatus::Completed, now, Some(user_id), None)
-        .map_err(ApiError::Conflict)?;
-    o.payment_status = PaymentStatus::Paid;
-    o.otp = None;
-    save_order(txn, &o)?;
-    if let Some(b) = &o.batch_id {
-        complete_if_done(txn, b, now)?;
-    }
-    tell(
-        txn,
-        &o.user_id,
-        "Delivered",
-        format!("{} is delivered. Enjoy!", o.display_id),
-        Kind::Success,
-        format!("/orders/{}", o.id),
-    )?;
-    Ok(Delivered::Done(Box::new(o)))
 }
 
+fn locked() -> ApiError {
+    ApiError::Locked(
+        "too many wrong OTPs: this order is locked; an admin settles it (mark it delivered \
+         or failed, with a reason)"
+            .into(),
+    )
+}
+
+/// The try that used up the last one: audited, listed for the admins'
+/// alert (which stays open while any order is locked and still open).
+fn lock_out(
+    txn: &WriteTransaction,
+    o: &Order,
+    origin: &Origin,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    audit::append(
+        txn,
+        origin,
+        "order.otp_locked",
+        &o.id,
+        format!(
+            "{}: {} wrong OTPs; delivery locked",
+            o.display_id, o.otp_failures
+        ),
+    )?;
+    txn.open_table(tables::OTP_LOCKED)?
+        .insert(o.id.as_str(), o.display_id.as_str())?;
+    crate::alerts::apply(
+        txn,
+        &[crate::alerts::Transition::Open {
+            rule: crate::alerts::Rule::OtpLocked,
+            detail: format!(
+                "order {} took {} wrong delivery OTPs and is locked; settle it from the order \
+                 (status override)",
+                o.display_id, o.otp_failures
+            ),
+        }],
+        now,
+    )?;
+    Ok(())
+}
+
+/// A new OTP for an order on its way: the owner at most
+/// `otp::OWNER_REGENERATIONS` times, then only an admin with a reason
+/// (audited). The tries already used stay used.
+#[allow(clippy::too_many_arguments)]
 pub fn regenerate_otp(
     txn: &WriteTransaction,
     order_id: &str,
     user_id: &str,
     is_admin: bool,
     digits: u8,
+    max_attempts: u8,
+    reason: Option<&str>,
+    origin: &Origin,
 ) -> Result<Order, ApiError> {
-    let (mut o, _) = staff_order(txn, order_id, user_id, is_admin)?;
+    let (mut o, _, role) = staff_order(txn, order_id, user_id, is_admin)?;
     if !matches!(o.status, OrderStatus::Batched | OrderStatus::OutForDelivery) {
         return Err(ApiError::Conflict(format!(
             "an order that is {:?} has no OTP",
             o.status
         )));
     }
+    let who = match role {
+        StaffRole::Owner => otp::Regenerator::Owner,
+        StaffRole::Admin => otp::Regenerator::Admin,
+        StaffRole::Runner => otp::Regenerator::Runner,
+    };
+    otp::may_regenerate(
+        who,
+        o.otp_regenerations,
+        o.otp_failures,
+        max_attempts,
+        reason,
+    )
+    .map_err(|r| match r {
+        otp::RegenRefusal::NotAllowed(m) => ApiError::Forbidden(m.into()),
+        otp::RegenRefusal::OwnerLimit => ApiError::Forbidden(format!(
+            "the shop may make a new OTP {} times per order; ask a campus admin",
+            otp::OWNER_REGENERATIONS
+        )),
+        otp::RegenRefusal::ReasonNeeded => {
+            FieldError::new("reason", "an admin making a new OTP gives a reason").into()
+        }
+        otp::RegenRefusal::Locked => locked(),
+    })?;
     o.otp = Some(new_otp(digits));
-    o.otp_failures = 0;
+    o.otp_regenerations = o.otp_regenerations.saturating_add(1);
     save_order(txn, &o)?;
+    if role == StaffRole::Admin {
+        audit::append(
+            txn,
+            origin,
+            "order.otp_regenerate",
+            &o.id,
+            format!(
+                "{}: new OTP ({} made so far): {}",
+                o.display_id,
+                o.otp_regenerations,
+                reason.unwrap_or_default().trim()
+            ),
+        )?;
+    }
     tell(
         txn,
         &o.user_id,
@@ -550,7 +695,7 @@ pub fn fail(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<Order, ApiError> {
-    let (mut o, _) = staff_order(txn, order_id, user_id, is_admin)?;
+    let (mut o, _, _) = owner_order(txn, order_id, user_id, is_admin)?;
     o.transition(
         OrderStatus::DeliveryFailed,
         now,
@@ -584,7 +729,7 @@ pub fn reschedule(
     now: DateTime<Utc>,
     tz: Tz,
 ) -> Result<Order, ApiError> {
-    let (mut o, shop) = staff_order(txn, order_id, user_id, is_admin)?;
+    let (mut o, shop, _) = owner_order(txn, order_id, user_id, is_admin)?;
     if !o.status.can_become(OrderStatus::Rescheduled) {
         return Err(ApiError::Conflict(format!(
             "an order that is {:?} cannot be rescheduled",
@@ -629,8 +774,9 @@ pub fn reschedule(
     .map_err(ApiError::Conflict)?;
     o.batch_id = Some(nb.id.clone());
     o.cutoff_at = Some(nb.cutoff_at);
+    // Tries and regenerations stay counted: a reschedule must not become a
+    // way to guess again.
     o.otp = None;
-    o.otp_failures = 0;
     save_order(txn, &o)?;
     if let Some(old_id) = &old {
         complete_if_done(txn, old_id, now)?;
@@ -660,7 +806,7 @@ pub fn accept_direct(
     digits: u8,
     now: DateTime<Utc>,
 ) -> Result<Order, ApiError> {
-    let (mut o, _) = staff_order(txn, order_id, user_id, is_admin)?;
+    let (mut o, _, _) = owner_order(txn, order_id, user_id, is_admin)?;
     if o.batch_id.is_some() {
         return Err(ApiError::Conflict(
             "this order goes with its batch, not directly".into(),
@@ -674,7 +820,6 @@ pub fn accept_direct(
     )
     .map_err(ApiError::Conflict)?;
     o.otp = Some(new_otp(digits));
-    o.otp_failures = 0;
     save_order(txn, &o)?;
     tell(
         txn,

@@ -104,7 +104,7 @@ pub fn post(
     )?;
     let sender = match relation {
         Relation::Student => Sender::Student,
-        Relation::Staff => Sender::Shop,
+        Relation::Staff { .. } => Sender::Shop,
         Relation::Admin => {
             return Err(ApiError::Forbidden(
                 "admins can read order chats but not post in them".into(),
@@ -145,7 +145,12 @@ pub fn post(
     };
     table.insert(key(order_id, &m.id).as_str(), codec::encode(&m)?.as_slice())?;
     drop(table);
-    let data = serde_json::to_value(&m).map_err(|e| ApiError::Internal(e.into()))?;
+    // Without `author_id`: a student talks to the shop, and which staff
+    // member wrote is not theirs to learn (SPEC §3, ChatMessage).
+    let mut data = serde_json::to_value(&m).map_err(|e| ApiError::Internal(e.into()))?;
+    if let Some(o) = data.as_object_mut() {
+        o.remove("author_id");
+    }
     let mut parties = vec![order.user_id.clone(), shop.owner_id.clone()];
     parties.extend(shop.staff.iter().cloned());
     parties.sort();

@@ -46,6 +46,10 @@ pub fn put_order(txn: &WriteTransaction, o: &Order) -> Result<(), StoreError> {
     if before == Some(o.status) {
         return Ok(());
     }
+    if before == Some(OrderStatus::OutForDelivery) && o.otp_failures > 0 {
+        // Settled (by an admin, or failed): no longer locked out.
+        txn.open_table(tables::OTP_LOCKED)?.remove(o.id.as_str())?;
+    }
     let mut counts = txn.open_table(tables::ORDER_COUNTS)?;
     if let Some(b) = before {
         let key = name(b);

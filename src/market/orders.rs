@@ -12,13 +12,13 @@ use sha2::{Digest, Sha256};
 
 use super::{addresses, carts};
 use crate::audit::{self, Origin};
-use crate::domain::FieldError;
 use crate::domain::batch::{Availability, Batch, BatchStatus, ChoiceError, Slot, choose_batch};
 use crate::domain::catalog::Product;
 use crate::domain::order::{
     self, Actor, Line, Order, OrderItem, OrderStatus, PaymentMethod, PaymentStatus, Transition,
 };
 use crate::domain::shop::Shop;
+use crate::domain::{FieldError, money};
 use crate::http::error::ApiError;
 use crate::store::{StoreError, cache, codec, tables};
 
@@ -54,6 +54,10 @@ pub struct Checkout {
     pub payment_method: PaymentMethod,
     pub notes: String,
     pub delivery: Delivery,
+    /// The total the student was shown; a different total now is a 409
+    /// naming the new prices, so nobody pays what they did not see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_total: Option<i64>,
 }
 
 impl Checkout {
@@ -62,6 +66,23 @@ impl Checkout {
         let bytes = serde_json::to_vec(self).unwrap_or_default();
         hex::encode(Sha256::digest(&bytes))
     }
+}
+
+/// The 409's text when prices moved since the student looked.
+fn price_change(items: &[OrderItem], totals: &order::Totals, seen: i64) -> String {
+    let lines: Vec<String> = items
+        .iter()
+        .map(|i| format!("{} {} each", i.name, money::show(i.unit_price)))
+        .collect();
+    format!(
+        "prices changed since you looked: the total is now {} (you saw {}); now {}, delivery {}, \
+         platform fee {}. Nothing was ordered: check the cart and place the order again",
+        money::show(totals.total),
+        money::show(seen),
+        lines.join(", "),
+        money::show(totals.delivery_fee),
+        money::show(totals.platform_fee),
+    )
 }
 
 pub enum Placed {
@@ -290,8 +311,9 @@ pub fn place(
         return Err(FieldError::new(
             "items",
             format!(
-                "the items come to {item_total}, below this shop's minimum order of {}",
-                shop.min_order_value
+                "the items come to {}, below this shop's minimum order of {}",
+                money::show(item_total),
+                money::show(shop.min_order_value)
             ),
         )
         .into());
@@ -360,6 +382,11 @@ pub fn place(
         shop.direct_delivery_fee
     };
     let totals = order::totals(&items, delivery_fee, platform_fee);
+    if let Some(seen) = c.expected_total
+        && seen != totals.total
+    {
+        return Err(ApiError::Conflict(price_change(&items, &totals, seen)));
+    }
 
     // --- Every check passed: write. ---
     for (p, l) in products.iter().zip(&c.lines) {
@@ -409,6 +436,7 @@ pub fn place(
         notes: c.notes.clone(),
         otp: None,
         otp_failures: 0,
+        otp_regenerations: 0,
         cancellation_reason: None,
         failure_reason: None,
         transitions: vec![Transition {
@@ -457,7 +485,10 @@ pub fn public_shop(txn: &WriteTransaction, shop_id: &str) -> Result<Shop, ApiErr
 /// Who the caller is to an order.
 pub enum Relation {
     Student,
-    Staff,
+    /// The shop's owner (`owner`) or one of its runners.
+    Staff {
+        owner: bool,
+    },
     Admin,
 }
 
@@ -475,8 +506,13 @@ pub fn visible(
         return Ok((o, Relation::Student));
     }
     let shop: Option<Shop> = codec::get(shops, &o.shop_id)?;
-    if shop.is_some_and(|s| s.is_staff(user_id)) {
-        return Ok((o, Relation::Staff));
+    if let Some(s) = shop.filter(|s| s.is_staff(user_id)) {
+        return Ok((
+            o,
+            Relation::Staff {
+                owner: s.owner_id == user_id,
+            },
+        ));
     }
     if is_admin {
         return Ok((o, Relation::Admin));
@@ -571,7 +607,14 @@ pub fn cancel(
     )?;
     let actor = match rel {
         Relation::Student => Actor::Student,
-        Relation::Staff => Actor::Vendor,
+        Relation::Staff { owner: true } => Actor::Vendor,
+        // An admin who is also a runner cancels as an admin.
+        Relation::Staff { owner: false } if is_admin => Actor::Admin,
+        Relation::Staff { owner: false } => {
+            return Err(ApiError::Forbidden(
+                "only the shop's owner or an admin cancels an order".into(),
+            ));
+        }
         Relation::Admin => Actor::Admin,
     };
     order::may_cancel(o.status, actor).map_err(ApiError::Conflict)?;

@@ -52,6 +52,9 @@ pub fn create(
         created_at: Utc::now(),
     };
     codec::put(&mut reviews, &key, &r)?;
+    drop(reviews);
+    txn.open_multimap_table(tables::PRODUCT_TO_REVIEWS)?
+        .insert(product_id, index_value(&r, &key).as_str())?;
     let mut products = txn.open_table(tables::PRODUCTS)?;
     if let Some(mut p) = codec::get::<Product>(&products, product_id)? {
         p.rating_sum += rating as u64;
@@ -62,24 +65,46 @@ pub fn create(
     Ok(r)
 }
 
-/// Reviews of a product, newest first. Reviews are keyed by order, so this
-/// scans; a product-keyed index can come when review volume needs it.
+/// The `PRODUCT_TO_REVIEWS` value of a review: its id first, so a
+/// product's reviews sort by time.
+pub fn index_value(r: &Review, key: &str) -> String {
+    format!("{}/{key}", r.id)
+}
+
+/// Reviews of a product of a shop students can see, newest first, read
+/// through the product's index. `None` when the product is not public.
 pub fn of_product(
     txn: &ReadTransaction,
     product_id: &str,
     limit: usize,
-) -> Result<Vec<Review>, StoreError> {
-    let mut out: Vec<Review> = Vec::new();
-    for entry in txn.open_table(tables::REVIEWS)?.iter()? {
-        let (_, v) = entry?;
-        let r: Review = codec::decode(v.value())?;
-        if r.product_id == product_id {
+) -> Result<Option<Vec<Review>>, StoreError> {
+    let product: Option<Product> = codec::get(&txn.open_table(tables::PRODUCTS)?, product_id)?;
+    let Some(product) = product.filter(|p| p.deleted_at.is_none()) else {
+        return Ok(None);
+    };
+    let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, &product.shop_id)?;
+    if !shop.is_some_and(|s| s.is_public()) {
+        return Ok(None);
+    }
+    let reviews = txn.open_table(tables::REVIEWS)?;
+    let mut out = Vec::new();
+    for v in txn
+        .open_multimap_table(tables::PRODUCT_TO_REVIEWS)?
+        .get(product_id)?
+        .rev()
+        .take(limit)
+    {
+        let v = v?;
+        let key = v
+            .value()
+            .split_once('/')
+            .map(|(_, k)| k)
+            .unwrap_or_default();
+        if let Some(r) = codec::get::<Review>(&reviews, key)? {
             out.push(r);
         }
     }
-    out.sort_by(|a, b| b.id.cmp(&a.id));
-    out.truncate(limit);
-    Ok(out)
+    Ok(Some(out))
 }
 
 /// Starts watching a sold-out product of a shop the student can see.

@@ -25,6 +25,7 @@ const MIGRATIONS: &[Migration] = &[
     create_search_tables,
     create_files_tables,
     create_order_count_table,
+    index_reviews_by_product,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -226,6 +227,25 @@ fn create_files_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
 /// kept in step by every order write after.
 fn create_order_count_table(txn: &WriteTransaction) -> Result<(), StoreError> {
     crate::market::order_counts::recount(txn)
+}
+
+/// Reviews by product, so a product's reviews are read without a scan of
+/// every review; filled here from the reviews already stored.
+fn index_reviews_by_product(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let mut entries = Vec::new();
+    for e in txn.open_table(tables::REVIEWS)?.iter()? {
+        let (k, v) = e?;
+        let r: crate::domain::catalog::Review = super::codec::decode(v.value())?;
+        entries.push((
+            r.product_id.clone(),
+            crate::market::reviews::index_value(&r, k.value()),
+        ));
+    }
+    let mut idx = txn.open_multimap_table(tables::PRODUCT_TO_REVIEWS)?;
+    for (product, value) in entries {
+        idx.insert(product.as_str(), value.as_str())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

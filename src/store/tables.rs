@@ -56,6 +56,11 @@ pub const OWNER_TO_SHOP: TableDefinition<&str, &str> = TableDefinition::new("own
 /// runner user id → shop ids they work for
 pub const STAFF_TO_SHOPS: MultimapTableDefinition<&str, &str> =
     MultimapTableDefinition::new("staff_to_shops");
+/// "shop id/email key" → `catalog::StaffInvite` (pending invitations)
+pub const STAFF_INVITES: RecordTable = TableDefinition::new("staff_invites");
+/// email key → shop ids that invited that address
+pub const EMAIL_TO_INVITES: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("email_to_invites");
 
 /// product id → `Product`
 pub const PRODUCTS: RecordTable = TableDefinition::new("products");
@@ -116,6 +121,9 @@ pub const OPEN_BATCHES_BY_CUTOFF: TableDefinition<&str, &str> =
 
 /// "order id/product id" → `Review`
 pub const REVIEWS: RecordTable = TableDefinition::new("reviews");
+/// product id → "review id (ULID)/review key", newest last
+pub const PRODUCT_TO_REVIEWS: MultimapTableDefinition<&str, &str> =
+    MultimapTableDefinition::new("product_to_reviews");
 /// product id → user ids watching it for a restock
 pub const STOCK_WATCHES: MultimapTableDefinition<&str, &str> =
     MultimapTableDefinition::new("stock_watches");
@@ -248,6 +256,8 @@ pub const ALL: &[AnyTable] = {
         Records(SHOPS, as_type::<domain::shop::Shop>),
         StrToStr(OWNER_TO_SHOP),
         MultiStr(STAFF_TO_SHOPS),
+        Records(STAFF_INVITES, as_type::<crate::catalog::StaffInvite>),
+        MultiStr(EMAIL_TO_INVITES),
         Records(PRODUCTS, as_type::<domain::catalog::Product>),
         MultiStr(SHOP_TO_PRODUCTS),
         Records(ADDRESSES, as_type::<domain::catalog::Address>),
@@ -271,6 +281,7 @@ pub const ALL: &[AnyTable] = {
         MultiStr(BATCH_TO_ORDERS),
         StrToStr(OPEN_BATCHES_BY_CUTOFF),
         Records(REVIEWS, as_type::<domain::catalog::Review>),
+        MultiStr(PRODUCT_TO_REVIEWS),
         MultiStr(STOCK_WATCHES),
         Records(NOTIFICATIONS, as_type::<crate::notify::Notification>),
         MultiStr(USER_TO_NOTIFICATIONS),
@@ -293,6 +304,7 @@ pub const ALL: &[AnyTable] = {
         U64ToStr(SEARCH_QUEUE),
         StrToU64(SEARCH_SEQ),
         Records(UPLOADS, as_json),
+        StrToStr(OTP_LOCKED),
     ]
 };
 
@@ -314,6 +326,9 @@ pub const USER_EMAIL_TOKENS: TableDefinition<&str, &str> =
 pub const INCIDENTS: RecordTable = TableDefinition::new("incidents");
 /// alert rule → id of its open incident (at most one per rule)
 pub const OPEN_INCIDENTS: TableDefinition<&str, &str> = TableDefinition::new("open_incidents");
+/// order id → display id, for orders locked by wrong OTPs and not yet
+/// settled: the `otp_locked` alert stays open while this has rows
+pub const OTP_LOCKED: TableDefinition<&str, &str> = TableDefinition::new("otp_locked");
 // --- Search (appended migration) ---
 
 /// sequence number → "kind:id" of a record whose search document must be

@@ -182,7 +182,6 @@ async fn otp_delivery_with_lockout_regeneration_and_batch_completion() {
     let st = get_ok(&app, &s1, &format!("/api/v1/orders/{id1}")).await;
     assert_eq!(st["status"], "OUT_FOR_DELIVERY");
     let otp = st["otp"].as_str().unwrap().to_string();
-    let wrong = if otp == "1111" { "2222" } else { "1111" };
 
     // The student cannot complete their own order; strangers cannot see it.
     assert_problem(
@@ -209,8 +208,93 @@ async fn otp_delivery_with_lockout_regeneration_and_batch_completion() {
     .await;
     assert_problem(deliver(id1, json!(1234)).await, 400).await;
     assert_problem(deliver(id1, json!({})).await, 400).await;
+    let owner_view = |id: &str| {
+        let (owner, path) = (m.owner_token.clone(), format!("/api/v1/orders/{id}"));
+        async move { get_ok(appr, &owner, &path).await }
+    };
+    // Blank or malformed: a 422 naming the field, and no try used.
+    for bad in ["", "12a4", "123", "12345", " 123", "١٢٣٤"] {
+        let p = assert_problem(deliver(id1, json!(bad)).await, 422).await;
+        assert_eq!(p["errors"][0]["field"], "otp", "{bad:?}: {p}");
+    }
+    assert_eq!(owner_view(id1).await["otp_failures"], 0);
 
-    for left in (0..5).rev() {
+    // Regenerating never restores tries: two wrong, a new OTP, still two.
+    let regen = |id: &str, token: &str, body: Value| {
+        let (token, path) = (token.to_string(), format!("/api/v1/orders/{id}/otp"));
+        async move { post(appr, &token, &path, body).await }
+    };
+    let otp2 = get_ok(&app, &s2, &format!("/api/v1/orders/{id2}")).await["otp"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let wrong2 = if otp2 == "1111" { "2222" } else { "1111" };
+    for left in [4, 3] {
+        let p = assert_problem(deliver(id2, json!(wrong2)).await, 422).await;
+        assert!(
+            p["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{left} tries left")),
+            "{p}"
+        );
+    }
+    let r = regen(id2, &m.owner_token, json!({})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert!(v["otp"].is_null(), "the vendor never sees the OTP");
+    assert_eq!(v["otp_failures"], 2);
+    assert_eq!(v["otp_regenerations"], 1);
+    let otp2 = get_ok(&app, &s2, &format!("/api/v1/orders/{id2}")).await["otp"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let wrong2 = if otp2 == "1111" { "2222" } else { "1111" };
+    let p = assert_problem(deliver(id2, json!(wrong2)).await, 422).await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("2 tries left"),
+        "{p}"
+    );
+
+    // The owner may make two new OTPs per order, then only an admin, who
+    // must give a reason (audited).
+    assert_eq!(
+        regen(id1, &m.owner_token, json!({})).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        regen(id1, &m.owner_token, json!({"reason": "lost phone"}))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_problem(regen(id1, &m.owner_token, json!({})).await, 403).await;
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let p = assert_problem(regen(id1, &admin, json!({})).await, 422).await;
+    assert_eq!(p["errors"][0]["field"], "reason");
+    assert_problem(regen(id1, &admin, json!({"reason": 5})).await, 400).await;
+    let r = regen(id1, &admin, json!({"reason": "student's phone died"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["otp_regenerations"], 3);
+    let audit = get_ok(&app, &admin, "/api/v1/admin/audit").await;
+    assert!(
+        audit.to_string().contains("order.otp_regenerate"),
+        "{audit}"
+    );
+    let notices = get_ok(&app, &s1, "/api/v1/notifications").await;
+    assert_eq!(
+        notices.to_string().matches("New delivery OTP").count(),
+        3,
+        "{notices}"
+    );
+    let otp = get_ok(&app, &s1, &format!("/api/v1/orders/{id1}")).await["otp"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let wrong = if otp == "1111" { "2222" } else { "1111" };
+
+    // Four wrong tries are 422s; the fifth locks the order (423) for good.
+    for left in (1..5).rev() {
         let p = assert_problem(deliver(id1, json!(wrong)).await, 422).await;
         assert!(
             p["detail"]
@@ -220,31 +304,48 @@ async fn otp_delivery_with_lockout_regeneration_and_batch_completion() {
             "{p}"
         );
     }
-    // Locked now, even for the right OTP.
+    assert_problem(deliver(id1, json!(wrong)).await, 423).await;
     assert_problem(deliver(id1, json!(otp)).await, 423).await;
-    let still = get_ok(&app, &s1, &format!("/api/v1/orders/{id1}")).await;
+    assert_problem(regen(id1, &m.owner_token, json!({})).await, 423).await;
+    assert_problem(regen(id1, &admin, json!({"reason": "again"})).await, 423).await;
+    let still = owner_view(id1).await;
     assert_eq!(still["status"], "OUT_FOR_DELIVERY");
+    assert_eq!(still["otp_failures"], 5);
+    // Audited once, and one admin alert is open.
+    let audit = get_ok(&app, &admin, "/api/v1/admin/audit").await;
+    assert_eq!(
+        audit.to_string().matches("order.otp_locked").count(),
+        1,
+        "{audit}"
+    );
+    let alerts = get_ok(&app, &admin, "/api/v1/admin/alerts").await;
+    let active = alerts["active"].to_string().to_lowercase();
+    assert_eq!(active.matches("otp_locked").count(), 1, "{alerts}");
 
-    // The vendor regenerates it standing with the student.
+    // An admin settles it: delivered, with a reason.
     let r = post(
         &app,
-        &m.owner_token,
-        &format!("/api/v1/orders/{id1}/otp"),
-        json!({}),
+        &admin,
+        &format!("/api/v1/admin/orders/{id1}/status"),
+        json!({"status": "COMPLETED", "reason": "checked the student's ID at the door"}),
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.json::<Value>().await.unwrap()["otp"].is_null());
-    let fresh = get_ok(&app, &s1, &format!("/api/v1/orders/{id1}")).await["otp"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = deliver(id1, json!(fresh)).await;
-    assert_eq!(r.status(), StatusCode::OK);
-    let done: Value = r.json().await.unwrap();
-    assert_eq!(done["status"], "COMPLETED");
-    assert_eq!(done["payment_status"], "PAID");
-    assert_problem(deliver(id1, json!(fresh)).await, 409).await;
+    let locked_left = app
+        .state
+        .store
+        .read(|txn| {
+            use redb::ReadableTableMetadata;
+            Ok::<_, uphill::store::StoreError>(
+                txn.open_table(uphill::store::tables::OTP_LOCKED)?.len()?,
+            )
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        locked_left, 0,
+        "a settled order no longer keeps the alert open"
+    );
     assert_eq!(
         get_ok(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await["batch"]["status"],
         "IN_TRANSIT"
@@ -374,10 +475,46 @@ async fn twenty_runners_race_to_claim_and_one_wins() {
         .as_str()
         .unwrap()
         .to_string();
+    let oid = o["id"].as_str().unwrap();
+    // Another runner of the same shop cannot work the claimed batch: no
+    // delivery, no milestone, no new OTP to burn the student's tries.
+    for (path, body) in [
+        (format!("/api/v1/orders/{oid}/deliver"), json!({"otp": otp})),
+        (format!("/api/v1/orders/{oid}/otp"), json!({})),
+        (
+            format!("/api/v1/batches/{batch}/milestone"),
+            json!({"milestone": "MIDWAY"}),
+        ),
+    ] {
+        assert_problem(post(&app, loser, &path, body).await, 403).await;
+    }
+    // Runners carry; the owner decides: cancel, fail, reschedule and new
+    // OTPs are refused even to the runner who claimed the batch.
+    for who in [winner, loser] {
+        for (path, body) in [
+            (format!("/api/v1/orders/{oid}/otp"), json!({})),
+            (
+                format!("/api/v1/orders/{oid}/cancel"),
+                json!({"reason": "no"}),
+            ),
+            (
+                format!("/api/v1/orders/{oid}/fail"),
+                json!({"reason": "no"}),
+            ),
+            (format!("/api/v1/orders/{oid}/reschedule"), json!({})),
+        ] {
+            assert_problem(post(&app, who, &path, body).await, 403).await;
+        }
+    }
+    let untouched = get_ok(&app, &s1, &format!("/api/v1/orders/{oid}")).await;
+    assert_eq!(untouched["status"], "OUT_FOR_DELIVERY");
+    assert_eq!(untouched["otp"], otp.as_str());
+    assert_eq!(untouched["otp_failures"], 0);
+    assert_eq!(untouched["otp_regenerations"], 0);
     let r = post(
         &app,
         winner,
-        &format!("/api/v1/orders/{}/deliver", o["id"].as_str().unwrap()),
+        &format!("/api/v1/orders/{oid}/deliver"),
         json!({"otp": otp}),
     )
     .await;
@@ -649,4 +786,46 @@ async fn direct_orders_are_accepted_with_an_otp_and_reschedules_move_batches() {
     .await;
     assert_eq!(again["status"], "BATCHED");
     assert!(again["otp"].is_string());
+}
+
+#[tokio::test]
+async fn delivery_tries_are_rate_limited_per_staff_member() {
+    let app = spawn_app_with(|c| c.batch.deliver_per_minute = 3).await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
+    let o = order(&app, &m, &s1, &a1, "k1").await;
+    let (id, batch) = (o["id"].as_str().unwrap(), o["batch_id"].as_str().unwrap());
+    for step in ["lock", "dispatch"] {
+        let r = post(
+            &app,
+            &m.owner_token,
+            &format!("/api/v1/batches/{batch}/{step}"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK, "{step}");
+    }
+    let otp = get_ok(&app, &s1, &format!("/api/v1/orders/{id}")).await["otp"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let wrong = if otp == "1111" { "2222" } else { "1111" };
+    let path = format!("/api/v1/orders/{id}/deliver");
+    for _ in 0..3 {
+        assert_problem(
+            post(&app, &m.owner_token, &path, json!({"otp": wrong})).await,
+            422,
+        )
+        .await;
+    }
+    let r = post(&app, &m.owner_token, &path, json!({"otp": otp})).await;
+    assert!(r.headers().contains_key("retry-after"));
+    assert_problem(r, 429).await;
+    let v = get_ok(&app, &m.owner_token, &format!("/api/v1/orders/{id}")).await;
+    assert_eq!(v["otp_failures"], 3, "a refused try is not counted");
+    assert_eq!(v["status"], "OUT_FOR_DELIVERY");
+    // The limit is per staff member: an admin still has a budget.
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let r = post(&app, &admin, &path, json!({"otp": otp})).await;
+    assert_eq!(r.status(), StatusCode::OK);
 }

@@ -560,17 +560,9 @@ async fn shops_students_cannot_see_are_404_for_them_but_visible_to_their_people(
     // One shop in each hidden state.
     let o1 = app.bearer("o1@uni.edu").await;
     let not_started = create_shop(&app, &o1, "Not started").await;
-    expect(
-        post(
-            &app,
-            &format!("/shops/{not_started}/staff"),
-            &o1,
-            json!({"email": "runner@uni.edu"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    // A runner kept from before the shop went back to NOT_STARTED (an
+    // unverified shop cannot invite one today).
+    crate::fixtures::add_staff(&app, &not_started, &user_id(&app, &runner).await).await;
     let o2 = app.bearer("o2@uni.edu").await;
     let pending = create_shop(&app, &o2, "Pending").await;
     expect(
@@ -856,17 +848,7 @@ async fn only_the_owner_or_an_admin_changes_a_shop() {
     let student = app.bearer("student@uni.edu").await;
     let runner = app.bearer("runner@uni.edu").await;
     let id = verified_shop(&app, &admin, &owner, "Chai Point").await;
-    expect(
-        post(
-            &app,
-            &format!("/shops/{id}/staff"),
-            &owner,
-            json!({"email": "runner@uni.edu"}),
-        )
-        .await,
-        201,
-    )
-    .await;
+    crate::fixtures::add_staff(&app, &id, &user_id(&app, &runner).await).await;
     let path = format!("/shops/{id}");
     let before = expect(get(&app, &path, Some(&owner)).await, 200).await;
 
@@ -1054,8 +1036,24 @@ async fn shop_list_filters_by_type_and_building() {
 
 // --- staff ---
 
+/// Marks an account's address confirmed, as following the emailed link does.
+async fn confirm_email(app: &TestApp, user_id: &str) {
+    let id = user_id.to_string();
+    app.state
+        .store
+        .write(move |txn| {
+            let mut t = txn.open_table(tables::USERS)?;
+            let mut u: uphill::domain::user::User = codec::get(&t, &id)?.unwrap();
+            u.email_verified = true;
+            codec::put(&mut t, &id, &u)?;
+            Ok::<_, StoreError>(())
+        })
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
-async fn runners_are_added_by_email_and_removed_by_the_owner() {
+async fn runners_are_invited_by_email_accept_and_are_removed_by_the_owner() {
     let app = spawn_app().await;
     let admin = app.admin_bearer("admin@uni.edu").await;
     let owner = app.bearer("vendor@uni.edu").await;
@@ -1065,6 +1063,7 @@ async fn runners_are_added_by_email_and_removed_by_the_owner() {
     let id = create_shop(&app, &owner, "Chai Point").await;
     let pid = create_product(&app, &owner, &id, product_body("Tea", 1000, 5)).await;
     let staff = format!("/shops/{id}/staff");
+    let invites = format!("/shops/{id}/staff/invites");
     let staff_index = || async {
         let u = runner_id.clone();
         app.state
@@ -1083,15 +1082,17 @@ async fn runners_are_added_by_email_and_removed_by_the_owner() {
             .unwrap()
     };
 
-    // The runner cannot see the unverified shop yet.
+    // The runner cannot see the unverified shop yet, and an unverified
+    // shop invites nobody.
     assert_problem(get(&app, &format!("/shops/{id}"), Some(&runner)).await, 404).await;
-
-    // Refusals first, each changing nothing.
     assert_problem(
-        post(&app, &staff, &owner, json!({"email": "nobody@uni.edu"})).await,
-        404,
+        post(&app, &staff, &owner, json!({"email": "runner@uni.edu"})).await,
+        409,
     )
     .await;
+    verify(&app, &admin, &owner, &id).await;
+
+    // Refusals first, each changing nothing.
     let p = assert_problem(
         post(&app, &staff, &owner, json!({"email": "vendor@uni.edu"})).await,
         422,
@@ -1115,49 +1116,122 @@ async fn runners_are_added_by_email_and_removed_by_the_owner() {
         400,
     )
     .await;
-    // Others: hidden shop → 404; admin sees it but is not the owner → 403.
-    assert_problem(
-        post(&app, &staff, &student, json!({"email": "runner@uni.edu"})).await,
-        404,
+    // Others: a student → 403; admin sees it but is not the owner → 403;
+    // a runner-to-be cannot invite himself.
+    for who in [&student, &admin, &runner] {
+        assert_problem(
+            post(&app, &staff, who, json!({"email": "runner@uni.edu"})).await,
+            403,
+        )
+        .await;
+    }
+    assert_eq!(
+        expect(get(&app, &invites, Some(&owner)).await, 200).await,
+        json!([])
+    );
+
+    // An address with an account and one without get the same answer, so
+    // the vendor learns nothing about who is signed up.
+    let known = expect(
+        post(&app, &staff, &owner, json!({"email": "  RUNNER@uni.edu "})).await,
+        202,
     )
     .await;
-    assert_problem(
-        post(&app, &staff, &admin, json!({"email": "runner@uni.edu"})).await,
-        403,
+    let unknown = expect(
+        post(&app, &staff, &owner, json!({"email": "nobody@uni.edu"})).await,
+        202,
     )
     .await;
+    let keys = |v: &Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&known), keys(&unknown));
+    assert!(known.get("user_id").is_none() && known.get("name").is_none());
+    assert_eq!(known["email"], "RUNNER@uni.edu");
+    // Inviting again is no error and no duplicate.
+    expect(
+        post(&app, &staff, &owner, json!({"email": "runner@uni.edu"})).await,
+        202,
+    )
+    .await;
+    let pending = expect(get(&app, &invites, Some(&owner)).await, 200).await;
+    assert_eq!(pending.as_array().unwrap().len(), 2, "{pending}");
+    assert_problem(get(&app, &invites, Some(&runner)).await, 403).await;
+    // Not a runner yet.
+    assert!(staff_index().await.is_empty());
     assert_eq!(
         expect(get(&app, &staff, Some(&owner)).await, 200).await,
         json!([])
     );
-    assert!(staff_index().await.is_empty());
-
-    // Add (email in any case): both records change together.
-    let r = expect(
-        post(&app, &staff, &owner, json!({"email": "  RUNNER@uni.edu "})).await,
-        201,
-    )
-    .await;
-    assert_eq!(r["user_id"], runner_id.as_str());
-    assert_eq!(r["email"], "runner@uni.edu");
-    assert_problem(
-        post(&app, &staff, &owner, json!({"email": "runner@uni.edu"})).await,
-        409,
-    )
-    .await;
-    let list = expect(get(&app, &staff, Some(&owner)).await, 200).await;
-    assert_eq!(list.as_array().unwrap().len(), 1);
-    expect(get(&app, &staff, Some(&admin)).await, 200).await;
-    assert_eq!(staff_index().await, vec![id.clone()]);
     assert!(
         notifications(&app, &runner_id)
             .await
             .iter()
-            .any(|n| n.title == "You are a runner now")
+            .any(|n| n.title == "Invitation to run deliveries")
     );
 
-    // The runner now sees the hidden shop and its products, but manages
+    // The invitee sees it; nobody else does.
+    let mine = expect(get(&app, "/me/invitations", Some(&runner)).await, 200).await;
+    assert_eq!(mine[0]["shop_id"], id.as_str());
+    assert_eq!(mine[0]["shop_name"], "Chai Point");
+    assert_eq!(
+        expect(get(&app, "/me/invitations", Some(&student)).await, 200).await,
+        json!([])
+    );
+    let accept = format!("/me/invitations/{id}/accept");
+    assert_problem(post(&app, &accept, &student, json!({})).await, 404).await;
+    // Accepting needs a confirmed address.
+    assert_problem(post(&app, &accept, &runner, json!({})).await, 403).await;
+    assert!(staff_index().await.is_empty());
+    confirm_email(&app, &runner_id).await;
+    expect(post(&app, &accept, &runner, json!({})).await, 204).await;
+    assert_problem(post(&app, &accept, &runner, json!({})).await, 404).await;
+    let list = expect(get(&app, &staff, Some(&owner)).await, 200).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["user_id"], runner_id.as_str());
+    expect(get(&app, &staff, Some(&admin)).await, 200).await;
+    assert_eq!(staff_index().await, vec![id.clone()]);
+    assert_eq!(
+        expect(get(&app, "/me/invitations", Some(&runner)).await, 200).await,
+        json!([])
+    );
+    let left = expect(get(&app, &invites, Some(&owner)).await, 200).await;
+    assert_eq!(left.as_array().unwrap().len(), 1, "{left}");
+    assert_eq!(left[0]["email"], "nobody@uni.edu");
+
+    // Declining removes an invitation.
+    let other = app.bearer("other@uni.edu").await;
+    expect(
+        post(&app, &staff, &owner, json!({"email": "other@uni.edu"})).await,
+        202,
+    )
+    .await;
+    expect(
+        delete(&app, &format!("/me/invitations/{id}"), &other).await,
+        204,
+    )
+    .await;
+    assert_problem(
+        post(
+            &app,
+            &format!("/me/invitations/{id}/accept"),
+            &other,
+            json!({}),
+        )
+        .await,
+        404,
+    )
+    .await;
+
+    // The runner sees the shop, its products and its batches, but manages
     // nothing.
+    expect(
+        get(&app, &format!("/shops/{id}/batches"), Some(&runner)).await,
+        200,
+    )
+    .await;
     expect(get(&app, &format!("/shops/{id}"), Some(&runner)).await, 200).await;
     expect(
         get(&app, &format!("/shops/{id}/products"), Some(&runner)).await,
@@ -1225,7 +1299,17 @@ async fn runners_are_added_by_email_and_removed_by_the_owner() {
         expect(get(&app, &staff, Some(&owner)).await, 200).await,
         json!([])
     );
-    assert_problem(get(&app, &format!("/shops/{id}"), Some(&runner)).await, 404).await;
+    // No longer staff: the shop's batches are hidden from him again.
+    expect(
+        get(&app, &format!("/shops/{id}/batches"), Some(&owner)).await,
+        200,
+    )
+    .await;
+    assert_problem(
+        get(&app, &format!("/shops/{id}/batches"), Some(&runner)).await,
+        404,
+    )
+    .await;
 }
 
 // --- products ---

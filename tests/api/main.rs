@@ -20,5 +20,6 @@ mod search;
 mod smtp;
 mod store;
 mod tokens;
+mod trust;
 mod ui;
 mod uploads;

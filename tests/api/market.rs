@@ -982,3 +982,65 @@ async fn addresses_keep_one_default_and_stay_private() {
     assert_eq!(list[0]["is_default"], true);
     assert_eq!(list[0]["room"], "B-214");
 }
+
+#[tokio::test]
+async fn checkout_refuses_prices_the_student_did_not_see() {
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (token, address) = student(&app, "asha@uni.edu", &m).await;
+    let tea = m.products[0].clone();
+    let mut body = checkout_body(&m, &address, json!([{"product_id": tea, "quantity": 2}]));
+    // Tea is 1500 - 500 off = 1000 each; the default shop's delivery fee
+    // and the platform fee make up the rest of what the page showed.
+    let shown = {
+        let r = checkout(&app, &token, "probe", &{
+            let mut b = body.clone();
+            b["expected_total"] = json!(0);
+            b
+        })
+        .await;
+        let p = assert_problem(r, 409).await;
+        let detail = p["detail"].as_str().unwrap().to_string();
+        assert!(detail.contains("prices changed"), "{detail}");
+        assert!(detail.contains("Tea 10.00 each"), "{detail}");
+        assert_eq!(
+            stock(&app, &tea).await,
+            10,
+            "a refused checkout takes no stock"
+        );
+        // The total the server would charge, as the UI computes it.
+        let shop = get_ok(&app, &token, &format!("/api/v1/shops/{}", m.shop_id)).await;
+        let fees = get_ok(&app, &token, "/api/v1/fees").await;
+        2000 + shop["delivery_fee"].as_i64().unwrap() + fees["platform_fee"].as_i64().unwrap()
+    };
+    // The vendor raises the price between the student's look and the tap.
+    let r = send(
+        &app,
+        Method::PATCH,
+        &format!("/products/{tea}"),
+        Some(&m.owner_token),
+        Some(json!({"price": 2500})),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    body["expected_total"] = json!(shown);
+    let p = assert_problem(checkout(&app, &token, "k1", &body).await, 409).await;
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains("Tea 20.00 each"), "{detail}");
+    assert!(
+        detail.contains(&format!("you saw {}.{:02}", shown / 100, shown % 100)),
+        "{detail}"
+    );
+    assert_eq!(stock(&app, &tea).await, 10);
+    assert_eq!(fixtures::order_count(&app).await, 0);
+    // Out of range: a validation problem naming the field.
+    body["expected_total"] = json!(-1);
+    let p = assert_problem(checkout(&app, &token, "k2", &body).await, 400).await;
+    assert!(p.to_string().contains("expected_total"), "{p}");
+    // With the new total it goes through.
+    body["expected_total"] = json!(shown + 2000);
+    let r = checkout(&app, &token, "k3", &body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let o: Value = r.json().await.unwrap();
+    assert_eq!(o["total"], shown + 2000);
+}

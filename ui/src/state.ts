@@ -67,7 +67,10 @@ export async function loadSession() {
   await Promise.allSettled([
     refreshShop(),
     refreshUnread(),
-    orNull(call(api.GET("/api/v1/me/runs"))).then((runs) => set({ runner: !!runs && runs.length > 0 })),
+    // Runs shows in the menu for whoever carries batches or is invited to.
+    Promise.all([orNull(call(api.GET("/api/v1/me/runs"))), orNull(call(api.GET("/api/v1/me/invitations")))]).then(([runs, invites]) =>
+      set({ runner: (!!runs && runs.length > 0) || (!!invites && invites.length > 0) }),
+    ),
   ]);
 }
 

@@ -492,6 +492,9 @@ export function Checkout() {
         address_id: chosen,
         payment_method: payment,
         notes: notes || undefined,
+        // What this page showed: if prices or fees moved, the server refuses
+        // (409, naming the new ones) rather than charge something unseen.
+        expected_total: total,
       };
       const r = await place(body, cart.shopName, total);
       clear(shopId);

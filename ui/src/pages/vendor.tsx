@@ -7,7 +7,7 @@ import { api, call, type S } from "../api/client";
 import { countdown, label, minutesToClock, money, time, when } from "../format";
 import { Chat } from "../chat";
 import { subscribe } from "../live";
-import { refreshShop, useSession } from "../state";
+import { loadSession, refreshShop, useSession } from "../state";
 import { Badge, Button, ErrorBox, Field, Loaded, Page, Select, Skeleton, statusTone, useAction, useLoad } from "../ui";
 
 const ACTIVE: S["BatchStatusView"][] = ["OPEN", "LOCKED", "IN_TRANSIT"];
@@ -124,14 +124,18 @@ export function VendorHome() {
   );
 }
 
-function OrderRow({ o, batch, onChange }: { o: S["OrderView"]; batch: S["BatchView"]; onChange: () => void }) {
+// The shop's owner may make two new OTPs per order; then only an admin.
+const OWNER_REGENERATIONS = 2;
+
+function OrderRow({ o, batch, owner, mine, onChange }: { o: S["OrderView"]; batch: S["BatchView"]; owner: boolean; mine: boolean; onChange: () => void }) {
   const [otp, setOtp] = useState("");
   const [reason, setReason] = useState("");
   // The thread loads only once opened: a batch can hold many orders.
   const [chat, setChat] = useState(false);
   const a = useAction();
   const n = o.display_id;
-  const deliverable = o.status === "OUT_FOR_DELIVERY";
+  const deliverable = o.status === "OUT_FOR_DELIVERY" && mine;
+  const regensLeft = Math.max(0, OWNER_REGENERATIONS - o.otp_regenerations);
   const open = !["COMPLETED", "CANCELLED", "DELIVERY_FAILED", "RESCHEDULED"].includes(o.status);
   const deliver = (e: Event) => {
     e.preventDefault();
@@ -153,7 +157,7 @@ function OrderRow({ o, batch, onChange }: { o: S["OrderView"]; batch: S["BatchVi
     });
   const newOtp = () =>
     a.run(async () => {
-      await call(api.POST("/api/v1/orders/{id}/otp", { params: { path: { id: o.id } } }));
+      await call(api.POST("/api/v1/orders/{id}/otp", { params: { path: { id: o.id } }, body: {} }));
       onChange();
     });
   return (
@@ -174,13 +178,18 @@ function OrderRow({ o, batch, onChange }: { o: S["OrderView"]; batch: S["BatchVi
       </ul>
       {deliverable && (
         <form class="inline-form" onSubmit={deliver} aria-label={`Deliver ${n}`}>
-          <Field label={`OTP for ${n}`} name={`otp-${n}`} value={otp} onInput={setOtp} inputMode="numeric" maxLength={8} required autoComplete="off" />
-          <Button type="submit" busy={a.busy}>
+          <Field label={`OTP for ${n}`} name={`otp-${n}`} value={otp} onInput={(v) => setOtp(v.replace(/\D/g, ""))} inputMode="numeric" maxLength={8} required autoComplete="off" />
+          <Button type="submit" busy={a.busy} disabled={otp.length < 4}>
             Delivered
           </Button>
         </form>
       )}
-      {open && batch.status !== "OPEN" && (
+      {deliverable && o.otp_failures > 0 && (
+        <p class="muted" role="status">
+          {o.otp_failures} wrong {o.otp_failures === 1 ? "try" : "tries"} so far on this order. Ask the student to read the OTP from their own phone.
+        </p>
+      )}
+      {open && owner && batch.status !== "OPEN" && (
         <details>
           <summary>Problem with this order?</summary>
           <Field label="Reason" name={`reason-${n}`} value={reason} onInput={setReason} maxLength={500} />
@@ -191,9 +200,11 @@ function OrderRow({ o, batch, onChange }: { o: S["OrderView"]; batch: S["BatchVi
             <Button kind="secondary" busy={a.busy} onClick={reschedule}>
               Move to next batch
             </Button>
-            <Button kind="secondary" busy={a.busy} onClick={newOtp}>
-              New OTP (locked after 5 wrong tries)
-            </Button>
+            {["BATCHED", "OUT_FOR_DELIVERY"].includes(o.status) && (
+              <Button kind="secondary" busy={a.busy} disabled={regensLeft === 0} onClick={newOtp}>
+                {regensLeft === 0 ? "New OTP: ask a campus admin" : `New OTP (${regensLeft} left)`}
+              </Button>
+            )}
           </div>
         </details>
       )}
@@ -215,6 +226,10 @@ export function BatchPage() {
   const a = useAction();
   useEffect(() => subscribe((e) => e.type === "notification" && detail.reload()), [id]);
   const owner = !!s.shop && detail.data?.batch.shop_id === s.shop.id;
+  // A runner works only a batch nobody else claimed (dispatching claims it).
+  const runner = detail.data?.batch.runner_id;
+  const mine = owner || (!!runner && runner === s.me?.id);
+  const free = owner || !runner || runner === s.me?.id;
   const act = (fn: () => Promise<unknown>) =>
     a.run(async () => {
       await fn();
@@ -242,7 +257,7 @@ export function BatchPage() {
                     Claim this batch
                   </Button>
                 )}
-                {d.batch.status === "LOCKED" && (
+                {d.batch.status === "LOCKED" && free && (
                   <Button busy={a.busy} onClick={() => act(() => call(api.POST("/api/v1/batches/{id}/dispatch", p)))}>
                     Dispatch (start the climb)
                   </Button>
@@ -253,7 +268,8 @@ export function BatchPage() {
                   </a>
                 )}
               </div>
-              {d.batch.status === "IN_TRANSIT" && (
+              {!free && <p class="muted">Another runner claimed this batch.</p>}
+              {d.batch.status === "IN_TRANSIT" && mine && (
                 <div class="inline-form">
                   <Select label="Milestone" name="milestone" value={milestone} onChange={(v) => setMilestone(v as S["MilestoneView"])} options={MILESTONES.map((m): [string, string] => [m, label(m)])} />
                   <Button busy={a.busy} onClick={() => act(() => call(api.POST("/api/v1/batches/{id}/milestone", { ...p, body: { milestone } })))}>
@@ -265,7 +281,7 @@ export function BatchPage() {
             </div>
             <ul class="cards">
               {d.orders.map((o) => (
-                <OrderRow key={o.id} o={o} batch={d.batch} onChange={detail.reload} />
+                <OrderRow key={o.id} o={o} batch={d.batch} owner={owner} mine={mine} onChange={detail.reload} />
               ))}
             </ul>
           </>
@@ -532,6 +548,8 @@ export function Slots() {
 export function ShopSettings() {
   const { shop } = useSession();
   const staff = useLoad(() => (shop ? call(api.GET("/api/v1/shops/{id}/staff", { params: { path: { id: shop.id } } })) : Promise.resolve([])), [shop?.id]);
+  const invites = useLoad(() => (shop ? call(api.GET("/api/v1/shops/{id}/staff/invites", { params: { path: { id: shop.id } } })) : Promise.resolve([])), [shop?.id]);
+  const [invited, setInvited] = useState("");
   const [f, setF] = useState(() => ({
     name: shop?.name ?? "",
     description: shop?.description ?? "",
@@ -570,9 +588,10 @@ export function ShopSettings() {
   const addRunner = (e: Event) => {
     e.preventDefault();
     a.run(async () => {
-      await call(api.POST("/api/v1/shops/{id}/staff", { params: { path: { id: shop.id } }, body: { email: runner } }));
+      const sent = await call(api.POST("/api/v1/shops/{id}/staff", { params: { path: { id: shop.id } }, body: { email: runner } }));
       setRunner("");
-      staff.reload();
+      setInvited(sent.email);
+      invites.reload();
     });
   };
   return (
@@ -619,13 +638,74 @@ export function ShopSettings() {
           </ul>
         )}
       </Loaded>
-      <form class="inline-form" onSubmit={addRunner}>
-        <Field label="Runner's email" name="runner" type="email" value={runner} onInput={setRunner} required />
-        <Button type="submit" busy={a.busy}>
-          Add runner
-        </Button>
-      </form>
+      <Loaded load={invites}>
+        {(list) =>
+          list.length > 0 && (
+            <ul class="list" aria-label="Pending invitations">
+              {list.map((i) => (
+                <li key={i.email} class="row muted">
+                  {i.email} · invited, waiting for them to accept (until {when(i.expires_at)})
+                </li>
+              ))}
+            </ul>
+          )
+        }
+      </Loaded>
+      {shop.verification === "VERIFIED" ? (
+        <form class="inline-form" onSubmit={addRunner}>
+          <Field label="Runner's email" name="runner" type="email" value={runner} onInput={setRunner} required />
+          <Button type="submit" busy={a.busy}>
+            Invite runner
+          </Button>
+        </form>
+      ) : (
+        <p class="muted">Runners can be invited once the shop is verified.</p>
+      )}
+      {invited && (
+        <p role="status">
+          Invitation sent to {invited}. They accept it under Runs after signing in with that address; if they have no account yet, ask them to sign up with it.
+        </p>
+      )}
     </Page>
+  );
+}
+
+/** Invitations to run for a shop: accept (needs a confirmed address) or decline. */
+function Invitations() {
+  const invites = useLoad(() => call(api.GET("/api/v1/me/invitations")), []);
+  const a = useAction();
+  useEffect(() => subscribe((e) => e.type === "notification" && invites.reload()), []);
+  const answer = (shopId: string, accept: boolean) =>
+    a.run(async () => {
+      const p = { params: { path: { shop_id: shopId } } };
+      await call(accept ? api.POST("/api/v1/me/invitations/{shop_id}/accept", p) : api.DELETE("/api/v1/me/invitations/{shop_id}", p));
+      invites.reload();
+      await loadSession();
+    });
+  const list = invites.data ?? [];
+  if (list.length === 0) return null;
+  return (
+    <section class="card" aria-label="Invitations">
+      <h2>Invitations</h2>
+      <ul class="list">
+        {list.map((i) => (
+          <li key={i.shop_id} class="row">
+            <span>
+              <strong>{i.shop_name}</strong> invites you to carry its batches.
+            </span>
+            <span class="actions">
+              <Button busy={a.busy} onClick={() => answer(i.shop_id, true)}>
+                Accept
+              </Button>
+              <Button kind="secondary" busy={a.busy} onClick={() => answer(i.shop_id, false)}>
+                Decline
+              </Button>
+            </span>
+          </li>
+        ))}
+      </ul>
+      <ErrorBox error={a.error} />
+    </section>
   );
 }
 
@@ -634,6 +714,7 @@ export function Runs() {
   useEffect(() => subscribe((e) => e.type === "notification" && runs.reload()), []);
   return (
     <Page title="Runs">
+      <Invitations />
       <Loaded load={runs} lines={4}>
         {(list) =>
           list.length === 0 ? (
