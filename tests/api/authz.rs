@@ -20,6 +20,12 @@
 //! every refusal runs first, the whole store is compared before and after,
 //! and only then do the allowed calls run, ordered by `Stage` so the
 //! destructive ones come last.
+//!
+//! Runners join shop A with `fixtures::add_staff` (in the store), so the
+//! fixture does not depend on how the staff endpoint adds people.
+//! `UPHILL_AUTHZ_TRACE=1 cargo test --test api authz -- --nocapture`
+//! prints every allowed call that was refused for the state of things
+//! (409, 422, 429), to check that a row still reaches what it means to.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -209,8 +215,10 @@ const AWAITING_OPERATIONS: &[(&str, &str)] = &[
 ];
 
 /// Tables that background jobs write on their own schedule (metrics
-/// rollups, the search queue, alert incidents, the mail worker), left out
-/// of the "refusals change nothing" comparison.
+/// rollups, the search queue and its indexer, alert incidents), left out
+/// of the "refusals change nothing" comparison. The mail outbox stays in:
+/// without SMTP the worker leaves it alone, so a refusal that queued a
+/// mail shows.
 const BACKGROUND_TABLES: &[&str] = &[
     "metrics_rollups",
     "search_queue",
