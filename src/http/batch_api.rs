@@ -288,11 +288,11 @@ impl BatchApi {
         auth: Auth,
         #[oai(validator(max_length = 26))] id: Path<String>,
     ) -> Result<Json<BatchView>, ApiError> {
-        let uid = auth.user_id().to_string();
+        let (uid, admin) = (auth.user_id().to_string(), auth.is_admin());
         let b = self
             .state
             .store
-            .write(move |txn| batches::claim(txn, &id.0, &uid))
+            .write(move |txn| batches::claim(txn, &id.0, &uid, admin))
             .await?;
         Ok(Json(b.into()))
     }

@@ -297,8 +297,13 @@ fn mail_staff(
 }
 
 /// First claim wins; the same runner claiming again is a no-op.
-pub fn claim(txn: &WriteTransaction, batch_id: &str, user_id: &str) -> Result<Batch, ApiError> {
-    let (mut b, _) = staff_batch(txn, batch_id, user_id, false)?;
+pub fn claim(
+    txn: &WriteTransaction,
+    batch_id: &str,
+    user_id: &str,
+    is_admin: bool,
+) -> Result<Batch, ApiError> {
+    let (mut b, _) = staff_batch(txn, batch_id, user_id, is_admin)?;
     if b.status != BatchStatus::Locked {
         return Err(ApiError::Conflict(format!(
             "only a LOCKED batch can be claimed; this one is {:?}",
