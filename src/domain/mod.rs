@@ -10,6 +10,7 @@ pub mod chat;
 pub mod money;
 pub mod order;
 pub mod shop;
+pub mod uploads;
 pub mod user;
 
 /// A rule broken by some input, naming the field it came from.
