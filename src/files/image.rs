@@ -506,6 +506,70 @@ mod tests {
         !crc
     }
 
+    fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let mut out = (data.len() as u32).to_be_bytes().to_vec();
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+        out
+    }
+
+    /// Inserts `extra` right after the IHDR chunk (signature 8 + IHDR 25).
+    fn with_chunks_after_ihdr(png: &[u8], extra: &[u8]) -> Vec<u8> {
+        let mut out = png[..33].to_vec();
+        out.extend_from_slice(extra);
+        out.extend_from_slice(&png[33..]);
+        out
+    }
+
+    #[test]
+    fn ancillary_png_chunks_never_reach_the_decoder() {
+        let plain = encoded(DynamicImage::ImageRgb8(photo(20, 10)), ImageFormat::Png);
+        // A zlib stream that is not even valid: whatever is in them, these
+        // chunks are dropped unread.
+        let mut extra = chunk(b"iCCP", b"icc\0\0\x78\x9c garbage");
+        extra.extend(chunk(b"zTXt", b"Comment\0\0\x78\x9c garbage"));
+        extra.extend(chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0x"));
+        extra.extend(chunk(b"tEXt", b"Comment\0hello"));
+        extra.extend(chunk(b"prVt", b"private"));
+        let decorated = with_chunks_after_ihdr(&plain, &extra);
+        assert_eq!(strip_png(&decorated).unwrap(), plain);
+        assert_eq!(
+            process(&decorated, 25_000_000).unwrap().hash,
+            process(&plain, 25_000_000).unwrap().hash
+        );
+        // Kept: transparency (it changes the pixels) and eXIf.
+        let kept = with_chunks_after_ihdr(&plain, &chunk(b"eXIf", b"MM\0*"));
+        assert_eq!(strip_png(&kept).unwrap(), kept);
+        // A chunk claiming more bytes than the file has.
+        let mut lying = plain[..33].to_vec();
+        lying.extend_from_slice(&u32::MAX.to_be_bytes());
+        lying.extend_from_slice(b"iCCP");
+        assert_eq!(strip_png(&lying), Err(Refusal::Corrupt("PNG")));
+    }
+
+    #[test]
+    fn a_webp_chunk_larger_than_the_file_is_refused_before_decoding() {
+        let webp = encoded(
+            DynamicImage::ImageRgba8(RgbaImage::from_pixel(8, 8, Rgba([1, 2, 3, 4]))),
+            ImageFormat::WebP,
+        );
+        assert!(check_webp(&webp).is_ok());
+        assert!(process(&webp, 25_000_000).is_ok());
+        // The first chunk (VP8L) claims 4 GiB.
+        let mut lying = webp.clone();
+        lying[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            process(&lying, 25_000_000).unwrap_err(),
+            Refusal::Corrupt("WebP")
+        );
+        // The RIFF header claims more than the file.
+        let mut lying = webp.clone();
+        lying[4..8].copy_from_slice(&(webp.len() as u32 + 100).to_le_bytes());
+        assert!(check_webp(&lying).is_err());
+    }
+
     #[test]
     fn garbage_and_truncation_are_refusals_not_panics() {
         assert_eq!(process(b"", 100).unwrap_err(), Refusal::Empty);

@@ -1226,3 +1226,32 @@ async fn a_backup_holds_only_the_files_records_point_at() {
         "{unused} must not be in the backup"
     );
 }
+
+/// A backup leaves out the files of unreferenced uploads but keeps their
+/// records, so after a restore a record can be without its files. Sending
+/// the picture again must put them back, not answer from the record.
+#[tokio::test]
+async fn the_same_bytes_again_restore_files_a_record_has_lost() {
+    let app = spawn_app().await;
+    let (token, _) = vendor(&app, "vendor@uphill.test").await;
+    let png = encoded(photo(50, 40, 6), ImageFormat::Png);
+    let up = uploaded(&app, &token, &png).await;
+    let id = up["id"].as_str().unwrap();
+    let dir = files_dir(&app).join(&id[..2]).join(id);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let (status, _, _) = fetch(&app, &format!("/files/{id}/thumb")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let r = upload(&app, &token, &png, "again.png").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["id"], up["id"]);
+    assert_eq!(
+        app.state.files.decoded(),
+        2,
+        "decoded again to rebuild the files"
+    );
+    for v in ["original", "medium", "thumb"] {
+        let (status, _, _) = fetch(&app, &format!("/files/{id}/{v}")).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
+}
