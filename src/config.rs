@@ -50,6 +50,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub search: SearchConfig,
     pub files: FilesConfig,
+    pub uploads: UploadsConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -186,8 +187,33 @@ impl Default for FilesConfig {
             max_upload_bytes: 8 * 1024 * 1024,
             max_pixels: 25_000_000,
             processing_concurrency: 2,
-            gc_grace_hours: 24,
+            gc_grace_hours: 6,
             gc_interval_minutes: 60,
+        }
+    }
+}
+
+/// Per-user upload quotas (`POST /api/v1/uploads`); over them: 429 with
+/// `Retry-After`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadsConfig {
+    /// Upload requests one user may make per rolling hour (1 to 10,000).
+    pub per_user_per_hour: u32,
+    /// Bytes one user may upload per rolling 24 hours (at least
+    /// `files.max_upload_bytes`, at most 64 GiB).
+    pub per_user_bytes_per_day: u64,
+    /// Images the owner of a shop that is not verified yet may have stored
+    /// (0 to 1,000): enough to set the shop up before an admin verifies it.
+    pub unverified_shop_max_images: u32,
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        Self {
+            per_user_per_hour: 30,
+            per_user_bytes_per_day: 256 * 1024 * 1024,
+            unverified_shop_max_images: 5,
         }
     }
 }
@@ -660,6 +686,23 @@ impl Config {
         }
         if !(1..=720).contains(&self.files.gc_grace_hours) {
             return Err(key_err("files.gc_grace_hours", "must be 1 to 720"));
+        }
+        if !(1..=10_000).contains(&self.uploads.per_user_per_hour) {
+            return Err(key_err("uploads.per_user_per_hour", "must be 1 to 10000"));
+        }
+        if !(self.files.max_upload_bytes as u64..=64 << 30)
+            .contains(&self.uploads.per_user_bytes_per_day)
+        {
+            return Err(key_err(
+                "uploads.per_user_bytes_per_day",
+                "must be at least files.max_upload_bytes and at most 68719476736",
+            ));
+        }
+        if self.uploads.unverified_shop_max_images > 1000 {
+            return Err(key_err(
+                "uploads.unverified_shop_max_images",
+                "must be 0 to 1000",
+            ));
         }
         if !(1..=1440).contains(&self.files.gc_interval_minutes) {
             return Err(key_err("files.gc_interval_minutes", "must be 1 to 1440"));

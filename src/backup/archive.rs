@@ -5,6 +5,7 @@
 //! were actually written: members are hashed while they stream into the
 //! archive, and a file that changes meanwhile cannot make the manifest lie.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Component, Path, PathBuf};
@@ -88,12 +89,27 @@ fn walk(dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// The upload id a file of the file store belongs to (`ab/<id>/<file>`);
+/// `None` for anything else (the temporary area, stray files).
+fn upload_of(rel: &Path) -> Option<&str> {
+    let mut parts = rel.components();
+    let (Some(Component::Normal(_)), Some(Component::Normal(id)), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    id.to_str()
+}
+
 /// Writes the archive to `out` (a temporary file the caller renames).
-/// `manifest.members` is filled in here.
+/// `manifest.members` is filled in here. Of the file store (`files`: its
+/// directory and the upload ids records point at, read in the snapshot's
+/// transaction), only the files of those uploads go in: an upload nothing
+/// refers to is on its way out and has no place in a backup.
 pub fn write(
     out: &Path,
     snapshot: &Path,
-    files_dir: Option<&Path>,
+    files: Option<(&Path, &HashSet<String>)>,
     mut manifest: Manifest,
 ) -> io::Result<Manifest> {
     let file = File::create(out)?;
@@ -117,8 +133,11 @@ pub fn write(
         Ok(())
     };
     add(&mut tar, SNAPSHOT, snapshot)?;
-    if let Some(dir) = files_dir.filter(|d| d.is_dir()) {
+    if let Some((dir, referenced)) = files.filter(|(d, _)| d.is_dir()) {
         for rel in walk(dir)? {
+            if !upload_of(&rel).is_some_and(|id| referenced.contains(id)) {
+                continue;
+            }
             let Some(rel_str) = rel.to_str() else {
                 tracing::warn!(path = %rel.display(), "skipping a file whose name is not UTF-8");
                 continue;

@@ -285,7 +285,10 @@ impl Backups {
         std::fs::create_dir_all(&staging)?;
         let result = (|| {
             let snap = staging.join(archive::SNAPSHOT);
-            let records = store.read_blocking(|txn| snapshot::write(txn, &snap))?;
+            let (records, referenced) = store.read_blocking(|txn| {
+                let records = snapshot::write(txn, &snap)?;
+                Ok::<_, StoreError>((records, crate::files::gc::referenced(txn)?))
+            })?;
             let manifest = archive::Manifest {
                 format: archive::FORMAT,
                 uphill_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -297,7 +300,7 @@ impl Backups {
             };
             let tmp = self.dir.join(format!(".tmp-{name}"));
             let files = self.data_dir.join(archive::FILES);
-            archive::write(&tmp, &snap, Some(&files), manifest)?;
+            archive::write(&tmp, &snap, Some((&files, &referenced)), manifest)?;
             let path = self.dir.join(&name);
             std::fs::rename(&tmp, &path)?;
             sync_dir(&self.dir)?;

@@ -11,6 +11,7 @@ pub mod money;
 pub mod order;
 pub mod otp;
 pub mod shop;
+pub mod uploads;
 pub mod user;
 
 /// A rule broken by some input, naming the field it came from.

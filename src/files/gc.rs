@@ -60,6 +60,22 @@ impl Report {
     }
 }
 
+/// The upload ids live shops and products point at, as `txn` sees them.
+pub fn referenced(txn: &redb::ReadTransaction) -> Result<HashSet<String>, StoreError> {
+    let mut refs = HashSet::new();
+    for table in [tables::SHOPS, tables::PRODUCTS] {
+        for e in txn.open_table(table)?.iter()? {
+            let (_, v) = e?;
+            let r: Refs = codec::decode(v.value())?;
+            if r.deleted_at.is_none() {
+                refs.extend(r.image);
+                refs.extend(r.upi_qr_image);
+            }
+        }
+    }
+    Ok(refs)
+}
+
 enum Plan {
     Mark,
     Unmark,
@@ -77,17 +93,7 @@ pub async fn run(
     let grace = Duration::hours(files.config.gc_grace_hours.into());
     let (refs, uploads) = store
         .read(|txn| {
-            let mut refs = HashSet::new();
-            for table in [tables::SHOPS, tables::PRODUCTS] {
-                for e in txn.open_table(table)?.iter()? {
-                    let (_, v) = e?;
-                    let r: Refs = codec::decode(v.value())?;
-                    if r.deleted_at.is_none() {
-                        refs.extend(r.image);
-                        refs.extend(r.upi_qr_image);
-                    }
-                }
-            }
+            let refs = referenced(txn)?;
             let uploads: Vec<Upload> = codec::all(&txn.open_table(tables::UPLOADS)?)?;
             Ok::<_, StoreError>((refs, uploads))
         })

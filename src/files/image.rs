@@ -100,7 +100,7 @@ pub const JPEG_QUALITY: u8 = 85;
 pub const MAX_SIDE: u32 = 16_383;
 
 /// Why an upload is refused; every case is the client's doing (4xx).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum Refusal {
     #[error("is empty")]
     Empty,
@@ -155,13 +155,97 @@ fn kind_name(kind: Kind) -> &'static str {
 
 /// The second guard, inside the decoder: sides and the total allocation.
 /// 8 bytes per pixel covers 16-bit RGBA PNGs; the slack covers the
-/// decoders' own buffers.
-fn limits(max_pixels: u64) -> Limits {
+/// decoders' own buffers. The PNG decoder gets the same byte budget for its
+/// own buffers (`png::Limits { bytes }`, through `PngDecoder::with_limits`).
+pub fn limits(max_pixels: u64) -> Limits {
     let mut l = Limits::default();
     l.max_image_width = Some(MAX_SIDE);
     l.max_image_height = Some(MAX_SIDE);
     l.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(64 << 20));
     l
+}
+
+/// The budget of the header pass, which allocates no pixels: room for the
+/// chunks before the image data (all of them together are no bigger than
+/// the file) and the decoders' small fixed buffers.
+fn header_limits(input_len: usize) -> Limits {
+    let mut l = Limits::no_limits();
+    l.max_alloc = Some((input_len as u64).saturating_mul(2).saturating_add(8 << 20));
+    l
+}
+
+/// PNG chunks that change the pixels we keep: every other chunk is dropped
+/// before a decoder sees the file. Among those dropped are the compressed
+/// ones (iCCP, zTXt, iTXt), whose few bytes can inflate to gigabytes inside
+/// the decoder, and tEXt and the APNG frames; the re-encode drops all
+/// metadata anyway. `eXIf` stays (it is stored, not compressed, so no
+/// bigger than the file) because it carries the orientation.
+const PNG_KEPT: [&[u8; 4]; 6] = [b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND", b"eXIf"];
+
+/// The PNG without its ancillary chunks (see `PNG_KEPT`). Refuses a chunk
+/// that claims more bytes than the file has. Chunks are copied whole with
+/// their CRCs, which the decoder still checks.
+fn strip_png(bytes: &[u8]) -> Result<Vec<u8>, Refusal> {
+    const SIGNATURE: usize = 8;
+    let corrupt = Refusal::Corrupt(kind_name(Kind::Png));
+    let mut out = Vec::with_capacity(bytes.len());
+    out.extend_from_slice(bytes.get(..SIGNATURE).ok_or(corrupt.clone())?);
+    let mut pos = SIGNATURE;
+    while pos < bytes.len() {
+        let head = bytes.get(pos..pos + 8).ok_or(corrupt.clone())?;
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let end = pos
+            .checked_add(12)
+            .and_then(|p| p.checked_add(len))
+            .filter(|&e| e <= bytes.len())
+            .ok_or(corrupt.clone())?;
+        let kind: &[u8; 4] = head[4..8].try_into().map_err(|_| corrupt.clone())?;
+        if PNG_KEPT.contains(&kind) {
+            out.extend_from_slice(&bytes[pos..end]);
+        }
+        pos = end;
+        if kind == b"IEND" {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// A WebP's RIFF chunks must lie inside the file: the WebP decoder
+/// allocates a chunk's declared size (up to 4 GiB) before it reads it,
+/// e.g. for the EXIF chunk it reads the orientation from.
+fn check_webp(bytes: &[u8]) -> Result<(), Refusal> {
+    let corrupt = Refusal::Corrupt(kind_name(Kind::Webp));
+    let le = |at: usize| -> Result<usize, Refusal> {
+        let b = bytes.get(at..at + 4).ok_or(corrupt.clone())?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let riff_end = le(4)?.checked_add(8).ok_or(corrupt.clone())?;
+    if riff_end > bytes.len() {
+        return Err(corrupt);
+    }
+    let mut pos = 12;
+    while pos + 8 <= riff_end {
+        let size = le(pos + 4)?;
+        let end = pos + 8 + size;
+        if end > riff_end {
+            return Err(corrupt);
+        }
+        // Chunks are padded to an even size.
+        pos = end + (size & 1);
+    }
+    Ok(())
+}
+
+/// The bytes the decoders may see: PNGs without their ancillary chunks,
+/// WebPs whose chunks all fit in the file, JPEGs as they are (their
+/// segments are at most 64 KiB each and never compressed).
+fn sanitized(kind: Kind, bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, Refusal> {
+    match kind {
+        Kind::Png => Ok(std::borrow::Cow::Owned(strip_png(bytes)?)),
+        Kind::Webp => check_webp(bytes).map(|()| std::borrow::Cow::Borrowed(bytes)),
+        Kind::Jpeg => Ok(std::borrow::Cow::Borrowed(bytes)),
+    }
 }
 
 /// Reads only the header: the dimensions, refused above the pixel budget.
@@ -171,10 +255,16 @@ pub fn check_header(bytes: &[u8], max_pixels: u64) -> Result<(Kind, u32, u32), R
         return Err(Refusal::Empty);
     }
     let kind = sniff(bytes).ok_or(Refusal::UnsupportedType)?;
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), kind.format());
-    // No limits at this step: it parses the header only, and we want our
-    // own check (with its clearer message) to be the one that refuses.
-    reader.no_limits();
+    let clean = sanitized(kind, bytes)?;
+    header_of(kind, &clean, max_pixels)
+}
+
+fn header_of(kind: Kind, clean: &[u8], max_pixels: u64) -> Result<(Kind, u32, u32), Refusal> {
+    let mut reader = ImageReader::with_format(Cursor::new(clean), kind.format());
+    // A byte budget but no size limits at this step: it parses the header
+    // only, and we want our own check (with its clearer message) to be the
+    // one that refuses too many pixels.
+    reader.limits(header_limits(clean.len()));
     let decoder = reader.into_decoder().map_err(|e| refusal(kind, e))?;
     let (width, height) = decoder.dimensions();
     check_pixels(width, height, max_pixels)?;
@@ -207,8 +297,13 @@ fn refusal(kind: Kind, e: image::ImageError) -> Refusal {
 
 /// Decodes, strips, re-encodes and makes the variants.
 pub fn process(bytes: &[u8], max_pixels: u64) -> Result<Processed, Refusal> {
-    let (kind, _, _) = check_header(bytes, max_pixels)?;
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), kind.format());
+    if bytes.is_empty() {
+        return Err(Refusal::Empty);
+    }
+    let kind = sniff(bytes).ok_or(Refusal::UnsupportedType)?;
+    let clean = sanitized(kind, bytes)?;
+    header_of(kind, &clean, max_pixels)?;
+    let mut reader = ImageReader::with_format(Cursor::new(&clean[..]), kind.format());
     reader.limits(limits(max_pixels));
     let mut decoder = reader.into_decoder().map_err(|e| refusal(kind, e))?;
     // Phones store rotation in EXIF; apply it now, since the EXIF goes.
@@ -409,6 +504,70 @@ mod tests {
             }
         }
         !crc
+    }
+
+    fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let mut out = (data.len() as u32).to_be_bytes().to_vec();
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc32(&body).to_be_bytes());
+        out
+    }
+
+    /// Inserts `extra` right after the IHDR chunk (signature 8 + IHDR 25).
+    fn with_chunks_after_ihdr(png: &[u8], extra: &[u8]) -> Vec<u8> {
+        let mut out = png[..33].to_vec();
+        out.extend_from_slice(extra);
+        out.extend_from_slice(&png[33..]);
+        out
+    }
+
+    #[test]
+    fn ancillary_png_chunks_never_reach_the_decoder() {
+        let plain = encoded(DynamicImage::ImageRgb8(photo(20, 10)), ImageFormat::Png);
+        // A zlib stream that is not even valid: whatever is in them, these
+        // chunks are dropped unread.
+        let mut extra = chunk(b"iCCP", b"icc\0\0\x78\x9c garbage");
+        extra.extend(chunk(b"zTXt", b"Comment\0\0\x78\x9c garbage"));
+        extra.extend(chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0x"));
+        extra.extend(chunk(b"tEXt", b"Comment\0hello"));
+        extra.extend(chunk(b"prVt", b"private"));
+        let decorated = with_chunks_after_ihdr(&plain, &extra);
+        assert_eq!(strip_png(&decorated).unwrap(), plain);
+        assert_eq!(
+            process(&decorated, 25_000_000).unwrap().hash,
+            process(&plain, 25_000_000).unwrap().hash
+        );
+        // Kept: transparency (it changes the pixels) and eXIf.
+        let kept = with_chunks_after_ihdr(&plain, &chunk(b"eXIf", b"MM\0*"));
+        assert_eq!(strip_png(&kept).unwrap(), kept);
+        // A chunk claiming more bytes than the file has.
+        let mut lying = plain[..33].to_vec();
+        lying.extend_from_slice(&u32::MAX.to_be_bytes());
+        lying.extend_from_slice(b"iCCP");
+        assert_eq!(strip_png(&lying), Err(Refusal::Corrupt("PNG")));
+    }
+
+    #[test]
+    fn a_webp_chunk_larger_than_the_file_is_refused_before_decoding() {
+        let webp = encoded(
+            DynamicImage::ImageRgba8(RgbaImage::from_pixel(8, 8, Rgba([1, 2, 3, 4]))),
+            ImageFormat::WebP,
+        );
+        assert!(check_webp(&webp).is_ok());
+        assert!(process(&webp, 25_000_000).is_ok());
+        // The first chunk (VP8L) claims 4 GiB.
+        let mut lying = webp.clone();
+        lying[16..20].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            process(&lying, 25_000_000).unwrap_err(),
+            Refusal::Corrupt("WebP")
+        );
+        // The RIFF header claims more than the file.
+        let mut lying = webp.clone();
+        lying[4..8].copy_from_slice(&(webp.len() as u32 + 100).to_le_bytes());
+        assert!(check_webp(&lying).is_err());
     }
 
     #[test]

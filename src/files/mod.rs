@@ -11,7 +11,9 @@ pub mod disk;
 pub mod gc;
 pub mod image;
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use redb::{ReadableTable, WriteTransaction};
@@ -20,10 +22,15 @@ use tokio::sync::{RwLock, Semaphore};
 
 use crate::config::FilesConfig;
 use crate::domain::FieldError;
+use crate::domain::uploads::{History, Quota, RetryAfter, Uploader};
 use crate::http::error::ApiError;
 use crate::store::{Store, StoreError, codec, tables};
 use disk::Disk;
 use image::{Kind, Processed, Variant};
+
+/// Most "bytes as sent → upload id" pairs kept in memory; past this the
+/// map starts again empty (a forgotten pair only costs one more decode).
+const MAX_SOURCES: usize = 100_000;
 
 /// Room for the multipart framing around the file part (boundaries and
 /// part headers); the file part itself is capped at `max_upload_bytes`.
@@ -92,6 +99,13 @@ pub struct Files {
     /// removals and deletes files, so the collector never deletes files a
     /// new record has just claimed.
     placement: RwLock<()>,
+    /// Images decoded since start: each is a core's work for a while.
+    decoded: AtomicU64,
+    /// SHA-256 of the bytes as uploaded → the upload id they gave, so the
+    /// same bytes again are answered without decoding them.
+    sources: std::sync::Mutex<HashMap<String, String>>,
+    /// Each uploader's requests of the last 24 hours, for the quotas.
+    histories: std::sync::Mutex<HashMap<String, History>>,
 }
 
 impl Files {
@@ -108,6 +122,9 @@ impl Files {
             disk,
             config,
             placement: RwLock::new(()),
+            decoded: AtomicU64::new(0),
+            sources: std::sync::Mutex::new(HashMap::new()),
+            histories: std::sync::Mutex::new(HashMap::new()),
         }))
     }
 
@@ -124,14 +141,88 @@ impl Files {
         self.config.max_upload_bytes + MULTIPART_OVERHEAD
     }
 
+    /// Images this process has decoded (refused ones included).
+    pub fn decoded(&self) -> u64 {
+        self.decoded.load(Ordering::Relaxed)
+    }
+
+    /// Counts a new upload request of `user` against the quota, or says
+    /// in how many seconds one would be allowed.
+    pub fn begin_upload(
+        &self,
+        user: &str,
+        now: DateTime<Utc>,
+        quota: &Quota,
+    ) -> Result<(), RetryAfter> {
+        let mut all = self.histories.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget users with nothing in the last 24 hours now and then.
+        if all.len() > 1024 {
+            all.retain(|_, h| {
+                h.prune(now);
+                !h.is_empty()
+            });
+        }
+        all.entry(user.to_string()).or_default().begin(now, quota)
+    }
+
+    /// The request begun last by `user` brought `bytes`.
+    pub fn add_upload_bytes(
+        &self,
+        user: &str,
+        now: DateTime<Utc>,
+        quota: &Quota,
+        bytes: u64,
+    ) -> Result<(), RetryAfter> {
+        let mut all = self.histories.lock().unwrap_or_else(|e| e.into_inner());
+        all.entry(user.to_string())
+            .or_default()
+            .add_bytes(now, quota, bytes)
+    }
+
     /// Processes and stores one upload. Returns the record and whether it
     /// is new (false: the same picture was already stored).
+    ///
+    /// Bytes seen before (the same file again, or a stored original
+    /// downloaded and sent back) are answered from their SHA-256 without
+    /// being decoded.
     pub async fn ingest(
         &self,
         store: &Store,
         uploader: &str,
         bytes: Vec<u8>,
     ) -> Result<(Upload, bool), ApiError> {
+        let source = image::sha256_hex(&bytes);
+        let remembered = self
+            .sources
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&source)
+            .cloned();
+        for id in remembered.into_iter().chain([source.clone()]) {
+            let _placing = self.placement.read().await;
+            if let Some(existing) = store
+                .write(move |txn| claim_existing(txn, &id, Utc::now()))
+                .await
+                .map_err(ApiError::from)?
+            {
+                // A backup holds only referenced files: after a restore a
+                // record may be without its files. Then decode again.
+                let expected: Vec<(String, u64)> = existing
+                    .variants
+                    .iter()
+                    .map(|v| (v.file.clone(), v.bytes))
+                    .collect();
+                let disk = self.disk.clone();
+                let id = existing.id.clone();
+                let complete =
+                    tokio::task::spawn_blocking(move || disk.is_complete(&id, &expected))
+                        .await
+                        .map_err(|e| ApiError::internal(anyhow::anyhow!("file task: {e}")))?;
+                if complete {
+                    return Ok((existing, false));
+                }
+            }
+        }
         let processed = {
             let _permit = self
                 .permits
@@ -139,6 +230,7 @@ impl Files {
                 .await
                 .map_err(|e| ApiError::internal(anyhow::anyhow!("image permits: {e}")))?;
             let max_pixels = self.config.max_pixels;
+            self.decoded.fetch_add(1, Ordering::Relaxed);
             tokio::task::spawn_blocking(move || image::process(&bytes, max_pixels))
                 .await
                 .map_err(|e| ApiError::internal(anyhow::anyhow!("image task: {e}")))?
@@ -184,27 +276,41 @@ impl Files {
             referenced_at: None,
             unreferenced_since: Some(now),
         };
-        store
-            .write(move |txn| {
-                let mut t = txn.open_table(tables::UPLOADS)?;
-                match codec::get::<Upload>(&t, &hash)? {
-                    Some(mut existing) => {
-                        // Uploading it again is a sign it is about to be
-                        // used: a fresh grace period, as for a new one.
-                        if existing.unreferenced_since.is_some() {
-                            existing.unreferenced_since = Some(now);
-                            codec::put(&mut t, &hash, &existing)?;
-                        }
-                        Ok((existing, false))
-                    }
-                    None => {
-                        codec::put(&mut t, &hash, &fresh)?;
-                        Ok((fresh.clone(), true))
-                    }
+        let id = hash.clone();
+        let result = store
+            .write(move |txn| match claim_existing(txn, &hash, now)? {
+                Some(existing) => Ok::<_, StoreError>((existing, false)),
+                None => {
+                    codec::put(&mut txn.open_table(tables::UPLOADS)?, &hash, &fresh)?;
+                    Ok((fresh.clone(), true))
                 }
             })
-            .await
+            .await?;
+        let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+        if sources.len() >= MAX_SOURCES {
+            sources.clear();
+        }
+        sources.insert(source, id);
+        Ok(result)
     }
+}
+
+/// The stored upload `id`, if there is one, with a fresh grace period:
+/// uploading it again is a sign it is about to be used.
+fn claim_existing(
+    txn: &WriteTransaction,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Upload>, StoreError> {
+    let mut t = txn.open_table(tables::UPLOADS)?;
+    let Some(mut existing) = codec::get::<Upload>(&t, id)? else {
+        return Ok(None);
+    };
+    if existing.unreferenced_since.is_some() {
+        existing.unreferenced_since = Some(now);
+        codec::put(&mut t, id, &existing)?;
+    }
+    Ok(Some(existing))
 }
 
 /// A full disk is the server's condition, not a bug: 503, and it is logged.
@@ -262,22 +368,57 @@ pub fn parse_ref(field: &'static str, raw: &str) -> Result<String, FieldError> {
     }
 }
 
-/// Who may upload: owners of a shop and admins. Students and runners have
-/// nothing to attach an image to.
-pub async fn may_upload(
+/// Who may upload: admins, and owners of a shop (a verified one with the
+/// quotas only, another with `unverified_shop_max_images` too). Students
+/// and runners have nothing to attach an image to.
+pub async fn uploader(
     store: &Store,
     user_id: String,
     is_admin: bool,
-) -> Result<bool, StoreError> {
+) -> Result<Uploader, StoreError> {
     if is_admin {
-        return Ok(true);
+        return Ok(Uploader::Admin);
     }
     store
         .read(move |txn| {
-            Ok(txn
+            let Some(shop_id) = txn
                 .open_table(tables::OWNER_TO_SHOP)?
                 .get(user_id.as_str())?
-                .is_some())
+                .map(|v| v.value().to_string())
+            else {
+                return Ok(Uploader::Nobody);
+            };
+            let shop: Option<crate::domain::shop::Shop> =
+                codec::get(&txn.open_table(tables::SHOPS)?, &shop_id)?;
+            Ok(match shop {
+                Some(s) if s.deleted_at.is_some() => Uploader::Nobody,
+                Some(s) if s.verification == crate::domain::shop::Verification::Verified => {
+                    Uploader::VerifiedShop
+                }
+                Some(_) => Uploader::UnverifiedShop,
+                None => Uploader::Nobody,
+            })
+        })
+        .await
+}
+
+/// How many stored uploads `user` was the first to upload.
+pub async fn count_uploaded_by(store: &Store, user: String) -> Result<u64, StoreError> {
+    store
+        .read(move |txn| {
+            let mut n = 0;
+            for e in txn.open_table(tables::UPLOADS)?.iter()? {
+                let (_, v) = e?;
+                #[derive(Deserialize)]
+                struct By {
+                    uploaded_by: String,
+                }
+                let by: By = codec::decode(v.value())?;
+                if by.uploaded_by == user {
+                    n += 1;
+                }
+            }
+            Ok(n)
         })
         .await
 }

@@ -31,6 +31,7 @@ use super::ApiTags;
 use super::error::ApiError;
 use super::extract::Auth;
 use crate::app::AppState;
+use crate::domain::uploads::{Quota, Uploader};
 use crate::files::image::Variant;
 use crate::files::{self, Upload};
 
@@ -249,7 +250,8 @@ pub struct VariantView {
 }
 
 /// A stored image. Set `id` as a shop's `image` or `upi_qr_image`, or a
-/// product's `image`; one that nothing refers to is removed after 24 hours.
+/// product's `image`; one that nothing refers to is removed after
+/// `files.gc_grace_hours` (6 by default).
 #[derive(Object)]
 pub struct UploadView {
     /// SHA-256 of the stored original: the same picture always gets the
@@ -302,19 +304,48 @@ impl FilesApi {
     /// part, `file`. The type is read from the content (JPEG, PNG, WebP);
     /// the image is decoded under a pixel limit, re-encoded without any
     /// metadata (EXIF, GPS), and stored with WebP renditions (medium, 800 px;
-    /// thumb, 160 px). Shop owners and admins only. 413 over the size limit;
+    /// thumb, 160 px). Shop owners and admins only; the owner of a shop not
+    /// verified yet may have `uploads.unverified_shop_max_images` images
+    /// stored (403 past that). Per user, `uploads.per_user_per_hour`
+    /// requests an hour and `uploads.per_user_bytes_per_day` bytes a day:
+    /// 429 with `Retry-After` past either. The same bytes again are answered
+    /// from their hash (200), without decoding. 413 over the size limit;
     /// 422 for content that is not a usable image.
     #[oai(path = "/uploads", method = "post")]
     async fn upload(&self, auth: Auth, body: UploadBody) -> Result<UploadResponse, ApiError> {
         let user = auth.user_id().to_string();
-        if !files::may_upload(&self.state.store, user.clone(), auth.is_admin()).await? {
+        let state = &self.state;
+        let limits = &state.config.uploads;
+        let who = files::uploader(&state.store, user.clone(), auth.is_admin()).await?;
+        if who == Uploader::Nobody {
             return Err(ApiError::Forbidden(
                 "only shop owners and admins may upload images".into(),
             ));
         }
-        let bytes = body
-            .file(self.state.files.config().max_upload_bytes)
-            .await?;
+        let quota = Quota {
+            per_hour: limits.per_user_per_hour,
+            bytes_per_day: limits.per_user_bytes_per_day,
+        };
+        let too_many = |retry_after_secs| ApiError::TooManyRequests { retry_after_secs };
+        state
+            .files
+            .begin_upload(&user, Utc::now(), &quota)
+            .map_err(too_many)?;
+        if who == Uploader::UnverifiedShop {
+            let stored = files::count_uploaded_by(&state.store, user.clone()).await?;
+            if stored >= u64::from(limits.unverified_shop_max_images) {
+                return Err(ApiError::Forbidden(format!(
+                    "a shop that is not verified yet may have {} images; \
+                     more once an admin has verified it",
+                    limits.unverified_shop_max_images
+                )));
+            }
+        }
+        let bytes = body.file(state.files.config().max_upload_bytes).await?;
+        state
+            .files
+            .add_upload_bytes(&user, Utc::now(), &quota, bytes.len() as u64)
+            .map_err(too_many)?;
         let (upload, created) = self
             .state
             .files

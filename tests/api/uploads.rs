@@ -750,8 +750,8 @@ async fn the_collector_removes_only_uploads_unreferenced_past_the_grace_period()
     let gc = uphill::files::gc::run;
     let now = Utc::now();
 
-    // Within the grace period nothing goes.
-    let r = gc(store, files, now + Duration::hours(23), false)
+    // Within the grace period (6 h by default) nothing goes.
+    let r = gc(store, files, now + Duration::hours(5), false)
         .await
         .unwrap();
     assert!(r.removed.is_empty() && r.orphans.is_empty(), "{r:?}");
@@ -760,8 +760,8 @@ async fn the_collector_removes_only_uploads_unreferenced_past_the_grace_period()
         "the replaced shop image starts its grace period"
     );
 
-    // A dry run a day later lists and keeps.
-    let later = now + Duration::hours(25);
+    // A dry run past it lists and keeps.
+    let later = now + Duration::hours(7);
     let r = gc(store, files, later, true).await.unwrap();
     let listed: Vec<&str> = r.removed.iter().map(|g| g.id.as_str()).collect();
     assert_eq!(listed, vec![never_used.as_str()]);
@@ -787,8 +787,8 @@ async fn the_collector_removes_only_uploads_unreferenced_past_the_grace_period()
             .exists()
     );
 
-    // The replaced image goes 24 h after it was found unreferenced.
-    let r = gc(store, files, now + Duration::hours(48), false)
+    // The replaced image goes 6 h after it was found unreferenced.
+    let r = gc(store, files, now + Duration::hours(11), false)
         .await
         .unwrap();
     let removed: Vec<&str> = r.removed.iter().map(|g| g.id.as_str()).collect();
@@ -818,10 +818,440 @@ async fn the_collector_removes_only_uploads_unreferenced_past_the_grace_period()
     let month = now + Duration::hours(24 * 31);
     let r = gc(store, files, month, false).await.unwrap();
     assert!(r.removed.is_empty() && r.marked == 1, "{r:?}");
-    let r = gc(store, files, month + Duration::hours(24), false)
+    let r = gc(store, files, month + Duration::hours(6), false)
         .await
         .unwrap();
     let removed: Vec<&str> = r.removed.iter().map(|g| g.id.as_str()).collect();
     assert_eq!(removed, vec![in_product.as_str()]);
     assert_eq!(stored_files(&app).len(), 3);
+}
+
+// --- Resource limits (issue 18, part 4) ---
+
+/// The `uphill` binary and a served process of it, shared with tests/cli.rs.
+#[path = "../common/mod.rs"]
+mod common;
+
+/// Bytes the ICC profile of `png_with_iccp_bomb` inflates to.
+const ICC_INFLATED: u64 = 1 << 30;
+
+/// A zlib stream of `ICC_INFLATED` zero bytes in about 1 MiB: one MiB of
+/// zeros deflated once and ended by a sync flush (so it ends on a byte
+/// boundary and refers to nothing before it), repeated, then a final empty
+/// block and the Adler-32 of the whole.
+fn zlib_of_zeros() -> Vec<u8> {
+    const SEGMENT: usize = 1 << 20;
+    let mut c = flate2::Compress::new(flate2::Compression::best(), false);
+    let mut seg = Vec::with_capacity(64 * 1024);
+    c.compress_vec(&vec![0u8; SEGMENT], &mut seg, flate2::FlushCompress::Sync)
+        .unwrap();
+    assert_eq!(c.total_in(), SEGMENT as u64);
+    let copies = (ICC_INFLATED / SEGMENT as u64) as usize;
+    let mut out = vec![0x78, 0xDA];
+    for _ in 0..copies {
+        out.extend_from_slice(&seg);
+    }
+    out.extend_from_slice(&[0x03, 0x00]); // final, fixed Huffman, end of block
+    // Adler-32 of n zeros: a = 1, b = n (mod 65521).
+    let b = (ICC_INFLATED % 65_521) as u32;
+    out.extend_from_slice(&((b << 16) | 1).to_be_bytes());
+    out
+}
+
+/// A valid 16 × 16 PNG with an iCCP chunk (the colour profile, which PNG
+/// always stores zlib-compressed) that inflates to 1 GiB.
+fn png_with_iccp_bomb() -> Vec<u8> {
+    let mut iccp = b"bomb\0\0".to_vec(); // profile name, compression method 0
+    iccp.extend_from_slice(&zlib_of_zeros());
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, 16, 16);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc.write_header().unwrap();
+        w.write_chunk(png::chunk::iCCP, &iccp).unwrap();
+        let pixels: Vec<u8> = (0..16 * 16 * 3).map(|i| (i * 7 % 256) as u8).collect();
+        w.write_image_data(&pixels).unwrap();
+        w.finish().unwrap();
+    }
+    out
+}
+
+/// Peak resident memory of a process, from `VmHWM` in /proc/<pid>/status.
+fn peak_rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .expect("VmHWM in /proc/<pid>/status");
+    let kb: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+/// The reproduction of issue 18 part 4: one ~1 MiB PNG whose ICC profile
+/// inflates to 1 GiB took the server from ~113 MB to 2.1 GB of memory. Now
+/// the decoders never see the profile (ancillary PNG chunks are dropped
+/// before decoding, and the re-encode would drop the profile anyway): the
+/// upload is stored, without the profile, and the server's peak memory
+/// stays well under 300 MB.
+///
+/// The server runs as its own process (the real binary, as in
+/// tests/cli.rs), because the peak RSS of this test binary is shared by
+/// every test running in it at the same time; the child's `VmHWM` is the
+/// server's alone.
+#[tokio::test]
+async fn a_png_whose_icc_profile_inflates_to_a_gibibyte_is_stored_in_bounded_memory() {
+    let bomb = png_with_iccp_bomb();
+    assert!(bomb.len() < 2 << 20, "{} bytes", bomb.len());
+    // The input is what it claims: its profile inflates to 1 GiB.
+    let at = bomb.windows(4).position(|w| w == b"iCCP").unwrap();
+    let len = u32::from_be_bytes(bomb[at - 4..at].try_into().unwrap()) as usize;
+    let zlib = &bomb[at + 4 + 6..at + 4 + len];
+    let mut inflater = flate2::read::ZlibDecoder::new(zlib);
+    assert_eq!(
+        std::io::copy(&mut inflater, &mut std::io::sink()).unwrap(),
+        ICC_INFLATED
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut create = common::uphill(&[
+        "--data-dir",
+        data.to_str().unwrap(),
+        "user",
+        "create",
+        "--admin",
+        "--email",
+        "root@uni.edu",
+        "--name",
+        "Root",
+        "--password-stdin",
+    ])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::io::Write::write_all(
+        &mut create.stdin.take().unwrap(),
+        b"correct horse battery\n",
+    )
+    .unwrap();
+    let out = create.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", common::text(&out.stderr));
+
+    let server = common::Server::start(&data, &[]);
+    let pid = server.child.id();
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let r = c
+        .post(server.url("/api/v1/auth/login"))
+        .json(&json!({"email": "root@uni.edu", "password": "correct horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let csrf = r.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = peak_rss_bytes(pid);
+
+    let (ctype, body) = multipart(&[("file", Some("bomb.png"), Some("image/png"), &bomb)]);
+    let r = c
+        .post(server.url("/api/v1/uploads"))
+        .header("content-type", ctype)
+        .header("x-csrf-token", &csrf)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let up: Value = r.json().await.unwrap();
+    let peak = peak_rss_bytes(pid);
+    eprintln!(
+        "server peak RSS: {} MB before the upload, {} MB after",
+        before >> 20,
+        peak >> 20
+    );
+    assert_eq!(status, StatusCode::CREATED, "{up}");
+    assert_eq!(
+        (up["width"].as_u64(), up["height"].as_u64()),
+        (Some(16), Some(16))
+    );
+    assert!(peak < 300 << 20, "peak RSS {} MB", peak >> 20);
+    // Stored without the profile.
+    let url = variant(&up, "original")["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let original = c
+        .get(server.url(&url))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(image::load_from_memory(&original).is_ok());
+    assert!(!contains(&original, b"iCCP"));
+}
+
+/// Random-looking pixels compress badly: a PNG of about `w * h * 3` bytes.
+fn noise_png(w: u32, h: u32, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761) | 1;
+    let img = RgbImage::from_fn(w, h, |_, _| {
+        let mut px = [0u8; 3];
+        for p in &mut px {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *p = x as u8;
+        }
+        Rgb(px)
+    });
+    encoded(DynamicImage::ImageRgb8(img), ImageFormat::Png)
+}
+
+fn mtimes(app: &TestApp, id: &str) -> Vec<std::time::SystemTime> {
+    let dir = files_dir(app).join(&id[..2]).join(id);
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().modified().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_same_bytes_again_are_answered_from_their_hash_without_decoding() {
+    let app = spawn_app().await;
+    let (token, _) = vendor(&app, "vendor@uphill.test").await;
+    let files = &app.state.files;
+    let jpg = encoded(photo(120, 90, 5), ImageFormat::Jpeg);
+    assert_eq!(files.decoded(), 0);
+    let first = uploaded(&app, &token, &jpg).await;
+    let id = first["id"].as_str().unwrap().to_string();
+    assert_eq!(files.decoded(), 1);
+    let written = mtimes(&app, &id);
+    assert_eq!(written.len(), 3);
+
+    let r = upload(&app, &token, &jpg, "again.jpg").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["id"], first["id"]);
+    assert_eq!(files.decoded(), 1, "the same bytes were decoded again");
+    assert!(mtimes(&app, &id) == written, "renditions rewritten");
+
+    // The stored original (re-encoded, so other bytes), downloaded and
+    // sent back: its hash is the id.
+    let (_, _, original) = fetch(&app, &format!("/files/{id}/original")).await;
+    assert!(original != jpg);
+    let r = upload(&app, &token, &original, "downloaded.jpg").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["id"], first["id"]);
+    assert_eq!(files.decoded(), 1);
+    assert!(mtimes(&app, &id) == written, "renditions rewritten");
+    assert_eq!(upload_count(&app).await, 1);
+
+    // Other bytes are decoded.
+    uploaded(&app, &token, &encoded(photo(121, 90, 5), ImageFormat::Png)).await;
+    assert_eq!(files.decoded(), 2);
+}
+
+#[tokio::test]
+async fn uploads_over_the_hourly_quota_are_429_with_retry_after_and_store_nothing() {
+    let app = crate::helpers::spawn_app_with(|c| c.uploads.per_user_per_hour = 2).await;
+    let (token, _) = vendor(&app, "vendor@uphill.test").await;
+    for seed in 0..2 {
+        uploaded(
+            &app,
+            &token,
+            &encoded(photo(40, 30, seed), ImageFormat::Png),
+        )
+        .await;
+    }
+    let files_before = stored_files(&app);
+    let r = upload(
+        &app,
+        &token,
+        &encoded(photo(40, 30, 9), ImageFormat::Png),
+        "c.png",
+    )
+    .await;
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3500..=3600).contains(&retry), "Retry-After: {retry}");
+    assert_problem(r, 429).await;
+    assert_eq!(upload_count(&app).await, 2);
+    assert_eq!(stored_files(&app), files_before);
+    assert_eq!(app.state.files.decoded(), 2);
+    // The quota is per user.
+    let admin = app.admin_bearer("admin@uphill.test").await;
+    uploaded(&app, &admin, &encoded(photo(40, 30, 9), ImageFormat::Png)).await;
+}
+
+#[tokio::test]
+async fn uploads_over_the_daily_byte_quota_are_429_with_retry_after_and_store_nothing() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.files.max_upload_bytes = 64 * 1024;
+        c.uploads.per_user_bytes_per_day = 100 * 1024;
+    })
+    .await;
+    let (token, _) = vendor(&app, "vendor@uphill.test").await;
+    let pngs: Vec<Vec<u8>> = (1..=3).map(|s| noise_png(120, 120, s)).collect();
+    for p in &pngs {
+        assert!((40_000..=50_000).contains(&p.len()), "{}", p.len());
+    }
+    uploaded(&app, &token, &pngs[0]).await;
+    uploaded(&app, &token, &pngs[1]).await;
+    let files_before = stored_files(&app);
+    let r = upload(&app, &token, &pngs[2], "c.png").await;
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((86_000..=86_400).contains(&retry), "Retry-After: {retry}");
+    assert_problem(r, 429).await;
+    assert_eq!(upload_count(&app).await, 2);
+    assert_eq!(stored_files(&app), files_before);
+    assert_eq!(app.state.files.decoded(), 2);
+    // The refused bytes were not counted: a small image still fits.
+    uploaded(&app, &token, &encoded(photo(4, 4, 1), ImageFormat::Png)).await;
+}
+
+#[tokio::test]
+async fn an_unverified_shop_uploads_a_few_images_and_a_verified_one_more() {
+    let app = crate::helpers::spawn_app_with(|c| c.uploads.unverified_shop_max_images = 2).await;
+    let (token, shop) = vendor(&app, "vendor@uphill.test").await;
+    for seed in 0..2 {
+        uploaded(
+            &app,
+            &token,
+            &encoded(photo(40, 30, seed), ImageFormat::Png),
+        )
+        .await;
+    }
+    let third = encoded(photo(40, 30, 7), ImageFormat::Png);
+    let files_before = stored_files(&app);
+    let body = assert_problem(upload(&app, &token, &third, "c.png").await, 403).await;
+    assert!(
+        body["detail"].as_str().unwrap().contains("verified"),
+        "{body}"
+    );
+    assert_eq!(upload_count(&app).await, 2);
+    assert_eq!(stored_files(&app), files_before);
+    assert_eq!(app.state.files.decoded(), 2);
+
+    let admin = app.admin_bearer("admin@uphill.test").await;
+    let r = post_json(
+        &app,
+        &format!("/shops/{shop}/verification"),
+        &token,
+        json!(null),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = post_json(
+        &app,
+        &format!("/admin/shops/{shop}/decision"),
+        &admin,
+        json!({"decision": "VERIFY"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    uploaded(&app, &token, &third).await;
+}
+
+#[tokio::test]
+async fn a_backup_holds_only_the_files_records_point_at() {
+    let app = spawn_app().await;
+    let (token, shop) = vendor(&app, "vendor@uphill.test").await;
+    let used = uploaded(&app, &token, &encoded(photo(30, 30, 1), ImageFormat::Png)).await;
+    let unused = uploaded(&app, &token, &encoded(photo(31, 30, 2), ImageFormat::Png)).await;
+    let (used, unused) = (used["id"].as_str().unwrap(), unused["id"].as_str().unwrap());
+    let r = patch_json(
+        &app,
+        &format!("/shops/{shop}"),
+        &token,
+        json!({"image": used}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // And a stray file that belongs to no upload.
+    std::fs::write(files_dir(&app).join("stray.bin"), b"not an upload").unwrap();
+
+    let admin = app.admin_bearer("admin@uphill.test").await;
+    let r = app
+        .client()
+        .post(app.url("/api/v1/admin/backups"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let name = r.json::<Value>().await.unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let archive = app.state.config.storage.data_dir.join("backups").join(name);
+    let (manifest, _) = uphill::backup::verify(&archive).unwrap();
+    let mut in_files: Vec<&str> = manifest
+        .members
+        .iter()
+        .map(|m| m.path.as_str())
+        .filter(|p| p.starts_with("files/"))
+        .collect();
+    in_files.sort();
+    let prefix = format!("files/{}/{used}/", &used[..2]);
+    assert_eq!(
+        in_files,
+        vec![
+            format!("{prefix}medium.webp"),
+            format!("{prefix}original.png"),
+            format!("{prefix}thumb.webp"),
+        ],
+        "{unused} must not be in the backup"
+    );
+}
+
+/// A backup leaves out the files of unreferenced uploads but keeps their
+/// records, so after a restore a record can be without its files. Sending
+/// the picture again must put them back, not answer from the record.
+#[tokio::test]
+async fn the_same_bytes_again_restore_files_a_record_has_lost() {
+    let app = spawn_app().await;
+    let (token, _) = vendor(&app, "vendor@uphill.test").await;
+    let png = encoded(photo(50, 40, 6), ImageFormat::Png);
+    let up = uploaded(&app, &token, &png).await;
+    let id = up["id"].as_str().unwrap();
+    let dir = files_dir(&app).join(&id[..2]).join(id);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let (status, _, _) = fetch(&app, &format!("/files/{id}/thumb")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let r = upload(&app, &token, &png, "again.png").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["id"], up["id"]);
+    assert_eq!(
+        app.state.files.decoded(),
+        2,
+        "decoded again to rebuild the files"
+    );
+    for v in ["original", "medium", "thumb"] {
+        let (status, _, _) = fetch(&app, &format!("/files/{id}/{v}")).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
 }
