@@ -7,6 +7,7 @@ mod backups;
 mod batches;
 mod catalog;
 mod clock;
+mod connections;
 mod documents;
 mod events;
 mod fixtures;
