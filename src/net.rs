@@ -703,7 +703,7 @@ mod tests {
 
     #[test]
     fn exempt_addresses_are_only_under_the_total_cap() {
-        let gate = Gate::new(limits(3, 1, &["127.0.0.0/8", "::1"]));
+        let gate = Gate::new(limits(3, 1, &["127.0.0.0/8", "::1/128"]));
         let held: Vec<_> = (0..3)
             .map(|_| gate.admit(Some("127.0.0.1".parse().unwrap())).unwrap())
             .collect();
