@@ -796,7 +796,8 @@ impl Config {
     /// Addresses without a per-address connection cap: `per_address_exempt`
     /// and the trusted proxies (every client behind a proxy shares its address).
     pub fn per_address_exempt(&self) -> Result<Vec<IpNet>, ConfigError> {
-        let mut nets = Self::parse_nets("server.per_address_exempt", &self.server.per_address_exempt)?;
+        let mut nets =
+            Self::parse_nets("server.per_address_exempt", &self.server.per_address_exempt)?;
         nets.extend(self.trusted_proxies()?);
         Ok(nets)
     }
@@ -806,9 +807,7 @@ impl Config {
             .map(|s| {
                 s.parse::<IpNet>()
                     .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-                    .map_err(|_| {
-                        key_err(key, format!("`{s}` is not an IP address or CIDR"))
-                    })
+                    .map_err(|_| key_err(key, format!("`{s}` is not an IP address or CIDR")))
             })
             .collect()
     }

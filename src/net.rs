@@ -692,7 +692,9 @@ mod tests {
     #[test]
     fn an_ipv6_client_counts_by_its_64() {
         let gate = Gate::new(limits(10, 1, &[]));
-        let _p = gate.admit(Some("2001:db8:1:2::1".parse().unwrap())).unwrap();
+        let _p = gate
+            .admit(Some("2001:db8:1:2::1".parse().unwrap()))
+            .unwrap();
         assert_eq!(
             gate.admit(Some("2001:db8:1:2:ffff::9".parse().unwrap()))
                 .err(),

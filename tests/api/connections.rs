@@ -272,12 +272,10 @@ async fn over_tls_the_caps_and_the_header_timeout_still_apply() {
     let mut silent = TcpStream::connect(&a).await.unwrap();
     let held = TcpStream::connect(&a).await.unwrap();
     let tcp = TcpStream::connect(&a).await.unwrap();
-    let refused = tokio::time::timeout(
-        Duration::from_secs(5),
-        connector.connect(name.clone(), tcp),
-    )
-    .await
-    .expect("refused in time");
+    let refused =
+        tokio::time::timeout(Duration::from_secs(5), connector.connect(name.clone(), tcp))
+            .await
+            .expect("refused in time");
     assert!(refused.is_err(), "the third connection is closed");
     let (took, _) = closed_within(&mut silent, Duration::from_secs(6))
         .await

@@ -42,7 +42,11 @@ impl Server {
     }
 
     /// `start`, with the command adjusted first (e.g. resource limits).
-    pub fn start_with(data: &Path, env: &[(&str, &str)], tweak: impl FnOnce(&mut Command)) -> Server {
+    pub fn start_with(
+        data: &Path,
+        env: &[(&str, &str)],
+        tweak: impl FnOnce(&mut Command),
+    ) -> Server {
         let mut cmd = uphill(&[
             "--bind",
             "127.0.0.1:0",
