@@ -240,8 +240,13 @@ pub fn connections(config: &Config, nofile: Option<(u64, u64)>) -> Finding {
         Ok(l) => l,
         Err(e) => return finding(Level::Fail, WHAT, e.to_string()),
     };
+    let files = if soft < hard {
+        format!("open-file limit {soft}, which serve raises to {hard}")
+    } else {
+        format!("open-file limit {hard}")
+    };
     let detail = format!(
-        "at most {} open ({} from one address), open files {soft} raised to {hard}; \
+        "at most {} open ({} from one address), {files}; \
          request heads within {} s, idle connections closed after {} s",
         limits.max_connections,
         limits.max_per_address,
