@@ -979,6 +979,43 @@ mod tests {
     }
 
     #[test]
+    fn connection_keys_are_checked() {
+        let e = load_str("[server]\nidle_timeout_secs = 15\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("server.idle_timeout_secs") && e.contains("heartbeat"),
+            "{e}"
+        );
+        let e = load_str("[server]\nper_address_exempt = [\"nope\"]\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.per_address_exempt"), "{e}");
+        for (key, v) in [
+            ("UPHILL_SERVER__MAX_CONNECTIONS", "0"),
+            ("UPHILL_SERVER__MAX_CONNECTIONS_PER_ADDRESS", "0"),
+            ("UPHILL_SERVER__HEADER_TIMEOUT_SECS", "0"),
+            ("UPHILL_SERVER__IDLE_TIMEOUT_SECS", "7200"),
+        ] {
+            let e = load_str("", &[(key, v)]).unwrap_err().to_string();
+            let name = key["UPHILL_SERVER__".len()..].to_ascii_lowercase();
+            assert!(e.contains(&format!("server.{name}")), "{key}: {e}");
+        }
+        let c = load_str("[server]\ntrusted_proxies = [\"10.0.0.1\"]\n", &[]).unwrap();
+        let exempt = c.per_address_exempt().unwrap();
+        assert!(
+            exempt
+                .iter()
+                .any(|n| n.contains(&"10.0.0.1".parse::<std::net::IpAddr>().unwrap()))
+        );
+        assert!(
+            exempt
+                .iter()
+                .any(|n| n.contains(&"127.0.0.9".parse::<std::net::IpAddr>().unwrap()))
+        );
+    }
+
+    #[test]
     fn secrets_come_from_files_and_are_redacted() {
         let dir = tempfile::tempdir().unwrap();
         let secret = dir.path().join("pw");
