@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::{Duration, Instant};
 
-use poem::Server;
 use poem::listener::{
     Acceptor, AcceptorExt, IntoTlsConfigStream, Listener, RustlsCertificate, RustlsConfig,
     TcpListener,
@@ -78,6 +77,7 @@ pub fn disk_free_ratio(dir: &Path) -> anyhow::Result<f64> {
 
 pub struct Application {
     acceptor: poem::listener::BoxAcceptor,
+    gate: Arc<crate::net::Gate>,
     addr: SocketAddr,
     state: Arc<AppState>,
     setup_token: Option<String>,
@@ -123,9 +123,23 @@ impl Application {
             )?,
             files,
         });
+        // Before the listener: 10,000 event streams need more than the
+        // 1,024 files most systems allow by default.
+        let nofile = crate::net::raise_nofile_limit();
+        let limits = crate::net::Limits::new(&config, nofile.map(|(soft, _)| soft))?;
+        if limits.max_connections < config.server.max_connections {
+            tracing::warn!(
+                configured = config.server.max_connections,
+                effective = limits.max_connections,
+                open_files = nofile.map(|(soft, _)| soft),
+                "server.max_connections lowered to fit the open-file limit (raise LimitNOFILE)"
+            );
+        }
+        let gate = crate::net::Gate::new(limits);
         let tcp = TcpListener::bind(config.bind_addr()?)
             .into_acceptor()
             .await?;
+        let tcp = crate::net::LimitedAcceptor::new(tcp, gate.clone());
         let addr = tcp
             .local_addr()
             .first()
@@ -153,6 +167,7 @@ impl Application {
         let setup_token = state.auth.first_admin_token().await?;
         Ok(Self {
             acceptor,
+            gate,
             addr,
             state,
             setup_token,
@@ -165,6 +180,12 @@ impl Application {
 
     pub fn state(&self) -> Arc<AppState> {
         self.state.clone()
+    }
+
+    /// The connection caps in effect (`server.max_connections` lowered to
+    /// the open-file limit) and how many connections are open.
+    pub fn connections(&self) -> Arc<crate::net::Gate> {
+        self.gate.clone()
     }
 
     /// The one-time first-admin link, when no admin exists yet.
@@ -269,10 +290,24 @@ impl Application {
         ));
         let alerter = tokio::spawn(crate::alerts::run(state.clone(), background.clone()));
         let files_gc = crate::files::spawn_gc(state.clone());
+        let limits = self.gate.limits();
+        tracing::info!(
+            max_connections = limits.max_connections,
+            max_connections_per_address = limits.max_per_address,
+            header_timeout_secs = state.config.server.header_timeout_secs,
+            idle_timeout_secs = state.config.server.idle_timeout_secs,
+            open_files = crate::net::nofile_limit().map(|(soft, _)| soft),
+            "connection limits"
+        );
         tracing::info!(addr = %self.addr, "serving");
-        let served = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app, signal, Some(timeout))
-            .await;
+        let served = crate::net::serve(
+            self.acceptor,
+            app,
+            crate::net::Timeouts::from_config(&state.config),
+            signal,
+            timeout,
+        )
+        .await;
         sweeper.abort();
         ops_stop.cancel();
         for j in ops_jobs {

@@ -229,11 +229,52 @@ pub fn smtp(config: &Config, timeout: Duration) -> Finding {
     }
 }
 
+/// The connection caps `serve` will apply: it raises its open-file limit
+/// to the hard one and keeps `server.max_connections` below it.
+pub fn connections(config: &Config, nofile: Option<(u64, u64)>) -> Finding {
+    const WHAT: &str = "connections";
+    let Some((soft, hard)) = nofile else {
+        return finding(Level::Warn, WHAT, "cannot read the open-file limit");
+    };
+    let limits = match crate::net::Limits::new(config, Some(hard)) {
+        Ok(l) => l,
+        Err(e) => return finding(Level::Fail, WHAT, e.to_string()),
+    };
+    let files = if soft < hard {
+        format!("open-file limit {soft}, which serve raises to {hard}")
+    } else {
+        format!("open-file limit {hard}")
+    };
+    let detail = format!(
+        "at most {} open ({} from one address), {files}; \
+         request heads within {} s, idle connections closed after {} s",
+        limits.max_connections,
+        limits.max_per_address,
+        config.server.header_timeout_secs,
+        config.server.idle_timeout_secs
+    );
+    if limits.max_connections < config.server.max_connections {
+        finding(
+            Level::Warn,
+            WHAT,
+            format!(
+                "{detail}; server.max_connections ({}) does not fit the open-file limit \
+                 (raise LimitNOFILE= or the hard limit to at least {})",
+                config.server.max_connections,
+                config.server.max_connections as u64 + crate::net::FD_RESERVE
+            ),
+        )
+    } else {
+        finding(Level::Ok, WHAT, detail)
+    }
+}
+
 /// Every check, in the order printed.
 pub fn run(config: &Config) -> Vec<Finding> {
     vec![
         data_dir(config),
         disk(config),
+        connections(config, crate::net::nofile_limit()),
         smtp(config, Duration::from_secs(3)),
     ]
 }
@@ -285,6 +326,17 @@ mod tests {
         drop(l);
         let f = smtp(&c, Duration::from_secs(1));
         assert_eq!(f.level, Level::Warn, "{f}");
+    }
+
+    #[test]
+    fn connections_warn_when_the_open_file_limit_is_too_low() {
+        let c = Config::default();
+        let f = connections(&c, Some((1024, 1 << 20)));
+        assert_eq!(f.level, Level::Ok, "{f}");
+        assert!(f.detail.contains("at most 16384 open"), "{f}");
+        let f = connections(&c, Some((1024, 1024)));
+        assert_eq!(f.level, Level::Warn, "{f}");
+        assert!(f.detail.contains("at most 768 open"), "{f}");
     }
 
     #[test]

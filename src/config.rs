@@ -281,6 +281,26 @@ pub struct ServerConfig {
     /// Largest accepted JSON request body, in bytes.
     pub body_limit_bytes: usize,
     pub shutdown_timeout_secs: u64,
+    /// Most connections open at once (TLS or not); more are closed as soon
+    /// as they are accepted. Lowered at start to the open-file limit less a
+    /// reserve for the store, index and logs.
+    pub max_connections: usize,
+    /// Most connections open at once from one client address (an IPv6
+    /// client counts by its /64).
+    pub max_connections_per_address: usize,
+    /// Addresses (IPs or CIDRs) without a per-address cap, besides
+    /// `trusted_proxies`: loopback by default (a local reverse proxy, the
+    /// benchmarks).
+    pub per_address_exempt: Vec<String>,
+    /// Seconds a connection has to deliver a complete request head: from
+    /// accept (TLS handshake included) for the first request, from the end
+    /// of the previous response for the next ones on a kept-alive HTTP/1
+    /// connection.
+    pub header_timeout_secs: u64,
+    /// A connection that neither sends nor receives a byte for this long is
+    /// closed once its requests are answered, and dropped after twice this
+    /// long. Must exceed `events.heartbeat_secs` so live streams stay open.
+    pub idle_timeout_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -293,6 +313,11 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             body_limit_bytes: 64 * 1024,
             shutdown_timeout_secs: 10,
+            max_connections: 16_384,
+            max_connections_per_address: 512,
+            per_address_exempt: vec!["127.0.0.0/8".into(), "::1".into()],
+            header_timeout_secs: 10,
+            idle_timeout_secs: 60,
         }
     }
 }
@@ -556,6 +581,31 @@ impl Config {
         self.bind_addr()?;
         self.campus_tz()?;
         self.trusted_proxies()?;
+        self.per_address_exempt()?;
+        if !(1..=1_000_000).contains(&self.server.max_connections) {
+            return Err(key_err("server.max_connections", "must be 1 to 1000000"));
+        }
+        if !(1..=1_000_000).contains(&self.server.max_connections_per_address) {
+            return Err(key_err(
+                "server.max_connections_per_address",
+                "must be 1 to 1000000",
+            ));
+        }
+        if !(1..=300).contains(&self.server.header_timeout_secs) {
+            return Err(key_err("server.header_timeout_secs", "must be 1 to 300"));
+        }
+        if !(2..=3600).contains(&self.server.idle_timeout_secs) {
+            return Err(key_err("server.idle_timeout_secs", "must be 2 to 3600"));
+        }
+        if self.server.idle_timeout_secs <= self.events.heartbeat_secs {
+            return Err(key_err(
+                "server.idle_timeout_secs",
+                format!(
+                    "must exceed events.heartbeat_secs ({}), or idle event streams are cut",
+                    self.events.heartbeat_secs
+                ),
+            ));
+        }
         if self.server.tls_cert.is_some() != self.server.tls_key.is_some() {
             return Err(key_err(
                 "server.tls_cert",
@@ -790,18 +840,24 @@ impl Config {
     }
 
     pub fn trusted_proxies(&self) -> Result<Vec<IpNet>, ConfigError> {
-        self.server
-            .trusted_proxies
-            .iter()
+        Self::parse_nets("server.trusted_proxies", &self.server.trusted_proxies)
+    }
+
+    /// Addresses without a per-address connection cap: `per_address_exempt`
+    /// and the trusted proxies (every client behind a proxy shares its address).
+    pub fn per_address_exempt(&self) -> Result<Vec<IpNet>, ConfigError> {
+        let mut nets =
+            Self::parse_nets("server.per_address_exempt", &self.server.per_address_exempt)?;
+        nets.extend(self.trusted_proxies()?);
+        Ok(nets)
+    }
+
+    fn parse_nets(key: &str, list: &[String]) -> Result<Vec<IpNet>, ConfigError> {
+        list.iter()
             .map(|s| {
                 s.parse::<IpNet>()
                     .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-                    .map_err(|_| {
-                        key_err(
-                            "server.trusted_proxies",
-                            format!("`{s}` is not an IP address or CIDR"),
-                        )
-                    })
+                    .map_err(|_| key_err(key, format!("`{s}` is not an IP address or CIDR")))
             })
             .collect()
     }
@@ -970,6 +1026,43 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("tls"), "{e}");
+    }
+
+    #[test]
+    fn connection_keys_are_checked() {
+        let e = load_str("[server]\nidle_timeout_secs = 15\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("server.idle_timeout_secs") && e.contains("heartbeat"),
+            "{e}"
+        );
+        let e = load_str("[server]\nper_address_exempt = [\"nope\"]\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.per_address_exempt"), "{e}");
+        for (key, v) in [
+            ("UPHILL_SERVER__MAX_CONNECTIONS", "0"),
+            ("UPHILL_SERVER__MAX_CONNECTIONS_PER_ADDRESS", "0"),
+            ("UPHILL_SERVER__HEADER_TIMEOUT_SECS", "0"),
+            ("UPHILL_SERVER__IDLE_TIMEOUT_SECS", "7200"),
+        ] {
+            let e = load_str("", &[(key, v)]).unwrap_err().to_string();
+            let name = key["UPHILL_SERVER__".len()..].to_ascii_lowercase();
+            assert!(e.contains(&format!("server.{name}")), "{key}: {e}");
+        }
+        let c = load_str("[server]\ntrusted_proxies = [\"10.0.0.1\"]\n", &[]).unwrap();
+        let exempt = c.per_address_exempt().unwrap();
+        assert!(
+            exempt
+                .iter()
+                .any(|n| n.contains(&"10.0.0.1".parse::<std::net::IpAddr>().unwrap()))
+        );
+        assert!(
+            exempt
+                .iter()
+                .any(|n| n.contains(&"127.0.0.9".parse::<std::net::IpAddr>().unwrap()))
+        );
     }
 
     #[test]

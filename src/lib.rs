@@ -11,6 +11,7 @@
 //! - `documents`: PDF receipts and pick lists, rendered from loaded records.
 //! - `files`: uploaded images, their renditions on disk, and their collector.
 //! - `http`: routes, OpenAPI, problem+json errors, middleware.
+//! - `net`: connection caps and timeouts, the accept loop, the open-file limit.
 //! - `app`: builds and runs the server; `cli`: the `uphill` command.
 
 // Linked for its `memcpy`/`memmove` symbols, which replace musl's (see
@@ -38,6 +39,7 @@ pub mod jobs;
 pub mod mail;
 pub mod market;
 pub mod metrics;
+pub mod net;
 pub mod notify;
 pub mod search;
 pub mod seed;

@@ -8,6 +8,7 @@ mod backups;
 mod batches;
 mod catalog;
 mod clock;
+mod connections;
 mod documents;
 mod events;
 mod fixtures;

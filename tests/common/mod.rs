@@ -38,6 +38,15 @@ pub struct Server {
 
 impl Server {
     pub fn start(data: &Path, env: &[(&str, &str)]) -> Server {
+        Self::start_with(data, env, |_| {})
+    }
+
+    /// `start`, with the command adjusted first (e.g. resource limits).
+    pub fn start_with(
+        data: &Path,
+        env: &[(&str, &str)],
+        tweak: impl FnOnce(&mut Command),
+    ) -> Server {
         let mut cmd = uphill(&[
             "--bind",
             "127.0.0.1:0",
@@ -48,6 +57,7 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        tweak(&mut cmd);
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
