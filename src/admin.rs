@@ -18,6 +18,7 @@ use crate::auth::service::delete_user_sessions;
 use crate::domain::catalog::{Building, Category};
 use crate::domain::user::{User, UserStatus};
 use crate::domain::{FieldError, bounded_text, money};
+use crate::events::Revoke;
 use crate::http::error::ApiError;
 use crate::notify::{self, Note};
 use crate::settings::{self, PlatformSettings};
@@ -175,6 +176,19 @@ impl UserAction {
             UserAction::Suspend | UserAction::Ban | UserAction::SignOut
         )
     }
+
+    /// Which of the user's open event streams the action ends: a suspended
+    /// or banned user hears nothing more, a signed-out user keeps only
+    /// what their API tokens opened, a former admin stops hearing admins'
+    /// broadcasts (their client opens a new stream with the rights left).
+    fn ends_streams(self) -> Option<Revoke> {
+        match self {
+            UserAction::Suspend | UserAction::Ban => Some(Revoke::User),
+            UserAction::SignOut => Some(Revoke::Sessions { keep: None }),
+            UserAction::RemoveAdmin => Some(Revoke::Rights),
+            UserAction::Unsuspend | UserAction::MakeAdmin => None,
+        }
+    }
 }
 
 /// The status and admin flag after `action`, or why it does not apply.
@@ -317,6 +331,10 @@ pub fn act_on_user(
     )?;
     if let Some(note) = notice(action, reason) {
         notify::push(txn, &user.id, note)?;
+    }
+    // Last: the notice above still reaches the streams this ends.
+    if let Some(what) = action.ends_streams() {
+        crate::events::revoke(txn, &user.id, &what)?;
     }
     Ok(ActionOutcome {
         user,

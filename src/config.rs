@@ -225,7 +225,8 @@ pub struct EventsConfig {
     pub heartbeat_secs: u64,
     /// How long the event log keeps events for replay (24–720 hours).
     pub retention_hours: u32,
-    /// Open SSE streams one user may hold at once (1–100).
+    /// Open SSE streams one user may hold at once (1–100); opening one more
+    /// ends the user's oldest.
     pub max_streams_per_user: u32,
 }
 

@@ -6,7 +6,9 @@
 //! commit and hands them to every open stream through a broadcast channel,
 //! so the store is read once per batch of events, not once per connection.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +16,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::futures::OwnedNotified;
+use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
 use crate::notify::{Audience, Roles};
@@ -33,7 +36,12 @@ pub struct Event {
 }
 
 impl Event {
+    /// Whether a client of `user_id` with `roles` may receive this event.
+    /// Revocations are for the server's streams only, never for a client.
     pub fn visible_to(&self, user_id: &str, roles: &Roles) -> bool {
+        if self.kind == REVOKE_KIND {
+            return false;
+        }
         match (&self.user_id, self.audience) {
             (Some(u), _) => u == user_id,
             (None, Some(a)) => roles.hears(a),
@@ -52,6 +60,70 @@ pub fn sse_frame(e: &Event) -> Bytes {
         "id: {}\nevent: {kind}\ndata: {}\n\n",
         e.seq, e.data
     ))
+}
+
+/// The kind of the log entries that end open streams. Logged in the
+/// transaction that revokes a credential, so it reaches every stream in
+/// commit order: a stream ends before anything committed after the
+/// revocation could reach it. Never sent to a client.
+pub const REVOKE_KIND: &str = "stream.revoke";
+
+/// Which of a user's open streams a revocation ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "scope", rename_all = "snake_case")]
+pub enum Revoke {
+    /// Every stream of the user: suspension, ban, password reset.
+    User,
+    /// Every stream of the user, whose rights changed: one opened again
+    /// hears with the new rights (`stream.closed` says `rights_changed`).
+    Rights,
+    /// Every stream opened with one of the user's sessions except the one
+    /// whose stored key is `keep` (API-token streams stay).
+    Sessions { keep: Option<String> },
+    /// Streams opened with the session stored under `key`.
+    Session { key: String },
+    /// Streams opened with the API token stored under `key`.
+    Token { key: String },
+}
+
+/// The credential a stream was opened with: the stored key of its session
+/// or API token (a digest, never the secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamCredential {
+    Session(String),
+    Token(String),
+}
+
+impl StreamCredential {
+    /// Whether `r` ends a stream of its user opened with this credential.
+    pub fn ended_by(&self, r: &Revoke) -> bool {
+        match (r, self) {
+            (Revoke::User | Revoke::Rights, _) => true,
+            (Revoke::Sessions { keep }, Self::Session(k)) => keep.as_deref() != Some(k.as_str()),
+            (Revoke::Session { key }, Self::Session(k)) => key == k,
+            (Revoke::Token { key }, Self::Token(k)) => key == k,
+            _ => false,
+        }
+    }
+}
+
+/// Logs, in the caller's transaction, that `what` of `user_id`'s open
+/// streams end. Call it in the same transaction that revokes the
+/// credential or changes the rights.
+pub fn revoke(txn: &WriteTransaction, user_id: &str, what: &Revoke) -> Result<u64, StoreError> {
+    let data =
+        serde_json::to_value(what).map_err(|e| StoreError::Codec(format!("revocation: {e}")))?;
+    append(txn, Some(user_id), None, REVOKE_KIND, data)
+}
+
+impl Event {
+    /// The revocation this event carries, when it is one.
+    pub fn revocation(&self) -> Option<Revoke> {
+        if self.kind != REVOKE_KIND {
+            return None;
+        }
+        serde_json::from_value(self.data.clone()).ok()
+    }
 }
 
 /// An event on its way to the open streams, with its frame encoded once by
@@ -162,10 +234,19 @@ pub fn sweep(txn: &WriteTransaction, before: DateTime<Utc>) -> Result<usize, Sto
 /// Live fan-out: the tailer publishes here, every open stream subscribes.
 pub struct Hub {
     tx: broadcast::Sender<Arc<Live>>,
-    streams: Mutex<HashMap<String, usize>>,
+    /// Each user's open streams, oldest first.
+    streams: Mutex<HashMap<String, VecDeque<Slot>>>,
+    next_stream: AtomicU64,
     /// Cancelled when the server starts shutting down, ending every stream
     /// so graceful shutdown does not wait for its timeout.
     pub shutdown: CancellationToken,
+}
+
+/// One open stream in the hub's registry.
+struct Slot {
+    id: u64,
+    /// Told when a newer stream of the same user takes this one's place.
+    replaced: Arc<Notify>,
 }
 
 impl Default for Hub {
@@ -179,6 +260,7 @@ impl Hub {
         Self {
             tx: broadcast::channel(1024).0,
             streams: Mutex::new(HashMap::new()),
+            next_stream: AtomicU64::new(0),
             shutdown: CancellationToken::new(),
         }
     }
@@ -186,40 +268,65 @@ impl Hub {
     /// Live event streams open right now (for metrics).
     pub fn open_streams(&self) -> usize {
         let m = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        m.values().sum()
+        m.values().map(VecDeque::len).sum()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Live>> {
         self.tx.subscribe()
     }
 
-    /// Counts a new stream for `user_id`, or `None` at the cap. The count
-    /// drops when the returned guard does (when the stream ends).
-    pub fn open_stream(self: &Arc<Self>, user_id: &str, cap: usize) -> Option<StreamGuard> {
+    /// Registers a new stream for `user_id`. At the cap the user's oldest
+    /// streams are told to end (`StreamGuard::replaced`) and give up their
+    /// places at once, so a reload never locks a user out of live updates.
+    /// The place is freed when the returned guard drops (the stream ends).
+    pub fn open_stream(self: &Arc<Self>, user_id: &str, cap: usize) -> StreamGuard {
+        let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
+        let replaced = Arc::new(Notify::new());
         let mut m = self.streams.lock().unwrap_or_else(|e| e.into_inner());
-        let n = m.entry(user_id.to_string()).or_default();
-        if *n >= cap {
-            return None;
+        let open = m.entry(user_id.to_string()).or_default();
+        while open.len() >= cap.max(1) {
+            match open.pop_front() {
+                // Stores a permit: the stream ends even if it is busy now.
+                Some(old) => old.replaced.notify_one(),
+                None => break,
+            }
         }
-        *n += 1;
-        Some(StreamGuard {
+        open.push_back(Slot {
+            id,
+            replaced: replaced.clone(),
+        });
+        StreamGuard {
             hub: self.clone(),
             user_id: user_id.to_string(),
-        })
+            id,
+            replaced,
+        }
     }
 }
 
+/// A stream's place in the hub; dropping it frees the place.
 pub struct StreamGuard {
     hub: Arc<Hub>,
     user_id: String,
+    id: u64,
+    replaced: Arc<Notify>,
+}
+
+impl StreamGuard {
+    /// Completes once a newer stream of the same user has taken this
+    /// stream's place (at once if that already happened). Made once and
+    /// polled for the stream's life, so it registers once.
+    pub fn replaced(&self) -> Pin<Box<OwnedNotified>> {
+        Box::pin(self.replaced.clone().notified_owned())
+    }
 }
 
 impl Drop for StreamGuard {
     fn drop(&mut self) {
         let mut m = self.hub.streams.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = m.get_mut(&self.user_id) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(open) = m.get_mut(&self.user_id) {
+            open.retain(|s| s.id != self.id);
+            if open.is_empty() {
                 m.remove(&self.user_id);
             }
         }
@@ -303,5 +410,69 @@ mod tests {
         let text = String::from_utf8(sse_frame(&e).to_vec()).unwrap();
         assert_eq!(text.lines().filter(|l| l.starts_with("data:")).count(), 1);
         assert!(text.starts_with("id: 42\nevent: xdata: forged\ndata: 1\n"));
+    }
+
+    #[test]
+    fn revocations_end_the_streams_they_name_and_no_other() {
+        let s1 = StreamCredential::Session("s1".into());
+        let s2 = StreamCredential::Session("s2".into());
+        let t1 = StreamCredential::Token("t1".into());
+        let keep_s1 = Revoke::Sessions {
+            keep: Some("s1".into()),
+        };
+        let cases = [
+            (Revoke::User, [true, true, true]),
+            (Revoke::Rights, [true, true, true]),
+            (Revoke::Sessions { keep: None }, [true, true, false]),
+            (keep_s1, [false, true, false]),
+            (Revoke::Session { key: "s1".into() }, [true, false, false]),
+            (Revoke::Token { key: "t1".into() }, [false, false, true]),
+            (Revoke::Token { key: "s1".into() }, [false, false, false]),
+            (Revoke::Session { key: "t1".into() }, [false, false, false]),
+        ];
+        for (r, want) in cases {
+            let got = [&s1, &s2, &t1].map(|c| c.ended_by(&r));
+            assert_eq!(got, want, "{r:?}");
+        }
+    }
+
+    #[test]
+    fn a_revocation_round_trips_through_the_log_and_is_never_visible() {
+        let r = Revoke::Session { key: "abc".into() };
+        let mut e = event(REVOKE_KIND, serde_json::to_value(&r).unwrap());
+        assert_eq!(e.revocation(), Some(r));
+        let everyone = Roles {
+            vendor: true,
+            runner: true,
+            admin: true,
+        };
+        assert!(!e.visible_to("u", &everyone));
+        e.kind = "notification".into();
+        assert_eq!(e.revocation(), None);
+        assert!(e.visible_to("u", &everyone));
+    }
+
+    #[tokio::test]
+    async fn one_stream_over_the_cap_ends_the_oldest_and_a_dropped_one_frees_its_place() {
+        let hub = Arc::new(Hub::new());
+        let first = hub.open_stream("u", 2);
+        let second = hub.open_stream("u", 2);
+        let other = hub.open_stream("v", 2);
+        assert_eq!(hub.open_streams(), 3);
+        let third = hub.open_stream("u", 2);
+        assert_eq!(hub.open_streams(), 3, "the oldest gave up its place");
+        let soon = std::time::Duration::from_millis(50);
+        assert!(tokio::time::timeout(soon, first.replaced()).await.is_ok());
+        for g in [&second, &third, &other] {
+            assert!(tokio::time::timeout(soon, g.replaced()).await.is_err());
+        }
+        drop(first);
+        assert_eq!(hub.open_streams(), 3, "already counted out");
+        drop(second);
+        assert_eq!(hub.open_streams(), 2, "freed at once");
+        let _fourth = hub.open_stream("u", 2);
+        assert!(tokio::time::timeout(soon, third.replaced()).await.is_err());
+        drop((third, other));
+        assert_eq!(hub.open_streams(), 1);
     }
 }

@@ -14,6 +14,7 @@ use super::token;
 use crate::audit::{self, Origin};
 use crate::domain::FieldError;
 use crate::domain::user::{self, Email, User, UserStatus};
+use crate::events::{self, Revoke, StreamCredential};
 use crate::http::error::ApiError;
 use crate::store::{Store, StoreError, codec, tables};
 
@@ -51,10 +52,12 @@ pub enum Credential {
     Bearer(String),
 }
 
+/// How a request signed in; `key` is where the credential is stored (the
+/// digest of its secret).
 #[derive(Debug, Clone)]
 pub enum Via {
     Session { csrf_token: String, key: String },
-    ApiToken,
+    ApiToken { key: String },
 }
 
 /// The signed-in user of a request.
@@ -215,6 +218,67 @@ pub fn delete_user_sessions(txn: &WriteTransaction, user_id: &str) -> Result<usi
     txn.open_multimap_table(tables::USER_TO_SESSIONS)?
         .remove_all(user_id)?;
     Ok(keys.len())
+}
+
+/// Revokes every API token of a user (password reset).
+pub fn delete_user_tokens(txn: &WriteTransaction, user_id: &str) -> Result<usize, StoreError> {
+    let keys: Vec<String> = {
+        let index = txn.open_multimap_table(tables::USER_TO_API_TOKENS)?;
+        let mut keys = Vec::new();
+        for k in index.get(user_id)? {
+            keys.push(k?.value().to_string());
+        }
+        keys
+    };
+    let mut tokens = txn.open_table(tables::API_TOKENS)?;
+    for k in &keys {
+        tokens.remove(k.as_str())?;
+    }
+    txn.open_multimap_table(tables::USER_TO_API_TOKENS)?
+        .remove_all(user_id)?;
+    Ok(keys.len())
+}
+
+/// A credential still valid, and when it expires (`None`: never).
+pub type Rechecked = (StreamCredential, Option<DateTime<Utc>>);
+
+/// Checks again, in `txn`, the credential a request signed in with: the
+/// credential an event stream follows, and when it expires; `None` when it
+/// is gone, expired, or its user may no longer sign in. An event stream
+/// calls this in the snapshot it starts from, so a revocation is either
+/// seen here or logged after that snapshot (and so reaches the stream).
+pub fn recheck(
+    txn: &ReadTransaction,
+    principal: &Principal,
+    now: DateTime<Utc>,
+) -> Result<Option<Rechecked>, StoreError> {
+    let (user_id, cred, expires) = match &principal.via {
+        Via::Session { key, .. } => {
+            let Some(s) = codec::get::<Session>(&txn.open_table(tables::SESSIONS)?, key)? else {
+                return Ok(None);
+            };
+            (
+                s.user_id,
+                StreamCredential::Session(key.clone()),
+                Some(s.expires_at),
+            )
+        }
+        Via::ApiToken { key } => {
+            let Some(t) = codec::get::<ApiToken>(&txn.open_table(tables::API_TOKENS)?, key)? else {
+                return Ok(None);
+            };
+            (
+                t.user_id,
+                StreamCredential::Token(key.clone()),
+                t.expires_at,
+            )
+        }
+    };
+    if user_id != principal.user.id || expires.is_some_and(|e| e <= now) {
+        return Ok(None);
+    }
+    let active = find_user(txn, &user_id)?.is_some_and(|u| u.status.may_sign_in());
+    Ok(active.then_some((cred, expires)))
 }
 
 pub fn find_user(txn: &ReadTransaction, user_id: &str) -> Result<Option<User>, StoreError> {
@@ -398,7 +462,8 @@ impl AuthService {
     }
 
     /// Sets a new password with a mailed token: the token is used up, every
-    /// session ends, and the address counts as verified (the link reached it).
+    /// session and API token ends (with the event streams they opened), and
+    /// the address counts as verified (the link reached it).
     pub async fn reset_password(
         &self,
         secret: &str,
@@ -447,7 +512,10 @@ impl AuthService {
                 user.email_verified = true;
                 user.updated_at = now;
                 codec::put(&mut txn.open_table(tables::USERS)?, &user.id, &user)?;
+                // Whoever knew the old password may have made tokens with it.
                 let ended = delete_user_sessions(txn, &user.id)?;
+                let tokens = delete_user_tokens(txn, &user.id)?;
+                events::revoke(txn, &user.id, &Revoke::User)?;
                 let mut origin = origin.clone();
                 origin.actor_id = Some(user.id.clone());
                 audit::append(
@@ -455,7 +523,10 @@ impl AuthService {
                     &origin,
                     "user.password_reset",
                     &user.id,
-                    format!("password reset by email link; {ended} sessions ended"),
+                    format!(
+                        "password reset by email link; {ended} sessions ended, \
+                         {tokens} API tokens revoked"
+                    ),
                 )?;
                 Ok(())
             })
@@ -535,7 +606,7 @@ impl AuthService {
                     if t.expires_at.is_some_and(|e| e <= now) {
                         return Ok(None);
                     }
-                    (t.user_id, Via::ApiToken)
+                    (t.user_id, Via::ApiToken { key })
                 } else {
                     let Some(s) = codec::get::<Session>(&txn.open_table(tables::SESSIONS)?, &key)?
                     else {
@@ -559,7 +630,7 @@ impl AuthService {
             return Err(unauthorized());
         };
         // An API token is a bearer credential; a cookie is a session.
-        if matches!(cred, Credential::Session(_)) && matches!(via, Via::ApiToken) {
+        if matches!(cred, Credential::Session(_)) && matches!(via, Via::ApiToken { .. }) {
             return Err(unauthorized());
         }
         if !user.status.may_sign_in() {
@@ -578,6 +649,7 @@ impl AuthService {
                     txn.open_table(tables::SESSIONS)?.remove(key.as_str())?;
                     txn.open_multimap_table(tables::USER_TO_SESSIONS)?
                         .remove(user_id.as_str(), key.as_str())?;
+                    events::revoke(txn, &user_id, &Revoke::Session { key: key.clone() })?;
                     Ok::<_, ApiError>(())
                 })
                 .await?;
@@ -647,7 +719,8 @@ impl AuthService {
         Ok((record, secret))
     }
 
-    /// Revokes one of the user's own tokens; another user's id is a 404.
+    /// Revokes one of the user's own tokens, ending the event streams it
+    /// opened; another user's id is a 404.
     pub async fn revoke_token(&self, user_id: &str, token_id: &str) -> Result<(), ApiError> {
         let (user_id, token_id) = (user_id.to_string(), token_id.to_string());
         self.inner
@@ -668,6 +741,7 @@ impl AuthService {
                 };
                 table.remove(k.as_str())?;
                 index.remove(user_id.as_str(), k.as_str())?;
+                events::revoke(txn, &user_id, &Revoke::Token { key: k })?;
                 Ok(())
             })
             .await

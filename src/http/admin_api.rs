@@ -394,8 +394,8 @@ impl AdminApi {
         Ok(Json(user.into()))
     }
 
-    /// Suspend a user: ends their sessions; they cannot sign in or use
-    /// their API tokens until unsuspended.
+    /// Suspend a user: ends their sessions and open event streams; they
+    /// cannot sign in or use their API tokens until unsuspended.
     #[oai(path = "/admin/users/:id/suspend", method = "post")]
     async fn suspend(
         &self,
@@ -421,7 +421,8 @@ impl AdminApi {
             .await
     }
 
-    /// Ban a user for good: ends their sessions; a ban cannot be lifted.
+    /// Ban a user for good: ends their sessions and open event streams; a
+    /// ban cannot be lifted.
     #[oai(path = "/admin/users/:id/ban", method = "post")]
     async fn ban(
         &self,
@@ -434,7 +435,8 @@ impl AdminApi {
             .await
     }
 
-    /// End every session of a user (their API tokens keep working).
+    /// End every session of a user and the event streams those opened
+    /// (their API tokens keep working).
     #[oai(path = "/admin/users/:id/sign-out", method = "post")]
     async fn sign_out(
         &self,

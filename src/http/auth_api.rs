@@ -265,7 +265,7 @@ impl AuthApi {
         ))
     }
 
-    /// End this session.
+    /// End this session and the event streams it opened.
     #[oai(path = "/auth/logout", method = "post")]
     async fn logout(&self, auth: Auth) -> Result<LogoutResponse, ApiError> {
         self.state.auth.logout(&auth.0).await?;
@@ -352,7 +352,8 @@ impl AuthApi {
     }
 
     /// Set a new password with the token from the mailed link. Ends every
-    /// session of the account; sign in again afterwards.
+    /// session and revokes every API token of the account, with the event
+    /// streams they opened; sign in again afterwards.
     #[oai(path = "/auth/password-reset/confirm", method = "post")]
     async fn password_reset_confirm(
         &self,
@@ -398,7 +399,7 @@ impl AuthApi {
         })))
     }
 
-    /// Revoke one of your tokens.
+    /// Revoke one of your tokens; event streams it opened end.
     #[oai(path = "/me/tokens/:id", method = "delete")]
     async fn revoke_token(
         &self,

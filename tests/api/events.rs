@@ -292,6 +292,8 @@ struct Sse {
 struct EventStream {
     body: futures_util::stream::BoxStream<'static, reqwest::Result<Vec<u8>>>,
     buf: String,
+    /// The server ended the stream.
+    ended: bool,
 }
 
 impl EventStream {
@@ -310,13 +312,29 @@ impl EventStream {
     }
 
     async fn connect(app: &TestApp, token: &str, last_id: Option<u64>) -> Self {
-        let r = Self::open(app, token, last_id).await;
+        Self::accept(Self::open(app, token, last_id).await)
+    }
+
+    /// A stream opened with a browser's session cookie.
+    async fn connect_browser(app: &TestApp, browser: &reqwest::Client) -> Self {
+        let r = tokio::time::timeout(
+            Duration::from_secs(5),
+            browser.get(app.url("/api/v1/events")).send(),
+        )
+        .await
+        .expect("connect in time")
+        .unwrap();
+        Self::accept(r)
+    }
+
+    fn accept(r: reqwest::Response) -> Self {
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["content-type"], "text/event-stream");
         assert_eq!(r.headers()["x-accel-buffering"], "no");
         Self {
             body: r.bytes_stream().map(|c| c.map(|b| b.to_vec())).boxed(),
             buf: String::new(),
+            ended: false,
         }
     }
 
@@ -328,7 +346,10 @@ impl EventStream {
             let Ok(next) = tokio::time::timeout_at(deadline, self.body.next()).await else {
                 break;
             };
-            let Some(chunk) = next else { break };
+            let Some(chunk) = next else {
+                self.ended = true;
+                break;
+            };
             self.buf.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
             while let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();
@@ -491,30 +512,40 @@ async fn broadcasts_stream_to_their_audience_and_heartbeats_keep_idle_streams_al
 }
 
 #[tokio::test]
-async fn streams_are_capped_per_user_and_need_credentials() {
-    let app = spawn_app_with(|c| {
-        c.events.max_streams_per_user = 2;
-        // The server notices a closed stream when it next writes to it.
-        c.events.heartbeat_secs = 1;
-    })
-    .await;
+async fn one_stream_over_the_cap_ends_the_oldest_and_the_newest_stays_live() {
+    let app = spawn_app_with(|c| c.events.max_streams_per_user = 2).await;
     let token = app.bearer("s@uni.edu").await;
-    let one = EventStream::connect(&app, &token, None).await;
-    let _two = EventStream::connect(&app, &token, None).await;
-    assert_problem(EventStream::open(&app, &token, None).await, 429).await;
-    // Closing one frees its place once a heartbeat finds it gone.
-    drop(one);
-    let mut reopened = None;
-    for _ in 0..50 {
-        let r = EventStream::open(&app, &token, None).await;
-        if r.status() == StatusCode::OK {
-            reopened = Some(r);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(reopened.is_some(), "a closed stream frees its slot");
+    let uid = user_id(&app, &token).await;
+    let mut one = EventStream::connect(&app, &token, None).await;
+    let mut two = EventStream::connect(&app, &token, None).await;
+    // A reload opens a third: it is served, and the oldest makes room.
+    let mut three = EventStream::connect(&app, &token, None).await;
+    let last = one.read_until(Duration::from_secs(3), |_| false).await;
+    assert!(one.ended, "the oldest stream ended: {last:?}");
+    assert_closed(&last, "replaced");
+    assert_eq!(app.state.events.open_streams(), 2, "its place is free");
 
+    note(&app, &uid, "after the reload").await;
+    for s in [&mut two, &mut three] {
+        let got = s
+            .read_until(Duration::from_secs(3), |e| has_note(e, "after the reload"))
+            .await;
+        assert!(has_note(&got, "after the reload"), "{got:?}");
+        assert!(!s.ended);
+    }
+    // And again: the next oldest (two) goes, the newest two stay.
+    let mut four = EventStream::connect(&app, &token, None).await;
+    let last = two.read_until(Duration::from_secs(3), |_| false).await;
+    assert!(two.ended, "{last:?}");
+    assert_closed(&last, "replaced");
+    note(&app, &uid, "fourth").await;
+    for s in [&mut three, &mut four] {
+        let got = s
+            .read_until(Duration::from_secs(3), |e| has_note(e, "fourth"))
+            .await;
+        assert!(has_note(&got, "fourth"), "{got:?}");
+    }
+    // Another user's streams are not touched by any of it.
     let r = tokio::time::timeout(
         Duration::from_secs(5),
         app.client().get(app.url("/api/v1/events")).send(),
@@ -523,6 +554,28 @@ async fn streams_are_capped_per_user_and_need_credentials() {
     .unwrap()
     .unwrap();
     assert_problem(r, 401).await;
+}
+
+#[tokio::test]
+async fn a_stream_the_client_closes_gives_up_its_place() {
+    let app = spawn_app_with(|c| {
+        // The server notices a closed peer when it next writes to it.
+        c.events.heartbeat_secs = 1;
+    })
+    .await;
+    let token = app.bearer("s@uni.edu").await;
+    let one = EventStream::connect(&app, &token, None).await;
+    let _two = EventStream::connect(&app, &token, None).await;
+    assert_eq!(app.state.events.open_streams(), 2);
+    drop(one);
+    let started = std::time::Instant::now();
+    while app.state.events.open_streams() != 1 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a closed stream frees its place"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
@@ -711,4 +764,479 @@ fn r_status(q: &str) -> u16 {
     // A number out of range is a validation failure; not a number at all
     // is a malformed request.
     if q == "limit=abc" { 400 } else { 422 }
+}
+
+// ---------- revocation ends open streams ----------
+
+/// Pushes a notification whose message is `message` to `user`.
+async fn note(app: &TestApp, user: &str, message: &str) {
+    let (user, message) = (user.to_string(), message.to_string());
+    app.state
+        .store
+        .write(move |txn| {
+            uphill::notify::push(
+                txn,
+                &user,
+                Note {
+                    title: "Hello",
+                    message: message.clone(),
+                    kind: Kind::Info,
+                    category: Category::General,
+                    action: None,
+                },
+            )
+        })
+        .await
+        .unwrap();
+}
+
+fn has_note(evs: &[Sse], message: &str) -> bool {
+    evs.iter()
+        .any(|e| e.event == "notification" && e.data["message"] == message)
+}
+
+/// The stream's last frame said it was closed for `reason`.
+fn assert_closed(evs: &[Sse], reason: &str) {
+    let last = evs.iter().rfind(|e| !e.heartbeat).expect("a last frame");
+    assert_eq!(last.event, "stream.closed", "{evs:?}");
+    assert_eq!(last.data["reason"], reason, "{evs:?}");
+    assert_eq!(last.id, None, "the closing frame moves no Last-Event-ID");
+}
+
+/// After a revocation: something for the user is published, and `s` ends
+/// within a few seconds with `stream.closed` (`reason`) without it.
+/// Returns the stream's last frames.
+async fn assert_ends_before(
+    app: &TestApp,
+    uid: &str,
+    s: &mut EventStream,
+    reason: &str,
+) -> Vec<Sse> {
+    note(app, uid, "after the revocation").await;
+    let got = s.read_until(Duration::from_secs(3), |_| false).await;
+    assert!(s.ended, "the stream ended within 3 s: {got:?}");
+    assert!(!has_note(&got, "after the revocation"), "{got:?}");
+    assert_closed(&got, reason);
+    got
+}
+
+fn has_title(evs: &[Sse], title: &str) -> bool {
+    evs.iter().any(|e| e.data["title"] == title)
+}
+
+/// `s` is still open and hears the note published by `assert_ends_before`.
+async fn assert_still_live(s: &mut EventStream) {
+    let got = s
+        .read_until(Duration::from_secs(3), |e| {
+            has_note(e, "after the revocation")
+        })
+        .await;
+    assert!(has_note(&got, "after the revocation"), "{got:?}");
+    assert!(!s.ended);
+}
+
+async fn csrf_of(app: &TestApp, browser: &reqwest::Client, email: &str) -> String {
+    let r = app.login(browser, email, "correct horse battery").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn logging_out_ends_the_streams_of_that_session_only() {
+    let app = spawn_app().await;
+    let (laptop, csrf) = app.signed_in_browser("s@uni.edu").await;
+    let token = app.new_token(&laptop, &csrf, "script").await;
+    let uid = user_id(&app, &token).await;
+    let phone = app.browser();
+    csrf_of(&app, &phone, "s@uni.edu").await;
+
+    let mut on_laptop = EventStream::connect_browser(&app, &laptop).await;
+    let mut on_phone = EventStream::connect_browser(&app, &phone).await;
+    let mut scripted = EventStream::connect(&app, &token, None).await;
+    let r = laptop
+        .post(app.url("/api/v1/auth/logout"))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+
+    assert_ends_before(&app, &uid, &mut on_laptop, "revoked").await;
+    assert_still_live(&mut on_phone).await;
+    assert_still_live(&mut scripted).await;
+}
+
+#[tokio::test]
+async fn an_admin_sign_out_ends_session_streams_and_leaves_token_streams() {
+    let app = spawn_app().await;
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let (browser, csrf) = app.signed_in_browser("s@uni.edu").await;
+    let token = app.new_token(&browser, &csrf, "script").await;
+    let uid = user_id(&app, &token).await;
+    let mut in_browser = EventStream::connect_browser(&app, &browser).await;
+    let mut scripted = EventStream::connect(&app, &token, None).await;
+
+    let r = post(
+        &app,
+        &admin,
+        &format!("/api/v1/admin/users/{uid}/sign-out"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_ends_before(&app, &uid, &mut in_browser, "revoked").await;
+    assert_still_live(&mut scripted).await;
+}
+
+#[tokio::test]
+async fn suspension_and_ban_end_every_stream_and_nothing_later_reaches_them() {
+    let app = spawn_app().await;
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let mut bystander = EventStream::connect(&app, &app.bearer("b@uni.edu").await, None).await;
+    for (i, action) in ["suspend", "ban"].into_iter().enumerate() {
+        let email = format!("s{i}@uni.edu");
+        let (browser, csrf) = app.signed_in_browser(&email).await;
+        let token = app.new_token(&browser, &csrf, "script").await;
+        let uid = user_id(&app, &token).await;
+        let mut in_browser = EventStream::connect_browser(&app, &browser).await;
+        let mut scripted = EventStream::connect(&app, &token, None).await;
+
+        let r = post(
+            &app,
+            &admin,
+            &format!("/api/v1/admin/users/{uid}/{action}"),
+            json!({"reason": "test"}),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK, "{action}");
+        // A broadcast to everyone after it: not for them any more.
+        let title = format!("after the {action}");
+        let r = post(
+            &app,
+            &admin,
+            "/api/v1/admin/broadcasts",
+            json!({"title": title, "message": "m", "audience": "ALL"}),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        for s in [&mut in_browser, &mut scripted] {
+            let last = assert_ends_before(&app, &uid, s, "revoked").await;
+            assert!(!has_title(&last, &title), "{action}: {last:?}");
+        }
+        // Someone else still hears it.
+        let got = bystander
+            .read_until(Duration::from_secs(3), |e| has_title(e, &title))
+            .await;
+        assert!(has_title(&got, &title), "{got:?}");
+        // And they cannot open a new one.
+        assert_problem(EventStream::open(&app, &token, None).await, 403).await;
+    }
+}
+
+#[tokio::test]
+async fn the_suspension_notice_still_reaches_the_stream_it_ends() {
+    let app = spawn_app().await;
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let token = app.bearer("s@uni.edu").await;
+    let uid = user_id(&app, &token).await;
+    let mut s = EventStream::connect(&app, &token, None).await;
+    let r = post(
+        &app,
+        &admin,
+        &format!("/api/v1/admin/users/{uid}/suspend"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let got = s.read_until(Duration::from_secs(3), |_| false).await;
+    assert!(s.ended, "{got:?}");
+    let kinds = kinds(&got);
+    assert_eq!(kinds, ["notification", "stream.closed"], "{got:?}");
+    assert_eq!(got[0].data["title"], "Account suspended");
+}
+
+#[tokio::test]
+async fn removing_admin_rights_ends_the_streams_and_a_new_one_hears_as_a_student() {
+    let app = spawn_app().await;
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let other = app.admin_bearer("other@uni.edu").await;
+    let uid = user_id(&app, &other).await;
+    let mut s = EventStream::connect(&app, &other, None).await;
+    let r = post(
+        &app,
+        &admin,
+        &format!("/api/v1/admin/users/{uid}/remove-admin"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = post(
+        &app,
+        &admin,
+        "/api/v1/admin/broadcasts",
+        json!({"title": "admins only", "message": "m", "audience": "ADMINS"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let last = assert_ends_before(&app, &uid, &mut s, "rights_changed").await;
+    assert!(!has_title(&last, "admins only"), "{last:?}");
+
+    // Their token still works; a new stream hears what students hear.
+    let mut again = EventStream::connect(&app, &other, None).await;
+    for (title, audience) in [("admins again", "ADMINS"), ("everyone", "ALL")] {
+        let r = post(
+            &app,
+            &admin,
+            "/api/v1/admin/broadcasts",
+            json!({"title": title, "message": "m", "audience": audience}),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let got = again
+        .read_until(Duration::from_secs(3), |e| has(e, "broadcast"))
+        .await;
+    let titles: Vec<&Value> = got
+        .iter()
+        .filter(|e| e.event == "broadcast")
+        .map(|e| &e.data["title"])
+        .collect();
+    assert_eq!(titles, [&json!("everyone")], "{got:?}");
+}
+
+#[tokio::test]
+async fn deleting_a_token_ends_the_streams_it_opened_only() {
+    let app = spawn_app().await;
+    let (browser, csrf) = app.signed_in_browser("s@uni.edu").await;
+    let doomed = app.new_token(&browser, &csrf, "doomed").await;
+    let kept = app.new_token(&browser, &csrf, "kept").await;
+    let uid = user_id(&app, &kept).await;
+    let mut on_doomed = EventStream::connect(&app, &doomed, None).await;
+    let mut on_kept = EventStream::connect(&app, &kept, None).await;
+    let mut in_browser = EventStream::connect_browser(&app, &browser).await;
+
+    let list = get_ok(&app, &kept, "/api/v1/me/tokens").await;
+    let id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "doomed")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .client()
+        .delete(app.url(&format!("/api/v1/me/tokens/{id}")))
+        .bearer_auth(&kept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    assert_ends_before(&app, &uid, &mut on_doomed, "revoked").await;
+    assert_still_live(&mut on_kept).await;
+    assert_still_live(&mut in_browser).await;
+    assert_problem(EventStream::open(&app, &doomed, None).await, 401).await;
+}
+
+#[tokio::test]
+async fn a_password_reset_ends_every_stream_and_revokes_the_api_tokens() {
+    let app = spawn_app().await;
+    let (browser, csrf) = app.signed_in_browser("s@uni.edu").await;
+    let token = app.new_token(&browser, &csrf, "script").await;
+    let uid = user_id(&app, &token).await;
+    let mut in_browser = EventStream::connect_browser(&app, &browser).await;
+    let mut scripted = EventStream::connect(&app, &token, None).await;
+
+    // The link the reset request would mail.
+    let secret = uphill::auth::token::random_secret();
+    let (id, link) = (uid.clone(), secret.clone());
+    app.state
+        .store
+        .write(move |txn| {
+            let user = uphill::store::codec::get::<uphill::domain::user::User>(
+                &txn.open_table(uphill::store::tables::USERS)?,
+                &id,
+            )?
+            .unwrap();
+            uphill::auth::email_tokens::issue(
+                txn,
+                &user,
+                uphill::auth::email_tokens::Purpose::PasswordReset,
+                &link,
+                chrono::Utc::now(),
+            )
+        })
+        .await
+        .unwrap();
+    let r = app
+        .client()
+        .post(app.url("/api/v1/auth/password-reset/confirm"))
+        .json(&json!({"token": secret, "password": "a brand new password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+
+    assert_ends_before(&app, &uid, &mut in_browser, "revoked").await;
+    assert_ends_before(&app, &uid, &mut scripted, "revoked").await;
+    // The token is dead everywhere, and cannot mint a new one.
+    let r = app
+        .client()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401).await;
+    let r = app
+        .client()
+        .post(app.url("/api/v1/me/tokens"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "sneaky"}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 401).await;
+    assert_problem(EventStream::open(&app, &token, None).await, 401).await;
+    // Signed in with the new password, the list of tokens is empty.
+    let b = app.browser();
+    let r = app.login(&b, "s@uni.edu", "a brand new password").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let list: Value = b
+        .get(app.url("/api/v1/me/tokens"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list, json!([]));
+    let audit = get_ok(
+        &app,
+        &app.admin_bearer("admin@uni.edu").await,
+        "/api/v1/admin/audit",
+    )
+    .await;
+    assert!(
+        audit.to_string().contains("1 API tokens revoked"),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_token_ends_its_stream() {
+    let app = spawn_app_with(|c| c.events.heartbeat_secs = 1).await;
+    let token = app.bearer("s@uni.edu").await;
+    // A token that expires two seconds from now (the API's shortest
+    // lifetime is a day).
+    let key = uphill::auth::token::digest(&token);
+    app.state
+        .store
+        .write(move |txn| {
+            let mut t = txn.open_table(uphill::store::tables::API_TOKENS)?;
+            let mut rec: uphill::auth::service::ApiToken =
+                uphill::store::codec::get(&t, &key)?.unwrap();
+            rec.expires_at = Some(chrono::Utc::now() + chrono::Duration::seconds(2));
+            uphill::store::codec::put(&mut t, &key, &rec)
+        })
+        .await
+        .unwrap();
+    let mut s = EventStream::connect(&app, &token, None).await;
+    let got = s.read_until(Duration::from_secs(6), |_| false).await;
+    assert!(s.ended, "{got:?}");
+    assert_closed(&got, "expired");
+}
+
+#[tokio::test]
+async fn nothing_committed_after_a_revocation_reaches_the_stream_it_ends() {
+    let app = spawn_app().await;
+    let (browser, csrf) = app.signed_in_browser("s@uni.edu").await;
+    let doomed = app.new_token(&browser, &csrf, "doomed").await;
+    let kept = app.new_token(&browser, &csrf, "kept").await;
+    let uid = user_id(&app, &kept).await;
+    let mut s = EventStream::connect(&app, &doomed, None).await;
+
+    // Notifications commit one after another while the token is deleted.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pusher = {
+        let (app_state, uid, stop) = (app.state.clone(), uid.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (uid, msg) = (uid.clone(), format!("n{i}"));
+                app_state
+                    .store
+                    .write(move |txn| {
+                        uphill::notify::push(
+                            txn,
+                            &uid,
+                            Note {
+                                title: "race",
+                                message: msg.clone(),
+                                kind: Kind::Info,
+                                category: Category::General,
+                                action: None,
+                            },
+                        )
+                    })
+                    .await
+                    .unwrap();
+                i += 1;
+            }
+        })
+    };
+    let heard = s
+        .read_until(Duration::from_secs(3), |e| kinds(e).len() >= 5)
+        .await;
+    assert!(kinds(&heard).len() >= 5, "live before: {heard:?}");
+    let list = get_ok(&app, &kept, "/api/v1/me/tokens").await;
+    let id = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "doomed")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = app
+        .client()
+        .delete(app.url(&format!("/api/v1/me/tokens/{id}")))
+        .bearer_auth(&kept)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let rest = s.read_until(Duration::from_secs(5), |_| false).await;
+    assert!(s.ended, "{rest:?}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    pusher.await.unwrap();
+
+    let log = app
+        .state
+        .store
+        .read(|txn| uphill::events::since(txn, 0, 100_000))
+        .await
+        .unwrap();
+    let revoked_at = log
+        .iter()
+        .find(|e| e.kind == uphill::events::REVOKE_KIND)
+        .expect("the revocation is in the log")
+        .seq;
+    assert!(
+        log.iter()
+            .any(|e| e.kind == "notification" && e.seq > revoked_at),
+        "notifications kept committing after the revocation"
+    );
+    let delivered: Vec<u64> = heard.iter().chain(&rest).filter_map(|e| e.id).collect();
+    assert!(
+        delivered.iter().all(|id| *id < revoked_at),
+        "delivered {delivered:?}, revoked at {revoked_at}"
+    );
+    assert_closed(&rest, "revoked");
 }

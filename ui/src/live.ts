@@ -22,6 +22,21 @@ export function connect() {
       listeners.forEach((l) => l({ type, data }));
     });
   }
+  // The server's last frame when it ends a stream. "replaced": this user
+  // opened more tabs than the server keeps streams for and this one is the
+  // oldest; reconnecting would only end the next oldest, so it stays off.
+  // Any other reason ("revoked", "expired", "rights_changed") is left to
+  // the browser's own reconnect: a revoked credential gets 401 and stops
+  // it, a changed role gets a stream with the new rights.
+  source.addEventListener("stream.closed", (ev) => {
+    let reason = "";
+    try {
+      reason = JSON.parse((ev as MessageEvent).data)?.reason ?? "";
+    } catch {
+      // not JSON: treat as an unknown reason
+    }
+    if (reason === "replaced") disconnect();
+  });
 }
 
 export function disconnect() {
