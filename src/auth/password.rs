@@ -109,21 +109,23 @@ mod tests {
     #[tokio::test]
     async fn new_hashes_do_not_take_sign_in_permits() {
         let hasher = Hasher::new(1, 1).unwrap();
-        // Hold the only hashing permit as a wave of sign-ups would.
-        let held = hasher.hash_permits.clone().acquire_owned().await.unwrap();
-        let h = hash_blocking("correct horse").unwrap();
-        let check = tokio::time::timeout(
-            std::time::Duration::from_secs(10),
-            hasher.verify(Some(h), "correct horse".into()),
-        )
-        .await;
-        assert_eq!(check, Ok(true), "a sign-in did not wait for sign-ups");
-        let blocked = tokio::time::timeout(
-            std::time::Duration::from_millis(200),
-            hasher.hash("another one".into()),
-        )
-        .await;
-        assert!(blocked.is_err(), "new hashes queue behind their own permits");
-        drop(held);
+        // A sign-up hashing (tens of ms at least): while it runs, the
+        // sign-in permit stays free.
+        let h = hasher.clone();
+        let signup = tokio::spawn(async move { h.hash("correct horse".into()).await });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while hasher.hash_permits.available_permits() == 1
+            && hasher.permits.available_permits() == 1
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert_eq!(hasher.hash_permits.available_permits(), 0, "the sign-up hashes");
+        assert_eq!(
+            hasher.permits.available_permits(),
+            1,
+            "the sign-in permit is left free"
+        );
+        assert!(signup.await.unwrap().is_ok());
     }
 }
