@@ -96,7 +96,9 @@ impl Application {
             LoginThrottle::new(
                 config.auth.login_attempts_per_ip_per_minute,
                 config.auth.login_attempts_per_account_per_minute,
-                config.auth.login_attempts_per_account_all_networks_per_minute,
+                config
+                    .auth
+                    .login_attempts_per_account_all_networks_per_minute,
             ),
             SignupThrottle::new(
                 config.auth.registrations_per_ip_per_hour,

@@ -601,7 +601,10 @@ impl Config {
             ));
         }
         if self.auth.signup_hash_concurrency == 0 {
-            return Err(key_err("auth.signup_hash_concurrency", "must be at least 1"));
+            return Err(key_err(
+                "auth.signup_hash_concurrency",
+                "must be at least 1",
+            ));
         }
         if self.auth.registrations_per_ip_per_hour == 0 || self.auth.registrations_per_hour == 0 {
             return Err(key_err("auth.registrations_per_*", "must be at least 1"));

@@ -120,7 +120,11 @@ mod tests {
         {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
-        assert_eq!(hasher.hash_permits.available_permits(), 0, "the sign-up hashes");
+        assert_eq!(
+            hasher.hash_permits.available_permits(),
+            0,
+            "the sign-up hashes"
+        );
         assert_eq!(
             hasher.permits.available_permits(),
             1,

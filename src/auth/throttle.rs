@@ -150,7 +150,10 @@ mod tests {
             client_network(ip("2001:db8:1:3::1"))
         );
         assert_eq!(client_network(ip("10.1.2.3")), ip("10.1.2.3"));
-        assert_ne!(client_network(ip("10.1.2.3")), client_network(ip("10.1.2.4")));
+        assert_ne!(
+            client_network(ip("10.1.2.3")),
+            client_network(ip("10.1.2.4"))
+        );
         assert_eq!(client_network(ip("::ffff:10.1.2.3")), ip("10.1.2.3"));
     }
 

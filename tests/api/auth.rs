@@ -11,9 +11,17 @@ async fn registration_signs_nobody_in_and_the_confirmation_link_does_with_a_safe
     let b = app.browser();
     let r = app.register(&b, "Asha@Uni.edu", PW).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    assert!(r.headers().get("set-cookie").is_none(), "no session at sign-up");
+    assert!(
+        r.headers().get("set-cookie").is_none(),
+        "no session at sign-up"
+    );
     let body: Value = r.json().await.unwrap();
-    assert!(body["message"].as_str().unwrap().contains("Check your mail"));
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Check your mail")
+    );
     assert!(body.get("user").is_none() && body.get("csrf_token").is_none());
     assert_problem(b.get(app.url("/api/v1/me")).send().await.unwrap(), 401).await;
 
@@ -522,7 +530,9 @@ async fn registration_is_limited_per_client_network_with_retry_after() {
     })
     .await;
     assert_eq!(
-        register_from(&app, "203.0.113.5", "a1@uni.edu").await.status(),
+        register_from(&app, "203.0.113.5", "a1@uni.edu")
+            .await
+            .status(),
         StatusCode::ACCEPTED
     );
     assert_throttled(register_from(&app, "203.0.113.5", "a2@uni.edu").await).await;
@@ -530,12 +540,17 @@ async fn registration_is_limited_per_client_network_with_retry_after() {
     assert_throttled(register_from(&app, "203.0.113.5", "a1@uni.edu").await).await;
     // Another address of the same IPv6 /64 is the same client network.
     assert_eq!(
-        register_from(&app, "2001:db8:5:6::1", "b1@uni.edu").await.status(),
+        register_from(&app, "2001:db8:5:6::1", "b1@uni.edu")
+            .await
+            .status(),
         StatusCode::ACCEPTED
     );
     assert_throttled(register_from(&app, "2001:db8:5:6:ffff::2", "b2@uni.edu").await).await;
     // Other networks are not held back.
-    for (ip, email) in [("198.51.100.1", "c1@uni.edu"), ("2001:db8:5:7::1", "c2@uni.edu")] {
+    for (ip, email) in [
+        ("198.51.100.1", "c1@uni.edu"),
+        ("2001:db8:5:7::1", "c2@uni.edu"),
+    ] {
         assert_eq!(
             register_from(&app, ip, email).await.status(),
             StatusCode::ACCEPTED
@@ -564,7 +579,11 @@ async fn registration_is_limited_in_total_whatever_the_network() {
         assert_eq!(r.status(), StatusCode::ACCEPTED);
     }
     let r = register_from(&app, "192.0.2.3", "t9@uni.edu").await;
-    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((60..=180).contains(&retry), "one every 3 minutes: {retry}");
     assert_problem(r, 429).await;
     assert_problem(app.login(&app.client(), "t9@uni.edu", PW).await, 401).await;
@@ -582,12 +601,20 @@ async fn a_stranger_failing_from_another_network_cannot_lock_the_owner_out() {
             .send()
     };
     for _ in 0..5 {
-        assert_problem(login_from("203.0.113.66", "guess guess").await.unwrap(), 401).await;
+        assert_problem(
+            login_from("203.0.113.66", "guess guess").await.unwrap(),
+            401,
+        )
+        .await;
     }
     // The stranger is held back, from any address of their network...
     assert_throttled(login_from("203.0.113.66", "guess again").await.unwrap()).await;
     for _ in 0..5 {
-        assert_problem(login_from("2001:db8:66::1", "guess guess").await.unwrap(), 401).await;
+        assert_problem(
+            login_from("2001:db8:66::1", "guess guess").await.unwrap(),
+            401,
+        )
+        .await;
     }
     assert_throttled(login_from("2001:db8:66::2", "guess again").await.unwrap()).await;
     // ...while the owner, on their own network, signs in.

@@ -783,7 +783,10 @@ async fn registering_a_known_address_answers_alike_and_mails_the_owner_a_reset_l
         1,
         "one account-exists mail a minute"
     );
-    assert_eq!(sink.matching("owner@uni.edu", "Confirm your email").len(), 1);
+    assert_eq!(
+        sink.matching("owner@uni.edu", "Confirm your email").len(),
+        1
+    );
     // The stranger's password did nothing; the link sets a new one.
     assert_problem(
         app.login(&c, "owner@uni.edu", "someone elses password")
@@ -801,7 +804,10 @@ async fn registering_a_known_address_answers_alike_and_mails_the_owner_a_reset_l
     let r = app.login(&c, "owner@uni.edu", "a brand new password").await;
     assert_eq!(r.status(), StatusCode::OK);
     let me: Value = r.json().await.unwrap();
-    assert_eq!(me["user"]["email_verified"], true, "the link proved the address");
+    assert_eq!(
+        me["user"]["email_verified"], true,
+        "the link proved the address"
+    );
 }
 
 #[tokio::test]
