@@ -621,3 +621,65 @@ async fn a_stranger_failing_from_another_network_cannot_lock_the_owner_out() {
     let r = login_from("198.51.100.20", PW).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_suspended_account_is_not_signed_in_by_its_link_and_the_link_stays_usable() {
+    use redb::ReadableTable;
+    use uphill::domain::user::{User, UserStatus};
+    use uphill::store::{StoreError, codec, tables};
+
+    let app = spawn_app().await;
+    let c = app.client();
+    assert_eq!(
+        app.register(&c, "sus2@uni.edu", PW).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let set_status = |status: UserStatus| {
+        app.state.store.write(move |txn| {
+            let id = txn
+                .open_table(tables::EMAIL_TO_USER)?
+                .get("sus2@uni.edu")?
+                .unwrap()
+                .value()
+                .to_string();
+            let mut users = txn.open_table(tables::USERS)?;
+            let mut u: User = codec::get(&users, &id)?.unwrap();
+            u.status = status;
+            codec::put(&mut users, &id, &u)?;
+            Ok::<_, StoreError>(id)
+        })
+    };
+    let id = set_status(UserStatus::Suspended).await.unwrap();
+    let secret = uphill::auth::token::random_secret();
+    let s = secret.clone();
+    app.state
+        .store
+        .write(move |txn| {
+            uphill::auth::email_tokens::store_token(
+                txn,
+                &id,
+                uphill::auth::email_tokens::Purpose::VerifyEmail,
+                &s,
+                chrono::Utc::now(),
+            )
+        })
+        .await
+        .unwrap();
+    let confirm = || {
+        c.post(app.url("/api/v1/auth/verify-email/confirm"))
+            .json(&json!({ "token": secret }))
+            .send()
+    };
+    let r = confirm().await.unwrap();
+    assert!(r.headers().get("set-cookie").is_none());
+    let p = assert_problem(r, 403).await;
+    assert!(p["detail"].as_str().unwrap().contains("suspended"), "{p}");
+    // Refused, so nothing changed: lifted, the same link works.
+    set_status(UserStatus::Active).await.unwrap();
+    let r = confirm().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["user"]["email_verified"],
+        true
+    );
+}
