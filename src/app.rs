@@ -15,7 +15,7 @@ use poem::listener::{
 
 use crate::auth::AuthService;
 use crate::auth::password::Hasher;
-use crate::auth::throttle::LoginThrottle;
+use crate::auth::throttle::{LoginThrottle, SignupThrottle};
 use crate::config::Config;
 use crate::store::{Store, WriterOptions};
 
@@ -89,10 +89,20 @@ impl Application {
         let store = open_store(&config)?;
         let auth = AuthService::new(
             store.clone(),
-            Hasher::new(config.auth.password_hash_concurrency)?,
+            Hasher::new(
+                config.auth.password_hash_concurrency,
+                config.auth.signup_hash_concurrency,
+            )?,
             LoginThrottle::new(
                 config.auth.login_attempts_per_ip_per_minute,
                 config.auth.login_attempts_per_account_per_minute,
+                config
+                    .auth
+                    .login_attempts_per_account_all_networks_per_minute,
+            ),
+            SignupThrottle::new(
+                config.auth.registrations_per_ip_per_hour,
+                config.auth.registrations_per_hour,
             ),
             config.auth.session_ttl_hours,
             config.campus.allowed_email_domains.clone(),
@@ -232,7 +242,7 @@ impl Application {
                 let mut every = tokio::time::interval(Duration::from_secs(600));
                 loop {
                     every.tick().await;
-                    state.auth.throttle().sweep();
+                    state.auth.sweep_throttles();
                     let swept = state
                         .store
                         .write(|txn| {

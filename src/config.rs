@@ -374,10 +374,22 @@ impl Default for CampusConfig {
 pub struct AuthConfig {
     pub session_ttl_hours: u64,
     pub login_attempts_per_ip_per_minute: u32,
+    /// Attempts at one account from one client network (an IPv4 address
+    /// or an IPv6 /64): what a stranger alone can use up.
     pub login_attempts_per_account_per_minute: u32,
-    /// Password hashes computed at once; the rest wait, so logins never
-    /// starve the API of CPU.
+    /// Attempts at one account from all networks together.
+    pub login_attempts_per_account_all_networks_per_minute: u32,
+    /// Password checks at sign-in computed at once; the rest wait, so logins
+    /// never starve the API of CPU.
     pub password_hash_concurrency: usize,
+    /// Password hashes for registration, reset and setup computed at once,
+    /// apart from the sign-in ones: a wave of sign-ups cannot slow sign-in.
+    pub signup_hash_concurrency: usize,
+    /// Registrations per client network (IPv4 address or IPv6 /64) per
+    /// hour, a tenth of them at once.
+    pub registrations_per_ip_per_hour: u32,
+    /// Registrations per hour from everyone together, a tenth at once.
+    pub registrations_per_hour: u32,
     /// Setting this `true` marks the session cookie `Secure` even without TLS
     /// here (when a TLS proxy sits in front).
     pub secure_cookies: bool,
@@ -389,7 +401,11 @@ impl Default for AuthConfig {
             session_ttl_hours: 24 * 30,
             login_attempts_per_ip_per_minute: 30,
             login_attempts_per_account_per_minute: 5,
+            login_attempts_per_account_all_networks_per_minute: 60,
             password_hash_concurrency: 2,
+            signup_hash_concurrency: 1,
+            registrations_per_ip_per_hour: 60,
+            registrations_per_hour: 600,
             secure_cookies: false,
         }
     }
@@ -656,6 +672,23 @@ impl Config {
             || self.auth.login_attempts_per_account_per_minute == 0
         {
             return Err(key_err("auth.login_attempts_per_*", "must be at least 1"));
+        }
+        if self.auth.login_attempts_per_account_all_networks_per_minute
+            < self.auth.login_attempts_per_account_per_minute
+        {
+            return Err(key_err(
+                "auth.login_attempts_per_account_all_networks_per_minute",
+                "must be at least auth.login_attempts_per_account_per_minute",
+            ));
+        }
+        if self.auth.signup_hash_concurrency == 0 {
+            return Err(key_err(
+                "auth.signup_hash_concurrency",
+                "must be at least 1",
+            ));
+        }
+        if self.auth.registrations_per_ip_per_hour == 0 || self.auth.registrations_per_hour == 0 {
+            return Err(key_err("auth.registrations_per_*", "must be at least 1"));
         }
         if self.auth.session_ttl_hours == 0 {
             return Err(key_err("auth.session_ttl_hours", "must be at least 1"));

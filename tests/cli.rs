@@ -232,7 +232,7 @@ async fn an_acknowledged_registration_survives_kill_9() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 201);
+        assert_eq!(r.status(), 202);
         emails.push(email);
     }
     s.signal("-KILL");

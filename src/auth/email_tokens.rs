@@ -61,28 +61,6 @@ pub fn issue(
     secret: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let key = slot(purpose, &user.id);
-    let old = txn
-        .open_table(tables::USER_EMAIL_TOKENS)?
-        .get(key.as_str())?
-        .map(|g| g.value().to_string());
-    if let Some(old) = &old {
-        let prev: Option<EmailToken> = codec::get(&txn.open_table(tables::EMAIL_TOKENS)?, old)?;
-        if prev.is_some_and(|p| p.expires_at > now && now - p.created_at < RESEND_AFTER) {
-            return Ok(false);
-        }
-        txn.open_table(tables::EMAIL_TOKENS)?.remove(old.as_str())?;
-    }
-    let digest = super::token::digest(secret);
-    let record = EmailToken {
-        user_id: user.id.clone(),
-        purpose,
-        created_at: now,
-        expires_at: now + purpose.ttl(),
-    };
-    codec::put(&mut txn.open_table(tables::EMAIL_TOKENS)?, &digest, &record)?;
-    txn.open_table(tables::USER_EMAIL_TOKENS)?
-        .insert(key.as_str(), digest.as_str())?;
     let message = match purpose {
         Purpose::VerifyEmail => Message::VerifyEmail {
             name: user.name.clone(),
@@ -93,8 +71,80 @@ pub fn issue(
             token: secret.to_string(),
         },
     };
+    issue_with(txn, user, purpose, secret, now, message)
+}
+
+/// [`issue`] with another mail carrying the token (e.g. "an account with
+/// this address exists" with a reset link). Same rules: nothing is written
+/// or mailed when the last token of `purpose` is under a minute old.
+pub fn issue_with(
+    txn: &WriteTransaction,
+    user: &User,
+    purpose: Purpose,
+    secret: &str,
+    now: DateTime<Utc>,
+    message: Message,
+) -> Result<bool, StoreError> {
+    let key = slot(purpose, &user.id);
+    let old = txn
+        .open_table(tables::USER_EMAIL_TOKENS)?
+        .get(key.as_str())?
+        .map(|g| g.value().to_string());
+    if let Some(old) = &old {
+        let prev: Option<EmailToken> = codec::get(&txn.open_table(tables::EMAIL_TOKENS)?, old)?;
+        if prev.is_some_and(|p| p.expires_at > now && now - p.created_at < RESEND_AFTER) {
+            return Ok(false);
+        }
+    }
+    store_token(txn, &user.id, purpose, secret, now)?;
     mail::enqueue(txn, &user.email, message)?;
     Ok(true)
+}
+
+/// Makes `secret` the user's one live token of `purpose` (replacing any
+/// older one) without mailing it: [`issue`] mails it; the test suite uses
+/// this to stand in for reading the mail.
+pub fn store_token(
+    txn: &WriteTransaction,
+    user_id: &str,
+    purpose: Purpose,
+    secret: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let key = slot(purpose, user_id);
+    let old = txn
+        .open_table(tables::USER_EMAIL_TOKENS)?
+        .get(key.as_str())?
+        .map(|g| g.value().to_string());
+    if let Some(old) = &old {
+        txn.open_table(tables::EMAIL_TOKENS)?.remove(old.as_str())?;
+    }
+    let digest = super::token::digest(secret);
+    let record = EmailToken {
+        user_id: user_id.to_string(),
+        purpose,
+        created_at: now,
+        expires_at: now + purpose.ttl(),
+    };
+    codec::put(&mut txn.open_table(tables::EMAIL_TOKENS)?, &digest, &record)?;
+    txn.open_table(tables::USER_EMAIL_TOKENS)?
+        .insert(key.as_str(), digest.as_str())?;
+    Ok(())
+}
+
+/// The user a live token of `purpose` belongs to, without using it up.
+pub fn peek(
+    txn: &WriteTransaction,
+    secret: &str,
+    purpose: Purpose,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, StoreError> {
+    let t: Option<EmailToken> = codec::get(
+        &txn.open_table(tables::EMAIL_TOKENS)?,
+        &super::token::digest(secret),
+    )?;
+    Ok(t.filter(|t| t.purpose == purpose && t.expires_at > now)
+        .map(|t| t.user_id))
 }
 
 /// Whether `secret` is a live token of `purpose` (a read, to refuse early).

@@ -1,7 +1,10 @@
 //! argon2id password hashing at OWASP's parameters (m = 19 MiB, t = 2,
 //! p = 1). Each hash costs tens of milliseconds of CPU, so it runs on the
 //! blocking pool behind a small semaphore: a burst of logins queues up
-//! instead of starving every other request of the two cores.
+//! instead of starving every other request of the two cores. Sign-in
+//! checks and new hashes (registration, reset, setup) have a semaphore
+//! each, so a wave of sign-ups queues behind its own permits and sign-in
+//! keeps its capacity.
 
 use std::sync::Arc;
 
@@ -11,7 +14,10 @@ use tokio::sync::Semaphore;
 
 #[derive(Clone)]
 pub struct Hasher {
+    /// For [`Hasher::verify`] (sign-in).
     permits: Arc<Semaphore>,
+    /// For [`Hasher::hash`] (new passwords).
+    hash_permits: Arc<Semaphore>,
     /// Verified against when the email is unknown, so a wrong email costs
     /// the same time as a wrong password (no timing oracle). Made on first
     /// use: hashing at start would cost 19 MiB and ~50 ms before `/readyz`.
@@ -41,15 +47,18 @@ pub fn verify_blocking(hash: &str, password: &str) -> bool {
 }
 
 impl Hasher {
-    pub fn new(concurrency: usize) -> anyhow::Result<Self> {
+    /// `verify_concurrency` checks at sign-in and `hash_concurrency` new
+    /// hashes may run at once, each apart from the other.
+    pub fn new(verify_concurrency: usize, hash_concurrency: usize) -> anyhow::Result<Self> {
         Ok(Self {
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            permits: Arc::new(Semaphore::new(verify_concurrency.max(1))),
+            hash_permits: Arc::new(Semaphore::new(hash_concurrency.max(1))),
             dummy: Arc::default(),
         })
     }
 
     pub async fn hash(&self, password: String) -> anyhow::Result<String> {
-        let _permit = self.permits.acquire().await?;
+        let _permit = self.hash_permits.acquire().await?;
         tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
     }
 
@@ -93,7 +102,34 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_account_never_verifies() {
-        let hasher = Hasher::new(1).unwrap();
+        let hasher = Hasher::new(1, 1).unwrap();
         assert!(!hasher.verify(None, "uphill-dummy-password".into()).await);
+    }
+
+    #[tokio::test]
+    async fn new_hashes_do_not_take_sign_in_permits() {
+        let hasher = Hasher::new(1, 1).unwrap();
+        // A sign-up hashing (tens of ms at least): while it runs, the
+        // sign-in permit stays free.
+        let h = hasher.clone();
+        let signup = tokio::spawn(async move { h.hash("correct horse".into()).await });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while hasher.hash_permits.available_permits() == 1
+            && hasher.permits.available_permits() == 1
+            && std::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert_eq!(
+            hasher.hash_permits.available_permits(),
+            0,
+            "the sign-up hashes"
+        );
+        assert_eq!(
+            hasher.permits.available_permits(),
+            1,
+            "the sign-in permit is left free"
+        );
+        assert!(signup.await.unwrap().is_ok());
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::email_tokens::{self, Purpose};
 use super::password::Hasher;
-use super::throttle::LoginThrottle;
+use super::throttle::{LoginThrottle, SignupThrottle};
 use super::token;
 use crate::audit::{self, Origin};
 use crate::domain::FieldError;
@@ -75,6 +75,17 @@ pub struct NewSession {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What a registration did. The HTTP answer is the same for both; this is
+/// for the server's own log (the confirmation link when no SMTP is set).
+#[derive(Debug, Clone)]
+pub enum Registered {
+    /// A new, unverified account; its confirmation link is mailed.
+    New { email: String, verify_token: String },
+    /// The address already has an account; `mailed` says whether a mail
+    /// went out (not within a minute of the last, not to a banned account).
+    Known { email: String, mailed: bool },
+}
+
 pub struct NewUser {
     pub email: String,
     pub name: String,
@@ -98,6 +109,7 @@ struct Inner {
     store: Store,
     hasher: Hasher,
     throttle: LoginThrottle,
+    signup: SignupThrottle,
     session_ttl: Duration,
     allowed_domains: Vec<String>,
 }
@@ -141,11 +153,14 @@ fn validate(input: NewUser, allowed_domains: &[String]) -> Result<ValidUser, Api
 }
 
 /// Inserts a user; refuses (before writing anything) a taken email.
+/// `verified`: the address counts as proven (accounts made on the server's
+/// console: `uphill user create`, the demo seed, the first-admin link).
 fn insert_user(
     txn: &WriteTransaction,
     v: &ValidUser,
     password_hash: &str,
     is_admin: bool,
+    verified: bool,
 ) -> Result<User, ApiError> {
     let mut by_email = txn.open_table(tables::EMAIL_TO_USER)?;
     if by_email.get(v.email.key())?.is_some() {
@@ -162,7 +177,7 @@ fn insert_user(
         password_hash: password_hash.to_string(),
         is_admin,
         status: UserStatus::Active,
-        email_verified: false,
+        email_verified: verified,
         created_at: now,
         updated_at: now,
     };
@@ -321,6 +336,7 @@ impl AuthService {
         store: Store,
         hasher: Hasher,
         throttle: LoginThrottle,
+        signup: SignupThrottle,
         session_ttl_hours: u64,
         allowed_domains: Vec<String>,
     ) -> Self {
@@ -329,6 +345,7 @@ impl AuthService {
                 store,
                 hasher,
                 throttle,
+                signup,
                 session_ttl: Duration::hours(session_ttl_hours as i64),
                 allowed_domains,
             }),
@@ -343,38 +360,74 @@ impl AuthService {
         &self.inner.throttle
     }
 
-    /// Creates a student account and signs it in.
-    pub async fn register(&self, input: NewUser) -> Result<(User, NewSession), ApiError> {
+    /// Forgets throttle keys whose limits have refilled (bounded memory).
+    pub fn sweep_throttles(&self) {
+        self.inner.throttle.sweep();
+        self.inner.signup.sweep();
+    }
+
+    /// Registers a student account, answering a known address exactly like
+    /// a new one: both cost one password hash and one store write, and
+    /// the caller says "check your mail" either way. A new address gets an
+    /// unverified account and a confirmation link (which signs it in, see
+    /// [`Self::confirm_verification`]); a known one gets a mail saying an
+    /// account exists, with a password-reset link (at most one a minute,
+    /// none to a banned account). No session is created here. Throttled per
+    /// client network and in total before any hashing.
+    pub async fn register(&self, input: NewUser, ip: IpAddr) -> Result<Registered, ApiError> {
         let v = validate(input, &self.inner.allowed_domains)?;
-        // Fail fast on a taken email before paying for a hash; the write
-        // below checks again, atomically.
-        let key = v.email.key().to_string();
-        let taken = self
-            .inner
-            .store
-            .read(move |txn| Ok::<_, ApiError>(find_user_by_email(txn, &key)?.is_some()))
-            .await?;
-        if taken {
-            return Err(ApiError::Conflict(
-                "an account with this email already exists".into(),
-            ));
+        if let Err(wait) = self.inner.signup.check(ip) {
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: wait.as_secs_f64().ceil() as u64,
+            });
         }
+        // Hashed for a known address too (and then thrown away), so the
+        // answer takes as long whether or not the address has an account.
         let hash = self
             .inner
             .hasher
             .hash(v.password.clone())
             .await
             .map_err(ApiError::internal)?;
-        let ttl = self.inner.session_ttl;
-        let (token, csrf) = (token::random_secret(), token::random_secret());
-        let verify = token::random_secret();
+        let secret = token::random_secret();
         self.inner
             .store
             .write(move |txn| {
-                let user = insert_user(txn, &v, &hash, false)?;
-                let session = insert_session(txn, &user.id, ttl, &token, &csrf)?;
-                email_tokens::issue(txn, &user, Purpose::VerifyEmail, &verify, Utc::now())?;
-                Ok((user, session))
+                let now = Utc::now();
+                let existing = {
+                    let id = txn
+                        .open_table(tables::EMAIL_TO_USER)?
+                        .get(v.email.key())?
+                        .map(|g| g.value().to_string());
+                    match id {
+                        Some(id) => find_user_in(txn, &id)?,
+                        None => None,
+                    }
+                };
+                if let Some(user) = existing {
+                    let mailed = user.status != UserStatus::Banned
+                        && email_tokens::issue_with(
+                            txn,
+                            &user,
+                            Purpose::PasswordReset,
+                            &secret,
+                            now,
+                            crate::mail::Message::AccountExists {
+                                name: user.name.clone(),
+                                token: secret.clone(),
+                            },
+                        )?;
+                    return Ok(Registered::Known {
+                        email: user.email,
+                        mailed,
+                    });
+                }
+                let user = insert_user(txn, &v, &hash, false, false)?;
+                email_tokens::issue(txn, &user, Purpose::VerifyEmail, &secret, now)?;
+                Ok::<_, ApiError>(Registered::New {
+                    email: user.email,
+                    verify_token: secret.clone(),
+                })
             })
             .await
     }
@@ -403,25 +456,36 @@ impl AuthService {
             .await
     }
 
-    /// Marks the address of the token's user verified; the token is used up.
-    pub async fn confirm_verification(&self, secret: &str) -> Result<User, ApiError> {
+    /// Marks the address of the token's user verified and signs them in:
+    /// the link reached the mailbox, which is what a password proves too.
+    /// The token is used up; a suspended or banned account is refused (403)
+    /// and its token stays as it was.
+    pub async fn confirm_verification(&self, secret: &str) -> Result<(User, NewSession), ApiError> {
         if !token::plausible(secret) {
             return Err(bad_email_token());
         }
         let secret = secret.to_string();
+        let ttl = self.inner.session_ttl;
+        let (session_token, csrf) = (token::random_secret(), token::random_secret());
         self.inner
             .store
             .write(move |txn| {
                 let now = Utc::now();
-                let Some(user_id) = email_tokens::redeem(txn, &secret, Purpose::VerifyEmail, now)?
+                let Some(user_id) = email_tokens::peek(txn, &secret, Purpose::VerifyEmail, now)?
                 else {
                     return Err(bad_email_token());
                 };
                 let mut user = find_user_in(txn, &user_id)?.ok_or_else(bad_email_token)?;
+                if !user.status.may_sign_in() {
+                    return Err(inactive(user.status));
+                }
+                email_tokens::redeem(txn, &secret, Purpose::VerifyEmail, now)?
+                    .ok_or_else(bad_email_token)?;
                 user.email_verified = true;
                 user.updated_at = now;
                 codec::put(&mut txn.open_table(tables::USERS)?, &user.id, &user)?;
-                Ok(user)
+                let session = insert_session(txn, &user.id, ttl, &session_token, &csrf)?;
+                Ok((user, session))
             })
             .await
     }
@@ -807,7 +871,7 @@ impl AuthService {
                 if !valid || txn.open_table(tables::ADMINS)?.first()?.is_some() {
                     return Err(invalid());
                 }
-                let user = insert_user(txn, &v, &hash, true)?;
+                let user = insert_user(txn, &v, &hash, true, true)?;
                 txn.open_table(tables::SETUP_TOKENS)?.retain(|_, _| false)?;
                 let mut origin = origin.clone();
                 origin.actor_id = Some(user.id.clone());
@@ -833,7 +897,7 @@ impl AuthService {
         let v = validate(input, &[])?;
         let hash = super::password::hash_blocking(&v.password).map_err(ApiError::internal)?;
         store.write_blocking(move |txn| {
-            let user = insert_user(txn, &v, &hash, is_admin)?;
+            let user = insert_user(txn, &v, &hash, is_admin, true)?;
             let action = if is_admin {
                 "user.create_admin"
             } else {

@@ -148,6 +148,22 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Why an unconfirmed address cannot order (SPEC §5: an address is
+/// confirmed before its first order).
+pub const CONFIRM_EMAIL_FIRST: &str = "confirm your email first: open the link we mailed you \
+     (your account page can send a new one), then order";
+
+impl User {
+    /// An order needs a proven address: `Err` says what to do.
+    pub fn may_order(&self) -> Result<(), &'static str> {
+        if self.email_verified {
+            Ok(())
+        } else {
+            Err(CONFIRM_EMAIL_FIRST)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ use super::middleware::ClientIp;
 use super::types::{Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
-use crate::auth::service::{ApiToken, NewSession, NewUser};
+use crate::auth::service::{ApiToken, NewSession, NewUser, Registered};
 use crate::domain::user::{User, UserStatus};
 
 pub struct AuthApi {
@@ -109,6 +109,26 @@ pub enum SignInResponse {
     Created(Json<SignedIn>, #[oai(header = "Set-Cookie")] String),
 }
 
+/// The one answer to every accepted registration.
+#[derive(Object)]
+pub struct CheckYourMail {
+    /// What to tell the person who signed up.
+    pub message: String,
+}
+
+/// Said for a new address and a known one alike.
+pub const CHECK_YOUR_MAIL: &str = "Check your mail: we sent a link to that address. \
+     Open it to confirm the address and sign in.";
+
+#[derive(ApiResponse)]
+pub enum RegisterResponse {
+    /// Accepted, whether or not the address already had an account: a mail
+    /// with a confirmation link (or, for a known address, a reset link) is
+    /// on its way. No session is created.
+    #[oai(status = 202)]
+    Accepted(Json<CheckYourMail>),
+}
+
 #[derive(ApiResponse)]
 pub enum LogoutResponse {
     /// Signed out; the cookie is cleared.
@@ -200,6 +220,14 @@ pub enum CreatedTokenResponse {
     Created(Json<CreatedToken>),
 }
 
+/// The client address the middleware worked out (`server.trusted_proxies`).
+fn client_ip(req: &Request) -> std::net::IpAddr {
+    req.extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0)
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))
+}
+
 impl AuthApi {
     fn session_cookie(&self, s: &NewSession) -> String {
         let mut c = Cookie::new_with_str(SESSION_COOKIE, s.token.clone());
@@ -223,25 +251,55 @@ impl AuthApi {
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Auth")]
 impl AuthApi {
-    /// Create a student account and sign in.
+    /// Create a student account. The answer is 202 "check your mail"
+    /// whether or not the address already has an account (no enumeration):
+    /// a new address is mailed a confirmation link that signs the account
+    /// in (`/auth/verify-email/confirm`); a known one is mailed that it has
+    /// an account, with a reset link. Throttled per client network and in
+    /// total (429 with `Retry-After`).
     #[oai(path = "/auth/register", method = "post")]
-    async fn register(&self, body: Json<RegisterRequest>) -> Result<SignInResponse, ApiError> {
+    async fn register(
+        &self,
+        req: &Request,
+        body: Json<RegisterRequest>,
+    ) -> Result<RegisterResponse, ApiError> {
         let b = body.0;
-        let (user, session) = self
+        let done = self
             .state
             .auth
-            .register(NewUser {
-                email: b.email.0,
-                name: b.name.0,
-                password: b.password.0,
-                phone: b.phone.map(Text::into_inner),
-            })
+            .register(
+                NewUser {
+                    email: b.email.0,
+                    name: b.name.0,
+                    password: b.password.0,
+                    phone: b.phone.map(Text::into_inner),
+                },
+                client_ip(req),
+            )
             .await?;
-        let cookie = self.session_cookie(&session);
-        Ok(SignInResponse::Created(
-            Json(Self::signed_in(user, &session)),
-            cookie,
-        ))
+        self.state.mail.wake();
+        // Without SMTP nothing reaches the mailbox: the link goes to the
+        // log instead, as the first-admin link does, so a demo still works.
+        if self.state.config.smtp.host.is_empty() {
+            match done {
+                Registered::New {
+                    email,
+                    verify_token,
+                } => tracing::warn!(
+                    %email,
+                    "smtp.host is empty: confirm this new account with {}/verify-email?token={verify_token}",
+                    self.state.config.public_url()
+                ),
+                Registered::Known { email, mailed } => tracing::info!(
+                    %email,
+                    mailed,
+                    "registration for an address that has an account; its mail waits in the outbox (smtp.host is empty)"
+                ),
+            }
+        }
+        Ok(RegisterResponse::Accepted(Json(CheckYourMail {
+            message: CHECK_YOUR_MAIL.into(),
+        })))
     }
 
     /// Sign in with email and password. Throttled per account and per IP.
@@ -251,13 +309,12 @@ impl AuthApi {
         req: &Request,
         body: Json<LoginRequest>,
     ) -> Result<SignInResponse, ApiError> {
-        let ip = req
-            .extensions()
-            .get::<ClientIp>()
-            .map(|c| c.0)
-            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
         let b = body.0;
-        let (user, session) = self.state.auth.login(&b.email.0, b.password.0, ip).await?;
+        let (user, session) = self
+            .state
+            .auth
+            .login(&b.email.0, b.password.0, client_ip(req))
+            .await?;
         let cookie = self.session_cookie(&session);
         Ok(SignInResponse::Ok(
             Json(Self::signed_in(user, &session)),
@@ -315,19 +372,25 @@ impl AuthApi {
         Ok(AcceptedResponse::Accepted)
     }
 
-    /// Confirm an email address with the token from the mailed link. No
-    /// sign-in needed; the token works once.
+    /// Confirm an email address with the token from the mailed link, and
+    /// sign in: the session cookie is set. No sign-in needed before; the
+    /// token works once (422 after), and a suspended or banned account is
+    /// refused (403) without using it up.
     #[oai(path = "/auth/verify-email/confirm", method = "post")]
     async fn verify_email_confirm(
         &self,
         body: Json<EmailTokenRequest>,
-    ) -> Result<Json<Me>, ApiError> {
-        let user = self
+    ) -> Result<SignInResponse, ApiError> {
+        let (user, session) = self
             .state
             .auth
             .confirm_verification(&body.0.token.0)
             .await?;
-        Ok(Json(user.into()))
+        let cookie = self.session_cookie(&session);
+        Ok(SignInResponse::Ok(
+            Json(Self::signed_in(user, &session)),
+            cookie,
+        ))
     }
 
     /// Ask for a password-reset link. The answer is 202 whether or not the
@@ -338,14 +401,9 @@ impl AuthApi {
         req: &Request,
         body: Json<ResetRequest>,
     ) -> Result<AcceptedResponse, ApiError> {
-        let ip = req
-            .extensions()
-            .get::<ClientIp>()
-            .map(|c| c.0)
-            .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
         self.state
             .auth
-            .request_password_reset(&body.0.email.0, ip)
+            .request_password_reset(&body.0.email.0, client_ip(req))
             .await?;
         self.state.mail.wake();
         Ok(AcceptedResponse::Accepted)

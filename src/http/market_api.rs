@@ -571,7 +571,8 @@ impl MarketApi {
     /// Place an order (checkout). Send a fresh `Idempotency-Key` (a UUID)
     /// per order and reuse it when retrying: the same key and body return the
     /// original order for 24 h, a different body is refused (422). A shortage
-    /// is a 409 naming the short items; nothing is reserved.
+    /// is a 409 naming the short items; nothing is reserved. An account
+    /// whose email is not confirmed yet is refused (403).
     #[oai(path = "/orders", method = "post")]
     async fn checkout(
         &self,
@@ -579,6 +580,10 @@ impl MarketApi {
         #[oai(name = "Idempotency-Key")] key: Header<String>,
         body: Json<CheckoutRequest>,
     ) -> Result<CheckoutResponse, ApiError> {
+        auth.0
+            .user
+            .may_order()
+            .map_err(|why| ApiError::Forbidden(why.into()))?;
         order::check_idempotency_key(&key.0)?;
         let b = body.0;
         let delivery = match (

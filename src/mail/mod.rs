@@ -35,6 +35,12 @@ pub enum Message {
         name: String,
         token: String,
     },
+    /// The answer to a registration for an address that has an account:
+    /// it says so and carries a password-reset token.
+    AccountExists {
+        name: String,
+        token: String,
+    },
     BatchReady {
         shop_name: String,
         batch_id: String,
@@ -79,6 +85,7 @@ impl Message {
         match self {
             Message::VerifyEmail { .. } => "verify_email",
             Message::PasswordReset { .. } => "password_reset",
+            Message::AccountExists { .. } => "account_exists",
             Message::BatchReady { .. } => "batch_ready",
             Message::StaleBatch { .. } => "stale_batch",
             Message::ShopDecision { .. } => "shop_decision",
@@ -93,8 +100,17 @@ impl Message {
     pub fn is_secret(&self) -> bool {
         matches!(
             self,
-            Message::VerifyEmail { .. } | Message::PasswordReset { .. }
+            Message::VerifyEmail { .. }
+                | Message::PasswordReset { .. }
+                | Message::AccountExists { .. }
         )
+    }
+
+    /// Mails someone is waiting for right now (a link to confirm an
+    /// address or to reset a password): the worker sends every due one of
+    /// these before any other due mail, however much bulk mail is queued.
+    pub fn is_urgent(&self) -> bool {
+        self.is_secret()
     }
 }
 
@@ -126,9 +142,36 @@ fn stamp_ms(t: DateTime<Utc>) -> String {
 }
 
 /// Key of a queued mail in `OUTBOX_DUE`: fixed-width time first, so key
-/// order is due order.
-pub(crate) fn due_key(at: DateTime<Utc>, id: &str) -> String {
-    format!("{}/{id}", stamp_ms(at))
+/// order is due order; an urgent mail's key starts with
+/// [`URGENT_PREFIX`], which sorts before every time, so urgent mail forms
+/// its own due-ordered run ahead of the rest.
+pub(crate) fn due_key(at: DateTime<Utc>, id: &str, urgent: bool) -> String {
+    let prefix = if urgent { URGENT_PREFIX } else { "" };
+    format!("{prefix}{}/{id}", stamp_ms(at))
+}
+
+/// Starts the `OUTBOX_DUE` key of an urgent mail (`'!'` sorts before the
+/// digits a time starts with).
+pub(crate) const URGENT_PREFIX: &str = "!";
+
+/// Takes a queued mail's key out of `OUTBOX_DUE`, in either form (a mail
+/// queued before urgent keys existed has the plain one).
+fn remove_due(txn: &WriteTransaction, m: &OutboxMail) -> Result<(), StoreError> {
+    let mut t = txn.open_table(tables::OUTBOX_DUE)?;
+    for urgent in [true, false] {
+        t.remove(due_key(m.next_attempt_at, &m.id, urgent).as_str())?;
+    }
+    Ok(())
+}
+
+/// Puts a queued mail's key in `OUTBOX_DUE`.
+fn insert_due(txn: &WriteTransaction, m: &OutboxMail) -> Result<(), StoreError> {
+    let urgent = m.message.is_urgent();
+    txn.open_table(tables::OUTBOX_DUE)?.insert(
+        due_key(m.next_attempt_at, &m.id, urgent).as_str(),
+        m.id.as_str(),
+    )?;
+    Ok(())
 }
 
 /// Ids in creation order even within one millisecond.
@@ -156,8 +199,7 @@ pub fn enqueue(txn: &WriteTransaction, to: &str, message: Message) -> Result<Str
         dead_at: None,
     };
     codec::put(&mut txn.open_table(tables::OUTBOX)?, &mail.id, &mail)?;
-    txn.open_table(tables::OUTBOX_DUE)?
-        .insert(due_key(now, &mail.id).as_str(), mail.id.as_str())?;
+    insert_due(txn, &mail)?;
     Ok(mail.id)
 }
 
@@ -346,8 +388,7 @@ pub fn retry(txn: &WriteTransaction, id: &str) -> Result<OutboxMail, AdminError>
     m.next_attempt_at = now;
     m.dead_at = None;
     txn.open_table(tables::OUTBOX_DEAD)?.remove(id)?;
-    txn.open_table(tables::OUTBOX_DUE)?
-        .insert(due_key(now, id).as_str(), id)?;
+    insert_due(txn, &m)?;
     codec::put(&mut txn.open_table(tables::OUTBOX)?, id, &m)?;
     Ok(m)
 }
@@ -363,10 +404,7 @@ pub fn discard(txn: &WriteTransaction, id: &str) -> Result<OutboxMail, AdminErro
 fn remove(txn: &WriteTransaction, m: &OutboxMail) -> Result<(), StoreError> {
     txn.open_table(tables::OUTBOX)?.remove(m.id.as_str())?;
     match m.state {
-        MailState::Queued => {
-            txn.open_table(tables::OUTBOX_DUE)?
-                .remove(due_key(m.next_attempt_at, &m.id).as_str())?;
-        }
+        MailState::Queued => remove_due(txn, m)?,
         MailState::Dead => {
             txn.open_table(tables::OUTBOX_DEAD)?.remove(m.id.as_str())?;
         }

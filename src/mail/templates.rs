@@ -129,6 +129,10 @@ mod tests {
                 name: "Asha".into(),
                 token: "cd".repeat(32),
             },
+            Message::AccountExists {
+                name: "Asha".into(),
+                token: "ef".repeat(32),
+            },
             Message::BatchReady {
                 shop_name: "Foot Hill <Canteen> & Co".into(),
                 batch_id: "01BATCH".into(),
@@ -177,7 +181,7 @@ mod tests {
 
     #[test]
     fn html_escapes_user_text_and_text_keeps_it() {
-        let m = &all_messages()[2];
+        let m = &all_messages()[3];
         let r = render(m, &site()).unwrap();
         assert!(
             r.html.contains("Foot Hill &lt;Canteen&gt; &amp; Co"),
@@ -211,5 +215,12 @@ mod tests {
             r.text
                 .contains(&format!("/reset-password?token={}", "cd".repeat(32)))
         );
+        let r = render(&all_messages()[2], &site()).unwrap();
+        assert!(r.subject.contains("already have"), "{}", r.subject);
+        let link = format!(
+            "https://uphill.example.edu/reset-password?token={}",
+            "ef".repeat(32)
+        );
+        assert!(r.text.contains(&link) && r.html.contains(&link));
     }
 }

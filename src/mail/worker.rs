@@ -17,11 +17,10 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use redb::ReadableTable;
 use tokio_util::sync::CancellationToken;
 
 use super::templates::{self, Site};
-use super::{MailState, MailStats, Message, OutboxMail, due_key};
+use super::{MailState, MailStats, Message, OutboxMail, URGENT_PREFIX, due_key};
 use crate::config::{Config, MailConfig, SmtpConfig, SmtpSecurity};
 use crate::store::{Store, StoreError, codec, tables};
 
@@ -155,14 +154,19 @@ pub fn backoff(cfg: &MailConfig, attempts: u32) -> Duration {
     Duration::from_secs(secs.min(cfg.retry_max_secs))
 }
 
-/// Mails due at `now`, oldest due first.
+/// Mails due at `now`: urgent ones (links someone waits for) first, then
+/// the rest, each oldest due first.
 fn due(store: &Store, now: DateTime<Utc>) -> Result<Vec<OutboxMail>, StoreError> {
     store.read_blocking(|txn| {
         let idx = txn.open_table(tables::OUTBOX_DUE)?;
         let outbox = txn.open_table(tables::OUTBOX)?;
-        let upper = due_key(now, "~");
+        let urgent_upper = due_key(now, "~", true);
+        // Plain keys start with a digit of the year, after the prefix.
+        let upper = due_key(now, "~", false);
         let mut out = Vec::new();
-        for e in idx.range(..=upper.as_str())?.take(BATCH) {
+        let urgent = idx.range(URGENT_PREFIX..=urgent_upper.as_str())?;
+        let rest = idx.range("0"..=upper.as_str())?;
+        for e in urgent.chain(rest).take(BATCH) {
             let (_, id) = e?;
             if let Some(m) = codec::get::<OutboxMail>(&outbox, id.value())? {
                 out.push(m);
@@ -195,8 +199,7 @@ fn mark_failed(
     if m.state != MailState::Queued {
         return Ok(());
     }
-    txn.open_table(tables::OUTBOX_DUE)?
-        .remove(due_key(m.next_attempt_at, &m.id).as_str())?;
+    super::remove_due(txn, &m)?;
     m.attempts += 1;
     m.last_error = Some(error.chars().take(500).collect());
     if permanent || m.attempts >= cfg.max_attempts {
@@ -212,23 +215,33 @@ fn mark_failed(
         let wait = chrono::Duration::from_std(backoff(cfg, m.attempts))
             .unwrap_or(chrono::Duration::seconds(60));
         m.next_attempt_at = now + wait;
-        txn.open_table(tables::OUTBOX_DUE)?
-            .insert(due_key(m.next_attempt_at, &m.id).as_str(), m.id.as_str())?;
+        super::insert_due(txn, &m)?;
     }
     codec::put(&mut txn.open_table(tables::OUTBOX)?, &m.id, &m)
 }
 
-/// When the next queued mail is due, if any.
+/// When the next queued mail is due, if any: the earlier of the first
+/// urgent key and the first plain one.
 fn next_due(store: &Store) -> Result<Option<DateTime<Utc>>, StoreError> {
     store.read_blocking(|txn| {
         let idx = txn.open_table(tables::OUTBOX_DUE)?;
-        let first = idx.first()?;
-        Ok(first.and_then(|(k, _)| {
-            k.value()
+        let at = |k: &str| {
+            k.trim_start_matches(URGENT_PREFIX)
                 .split_once('/')
                 .and_then(|(t, _)| DateTime::parse_from_rfc3339(t).ok())
                 .map(|t| t.with_timezone(&Utc))
-        }))
+        };
+        let first_urgent = idx
+            .range(URGENT_PREFIX.."0")?
+            .next()
+            .transpose()?
+            .and_then(|(k, _)| at(k.value()));
+        let first_plain = idx
+            .range("0"..)?
+            .next()
+            .transpose()?
+            .and_then(|(k, _)| at(k.value()));
+        Ok(first_urgent.into_iter().chain(first_plain).min())
     })
 }
 

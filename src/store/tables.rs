@@ -313,7 +313,9 @@ pub const ALL: &[AnyTable] = {
 /// mail id (ULID, so creation order) → `mail::OutboxMail`, queued or dead
 pub const OUTBOX: RecordTable = TableDefinition::new("outbox");
 /// "next attempt (RFC 3339, ms)/mail id" → mail id, for queued mails only,
-/// so the worker finds due mail with a range scan
+/// so the worker finds due mail with a range scan; an urgent mail's key
+/// (confirmation and reset links) starts with `!`, ahead of every other
+/// (see `mail::due_key`)
 pub const OUTBOX_DUE: TableDefinition<&str, &str> = TableDefinition::new("outbox_due");
 /// mail id → dead-lettered at (RFC 3339), for dead mails only
 pub const OUTBOX_DEAD: TableDefinition<&str, &str> = TableDefinition::new("outbox_dead");

@@ -6,11 +6,55 @@ use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
 const PW: &str = "correct horse battery";
 
 #[tokio::test]
-async fn register_sets_a_safe_cookie_and_signs_in() {
+async fn registration_signs_nobody_in_and_the_confirmation_link_does_with_a_safe_cookie() {
     let app = spawn_app().await;
     let b = app.browser();
     let r = app.register(&b, "Asha@Uni.edu", PW).await;
-    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert!(
+        r.headers().get("set-cookie").is_none(),
+        "no session at sign-up"
+    );
+    let body: Value = r.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Check your mail")
+    );
+    assert!(body.get("user").is_none() && body.get("csrf_token").is_none());
+    assert_problem(b.get(app.url("/api/v1/me")).send().await.unwrap(), 401).await;
+
+    // The mailed link (its token stored in process here) signs in.
+    let secret = uphill::auth::token::random_secret();
+    let s = secret.clone();
+    app.state
+        .store
+        .write(move |txn| {
+            use redb::ReadableTable;
+            let id = txn
+                .open_table(uphill::store::tables::EMAIL_TO_USER)?
+                .get("asha@uni.edu")?
+                .unwrap()
+                .value()
+                .to_string();
+            uphill::auth::email_tokens::store_token(
+                txn,
+                &id,
+                uphill::auth::email_tokens::Purpose::VerifyEmail,
+                &s,
+                chrono::Utc::now(),
+            )
+        })
+        .await
+        .unwrap();
+    let r = b
+        .post(app.url("/api/v1/auth/verify-email/confirm"))
+        .json(&json!({ "token": secret }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
     assert!(cookie.starts_with("uphill_session="), "{cookie}");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
@@ -18,8 +62,10 @@ async fn register_sets_a_safe_cookie_and_signs_in() {
     assert!(!cookie.contains("Secure"), "no TLS here: {cookie}");
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["user"]["email"], "Asha@Uni.edu");
+    assert_eq!(body["user"]["email_verified"], true);
     assert_eq!(body["user"]["is_admin"], false);
     assert_eq!(body["user"]["status"], "ACTIVE");
+    assert!(body["csrf_token"].as_str().is_some_and(|c| c.len() == 64));
     assert!(body["user"].get("password_hash").is_none());
     let me: Value = b
         .get(app.url("/api/v1/me"))
@@ -30,6 +76,15 @@ async fn register_sets_a_safe_cookie_and_signs_in() {
         .await
         .unwrap();
     assert_eq!(me["email"], "Asha@Uni.edu");
+    // The link works once.
+    let r = app
+        .client()
+        .post(app.url("/api/v1/auth/verify-email/confirm"))
+        .json(&json!({ "token": secret }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 422).await;
 }
 
 #[tokio::test]
@@ -70,17 +125,27 @@ async fn login_logout_round_trip_with_csrf() {
 }
 
 #[tokio::test]
-async fn duplicate_email_in_another_case_is_refused_and_changes_nothing() {
+async fn a_known_address_gets_the_same_answer_as_a_new_one_and_changes_nothing() {
     let app = spawn_app().await;
     let c = app.client();
-    assert_eq!(
-        app.register(&c, "meera@uni.edu", PW).await.status(),
-        StatusCode::CREATED
-    );
-    let r = app
-        .register(&c, "  MEERA@UNI.EDU ", "another password")
-        .await;
-    assert_problem(r, 409).await;
+    let answer = |r: reqwest::Response| async move {
+        let status = r.status();
+        let cookie = r.headers().get("set-cookie").cloned();
+        let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+        (status, cookie, ct, r.text().await.unwrap())
+    };
+    let new = answer(app.register(&c, "meera@uni.edu", PW).await).await;
+    assert_eq!(new.0, StatusCode::ACCEPTED);
+    // The same address in another case, another password: no 409, the
+    // same status, headers and body as a new address.
+    let known = answer(
+        app.register(&c, "  MEERA@UNI.EDU ", "another password")
+            .await,
+    )
+    .await;
+    assert_eq!(known, new);
+    let other_new = answer(app.register(&c, "neha@uni.edu", PW).await).await;
+    assert_eq!(other_new, new);
     // The original account still signs in with its own password only.
     assert_eq!(
         app.login(&c, "meera@uni.edu", PW).await.status(),
@@ -280,7 +345,7 @@ async fn registration_can_be_limited_to_campus_domains() {
     assert_eq!(p["errors"][0]["field"], "email");
     assert_eq!(
         app.register(&c, "in@cs.uni.edu", PW).await.status(),
-        StatusCode::CREATED
+        StatusCode::ACCEPTED
     );
 }
 
@@ -432,5 +497,189 @@ async fn first_admin_is_created_once_from_the_link() {
     assert_eq!(
         app.login(&app.client(), "admin@uni.edu", PW).await.status(),
         StatusCode::OK
+    );
+}
+
+/// A registration from `ip`, as a trusted proxy on loopback forwards it.
+async fn register_from(app: &crate::helpers::TestApp, ip: &str, email: &str) -> reqwest::Response {
+    app.client()
+        .post(app.url("/api/v1/auth/register"))
+        .header("x-forwarded-for", ip)
+        .json(&json!({"email": email, "name": "Test Student", "password": PW}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn assert_throttled(r: reqwest::Response) {
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1, "{retry}");
+    assert_problem(r, 429).await;
+}
+
+#[tokio::test]
+async fn registration_is_limited_per_client_network_with_retry_after() {
+    let app = spawn_app_with(|c| {
+        c.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+        // Ten an hour: one at once.
+        c.auth.registrations_per_ip_per_hour = 10;
+    })
+    .await;
+    assert_eq!(
+        register_from(&app, "203.0.113.5", "a1@uni.edu")
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    assert_throttled(register_from(&app, "203.0.113.5", "a2@uni.edu").await).await;
+    // A known address is throttled alike (the limit comes before any look-up).
+    assert_throttled(register_from(&app, "203.0.113.5", "a1@uni.edu").await).await;
+    // Another address of the same IPv6 /64 is the same client network.
+    assert_eq!(
+        register_from(&app, "2001:db8:5:6::1", "b1@uni.edu")
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    assert_throttled(register_from(&app, "2001:db8:5:6:ffff::2", "b2@uni.edu").await).await;
+    // Other networks are not held back.
+    for (ip, email) in [
+        ("198.51.100.1", "c1@uni.edu"),
+        ("2001:db8:5:7::1", "c2@uni.edu"),
+    ] {
+        assert_eq!(
+            register_from(&app, ip, email).await.status(),
+            StatusCode::ACCEPTED
+        );
+    }
+    // Refusals created nothing.
+    for email in ["a2@uni.edu", "b2@uni.edu"] {
+        assert_problem(app.login(&app.client(), email, PW).await, 401).await;
+    }
+    assert_eq!(
+        app.login(&app.client(), "c1@uni.edu", PW).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn registration_is_limited_in_total_whatever_the_network() {
+    let app = spawn_app_with(|c| {
+        c.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+        c.auth.registrations_per_hour = 20;
+    })
+    .await;
+    // Twenty an hour in total: two at once.
+    for (i, ip) in ["192.0.2.1", "192.0.2.2"].iter().enumerate() {
+        let r = register_from(&app, ip, &format!("t{i}@uni.edu")).await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+    }
+    let r = register_from(&app, "192.0.2.3", "t9@uni.edu").await;
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((60..=180).contains(&retry), "one every 3 minutes: {retry}");
+    assert_problem(r, 429).await;
+    assert_problem(app.login(&app.client(), "t9@uni.edu", PW).await, 401).await;
+}
+
+#[tokio::test]
+async fn a_stranger_failing_from_another_network_cannot_lock_the_owner_out() {
+    let app = spawn_app_with(|c| c.server.trusted_proxies = vec!["127.0.0.1/32".into()]).await;
+    app.signed_in_browser("owner@uni.edu").await;
+    let login_from = |ip: &'static str, password: &'static str| {
+        app.client()
+            .post(app.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({"email": "owner@uni.edu", "password": password}))
+            .send()
+    };
+    for _ in 0..5 {
+        assert_problem(
+            login_from("203.0.113.66", "guess guess").await.unwrap(),
+            401,
+        )
+        .await;
+    }
+    // The stranger is held back, from any address of their network...
+    assert_throttled(login_from("203.0.113.66", "guess again").await.unwrap()).await;
+    for _ in 0..5 {
+        assert_problem(
+            login_from("2001:db8:66::1", "guess guess").await.unwrap(),
+            401,
+        )
+        .await;
+    }
+    assert_throttled(login_from("2001:db8:66::2", "guess again").await.unwrap()).await;
+    // ...while the owner, on their own network, signs in.
+    let r = login_from("198.51.100.20", PW).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_suspended_account_is_not_signed_in_by_its_link_and_the_link_stays_usable() {
+    use redb::ReadableTable;
+    use uphill::domain::user::{User, UserStatus};
+    use uphill::store::{StoreError, codec, tables};
+
+    let app = spawn_app().await;
+    let c = app.client();
+    assert_eq!(
+        app.register(&c, "sus2@uni.edu", PW).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let set_status = |status: UserStatus| {
+        app.state.store.write(move |txn| {
+            let id = txn
+                .open_table(tables::EMAIL_TO_USER)?
+                .get("sus2@uni.edu")?
+                .unwrap()
+                .value()
+                .to_string();
+            let mut users = txn.open_table(tables::USERS)?;
+            let mut u: User = codec::get(&users, &id)?.unwrap();
+            u.status = status;
+            codec::put(&mut users, &id, &u)?;
+            Ok::<_, StoreError>(id)
+        })
+    };
+    let id = set_status(UserStatus::Suspended).await.unwrap();
+    let secret = uphill::auth::token::random_secret();
+    let s = secret.clone();
+    app.state
+        .store
+        .write(move |txn| {
+            uphill::auth::email_tokens::store_token(
+                txn,
+                &id,
+                uphill::auth::email_tokens::Purpose::VerifyEmail,
+                &s,
+                chrono::Utc::now(),
+            )
+        })
+        .await
+        .unwrap();
+    let confirm = || {
+        c.post(app.url("/api/v1/auth/verify-email/confirm"))
+            .json(&json!({ "token": secret }))
+            .send()
+    };
+    let r = confirm().await.unwrap();
+    assert!(r.headers().get("set-cookie").is_none());
+    let p = assert_problem(r, 403).await;
+    assert!(p["detail"].as_str().unwrap().contains("suspended"), "{p}");
+    // Refused, so nothing changed: lifted, the same link works.
+    set_status(UserStatus::Active).await.unwrap();
+    let r = confirm().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["user"]["email_verified"],
+        true
     );
 }

@@ -21,6 +21,10 @@ pub fn test_config(dir: &TempDir) -> Config {
     let mut c = Config::default();
     c.server.bind = "127.0.0.1:0".into();
     c.storage.data_dir = dir.path().join("data");
+    // Tests sign many users up from 127.0.0.1; the sign-up limits have
+    // their own tests, with these set low.
+    c.auth.registrations_per_ip_per_hour = 100_000;
+    c.auth.registrations_per_hour = 100_000;
     c
 }
 
@@ -121,12 +125,50 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Registers a user in a fresh browser; returns the browser and its CSRF token.
+    /// Follows the confirmation link of `email`'s account in `client`, as
+    /// the mailed link would: a fresh verification token is stored in
+    /// process (standing in for reading the mail) and redeemed through the
+    /// real `POST /auth/verify-email/confirm`, which signs the client in.
+    /// Returns that answer's body (`user`, `csrf_token`).
+    pub async fn confirm_email(&self, client: &Client, email: &str) -> Value {
+        use redb::ReadableTable;
+        use uphill::auth::email_tokens::{self, Purpose};
+        let secret = uphill::auth::token::random_secret();
+        let key = uphill::domain::user::Email::parse(email)
+            .expect("an email")
+            .key()
+            .to_string();
+        let s = secret.clone();
+        self.state
+            .store
+            .write(move |txn| {
+                let id = txn
+                    .open_table(uphill::store::tables::EMAIL_TO_USER)?
+                    .get(key.as_str())?
+                    .expect("a registered address")
+                    .value()
+                    .to_string();
+                email_tokens::store_token(txn, &id, Purpose::VerifyEmail, &s, chrono::Utc::now())
+            })
+            .await
+            .expect("store a verification token");
+        let r = client
+            .post(self.url("/api/v1/auth/verify-email/confirm"))
+            .json(&json!({ "token": secret }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "confirm {email}");
+        r.json().await.unwrap()
+    }
+
+    /// Registers a user and confirms their address in a fresh browser,
+    /// which is then signed in; returns the browser and its CSRF token.
     pub async fn signed_in_browser(&self, email: &str) -> (Client, String) {
         let b = self.browser();
         let r = self.register(&b, email, "correct horse battery").await;
-        assert_eq!(r.status(), StatusCode::CREATED, "register {email}");
-        let body: Value = r.json().await.unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED, "register {email}");
+        let body = self.confirm_email(&b, email).await;
         (b, body["csrf_token"].as_str().unwrap().to_string())
     }
 

@@ -63,10 +63,14 @@ async fn outbox_until(
     }
 }
 
+/// Registers (which mails the confirmation link) and signs in with the
+/// password, address still unconfirmed; returns the signed-in browser.
 async fn register(app: &TestApp, email: &str) -> reqwest::Client {
     let b = app.browser();
     let r = app.register(&b, email, PW).await;
-    assert_eq!(r.status(), StatusCode::CREATED, "register {email}");
+    assert_eq!(r.status(), StatusCode::ACCEPTED, "register {email}");
+    let r = app.login(&b, email, PW).await;
+    assert_eq!(r.status(), StatusCode::OK, "login {email}");
     b
 }
 
@@ -418,7 +422,8 @@ async fn email_verification_works_once_through_the_mailed_link() {
     let (b, csrf) = {
         let b = app.browser();
         let r = app.register(&b, "Verify.Me@uni.edu", PW).await;
-        assert_eq!(r.status(), StatusCode::CREATED);
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let r = app.login(&b, "Verify.Me@uni.edu", PW).await;
         let v: Value = r.json().await.unwrap();
         assert_eq!(v["user"]["email_verified"], false);
         (b, v["csrf_token"].as_str().unwrap().to_string())
@@ -463,7 +468,16 @@ async fn email_verification_works_once_through_the_mailed_link() {
 
     let r = confirm(json!({"token": token})).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(r.json::<Value>().await.unwrap()["email_verified"], true);
+    // The link signs in whoever follows it (here a cookie-less client).
+    assert!(
+        r.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with("uphill_session=")
+    );
+    let signed_in = r.json::<Value>().await.unwrap();
+    assert_eq!(signed_in["user"]["email_verified"], true);
+    assert_eq!(signed_in["user"]["email"], "Verify.Me@uni.edu");
     let me: Value = b
         .get(app.url("/api/v1/me"))
         .send()
@@ -495,7 +509,18 @@ async fn email_verification_works_once_through_the_mailed_link() {
 async fn a_new_verification_link_replaces_the_old_one_but_not_within_a_minute() {
     let sink = SmtpSink::start();
     let app = spawn_with_sink(&sink).await;
-    let token = app.bearer("again@uni.edu").await;
+    // Registered and signed in with the password, still unconfirmed.
+    let b = app.browser();
+    assert_eq!(
+        app.register(&b, "again@uni.edu", PW).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let r = app.login(&b, "again@uni.edu", PW).await;
+    let csrf = r.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = app.new_token(&b, &csrf, "t").await;
     sink.wait_for("again@uni.edu", "Confirm your email", 10)
         .await;
     let r = app
@@ -720,4 +745,118 @@ async fn shop_decisions_are_mailed_to_the_owner() {
         mail.html
     );
     assert!(mail.text.contains(&format!("{PUBLIC}/shops/{}", m.shop_id)));
+}
+
+#[tokio::test]
+async fn registering_a_known_address_answers_alike_and_mails_the_owner_a_reset_link() {
+    let sink = SmtpSink::start();
+    let app = spawn_with_sink(&sink).await;
+    let c = app.client();
+    let new = app.register(&c, "owner@uni.edu", PW).await;
+    assert_eq!(new.status(), StatusCode::ACCEPTED);
+    let new_body = new.text().await.unwrap();
+    sink.wait_for("owner@uni.edu", "Confirm your email", 10)
+        .await;
+    let known = app
+        .register(&c, "Owner@Uni.edu", "someone elses password")
+        .await;
+    assert_eq!(known.status(), StatusCode::ACCEPTED);
+    assert_eq!(known.text().await.unwrap(), new_body);
+
+    // The owner is told an account exists, with a working reset link.
+    let mail = sink
+        .wait_for("owner@uni.edu", "already have an Uphill account", 10)
+        .await;
+    assert!(
+        mail.text
+            .contains(&format!("{PUBLIC}/reset-password?token=")),
+        "{}",
+        mail.text
+    );
+    let token = token_in(&mail.text);
+    // A second try within the minute mails nothing more (no mailbox flood).
+    let again = app.register(&c, "owner@uni.edu", PW).await;
+    assert_eq!(again.status(), StatusCode::ACCEPTED);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        sink.matching("owner@uni.edu", "already have").len(),
+        1,
+        "one account-exists mail a minute"
+    );
+    assert_eq!(
+        sink.matching("owner@uni.edu", "Confirm your email").len(),
+        1
+    );
+    // The stranger's password did nothing; the link sets a new one.
+    assert_problem(
+        app.login(&c, "owner@uni.edu", "someone elses password")
+            .await,
+        401,
+    )
+    .await;
+    let r = c
+        .post(app.url("/api/v1/auth/password-reset/confirm"))
+        .json(&json!({"token": token, "password": "a brand new password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = app.login(&c, "owner@uni.edu", "a brand new password").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let me: Value = r.json().await.unwrap();
+    assert_eq!(
+        me["user"]["email_verified"], true,
+        "the link proved the address"
+    );
+}
+
+#[tokio::test]
+async fn confirmation_and_reset_mail_go_out_before_queued_bulk_mail() {
+    let mut sink = SmtpSink::down();
+    let app = spawn_with_sink(&sink).await;
+    // A pile of bulk mail waits while SMTP is down...
+    app.state
+        .store
+        .write(|txn| {
+            for i in 0..60 {
+                uphill::mail::enqueue(
+                    txn,
+                    &format!("bulk{i}@uni.edu"),
+                    uphill::mail::Message::Test {
+                        sent_at: chrono::Utc::now(),
+                    },
+                )?;
+            }
+            Ok::<_, uphill::store::StoreError>(())
+        })
+        .await
+        .unwrap();
+    // ...then someone signs up and someone else asks for a reset.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let c = app.client();
+    assert_eq!(
+        app.register(&c, "newbie@uni.edu", PW).await.status(),
+        StatusCode::ACCEPTED
+    );
+    app.admin_bearer("admin@uni.edu").await;
+    let r = c
+        .post(app.url("/api/v1/auth/password-reset/request"))
+        .json(&json!({"email": "admin@uni.edu"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    sink.restart();
+    sink.wait_for("bulk59@uni.edu", "", 30).await;
+    let order: Vec<String> = sink.messages().into_iter().map(|m| m.to).collect();
+    let at = |who: &str| {
+        order
+            .iter()
+            .position(|to| to.contains(who))
+            .unwrap_or_else(|| panic!("{who} not mailed: {order:?}"))
+    };
+    let first_bulk = at("bulk0@");
+    assert!(at("newbie@") < first_bulk, "{order:?}");
+    assert!(at("admin@") < first_bulk, "{order:?}");
+    assert_eq!(order.len(), 62, "{order:?}");
 }

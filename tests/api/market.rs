@@ -1044,3 +1044,60 @@ async fn checkout_refuses_prices_the_student_did_not_see() {
     let o: Value = r.json().await.unwrap();
     assert_eq!(o["total"], shown + 2000);
 }
+
+#[tokio::test]
+async fn an_unconfirmed_address_cannot_order_until_it_is_confirmed() {
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    // Registered and signed in with the password, address not confirmed.
+    let b = app.browser();
+    let pw = "correct horse battery";
+    assert_eq!(
+        app.register(&b, "fresh@uni.edu", pw).await.status(),
+        StatusCode::ACCEPTED
+    );
+    let r = app.login(&b, "fresh@uni.edu", pw).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let csrf = r.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = app.new_token(&b, &csrf, "t").await;
+    let address = expect(
+        send(
+            &app,
+            Method::POST,
+            "/me/addresses",
+            Some(&token),
+            Some(json!({"label": "Room", "building_id": m.building_id, "room": "B-214"})),
+        )
+        .await,
+        201,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let body = checkout_body(
+        &m,
+        &address,
+        json!([{"product_id": m.products[0], "quantity": 1}]),
+    );
+    let stock_before = stock(&app, &m.products[0]).await;
+    let p = assert_problem(checkout(&app, &token, "k-1", &body).await, 403).await;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("confirm your email first"),
+        "{p}"
+    );
+    assert_eq!(order_count(&app).await, 0, "nothing was ordered");
+    assert_eq!(stock(&app, &m.products[0]).await, stock_before);
+
+    // After following the mailed link, the same request goes through.
+    app.confirm_email(&app.browser(), "fresh@uni.edu").await;
+    let r = checkout(&app, &token, "k-1", &body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(order_count(&app).await, 1);
+}

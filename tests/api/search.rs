@@ -165,8 +165,8 @@ async fn order(app: &TestApp, m: &Market, email: &str, name: &str) -> (String, S
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let csrf = r.json::<Value>().await.unwrap()["csrf_token"]
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let csrf = app.confirm_email(&b, email).await["csrf_token"]
         .as_str()
         .unwrap()
         .to_string();

@@ -40,22 +40,39 @@ export function Login() {
 }
 
 export function Register() {
-  const { route } = useLocation();
   const [f, setF] = useState({ email: "", name: "", password: "", phone: "" });
+  // The server's "check your mail" answer, the same for a new address and
+  // one that already has an account: nobody is signed in until the mailed
+  // link is followed.
+  const [sent, setSent] = useState("");
   const a = useAction();
   const on = (k: keyof typeof f) => (v: string) => setF({ ...f, [k]: v });
   const submit = (e: Event) => {
     e.preventDefault();
     a.run(async () => {
-      const s = await call(
+      const r = await call(
         api.POST("/api/v1/auth/register", {
           body: { email: f.email, name: f.name, password: f.password, phone: f.phone || undefined },
         }),
       );
-      await signedIn(s);
-      route(back());
+      setSent(r.message);
     });
   };
+  if (sent) {
+    return (
+      <Page title="Check your mail">
+        <div class="card" role="status">
+          <p>{sent}</p>
+          <p>
+            We wrote to <strong>{f.email}</strong>. The link works once and expires in 48 hours.
+          </p>
+          <p class="muted">
+            Nothing arrived? Look in the spam folder, or <a href="/forgot-password">ask for a password reset</a> if you had an account already.
+          </p>
+        </div>
+      </Page>
+    );
+  }
   return (
     <Page title="Create an account">
       <form class="card form" onSubmit={submit}>

@@ -4,7 +4,7 @@
 // answered (the problem's detail on a refusal).
 import { useEffect, useState } from "preact/hooks";
 import { api, call } from "../api/client";
-import { get, loadSession, set } from "../state";
+import { loadSession, signedIn } from "../state";
 import { Button, ErrorBox, Field, Page, Skeleton, useAction } from "../ui";
 
 const MIN_PASSWORD = 8;
@@ -32,9 +32,10 @@ export function Verify() {
   useEffect(() => {
     if (!token) return;
     a.run(async () => {
-      const me = await call(api.POST("/api/v1/auth/verify-email/confirm", { body: { token } }));
-      if (get().me?.id === me.id) set({ me });
-      setDone(me.email);
+      // The link signs its account in (it reached the mailbox).
+      const s = await call(api.POST("/api/v1/auth/verify-email/confirm", { body: { token } }));
+      await signedIn(s);
+      setDone(s.user.email);
     });
   }, [token]);
   return (
@@ -44,7 +45,7 @@ export function Verify() {
       ) : done ? (
         <div class="card" role="status">
           <p>
-            Thank you: <strong>{done}</strong> is confirmed.
+            Thank you: <strong>{done}</strong> is confirmed. You are signed in.
           </p>
           <a href="/">Go to the shops</a>
         </div>
