@@ -1193,6 +1193,9 @@ pub async fn remove_staff(
             save_shop(txn, &shop)?;
             txn.open_multimap_table(tables::STAFF_TO_SHOPS)?
                 .remove(user_id.as_str(), shop.id.as_str())?;
+            // Open streams were opened with runner rights: end them, so a
+            // removed runner hears nothing more of the shop.
+            crate::events::revoke(txn, &user_id, &crate::events::Revoke::Rights)?;
             audit::append(
                 txn,
                 &origin,

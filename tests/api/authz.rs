@@ -34,7 +34,7 @@ use redb::{ReadableMultimapTable, ReadableTable};
 use reqwest::Method;
 use serde_json::{Value, json};
 use uphill::store::tables::{self, AnyTable};
-use uphill::store::{StoreError, codec};
+use uphill::store::StoreError;
 
 use crate::fixtures::{add_staff, user_id};
 use crate::helpers::{TestApp, spawn_app};
@@ -1398,20 +1398,6 @@ async fn fixture(app: &TestApp, operations: &BTreeSet<(String, String)>) -> Fx {
     // invited to shop B (to accept) and to shop A (to decline).
     if operations.contains(&("GET".into(), "/me/invitations".into())) {
         let email = format!("{}@authz.test", Role::OtherStudent.slug());
-        // Accepting needs a confirmed address, as following the mailed link
-        // gives.
-        let invitee = user_id(app, &t(Role::OtherStudent)).await;
-        app.state
-            .store
-            .write(move |txn| {
-                let mut users = txn.open_table(tables::USERS)?;
-                let mut u: uphill::domain::user::User = codec::get(&users, &invitee)?.unwrap();
-                u.email_verified = true;
-                codec::put(&mut users, &invitee, &u)?;
-                Ok::<_, StoreError>(())
-            })
-            .await
-            .unwrap();
         for (who, shop) in [(&owner2, &shop_b), (&owner, &shop_a)] {
             setup_call(
                 app,

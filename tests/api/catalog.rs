@@ -1036,15 +1036,16 @@ async fn shop_list_filters_by_type_and_building() {
 
 // --- staff ---
 
-/// Marks an account's address confirmed, as following the emailed link does.
-async fn confirm_email(app: &TestApp, user_id: &str) {
+/// Marks an account's address unconfirmed again (as for an account made
+/// before addresses had to be confirmed).
+async fn unconfirm_email(app: &TestApp, user_id: &str) {
     let id = user_id.to_string();
     app.state
         .store
         .write(move |txn| {
             let mut t = txn.open_table(tables::USERS)?;
             let mut u: uphill::domain::user::User = codec::get(&t, &id)?.unwrap();
-            u.email_verified = true;
+            u.email_verified = false;
             codec::put(&mut t, &id, &u)?;
             Ok::<_, StoreError>(())
         })
@@ -1183,9 +1184,10 @@ async fn runners_are_invited_by_email_accept_and_are_removed_by_the_owner() {
     let accept = format!("/me/invitations/{id}/accept");
     assert_problem(post(&app, &accept, &student, json!({})).await, 404).await;
     // Accepting needs a confirmed address.
+    unconfirm_email(&app, &runner_id).await;
     assert_problem(post(&app, &accept, &runner, json!({})).await, 403).await;
     assert!(staff_index().await.is_empty());
-    confirm_email(&app, &runner_id).await;
+    app.confirm_email(&app.browser(), "runner@uni.edu").await;
     expect(post(&app, &accept, &runner, json!({})).await, 204).await;
     assert_problem(post(&app, &accept, &runner, json!({})).await, 404).await;
     let list = expect(get(&app, &staff, Some(&owner)).await, 200).await;
