@@ -33,8 +33,8 @@ use std::fmt::Write as _;
 use redb::{ReadableMultimapTable, ReadableTable};
 use reqwest::Method;
 use serde_json::{Value, json};
-use uphill::store::tables::{self, AnyTable};
 use uphill::store::StoreError;
+use uphill::store::tables::{self, AnyTable};
 
 use crate::fixtures::{add_staff, user_id};
 use crate::helpers::{TestApp, spawn_app};
