@@ -811,3 +811,47 @@ test("the mailed links: a bad reset token shows the detail; a real reset and an 
   assert.deepEqual(real(errors), [], "console errors");
   await ctx.close();
 });
+
+test("a vendor invites a runner by email; the runner accepts under Runs", async () => {
+  const vendor = await context(1280);
+  await signIn(vendor.page, "canteen@uphill.test", server.password);
+  await vendor.page.goto("/vendor/settings");
+  await vendor.page.getByRole("heading", { name: "Runners" }).waitFor();
+  // The same answer for any address: an account is never revealed.
+  await vendor.page.getByLabel("Runner's email").fill("nobody-here@uphill.test");
+  await vendor.page.getByRole("button", { name: "Invite runner" }).click();
+  await vendor.page.getByRole("status").filter({ hasText: "Invitation sent to nobody-here@uphill.test" }).waitFor();
+  await vendor.page.getByLabel("Runner's email").fill("asha@uphill.test");
+  await vendor.page.getByRole("button", { name: "Invite runner" }).click();
+  await vendor.page.getByRole("status").filter({ hasText: "Invitation sent to asha@uphill.test" }).waitFor();
+  const pending = vendor.page.getByRole("list", { name: "Pending invitations" });
+  await pending.getByText(/asha@uphill\.test · invited/).waitFor();
+  await pending.getByText(/nobody-here@uphill\.test · invited/).waitFor();
+  await shoot(vendor.page, "vendor-invite-runner", vendor.page.getByRole("heading", { name: "Runners" }));
+
+  // Asha (a demo student) finds the invitation under Runs and accepts.
+  const asha = await context(360);
+  await signIn(asha.page, "asha@uphill.test", server.password);
+  await asha.page.getByRole("link", { name: "Runs" }).click();
+  const invites = asha.page.getByRole("region", { name: "Invitations" });
+  await invites.getByText(`${SHOP} invites you to carry its batches.`).waitFor();
+  await shoot(asha.page, "runner-invitation");
+  await invites.getByRole("button", { name: "Accept" }).click();
+  await invites.waitFor({ state: "detached" });
+
+  // The owner's list now has her as a runner, and her invitation is gone.
+  const shop = await apiAs(vendor.ctx, "/api/v1/me/shop");
+  const staff = await apiAs(vendor.ctx, `/api/v1/shops/${shop.id}/staff`);
+  assert.ok(staff.some((r) => r.email === "asha@uphill.test"), JSON.stringify(staff));
+  const left = await apiAs(vendor.ctx, `/api/v1/shops/${shop.id}/staff/invites`);
+  assert.deepEqual(
+    left.map((i) => i.email),
+    ["nobody-here@uphill.test"],
+  );
+  await vendor.page.reload();
+  await vendor.page.getByText("Asha Menon · asha@uphill.test").first().waitFor();
+  assert.deepEqual(real(vendor.errors), [], "vendor console errors");
+  assert.deepEqual(real(asha.errors), [], "runner console errors");
+  await vendor.ctx.close();
+  await asha.ctx.close();
+});
