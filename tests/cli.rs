@@ -218,6 +218,53 @@ async fn created_admin_signs_in_and_sigterm_stops_cleanly() {
 }
 
 #[tokio::test]
+async fn without_smtp_the_confirmation_link_is_in_the_log_and_signs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(&dir.path().join("data"), &[]);
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    let r = c
+        .post(format!("{}/api/v1/auth/register", s.base))
+        .json(&json!({"email": "new@uni.edu", "name": "New", "password": PW}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let mut token = None;
+    for _ in 0..50 {
+        token = s.lines().iter().find_map(|l| {
+            l.split("verify-email?token=")
+                .nth(1)
+                .map(|t| t[..64].to_string())
+        });
+        if token.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let token = token.expect("the confirmation link is logged when no SMTP host is set");
+    let r = c
+        .post(format!("{}/api/v1/auth/verify-email/confirm", s.base))
+        .json(&json!({"token": token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let me: serde_json::Value = c
+        .get(format!("{}/api/v1/me", s.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["email"], "new@uni.edu");
+    assert_eq!(me["email_verified"], true);
+}
+
+#[tokio::test]
 async fn an_acknowledged_registration_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
