@@ -235,6 +235,39 @@ pub fn delete_user_sessions(txn: &WriteTransaction, user_id: &str) -> Result<usi
     Ok(keys.len())
 }
 
+/// A session's name in the API: a prefix of its stored key (itself a
+/// digest of the secret), enough to tell a user's devices apart and useless
+/// for signing in.
+pub fn session_public_id(key: &str) -> String {
+    key.chars().take(16).collect()
+}
+
+/// Ends every session of a user but `keep` (a password change).
+pub fn delete_sessions_except(
+    txn: &WriteTransaction,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<usize, StoreError> {
+    let keys: Vec<String> = {
+        let index = txn.open_multimap_table(tables::USER_TO_SESSIONS)?;
+        let mut keys = Vec::new();
+        for k in index.get(user_id)? {
+            let k = k?.value().to_string();
+            if Some(k.as_str()) != keep {
+                keys.push(k);
+            }
+        }
+        keys
+    };
+    let mut sessions = txn.open_table(tables::SESSIONS)?;
+    let mut index = txn.open_multimap_table(tables::USER_TO_SESSIONS)?;
+    for k in &keys {
+        sessions.remove(k.as_str())?;
+        index.remove(user_id, k.as_str())?;
+    }
+    Ok(keys.len())
+}
+
 /// Revokes every API token of a user (password reset).
 pub fn delete_user_tokens(txn: &WriteTransaction, user_id: &str) -> Result<usize, StoreError> {
     let keys: Vec<String> = {
@@ -719,6 +752,120 @@ impl AuthService {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Changes the password of the signed-in user, who proves the current
+    /// one. Every other session ends, with the event streams it opened; the
+    /// one asking stays signed in, and API tokens stay (they were made by the
+    /// owner on purpose; a reset, which suggests a stolen password, ends them).
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: String,
+        new: String,
+        ip: IpAddr,
+        origin: Origin,
+    ) -> Result<usize, ApiError> {
+        user::check_new_password(&new)?;
+        let key = principal.user.email.to_lowercase();
+        if let Err(wait) = self.inner.throttle.check(ip, &key) {
+            return Err(ApiError::TooManyRequests {
+                retry_after_secs: wait.as_secs_f64().ceil() as u64,
+            });
+        }
+        if current.chars().count() > 128
+            || !self
+                .inner
+                .hasher
+                .verify(Some(principal.user.password_hash.clone()), current)
+                .await
+        {
+            return Err(FieldError::new("current_password", "is not your current password").into());
+        }
+        let hash = self
+            .inner
+            .hasher
+            .hash(new)
+            .await
+            .map_err(ApiError::internal)?;
+        let user_id = principal.user.id.clone();
+        let keep = match &principal.via {
+            Via::Session { key, .. } => Some(key.clone()),
+            Via::ApiToken { .. } => None,
+        };
+        self.inner
+            .store
+            .write(move |txn| {
+                let mut user = find_user_in(txn, &user_id)?
+                    .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
+                user.password_hash = hash.clone();
+                user.updated_at = Utc::now();
+                codec::put(&mut txn.open_table(tables::USERS)?, &user.id, &user)?;
+                let ended = delete_sessions_except(txn, &user.id, keep.as_deref())?;
+                events::revoke(txn, &user.id, &Revoke::Sessions { keep: keep.clone() })?;
+                audit::append(
+                    txn,
+                    &origin,
+                    "user.password_change",
+                    &user.id,
+                    format!("password changed; {ended} other sessions ended"),
+                )?;
+                Ok(ended)
+            })
+            .await
+    }
+
+    /// The user's sessions (signed-in devices), newest first.
+    pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<(String, Session)>, ApiError> {
+        let user_id = user_id.to_string();
+        let now = Utc::now();
+        self.inner
+            .store
+            .read(move |txn| {
+                let index = txn.open_multimap_table(tables::USER_TO_SESSIONS)?;
+                let table = txn.open_table(tables::SESSIONS)?;
+                let mut out = Vec::new();
+                for k in index.get(user_id.as_str())? {
+                    let k = k?.value().to_string();
+                    if let Some(s) = codec::get::<Session>(&table, &k)?
+                        && s.expires_at > now
+                    {
+                        out.push((k, s));
+                    }
+                }
+                out.sort_by_key(|(_, s)| std::cmp::Reverse(s.created_at));
+                Ok::<_, ApiError>(out)
+            })
+            .await
+    }
+
+    /// Ends one of the user's sessions, named by `session_public_id`, with
+    /// the event streams it opened.
+    pub async fn end_session(&self, user_id: &str, public_id: &str) -> Result<(), ApiError> {
+        let (user_id, public_id) = (user_id.to_string(), public_id.to_string());
+        self.inner
+            .store
+            .write(move |txn| {
+                let key = {
+                    let index = txn.open_multimap_table(tables::USER_TO_SESSIONS)?;
+                    let mut found = None;
+                    for k in index.get(user_id.as_str())? {
+                        let k = k?.value().to_string();
+                        if session_public_id(&k) == public_id {
+                            found = Some(k);
+                            break;
+                        }
+                    }
+                    found
+                };
+                let key = key.ok_or_else(|| ApiError::NotFound("no such session".into()))?;
+                txn.open_table(tables::SESSIONS)?.remove(key.as_str())?;
+                txn.open_multimap_table(tables::USER_TO_SESSIONS)?
+                    .remove(user_id.as_str(), key.as_str())?;
+                events::revoke(txn, &user_id, &Revoke::Session { key })?;
+                Ok::<_, ApiError>(())
+            })
+            .await
     }
 
     pub async fn list_tokens(&self, user_id: &str) -> Result<Vec<ApiToken>, ApiError> {

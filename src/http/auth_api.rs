@@ -15,7 +15,7 @@ use super::middleware::ClientIp;
 use super::types::{Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
-use crate::auth::service::{ApiToken, NewSession, NewUser, Registered};
+use crate::auth::service::{ApiToken, NewSession, NewUser, Registered, Via, session_public_id};
 use crate::domain::user::{User, UserStatus};
 
 pub struct AuthApi {
@@ -160,6 +160,33 @@ pub struct ResetConfirmRequest {
     /// The new password, 8 to 128 characters.
     #[oai(validator(max_length = 128))]
     pub password: Text,
+}
+
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct ChangePasswordRequest {
+    #[oai(validator(max_length = 128))]
+    pub current_password: Text,
+    /// The new password, 8 to 128 characters.
+    #[oai(validator(max_length = 128))]
+    pub new_password: Text,
+}
+
+#[derive(Object)]
+pub struct PasswordChanged {
+    /// Other sessions (signed-in devices) that were ended.
+    pub sessions_ended: u32,
+}
+
+/// A signed-in device.
+#[derive(Object)]
+pub struct SessionView {
+    /// Names the session for `DELETE /me/sessions/{id}`; not a credential.
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// The session this request came with.
+    pub current: bool,
 }
 
 #[derive(ApiResponse)]
@@ -430,6 +457,67 @@ impl AuthApi {
     #[oai(path = "/me", method = "get")]
     async fn me(&self, auth: Auth) -> Result<Json<Me>, ApiError> {
         Ok(Json(auth.0.user.into()))
+    }
+
+    /// Change your password, proving the current one. Every other session
+    /// ends (with its event streams); this one stays signed in; API tokens
+    /// stay. Throttled like sign-in.
+    #[oai(path = "/me/password", method = "post")]
+    async fn change_password(
+        &self,
+        req: &Request,
+        auth: Auth,
+        body: Json<ChangePasswordRequest>,
+    ) -> Result<Json<PasswordChanged>, ApiError> {
+        let b = body.0;
+        let ended = self
+            .state
+            .auth
+            .change_password(
+                &auth.0,
+                b.current_password.0,
+                b.new_password.0,
+                client_ip(req),
+                origin(req, Some(auth.user_id())),
+            )
+            .await?;
+        Ok(Json(PasswordChanged {
+            sessions_ended: u32::try_from(ended).unwrap_or(u32::MAX),
+        }))
+    }
+
+    /// Your signed-in devices (browser sessions), newest first.
+    #[oai(path = "/me/sessions", method = "get")]
+    async fn list_sessions(&self, auth: Auth) -> Result<Json<Vec<SessionView>>, ApiError> {
+        let current = match &auth.0.via {
+            Via::Session { key, .. } => Some(session_public_id(key)),
+            Via::ApiToken { .. } => None,
+        };
+        let list = self.state.auth.list_sessions(auth.user_id()).await?;
+        Ok(Json(
+            list.into_iter()
+                .map(|(key, s)| {
+                    let id = session_public_id(&key);
+                    SessionView {
+                        current: current.as_deref() == Some(id.as_str()),
+                        id,
+                        created_at: s.created_at,
+                        expires_at: s.expires_at,
+                    }
+                })
+                .collect(),
+        ))
+    }
+
+    /// Sign out one of your devices; the event streams it opened end.
+    #[oai(path = "/me/sessions/:id", method = "delete")]
+    async fn end_session(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 16))] id: Path<String>,
+    ) -> Result<NoContent, ApiError> {
+        self.state.auth.end_session(auth.user_id(), &id.0).await?;
+        Ok(NoContent::Done)
     }
 
     /// Your personal API tokens (secrets are never shown again).

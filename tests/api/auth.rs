@@ -683,3 +683,136 @@ async fn a_suspended_account_is_not_signed_in_by_its_link_and_the_link_stays_usa
         true
     );
 }
+
+#[tokio::test]
+async fn changing_the_password_ends_the_other_sessions_and_devices_can_be_signed_out() {
+    let app = spawn_app().await;
+    // Device A (signed in by the confirmation link), device B by password, a token.
+    let (a, csrf_a) = app.signed_in_browser("asha@uni.edu").await;
+    let b = app.browser();
+    let r = app.login(&b, "asha@uni.edu", PW).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let token = app.new_token(&a, &csrf_a, "cli").await;
+    let me = |c: &reqwest::Client| {
+        let c = c.clone();
+        let url = app.url("/api/v1/me");
+        async move { c.get(url).send().await.unwrap().status() }
+    };
+    let sessions = |c: &reqwest::Client| {
+        let c = c.clone();
+        let url = app.url("/api/v1/me/sessions");
+        async move {
+            let r = c.get(url).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let list = sessions(&a).await;
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["current"] == true)
+            .count(),
+        1
+    );
+    let change = |body: Value| {
+        let (a, csrf) = (a.clone(), csrf_a.clone());
+        let url = app.url("/api/v1/me/password");
+        async move {
+            a.post(url)
+                .header("x-csrf-token", csrf)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Refusals change nothing.
+    let p = assert_problem(
+        change(json!({"current_password": "not it at all", "new_password": "a brand new one"}))
+            .await,
+        422,
+    )
+    .await;
+    assert_eq!(p["errors"][0]["field"], "current_password");
+    let p = assert_problem(
+        change(json!({"current_password": PW, "new_password": "short"})).await,
+        422,
+    )
+    .await;
+    assert!(p.to_string().contains("password"), "{p}");
+    assert_problem(change(json!({"current_password": PW})).await, 400).await;
+    assert_problem(
+        app.client()
+            .post(app.url("/api/v1/me/password"))
+            .json(&json!({"current_password": PW, "new_password": "a brand new one"}))
+            .send()
+            .await
+            .unwrap(),
+        401,
+    )
+    .await;
+    assert_eq!(me(&b).await, StatusCode::OK);
+
+    let r = change(json!({"current_password": PW, "new_password": "a brand new one"})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["sessions_ended"], 1);
+    assert_eq!(me(&a).await, StatusCode::OK, "this device stays signed in");
+    assert_eq!(
+        me(&b).await,
+        StatusCode::UNAUTHORIZED,
+        "the other device is signed out"
+    );
+    let r = app
+        .client()
+        .get(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "API tokens stay");
+    assert_eq!(
+        app.login(&app.browser(), "asha@uni.edu", PW).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Sign out one device from another.
+    let c = app.browser();
+    assert_eq!(
+        app.login(&c, "asha@uni.edu", "a brand new one")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let list = sessions(&a).await;
+    let other = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == false)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Someone else's device is not found.
+    let (x, csrf_x) = app.signed_in_browser("ravi@uni.edu").await;
+    let r = x
+        .delete(app.url(&format!("/api/v1/me/sessions/{other}")))
+        .header("x-csrf-token", csrf_x)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 404).await;
+    assert_eq!(me(&c).await, StatusCode::OK);
+    let r = a
+        .delete(app.url(&format!("/api/v1/me/sessions/{other}")))
+        .header("x-csrf-token", &csrf_a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(me(&c).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(sessions(&a).await.as_array().unwrap().len(), 1);
+}

@@ -350,6 +350,8 @@ struct Fx {
     probe_email: String,
     student_spare_address: String,
     student_spare_token: String,
+    /// The id of a browser session (signed-in device) of the student.
+    student_session: String,
     student_notification: String,
     broadcast: String,
     backup: String,
@@ -475,6 +477,13 @@ fn rows(f: &Fx) -> Vec<Row<'_>> {
         op("DELETE", "/me/tokens/{id}", STUDENTS_OWN)
             .ids(&[&f.student_spare_token])
             .stage(Delete),
+        op("GET", "/me/sessions", SIGNED_IN),
+        op("DELETE", "/me/sessions/{id}", STUDENTS_OWN)
+            .ids(&[&f.student_session])
+            .stage(Delete),
+        // A wrong current password: the rights check passes, nothing changes.
+        op("POST", "/me/password", SIGNED_IN)
+            .json(json!({"current_password": "not the password", "new_password": "another long password"})),
         // ----- shops, staff, products, slots, announcements -----
         op("GET", "/shops", PUBLIC),
         op("POST", "/shops", SIGNED_IN).json_by(|r| shop_body(&format!("Shop of {}", r.slug()))),
@@ -1369,6 +1378,10 @@ async fn fixture(app: &TestApp, operations: &BTreeSet<(String, String)>) -> Fx {
         Some(json!({"name": "spare"})),
     )
     .await["token"]);
+    let student_session = setup_call(app, &student, M::GET, "/me/sessions", None).await[0]["id"]
+        .as_str()
+        .expect("the student signed in with a browser once")
+        .to_string();
     let broadcast = id(&setup_call(
         app,
         &admin,
@@ -1450,6 +1463,7 @@ async fn fixture(app: &TestApp, operations: &BTreeSet<(String, String)>) -> Fx {
         probe_email,
         student_spare_address,
         student_spare_token,
+        student_session,
         student_notification,
         broadcast,
         backup,

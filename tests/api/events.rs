@@ -1240,3 +1240,62 @@ async fn nothing_committed_after_a_revocation_reaches_the_stream_it_ends() {
     );
     assert_closed(&rest, "revoked");
 }
+
+#[tokio::test]
+async fn a_password_change_ends_the_other_devices_streams_and_keeps_this_one() {
+    let app = spawn_app().await;
+    let (laptop, csrf) = app.signed_in_browser("s@uni.edu").await;
+    let token = app.new_token(&laptop, &csrf, "script").await;
+    let uid = user_id(&app, &token).await;
+    let phone = app.browser();
+    csrf_of(&app, &phone, "s@uni.edu").await;
+
+    let mut on_laptop = EventStream::connect_browser(&app, &laptop).await;
+    let mut on_phone = EventStream::connect_browser(&app, &phone).await;
+    let mut scripted = EventStream::connect(&app, &token, None).await;
+    let r = laptop
+        .post(app.url("/api/v1/me/password"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({"current_password": "correct horse battery", "new_password": "another horse battery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+
+    assert_ends_before(&app, &uid, &mut on_phone, "revoked").await;
+    assert_still_live(&mut on_laptop).await;
+    assert_still_live(&mut scripted).await;
+}
+
+#[tokio::test]
+async fn signing_out_a_device_ends_its_streams() {
+    let app = spawn_app().await;
+    let (laptop, csrf) = app.signed_in_browser("s@uni.edu").await;
+    let token = app.new_token(&laptop, &csrf, "script").await;
+    let uid = user_id(&app, &token).await;
+    let phone = app.browser();
+    csrf_of(&app, &phone, "s@uni.edu").await;
+    let mut on_laptop = EventStream::connect_browser(&app, &laptop).await;
+    let mut on_phone = EventStream::connect_browser(&app, &phone).await;
+    let list: Vec<serde_json::Value> = laptop
+        .get(app.url("/api/v1/me/sessions"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let other = list.iter().find(|s| s["current"] == false).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = laptop
+        .delete(app.url(&format!("/api/v1/me/sessions/{other}")))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::NO_CONTENT);
+    assert_ends_before(&app, &uid, &mut on_phone, "revoked").await;
+    assert_still_live(&mut on_laptop).await;
+}

@@ -855,3 +855,43 @@ test("a vendor invites a runner by email; the runner accepts under Runs", async 
   await vendor.ctx.close();
   await asha.ctx.close();
 });
+
+test("a student changes the password: the other device is signed out; a device is signed out from the list", async () => {
+  const email = "meera@uphill.test";
+  const one = await context(360);
+  const two = await context(1280);
+  await signIn(one.page, email, server.password);
+  await signIn(two.page, email, server.password);
+  await one.page.goto("/account");
+  const devices = one.page.getByRole("list", { name: "Signed-in devices" });
+  await devices.getByText("this device").waitFor();
+  assert.equal(await devices.getByRole("listitem").count(), 2);
+
+  const form = one.page.getByRole("form", { name: "Change password" });
+  // A wrong current password: the problem's detail, nothing changes.
+  await form.getByLabel("Current password").fill("not my password");
+  await form.getByLabel("New password").fill("meera-new-password-2");
+  await form.getByRole("button", { name: "Change password" }).click();
+  await form.getByRole("alert").waitFor();
+  assert.match(await form.getByRole("alert").innerText(), /current/i);
+  await form.getByLabel("Current password").fill(server.password);
+  await form.getByLabel("New password").fill("meera-new-password-2");
+  await form.getByRole("button", { name: "Change password" }).click();
+  await form.getByRole("status").filter({ hasText: "Password changed; 1 other device signed out." }).waitFor();
+  await shoot(one.page, "account-password-devices", form);
+
+  // The other device is signed out at its next request.
+  await two.page.goto("/account");
+  await two.page.getByRole("link", { name: "Sign in" }).first().waitFor();
+  // Signed in again with the new password, then signed out from the first device's list.
+  await signIn(two.page, email, "meera-new-password-2");
+  await one.page.reload();
+  await devices.getByRole("listitem").nth(1).waitFor();
+  await devices.getByRole("button", { name: /^Sign out the device/ }).click();
+  await devices.getByRole("listitem").nth(1).waitFor({ state: "detached" });
+  await two.page.goto("/account");
+  await two.page.getByRole("link", { name: "Sign in" }).first().waitFor();
+  assert.deepEqual(real(one.errors), [], "console errors");
+  await one.ctx.close();
+  await two.ctx.close();
+});

@@ -1,15 +1,16 @@
 // Account: profile, addresses, sign out; and the notifications list.
 import { useEffect, useState } from "preact/hooks";
-import { api, call } from "../api/client";
+import { api, call, type S } from "../api/client";
 import { when } from "../format";
 import { subscribe } from "../live";
 import { refreshUnread, useSession } from "../state";
-import { Badge, Button, ErrorBox, Loaded, Page, useAction, useLoad } from "../ui";
+import { Badge, Button, ErrorBox, Field, type Load, Loaded, Page, useAction, useLoad } from "../ui";
 
 export function Account() {
   const s = useSession();
   const addresses = useLoad(() => (s.me ? call(api.GET("/api/v1/me/addresses")) : Promise.resolve([])), [s.me?.id]);
   const buildings = useLoad(() => call(api.GET("/api/v1/buildings")), []);
+  const devices = useLoad(() => (s.me ? call(api.GET("/api/v1/me/sessions")) : Promise.resolve([])), [s.me?.id]);
   const a = useAction();
   if (!s.me)
     return (
@@ -63,7 +64,83 @@ export function Account() {
           </ul>
         )}
       </Loaded>
+      <ChangePassword onChanged={devices.reload} />
+      <Devices list={devices} />
     </Page>
+  );
+}
+
+/** A new password, proving the current one; the other devices are signed out. */
+function ChangePassword({ onChanged }: { onChanged: () => void }) {
+  const [f, setF] = useState({ current: "", next: "" });
+  const [done, setDone] = useState<number | null>(null);
+  const a = useAction();
+  const submit = (e: Event) => {
+    e.preventDefault();
+    a.run(async () => {
+      const r = await call(api.POST("/api/v1/me/password", { body: { current_password: f.current, new_password: f.next } }));
+      setF({ current: "", next: "" });
+      setDone(r.sessions_ended);
+      onChanged();
+    });
+  };
+  return (
+    <>
+      <h2>Password</h2>
+      <form class="card form" onSubmit={submit} aria-label="Change password">
+        <Field label="Current password" name="current_password" type="password" autoComplete="current-password" value={f.current} onInput={(v) => setF({ ...f, current: v })} required maxLength={128} />
+        <Field label="New password" name="new_password" type="password" autoComplete="new-password" value={f.next} onInput={(v) => setF({ ...f, next: v })} required maxLength={128} hint="8 to 128 characters. Your other devices are signed out." />
+        <Button type="submit" busy={a.busy}>
+          Change password
+        </Button>
+        <ErrorBox error={a.error} />
+        {done !== null && (
+          <p role="status">
+            Password changed{done > 0 ? `; ${done} other device${done === 1 ? "" : "s"} signed out` : ""}.
+          </p>
+        )}
+      </form>
+    </>
+  );
+}
+
+/** Signed-in devices (browser sessions), each of which can be signed out. */
+function Devices({ list }: { list: Load<S["SessionView"][]> }) {
+  const a = useAction();
+  return (
+    <>
+      <h2>Signed-in devices</h2>
+      <ErrorBox error={a.error} />
+      <Loaded load={list}>
+        {(items) => (
+          <ul class="list" aria-label="Signed-in devices">
+            {items.length === 0 && <li class="empty">No browser sessions (you are using an API token).</li>}
+            {items.map((d) => (
+              <li key={d.id} class="row">
+                <span>
+                  Signed in {when(d.created_at)} {d.current && <Badge>this device</Badge>}
+                </span>
+                {!d.current && (
+                  <Button
+                    kind="secondary"
+                    busy={a.busy}
+                    aria-label={`Sign out the device signed in ${when(d.created_at)}`}
+                    onClick={() =>
+                      a.run(async () => {
+                        await call(api.DELETE("/api/v1/me/sessions/{id}", { params: { path: { id: d.id } } }));
+                        list.reload();
+                      })
+                    }
+                  >
+                    Sign out
+                  </Button>
+                )}
+              </li>
+            ))}
+          </ul>
+        )}
+      </Loaded>
+    </>
   );
 }
 
