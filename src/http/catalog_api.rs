@@ -372,6 +372,21 @@ pub struct MyInviteView {
     pub invited_at: DateTime<Utc>,
 }
 
+impl CatalogApi {
+    async fn answer_invitation(
+        &self,
+        req: &Request,
+        auth: &Auth,
+        shop_id: String,
+        accept: bool,
+    ) -> Result<NoContent, ApiError> {
+        let origin = origin(req, Some(auth.user_id()));
+        let user = auth.user_id().to_string();
+        catalog::answer_invite(&self.state.store, user, shop_id, accept, origin).await?;
+        Ok(NoContent::Done)
+    }
+}
+
 #[derive(ApiResponse)]
 pub enum StaffInvited {
     /// Sent, whether or not the address has an account (the answer does
@@ -941,16 +956,7 @@ impl CatalogApi {
         auth: Auth,
         #[oai(validator(max_length = 26))] shop_id: Path<String>,
     ) -> Result<NoContent, ApiError> {
-        let origin = origin(req, Some(auth.user_id()));
-        catalog::answer_invite(
-            &self.state.store,
-            auth.user_id().to_string(),
-            shop_id.0,
-            true,
-            origin,
-        )
-        .await?;
-        Ok(NoContent::Done)
+        self.answer_invitation(req, &auth, shop_id.0, true).await
     }
 
     /// Decline an invitation.
@@ -961,16 +967,7 @@ impl CatalogApi {
         auth: Auth,
         #[oai(validator(max_length = 26))] shop_id: Path<String>,
     ) -> Result<NoContent, ApiError> {
-        let origin = origin(req, Some(auth.user_id()));
-        catalog::answer_invite(
-            &self.state.store,
-            auth.user_id().to_string(),
-            shop_id.0,
-            false,
-            origin,
-        )
-        .await?;
-        Ok(NoContent::Done)
+        self.answer_invitation(req, &auth, shop_id.0, false).await
     }
 
     /// Remove a runner (owner only).

@@ -557,21 +557,35 @@ pub fn deliver(
                 .map_err(ApiError::Conflict)?;
             o.payment_status = PaymentStatus::Paid;
             o.otp = None;
-            save_order(txn, &o)?;
-            if let Some(b) = &o.batch_id {
-                complete_if_done(txn, b, now)?;
-            }
-            tell(
-                txn,
-                &o.user_id,
-                "Delivered",
-                format!("{} is delivered. Enjoy!", o.display_id),
-                Kind::Success,
-                format!("/orders/{}", o.id),
-            )?;
+            let message = format!("{} is delivered. Enjoy!", o.display_id);
+            settle(txn, &o, now, "Delivered", message, Kind::Success)?;
             Ok(Delivered::Done(Box::new(o)))
         }
     }
+}
+
+/// An order leaves the trip (delivered or failed): saved, its batch
+/// completed when nothing of it is open, its student told.
+fn settle(
+    txn: &WriteTransaction,
+    o: &Order,
+    now: DateTime<Utc>,
+    title: &str,
+    message: String,
+    kind: Kind,
+) -> Result<(), StoreError> {
+    save_order(txn, o)?;
+    if let Some(b) = &o.batch_id {
+        complete_if_done(txn, b, now)?;
+    }
+    tell(
+        txn,
+        &o.user_id,
+        title,
+        message,
+        kind,
+        format!("/orders/{}", o.id),
+    )
 }
 
 fn locked() -> ApiError {
@@ -710,18 +724,8 @@ pub fn fail(
     .map_err(ApiError::Conflict)?;
     o.failure_reason = Some(reason.to_string());
     o.otp = None;
-    save_order(txn, &o)?;
-    if let Some(b) = &o.batch_id {
-        complete_if_done(txn, b, now)?;
-    }
-    tell(
-        txn,
-        &o.user_id,
-        "Delivery failed",
-        format!("{}: {reason}", o.display_id),
-        Kind::Error,
-        format!("/orders/{}", o.id),
-    )?;
+    let message = format!("{}: {reason}", o.display_id);
+    settle(txn, &o, now, "Delivery failed", message, Kind::Error)?;
     Ok(o)
 }
 
