@@ -895,3 +895,27 @@ test("a student changes the password: the other device is signed out; a device i
   await one.ctx.close();
   await two.ctx.close();
 });
+
+test("a user makes a personal API token on the account page, uses it, and revokes it", async () => {
+  const { ctx, page, errors } = await context(360);
+  await signIn(page, "ravi@uphill.test", server.password);
+  await page.goto("/account");
+  const form = page.getByRole("form", { name: "New API token" });
+  await form.getByLabel("Token name").fill("laptop script");
+  await form.getByRole("button", { name: "Create token" }).click();
+  const secret = (await page.getByTestId("token-secret").innerText()).trim();
+  assert.ok(secret.length > 40, secret);
+  await page.getByRole("list", { name: "API tokens" }).getByText("laptop script").waitFor();
+  await shoot(page, "account-api-token", page.getByRole("heading", { name: "API tokens" }));
+  const me = () => fetch(`${server.base}/api/v1/me`, { headers: { authorization: `Bearer ${secret}` } });
+  assert.equal((await me()).status, 200);
+  // Shown once: a reload lists the token but never its secret again.
+  await page.reload();
+  await page.getByRole("list", { name: "API tokens" }).getByText("laptop script").waitFor();
+  assert.equal(await page.getByTestId("token-secret").count(), 0);
+  await page.getByRole("button", { name: "Revoke token laptop script" }).click();
+  await page.getByRole("list", { name: "API tokens" }).getByText("No tokens.").waitFor();
+  assert.equal((await me()).status, 401);
+  assert.deepEqual(real(errors), [], "console errors");
+  await ctx.close();
+});

@@ -66,6 +66,7 @@ export function Account() {
       </Loaded>
       <ChangePassword onChanged={devices.reload} />
       <Devices list={devices} />
+      <Tokens />
     </Page>
   );
 }
@@ -140,6 +141,79 @@ function Devices({ list }: { list: Load<S["SessionView"][]> }) {
           </ul>
         )}
       </Loaded>
+    </>
+  );
+}
+
+/**
+ * Personal API tokens for scripts and the /docs page: the secret is shown
+ * once, right after it is made; revoking one ends what it has open.
+ */
+function Tokens() {
+  const s = useSession();
+  const list = useLoad(() => (s.me ? call(api.GET("/api/v1/me/tokens")) : Promise.resolve([])), [s.me?.id]);
+  const [name, setName] = useState("");
+  const [days, setDays] = useState("90");
+  const [secret, setSecret] = useState<string | null>(null);
+  const a = useAction();
+  const create = (e: Event) => {
+    e.preventDefault();
+    a.run(async () => {
+      const r = await call(api.POST("/api/v1/me/tokens", { body: { name, expires_in_days: days ? Number(days) : undefined } }));
+      setSecret(r.secret);
+      setName("");
+      list.reload();
+    });
+  };
+  return (
+    <>
+      <h2>API tokens</h2>
+      <p class="muted">
+        For scripts and the <a href="/docs/">API docs page</a>: paste a token under Authorize.
+      </p>
+      <ErrorBox error={a.error} />
+      {secret && (
+        <div class="card" role="status">
+          <p>Copy this token now; it is not shown again:</p>
+          <code class="secret" data-testid="token-secret">
+            {secret}
+          </code>
+        </div>
+      )}
+      <Loaded load={list}>
+        {(items) => (
+          <ul class="list" aria-label="API tokens">
+            {items.length === 0 && <li class="empty">No tokens.</li>}
+            {items.map((t) => (
+              <li key={t.id} class="row">
+                <span>
+                  <strong>{t.name}</strong> · {t.hint}… · {t.expires_at ? `until ${when(t.expires_at)}` : "no expiry"}
+                </span>
+                <Button
+                  kind="secondary"
+                  busy={a.busy}
+                  aria-label={`Revoke token ${t.name}`}
+                  onClick={() =>
+                    a.run(async () => {
+                      await call(api.DELETE("/api/v1/me/tokens/{id}", { params: { path: { id: t.id } } }));
+                      list.reload();
+                    })
+                  }
+                >
+                  Revoke
+                </Button>
+              </li>
+            ))}
+          </ul>
+        )}
+      </Loaded>
+      <form class="inline-form" onSubmit={create} aria-label="New API token">
+        <Field label="Token name" name="token_name" value={name} onInput={setName} required maxLength={60} />
+        <Field label="Expires in days" name="token_days" type="number" inputMode="numeric" value={days} onInput={setDays} min={1} max={3650} />
+        <Button type="submit" busy={a.busy}>
+          Create token
+        </Button>
+      </form>
     </>
   );
 }
