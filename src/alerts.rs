@@ -591,6 +591,7 @@ mod tests {
             Rule::DeadMail,
             Rule::BatchStuck,
             Rule::CloserStalled,
+            Rule::OtpLocked,
         ] {
             assert_eq!(finding(&f, r), Finding::Clear, "{r:?}");
         }
@@ -602,6 +603,41 @@ mod tests {
         ] {
             assert_eq!(finding(&f, r), Finding::Unknown, "{r:?}");
         }
+    }
+
+    #[test]
+    fn the_otp_alert_holds_while_a_locked_order_is_unsettled() {
+        let now = Utc::now();
+        let mut i = base(now);
+        i.otp_locked = Some(2);
+        let open = BTreeSet::new();
+        let f = Evaluator::default().evaluate(&i);
+        assert!(
+            matches!(finding(&f, Rule::OtpLocked), Finding::Firing(d) if d.contains("2 order(s)"))
+        );
+        let opened = transitions(&open, &f);
+        assert!(opened.contains(&Transition::Open {
+            rule: Rule::OtpLocked,
+            detail: match finding(&f, Rule::OtpLocked) {
+                Finding::Firing(d) => d,
+                other => panic!("{other:?}"),
+            },
+        }));
+        // Settled: the open incident resolves; unknown (store unreadable): it holds.
+        let open: BTreeSet<Rule> = [Rule::OtpLocked].into();
+        i.otp_locked = Some(0);
+        let f = Evaluator::default().evaluate(&i);
+        assert!(transitions(&open, &f).contains(&Transition::Resolve {
+            rule: Rule::OtpLocked
+        }));
+        i.otp_locked = None;
+        let f = Evaluator::default().evaluate(&i);
+        assert!(!transitions(&open, &f).iter().any(|t| matches!(
+            t,
+            Transition::Resolve {
+                rule: Rule::OtpLocked
+            }
+        )));
     }
 
     #[test]
