@@ -80,6 +80,14 @@ async fn vendor_token(c: &reqwest::Client, base: &str) -> String {
         .send()
         .await
         .expect("register");
+    assert_eq!(r.status(), 202, "register");
+    // Registration signs nobody in; a password sign-in does.
+    let r = c
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": "bench@uphill.test", "password": "correct horse battery"}))
+        .send()
+        .await
+        .expect("login");
     let csrf = r.json::<Value>().await.expect("json")["csrf_token"]
         .as_str()
         .expect("csrf")
@@ -142,6 +150,11 @@ fn main() {
     config.server.bind = "127.0.0.1:0".into();
     config.storage.data_dir = dir.path().join("data");
     config.log.level = "warn".into();
+    // The bench measures decoding, not the per-user quotas: one vendor
+    // uploads every image, from a shop nobody verified.
+    config.uploads.per_user_per_hour = 10_000;
+    config.uploads.per_user_bytes_per_day = 64 << 30;
+    config.uploads.unverified_shop_max_images = 1_000;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let base = server_rt.block_on(async {
         let app = Application::build(config).await.expect("build");
