@@ -257,9 +257,23 @@ async fn over_tls_the_caps_and_the_header_timeout_still_apply() {
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let name = ServerName::try_from("localhost").unwrap();
 
-    // Served over TLS.
-    let tcp = TcpStream::connect(&a).await.unwrap();
-    let mut s = connector.connect(name.clone(), tcp).await.unwrap();
+    // Served over TLS. poem's TLS acceptor loads its config on its first
+    // `accept`, in a `select!` with the first connection: when both are
+    // ready (a loaded machine), the connection may win and be dropped ("no
+    // valid tls config"). A known gap of the first moment after start; the
+    // client retries, as a browser would.
+    let mut s = None;
+    for _ in 0..20 {
+        let tcp = TcpStream::connect(&a).await.unwrap();
+        match connector.connect(name.clone(), tcp).await {
+            Ok(c) => {
+                s = Some(c);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let mut s = s.expect("a TLS connection within a second of start");
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
