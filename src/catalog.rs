@@ -907,6 +907,27 @@ fn live_invite(i: &StaffInvite, now: DateTime<Utc>) -> bool {
     now - i.invited_at < Duration::days(INVITE_TTL_DAYS)
 }
 
+/// A shop's unexpired invitations: one key range of `STAFF_INVITES`.
+fn live_invites(
+    t: &impl ReadableTable<&'static str, &'static [u8]>,
+    shop_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<StaffInvite>, StoreError> {
+    let prefix = format!("{shop_id}/");
+    let mut out = Vec::new();
+    for e in t.range(prefix.as_str()..)? {
+        let (k, v) = e?;
+        if !k.value().starts_with(&prefix) {
+            break;
+        }
+        let i: StaffInvite = codec::decode(v.value())?;
+        if live_invite(&i, now) {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}
+
 /// Invites a runner by email. The answer is the same whether or not the
 /// address has an account, so a vendor cannot probe who is signed up; the
 /// invited user accepts from their own account (`accept_invite`). Only a
@@ -942,19 +963,7 @@ pub async fn invite_staff(
             }
             let key = invite_key(&shop.id, email.key());
             let mut invites = txn.open_table(tables::STAFF_INVITES)?;
-            let pending = {
-                let mut n = 0;
-                for e in invites.range(format!("{}/", shop.id).as_str()..)? {
-                    let (k, v) = e?;
-                    if !k.value().starts_with(&format!("{}/", shop.id)) {
-                        break;
-                    }
-                    if live_invite(&codec::decode::<StaffInvite>(v.value())?, now) {
-                        n += 1;
-                    }
-                }
-                n
-            };
+            let pending = live_invites(&invites, &shop.id, now)?.len();
             if shop.staff.len() + pending >= MAX_STAFF_PER_SHOP
                 && invites.get(key.as_str())?.is_none()
             {
@@ -1016,21 +1025,7 @@ pub async fn list_invites(
         .read(move |txn| {
             let shop = codec::get(&txn.open_table(tables::SHOPS)?, &shop_id)?;
             let shop = gate(shop, Some(&caller), Need::OwnerOrAdmin, "shop")?;
-            let prefix = format!("{}/", shop.id);
-            let mut out = Vec::new();
-            for e in txn
-                .open_table(tables::STAFF_INVITES)?
-                .range(prefix.as_str()..)?
-            {
-                let (k, v) = e?;
-                if !k.value().starts_with(&prefix) {
-                    break;
-                }
-                let i: StaffInvite = codec::decode(v.value())?;
-                if live_invite(&i, now) {
-                    out.push(i);
-                }
-            }
+            let mut out = live_invites(&txn.open_table(tables::STAFF_INVITES)?, &shop.id, now)?;
             out.sort_by_key(|i| std::cmp::Reverse(i.invited_at));
             Ok(out)
         })

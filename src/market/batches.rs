@@ -542,12 +542,13 @@ pub fn deliver(
         )));
     }
     let expected = o.otp.clone().unwrap_or_default();
-    match otp::attempt(&expected, otp, o.otp_failures, max_attempts) {
+    let attempt = otp::attempt(&expected, otp, o.otp_failures, max_attempts);
+    match attempt {
         otp::Attempt::Locked => Err(locked()),
         otp::Attempt::Wrong { failures, left } => {
             o.otp_failures = failures;
             save_order(txn, &o)?;
-            if left == 0 {
+            if attempt.locks_now() {
                 lock_out(txn, &o, origin, now)?;
             }
             Ok(Delivered::Wrong { left })
