@@ -1,0 +1,367 @@
+//! Products: creation, edits, restocks, listing and stock watches.
+
+use super::*;
+
+pub struct ProductInput {
+    pub name: String,
+    pub description: String,
+    pub category_id: Option<String>,
+    pub price: i64,
+    pub discount: i64,
+    pub stock: u32,
+    pub is_veg: bool,
+    /// An upload id (see `files`).
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProductPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category_id: Option<Option<String>>,
+    pub price: Option<i64>,
+    pub discount: Option<i64>,
+    pub stock: Option<u32>,
+    pub is_veg: Option<bool>,
+    pub image: Option<Option<String>>,
+}
+
+impl From<ProductInput> for ProductPatch {
+    fn from(i: ProductInput) -> Self {
+        ProductPatch {
+            name: Some(i.name),
+            description: Some(i.description),
+            category_id: Some(i.category_id),
+            price: Some(i.price),
+            discount: Some(i.discount),
+            stock: Some(i.stock),
+            is_veg: Some(i.is_veg),
+            image: i.image.map(Some),
+        }
+    }
+}
+
+fn clean_product_patch(p: ProductPatch) -> Result<ProductPatch, ApiError> {
+    let mut c = Check::default();
+    let out = ProductPatch {
+        name: p
+            .name
+            .and_then(|v| c.ok(bounded_text("name", &v, 1, 100, false))),
+        description: p
+            .description
+            .and_then(|v| c.ok(bounded_text("description", &v, 0, 1000, true))),
+        category_id: p
+            .category_id
+            .map(|v| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())),
+        price: p.price.and_then(|v| c.ok(parse_amount("price", v))),
+        discount: p.discount.and_then(|v| c.ok(parse_amount("discount", v))),
+        stock: p.stock.and_then(|v| {
+            c.ok(if v > MAX_STOCK {
+                Err(FieldError::new(
+                    "stock",
+                    format!("must be 0 to {MAX_STOCK}"),
+                ))
+            } else {
+                Ok(v)
+            })
+        }),
+        is_veg: p.is_veg,
+        image: image_ref(&mut c, "image", p.image),
+    };
+    c.done()?;
+    Ok(out)
+}
+
+/// Applies a cleaned patch, refusing (before anything is stored) a result
+/// whose discount is more than its price.
+pub(super) fn apply_product_patch(product: &mut Product, p: &ProductPatch) -> Result<(), ApiError> {
+    let price = p.price.unwrap_or(product.price);
+    let discount = p.discount.unwrap_or(product.discount);
+    check_discount(price, discount)?;
+    if let Some(v) = &p.name {
+        product.name = v.clone();
+    }
+    if let Some(v) = &p.description {
+        product.description = v.clone();
+    }
+    if let Some(v) = &p.category_id {
+        product.category_id = v.clone();
+    }
+    product.price = price;
+    product.discount = discount;
+    if let Some(v) = p.stock {
+        product.stock = v;
+    }
+    if let Some(v) = p.is_veg {
+        product.is_veg = v;
+    }
+    if let Some(v) = &p.image {
+        product.image = v.clone();
+    }
+    Ok(())
+}
+
+fn check_category(txn: &WriteTransaction, p: &ProductPatch) -> Result<(), ApiError> {
+    if let Some(Some(id)) = &p.category_id
+        && txn
+            .open_table(tables::CATEGORIES)?
+            .get(id.as_str())?
+            .is_none()
+    {
+        return Err(FieldError::new("category_id", "no such category").into());
+    }
+    Ok(())
+}
+
+pub(super) fn load_product(
+    txn: &WriteTransaction,
+    id: &str,
+) -> Result<Option<Product>, StoreError> {
+    Ok(codec::get::<Product>(&txn.open_table(tables::PRODUCTS)?, id)?.filter(Product::is_live))
+}
+
+fn save_product(txn: &WriteTransaction, p: &Product) -> Result<(), StoreError> {
+    codec::put(&mut txn.open_table(tables::PRODUCTS)?, &p.id, p)?;
+    crate::search::enqueue(txn, crate::search::Target::Product(p.id.clone()))
+}
+
+fn live_product_count(txn: &WriteTransaction, shop_id: &str) -> Result<usize, StoreError> {
+    let index = txn.open_multimap_table(tables::SHOP_TO_PRODUCTS)?;
+    let products = txn.open_table(tables::PRODUCTS)?;
+    let mut n = 0;
+    for id in index.get(shop_id)? {
+        if codec::get::<Product>(&products, id?.value())?.is_some_and(|p| p.is_live()) {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+pub async fn create_product(
+    store: &Store,
+    caller: Caller,
+    shop_id: String,
+    input: ProductInput,
+) -> Result<Product, ApiError> {
+    let patch = clean_product_patch(input.into())?;
+    let (id, now) = (new_id(), Utc::now());
+    store
+        .write(move |txn| {
+            let shop = gate(
+                load_shop(txn, &shop_id)?,
+                Some(&caller),
+                Need::Owner,
+                "shop",
+            )?;
+            check_category(txn, &patch)?;
+            check_images(txn, &[("image", &patch.image)])?;
+            let mut product = Product {
+                id: id.clone(),
+                shop_id: shop.id.clone(),
+                name: String::new(),
+                description: String::new(),
+                category_id: None,
+                price: 0,
+                discount: 0,
+                stock: 0,
+                is_veg: false,
+                image: None,
+                rating_sum: 0,
+                review_count: 0,
+                deleted_at: None,
+                created_at: now,
+                updated_at: now,
+            };
+            apply_product_patch(&mut product, &patch)?;
+            if live_product_count(txn, &shop.id)? >= MAX_PRODUCTS_PER_SHOP {
+                return Err(ApiError::Conflict(format!(
+                    "a shop has at most {MAX_PRODUCTS_PER_SHOP} products; delete some first"
+                )));
+            }
+            save_product(txn, &product)?;
+            touch_images(txn, &[&patch.image], now)?;
+            txn.open_multimap_table(tables::SHOP_TO_PRODUCTS)?
+                .insert(shop.id.as_str(), id.as_str())?;
+            Ok(product)
+        })
+        .await
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProductFilter {
+    pub category: Option<String>,
+    pub veg: Option<bool>,
+    pub in_stock: Option<bool>,
+}
+
+/// A shop's live products in the order they were added, and whether the
+/// shop is public (then the page is the same for every caller).
+pub async fn list_products(
+    store: &Store,
+    viewer: Option<Caller>,
+    shop_id: String,
+    filter: ProductFilter,
+) -> Result<(Vec<Product>, bool), ApiError> {
+    store
+        .read(move |txn| {
+            let shop = codec::get(&txn.open_table(tables::SHOPS)?, &shop_id)?;
+            let shop = gate(shop, viewer.as_ref(), Need::See, "shop")?;
+            let index = txn.open_multimap_table(tables::SHOP_TO_PRODUCTS)?;
+            let products = txn.open_table(tables::PRODUCTS)?;
+            let mut out = Vec::new();
+            for id in index.get(shop.id.as_str())? {
+                let Some(p) = codec::get::<Product>(&products, id?.value())? else {
+                    continue;
+                };
+                let wanted = p.is_live()
+                    && filter
+                        .category
+                        .as_deref()
+                        .is_none_or(|c| p.category_id.as_deref() == Some(c))
+                    && filter.veg.is_none_or(|v| p.is_veg == v)
+                    && filter.in_stock.is_none_or(|s| (p.stock > 0) == s);
+                if wanted {
+                    out.push(p);
+                }
+            }
+            Ok((out, shop.is_public()))
+        })
+        .await
+}
+
+pub async fn get_product(
+    store: &Store,
+    viewer: Option<Caller>,
+    id: String,
+) -> Result<Product, ApiError> {
+    store
+        .read(move |txn| {
+            let Some(p) = codec::get::<Product>(&txn.open_table(tables::PRODUCTS)?, &id)?
+                .filter(Product::is_live)
+            else {
+                return Err(not_found("product"));
+            };
+            let shop = codec::get(&txn.open_table(tables::SHOPS)?, &p.shop_id)?;
+            gate(shop, viewer.as_ref(), Need::See, "product")?;
+            Ok(p)
+        })
+        .await
+}
+
+pub async fn update_product(
+    store: &Store,
+    caller: Caller,
+    id: String,
+    patch: ProductPatch,
+) -> Result<Product, ApiError> {
+    let patch = clean_product_patch(patch)?;
+    let now = Utc::now();
+    store
+        .write(move |txn| {
+            let Some(mut product) = load_product(txn, &id)? else {
+                return Err(not_found("product"));
+            };
+            gate(
+                load_shop(txn, &product.shop_id)?,
+                Some(&caller),
+                Need::Owner,
+                "product",
+            )?;
+            check_category(txn, &patch)?;
+            check_images(txn, &[("image", &patch.image)])?;
+            let was_out = product.stock == 0;
+            apply_product_patch(&mut product, &patch)?;
+            product.updated_at = now;
+            save_product(txn, &product)?;
+            touch_images(txn, &[&patch.image], now)?;
+            if was_out && product.stock > 0 {
+                notify_restock(txn, &product)?;
+            }
+            Ok(product)
+        })
+        .await
+}
+
+/// Tells every watcher of `product` that it is back, once, and forgets the
+/// watches. Call it in the transaction that moved the product's stock from 0
+/// to more (a vendor's edit, a cancelled order giving units back). Does
+/// nothing while the product is out of stock or deleted. The caller must not
+/// hold `STOCK_WATCHES` or the notification tables open.
+pub fn notify_restock(txn: &WriteTransaction, product: &Product) -> Result<usize, StoreError> {
+    if product.stock == 0 || !product.is_live() {
+        return Ok(0);
+    }
+    let watchers: Vec<String> = {
+        let watches = txn.open_multimap_table(tables::STOCK_WATCHES)?;
+        let mut out = Vec::new();
+        for w in watches.get(product.id.as_str())? {
+            out.push(w?.value().to_string());
+        }
+        out
+    };
+    if watchers.is_empty() {
+        return Ok(0);
+    }
+    for user_id in &watchers {
+        notify::push(
+            txn,
+            user_id,
+            Note {
+                title: "Back in stock",
+                message: format!("{} is back in stock.", product.name),
+                kind: Kind::Info,
+                category: Category::General,
+                action: Some(format!("/products/{}", product.id)),
+            },
+        )?;
+    }
+    txn.open_multimap_table(tables::STOCK_WATCHES)?
+        .remove_all(product.id.as_str())?;
+    Ok(watchers.len())
+}
+
+/// Soft delete: orders keep their price snapshots; the product disappears
+/// from lists and lookups, and nobody waits for its restock any more.
+pub async fn delete_product(
+    store: &Store,
+    caller: Caller,
+    id: String,
+    origin: Origin,
+) -> Result<(), ApiError> {
+    let now = Utc::now();
+    store
+        .write(move |txn| {
+            let Some(mut product) = load_product(txn, &id)? else {
+                return Err(not_found("product"));
+            };
+            let shop = gate(
+                load_shop(txn, &product.shop_id)?,
+                Some(&caller),
+                Need::OwnerOrAdmin,
+                "product",
+            )?;
+            product.deleted_at = Some(now);
+            product.updated_at = now;
+            save_product(txn, &product)?;
+            txn.open_multimap_table(tables::STOCK_WATCHES)?
+                .remove_all(product.id.as_str())?;
+            if caller.id != shop.owner_id {
+                audit::append(
+                    txn,
+                    &origin,
+                    "product.delete",
+                    &product.id,
+                    format!("an admin removed {:?} from shop {}", product.name, shop.id),
+                )?;
+                tell_owner_of_admin_action(
+                    txn,
+                    &caller,
+                    &shop,
+                    "A product was removed",
+                    format!("A campus admin removed {} from your shop.", product.name),
+                )?;
+            }
+            Ok(())
+        })
+        .await
+}

@@ -1,0 +1,151 @@
+//! Verification: a shop asks to be verified and an admin decides.
+
+use super::*;
+
+pub async fn submit_verification(
+    store: &Store,
+    caller: Caller,
+    id: String,
+    origin: Origin,
+) -> Result<Shop, ApiError> {
+    let now = Utc::now();
+    store
+        .write(move |txn| {
+            let mut shop = gate(load_shop(txn, &id)?, Some(&caller), Need::Owner, "shop")?;
+            shop.verification = shop.verification.submit().map_err(ApiError::Conflict)?;
+            shop.updated_at = now;
+            save_shop(txn, &shop)?;
+            audit::append(
+                txn,
+                &origin,
+                "shop.submit",
+                &shop.id,
+                "submitted for verification",
+            )?;
+            Ok(shop)
+        })
+        .await
+}
+
+/// Shops for the admins' verification queue, oldest change first, with
+/// their owners (admins may see owners' names and emails).
+pub async fn admin_list_shops(
+    store: &Store,
+    verification: Option<Verification>,
+) -> Result<Vec<(Shop, Option<User>)>, ApiError> {
+    store
+        .read(move |txn| {
+            let users = txn.open_table(tables::USERS)?;
+            let mut shops: Vec<Shop> = codec::all::<Shop>(&txn.open_table(tables::SHOPS)?)?
+                .into_iter()
+                .filter(|s| s.deleted_at.is_none())
+                .filter(|s| verification.is_none_or(|v| s.verification == v))
+                .collect();
+            shops.sort_by(|a, b| (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id)));
+            shops
+                .into_iter()
+                .map(|s| {
+                    let owner = codec::get::<User>(&users, &s.owner_id)?;
+                    Ok((s, owner))
+                })
+                .collect()
+        })
+        .await
+}
+
+pub async fn decide(
+    store: &Store,
+    admin: Caller,
+    id: String,
+    decision: Decision,
+    note: String,
+    origin: Origin,
+) -> Result<Shop, ApiError> {
+    if !admin.is_admin {
+        return Err(ApiError::Forbidden("admins only".into()));
+    }
+    let note = bounded_text("note", &note, 0, 500, true)?;
+    if decision != Decision::Verify && note.is_empty() {
+        return Err(FieldError::new(
+            "note",
+            "tell the owner why: required unless the decision is VERIFY",
+        )
+        .into());
+    }
+    let now = Utc::now();
+    store
+        .write(move |txn| {
+            let mut shop = gate(load_shop(txn, &id)?, Some(&admin), Need::See, "shop")?;
+            if shop.deleted_at.is_some() {
+                return Err(not_found("shop"));
+            }
+            shop.verification = shop
+                .verification
+                .decide(decision)
+                .map_err(ApiError::Conflict)?;
+            shop.verification_note = (!note.is_empty()).then(|| note.clone());
+            shop.updated_at = now;
+            save_shop(txn, &shop)?;
+            let label = match decision {
+                Decision::Verify => "VERIFY",
+                Decision::RequireAction => "REQUIRE_ACTION",
+                Decision::Reject => "REJECT",
+            };
+            audit::append(
+                txn,
+                &origin,
+                "shop.decide",
+                &shop.id,
+                if note.is_empty() {
+                    label.to_string()
+                } else {
+                    format!("{label}: {note}")
+                },
+            )?;
+            let (title, kind, message) = match decision {
+                Decision::Verify => (
+                    "Shop verified",
+                    Kind::Success,
+                    format!("{} is verified: students can now find it.", shop.name),
+                ),
+                Decision::RequireAction => (
+                    "Action needed on your shop",
+                    Kind::Warning,
+                    format!("{} needs changes before it is verified: {note}", shop.name),
+                ),
+                Decision::Reject => (
+                    "Shop verification rejected",
+                    Kind::Error,
+                    format!("{} was not verified: {note}", shop.name),
+                ),
+            };
+            notify::push(
+                txn,
+                &shop.owner_id,
+                Note {
+                    title,
+                    message,
+                    kind,
+                    category: Category::System,
+                    action: Some(format!("/shops/{}", shop.id)),
+                },
+            )?;
+            crate::mail::enqueue_to_user(
+                txn,
+                &shop.owner_id,
+                crate::mail::Message::ShopDecision {
+                    shop_name: shop.name.clone(),
+                    shop_id: shop.id.clone(),
+                    decision: match decision {
+                        Decision::Verify => "VERIFIED",
+                        Decision::RequireAction => "REQUIRES_ACTION",
+                        Decision::Reject => "REJECTED",
+                    }
+                    .into(),
+                    note: note.clone(),
+                },
+            )?;
+            Ok(shop)
+        })
+        .await
+}
