@@ -235,6 +235,9 @@ pub fn unpack_verified(archive: &Path, dest: &Path) -> Result<Manifest, String> 
             sha256: hash,
         });
     }
+    // tar stops at its end marker, before gzip's CRC and length trailer:
+    // read the stream to its end so a flipped byte in the padding counts.
+    io::copy(&mut tar.into_inner(), &mut io::sink()).map_err(|e| damaged(&e))?;
     let manifest = manifest.ok_or("the archive has no manifest.json (cut short?)")?;
     if manifest.format != FORMAT {
         return Err(format!(
