@@ -18,8 +18,8 @@ use crate::auth::service::delete_user_sessions;
 use crate::domain::catalog::{Building, Category};
 use crate::domain::user::{User, UserStatus};
 use crate::domain::{FieldError, bounded_text, money};
+use crate::error::Error;
 use crate::events::Revoke;
-use crate::http::error::ApiError;
 use crate::notify::{self, Note};
 use crate::settings::{self, PlatformSettings};
 use crate::store::codec::{self, RecordTable};
@@ -39,8 +39,8 @@ pub const SCAN_BUDGET: usize = 10_000;
 type Records<'t> = Table<'t, &'static str, &'static [u8]>;
 
 /// The caller of a write must still be an active admin when it runs.
-pub fn acting_admin(txn: &WriteTransaction, origin: &Origin) -> Result<String, ApiError> {
-    let forbidden = || ApiError::Forbidden("admins only".into());
+pub fn acting_admin(txn: &WriteTransaction, origin: &Origin) -> Result<String, Error> {
+    let forbidden = || Error::Forbidden("admins only".into());
     let id = origin.actor_id.as_deref().ok_or_else(forbidden)?;
     let actor: Option<User> = codec::get(&txn.open_table(tables::USERS)?, id)?;
     match actor {
@@ -50,7 +50,7 @@ pub fn acting_admin(txn: &WriteTransaction, origin: &Origin) -> Result<String, A
 }
 
 /// Trims an optional reason; blank means none.
-pub fn parse_reason(raw: Option<&str>) -> Result<Option<String>, ApiError> {
+pub fn parse_reason(raw: Option<&str>) -> Result<Option<String>, Error> {
     let Some(raw) = raw else { return Ok(None) };
     let s = bounded_text("reason", raw, 0, REASON_MAX, true)?;
     Ok((!s.is_empty()).then_some(s))
@@ -92,7 +92,7 @@ fn clamp_limit(limit: usize) -> usize {
 }
 
 /// Users in id (= creation) order, filtered.
-pub fn list_users(txn: &ReadTransaction, query: &UserQuery) -> Result<Page<User>, ApiError> {
+pub fn list_users(txn: &ReadTransaction, query: &UserQuery) -> Result<Page<User>, Error> {
     let limit = clamp_limit(query.limit);
     let needle = query
         .q
@@ -131,9 +131,8 @@ pub fn list_users(txn: &ReadTransaction, query: &UserQuery) -> Result<Page<User>
     })
 }
 
-pub fn get_user(txn: &ReadTransaction, id: &str) -> Result<User, ApiError> {
-    crate::auth::service::find_user(txn, id)?
-        .ok_or_else(|| ApiError::NotFound("no such user".into()))
+pub fn get_user(txn: &ReadTransaction, id: &str) -> Result<User, Error> {
+    crate::auth::service::find_user(txn, id)?.ok_or_else(|| Error::NotFound("no such user".into()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,8 +193,8 @@ impl UserAction {
 /// The status and admin flag after `action`, or why it does not apply.
 /// A ban is final: nothing here lifts it (a suspension is the reversible
 /// measure).
-pub fn next_state(action: UserAction, user: &User) -> Result<(UserStatus, bool), ApiError> {
-    let conflict = |m: &str| Err(ApiError::Conflict(m.into()));
+pub fn next_state(action: UserAction, user: &User) -> Result<(UserStatus, bool), Error> {
+    let conflict = |m: &str| Err(Error::Conflict(m.into()));
     let (status, admin) = (user.status, user.is_admin);
     match action {
         UserAction::Suspend => match status {
@@ -233,7 +232,7 @@ fn other_active_admins(
     admins: &impl ReadableTable<&'static str, u8>,
     users: &Records<'_>,
     except: &str,
-) -> Result<usize, ApiError> {
+) -> Result<usize, Error> {
     let mut n = 0;
     for entry in admins.iter()? {
         let (id, _) = entry?;
@@ -263,12 +262,12 @@ pub fn act_on_user(
     action: UserAction,
     target_id: &str,
     reason: Option<&str>,
-) -> Result<ActionOutcome, ApiError> {
+) -> Result<ActionOutcome, Error> {
     let actor_id = acting_admin(txn, origin)?;
     let mut users = txn.open_table(tables::USERS)?;
     let mut admins = txn.open_table(tables::ADMINS)?;
     let Some(mut user) = codec::get::<User>(&users, target_id)? else {
-        return Err(ApiError::NotFound("no such user".into()));
+        return Err(Error::NotFound("no such user".into()));
     };
     let (status, is_admin) = next_state(action, &user)?;
     let stays_active_admin = is_admin && status == UserStatus::Active;
@@ -277,14 +276,14 @@ pub fn act_on_user(
         && !stays_active_admin
         && other_active_admins(&admins, &users, target_id)? == 0
     {
-        return Err(ApiError::Conflict(
+        return Err(Error::Conflict(
             "this is the last active admin; make another admin first".into(),
         ));
     }
     if target_id == actor_id
         && let Some(why) = action.refused_on_self()
     {
-        return Err(ApiError::Conflict(why.into()));
+        return Err(Error::Conflict(why.into()));
     }
 
     let mut details = Vec::new();
@@ -384,7 +383,7 @@ fn notice(action: UserAction, reason: Option<&str>) -> Option<Note<'static>> {
 
 // --- Platform settings ---
 
-pub fn read_settings(txn: &ReadTransaction) -> Result<PlatformSettings, ApiError> {
+pub fn read_settings(txn: &ReadTransaction) -> Result<PlatformSettings, Error> {
     Ok(settings::read(&txn.open_table(tables::SETTINGS)?)?)
 }
 
@@ -392,7 +391,7 @@ pub fn update_settings(
     txn: &WriteTransaction,
     origin: &Origin,
     platform_fee: i64,
-) -> Result<PlatformSettings, ApiError> {
+) -> Result<PlatformSettings, Error> {
     let platform_fee = money::parse_amount("platform_fee", platform_fee)?;
     let actor_id = acting_admin(txn, origin)?;
     let old = settings::read(&txn.open_table(tables::SETTINGS)?)?;
@@ -431,7 +430,7 @@ pub struct AuditQuery {
 const ID_CLOCK_SLACK_MS: u64 = 1_000;
 
 /// The audit log, newest first, filtered by exact matches and a time range.
-pub fn list_audit(txn: &ReadTransaction, query: &AuditQuery) -> Result<Page<AuditEntry>, ApiError> {
+pub fn list_audit(txn: &ReadTransaction, query: &AuditQuery) -> Result<Page<AuditEntry>, Error> {
     if let (Some(from), Some(to)) = (query.from, query.to)
         && from > to
     {
@@ -558,12 +557,12 @@ impl Listed for Category {
     }
 }
 
-pub fn parse_list_name(raw: &str) -> Result<String, ApiError> {
+pub fn parse_list_name(raw: &str) -> Result<String, Error> {
     Ok(bounded_text("name", raw, 1, NAME_MAX, false)?)
 }
 
 /// Every entry, sorted by name (case-insensitively) for pickers.
-pub fn list_named<T: Listed>(txn: &ReadTransaction) -> Result<Vec<T>, ApiError> {
+pub fn list_named<T: Listed>(txn: &ReadTransaction) -> Result<Vec<T>, Error> {
     let mut all: Vec<T> = codec::all(&txn.open_table(T::TABLE)?)?;
     all.sort_by_cached_key(|e| (e.name().to_lowercase(), e.id().to_string()));
     Ok(all)
@@ -575,11 +574,11 @@ fn refuse_taken_name<T: Listed>(
     table: &Records<'_>,
     name: &str,
     except_id: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let key = name.to_lowercase();
     for e in codec::all::<T>(table)? {
         if Some(e.id()) != except_id && e.name().to_lowercase() == key {
-            return Err(ApiError::Conflict(format!(
+            return Err(Error::Conflict(format!(
                 "a {} named \"{}\" already exists",
                 T::NOUN,
                 e.name()
@@ -593,7 +592,7 @@ pub fn create_named<T: Listed>(
     txn: &WriteTransaction,
     origin: &Origin,
     name: &str,
-) -> Result<T, ApiError> {
+) -> Result<T, Error> {
     acting_admin(txn, origin)?;
     let mut table = txn.open_table(T::TABLE)?;
     refuse_taken_name::<T>(&table, name, None)?;
@@ -614,11 +613,11 @@ pub fn rename_named<T: Listed>(
     origin: &Origin,
     id: &str,
     name: &str,
-) -> Result<T, ApiError> {
+) -> Result<T, Error> {
     acting_admin(txn, origin)?;
     let mut table = txn.open_table(T::TABLE)?;
     let Some(mut entry) = codec::get::<T>(&table, id)? else {
-        return Err(ApiError::NotFound(format!("no such {}", T::NOUN)));
+        return Err(Error::NotFound(format!("no such {}", T::NOUN)));
     };
     refuse_taken_name::<T>(&table, name, Some(id))?;
     let details = format!("name \"{}\" → \"{name}\"", entry.name());
@@ -638,11 +637,11 @@ pub fn delete_named<T: Listed>(
     txn: &WriteTransaction,
     origin: &Origin,
     id: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     acting_admin(txn, origin)?;
     let mut table = txn.open_table(T::TABLE)?;
     let Some(entry) = codec::get::<T>(&table, id)? else {
-        return Err(ApiError::NotFound(format!("no such {}", T::NOUN)));
+        return Err(Error::NotFound(format!("no such {}", T::NOUN)));
     };
     table.remove(id)?;
     if let Some(t) = T::search_target(id) {

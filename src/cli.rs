@@ -9,6 +9,7 @@ use crate::app::{Application, open_store, shutdown_signal};
 use crate::auth::AuthService;
 use crate::auth::service::NewUser;
 use crate::config::{Config, EXAMPLE, Overrides};
+use crate::error::Error;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -179,7 +180,7 @@ pub fn run() -> anyhow::Result<()> {
                 admin,
             )
             .map_err(|e| match e {
-                crate::http::error::ApiError::Validation(errs) => anyhow::anyhow!(
+                Error::Invalid(errs) => anyhow::anyhow!(
                     "{}",
                     errs.iter()
                         .map(|e| format!("{}: {}", e.field, e.message))

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
 use crate::app::AppState;
-use crate::http::error::ApiError;
+use crate::error::Error;
 use crate::market::batches;
 
 /// What one closer run did.
@@ -35,7 +35,7 @@ pub async fn lock_due_batches(state: &AppState, now: DateTime<Utc>) -> CloserRep
     let mut report = CloserReport::default();
     let due = match state
         .store
-        .read(move |txn| Ok::<_, ApiError>(batches::due(txn, now)?))
+        .read(move |txn| Ok::<_, Error>(batches::due(txn, now)?))
         .await
     {
         Ok(d) => d,
@@ -63,7 +63,7 @@ pub async fn lock_due_batches(state: &AppState, now: DateTime<Utc>) -> CloserRep
                 tracing::info!(batch = %b.id, status = ?b.status, orders = b.order_count, "batch closed at cutoff");
             }
             // Someone locked it early between our read and this write.
-            Err(ApiError::Conflict(_)) => {}
+            Err(Error::Conflict(_)) => {}
             Err(e) => {
                 report.failed += 1;
                 tracing::error!(batch = %id, error = %e, "closer could not lock a batch");
@@ -73,7 +73,7 @@ pub async fn lock_due_batches(state: &AppState, now: DateTime<Utc>) -> CloserRep
     let after = Duration::minutes(state.config.batch.stale_after_minutes as i64);
     if let Ok(stale) = state
         .store
-        .read(move |txn| Ok::<_, ApiError>(batches::stale(txn, now, after)?))
+        .read(move |txn| Ok::<_, Error>(batches::stale(txn, now, after)?))
         .await
     {
         for id in stale {

@@ -32,6 +32,7 @@ pub mod clock;
 pub mod config;
 pub mod documents;
 pub mod domain;
+pub mod error;
 pub mod events;
 pub mod files;
 pub mod http;

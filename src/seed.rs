@@ -9,7 +9,7 @@ use crate::auth::service::NewUser;
 use crate::domain::batch::Slot;
 use crate::domain::catalog::{Address, Building, Category, Product};
 use crate::domain::shop::{Shop, ShopType, Verification};
-use crate::http::error::ApiError;
+use crate::error::Error;
 use crate::settings::PlatformSettings;
 use crate::store::{Store, StoreError, codec, tables};
 
@@ -218,14 +218,14 @@ pub fn is_seeded(store: &Store) -> Result<bool, StoreError> {
 }
 
 /// Seeds the demo campus once. Returns `None` when it was already seeded.
-pub fn demo(store: &Store) -> Result<Option<Seeded>, ApiError> {
+pub fn demo(store: &Store) -> Result<Option<Seeded>, Error> {
     if is_seeded(store)? {
         return Ok(None);
     }
     let password = crate::auth::token::random_secret()[..16].to_string();
     let mut accounts = Vec::new();
     let mut create =
-        |role: &'static str, email: &str, name: &str, admin: bool| -> Result<String, ApiError> {
+        |role: &'static str, email: &str, name: &str, admin: bool| -> Result<String, Error> {
             let u = AuthService::create_user_blocking(
                 store,
                 NewUser {
@@ -386,7 +386,7 @@ pub fn demo(store: &Store) -> Result<Option<Seeded>, ApiError> {
         )?;
         txn.open_table(tables::META)?
             .insert(SEEDED_KEY, now.to_rfc3339().as_bytes())?;
-        Ok::<_, ApiError>(())
+        Ok::<_, Error>(())
     })?;
     Ok(Some(Seeded { password, accounts }))
 }

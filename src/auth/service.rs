@@ -14,8 +14,8 @@ use super::token;
 use crate::audit::{self, Origin};
 use crate::domain::FieldError;
 use crate::domain::user::{self, Email, User, UserStatus};
+use crate::error::Error;
 use crate::events::{self, Revoke, StreamCredential};
-use crate::http::error::ApiError;
 use crate::store::{Store, StoreError, codec, tables};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,7 +117,7 @@ struct Inner {
 const SETUP_TTL_HOURS: i64 = 24;
 pub const MAX_TOKENS_PER_USER: usize = 20;
 
-fn validate(input: NewUser, allowed_domains: &[String]) -> Result<ValidUser, ApiError> {
+fn validate(input: NewUser, allowed_domains: &[String]) -> Result<ValidUser, Error> {
     let mut errors = Vec::new();
     let email = Email::parse(&input.email).map_err(|e| errors.push(e)).ok();
     if let Some(e) = &email
@@ -148,7 +148,7 @@ fn validate(input: NewUser, allowed_domains: &[String]) -> Result<ValidUser, Api
             password: input.password,
             phone,
         }),
-        _ => Err(ApiError::Validation(errors)),
+        _ => Err(Error::Invalid(errors)),
     }
 }
 
@@ -161,10 +161,10 @@ fn insert_user(
     password_hash: &str,
     is_admin: bool,
     verified: bool,
-) -> Result<User, ApiError> {
+) -> Result<User, Error> {
     let mut by_email = txn.open_table(tables::EMAIL_TO_USER)?;
     if by_email.get(v.email.key())?.is_some() {
-        return Err(ApiError::Conflict(
+        return Err(Error::Conflict(
             "an account with this email already exists".into(),
         ));
     }
@@ -197,7 +197,7 @@ fn insert_session(
     ttl: Duration,
     token: &str,
     csrf: &str,
-) -> Result<NewSession, ApiError> {
+) -> Result<NewSession, Error> {
     let now = Utc::now();
     let session = Session {
         user_id: user_id.to_string(),
@@ -349,7 +349,7 @@ fn find_user_in(txn: &WriteTransaction, user_id: &str) -> Result<Option<User>, S
     codec::get(&txn.open_table(tables::USERS)?, user_id)
 }
 
-fn bad_email_token() -> ApiError {
+fn bad_email_token() -> Error {
     FieldError::new(
         "token",
         "this link is invalid, already used or expired; ask for a new one",
@@ -357,8 +357,8 @@ fn bad_email_token() -> ApiError {
     .into()
 }
 
-fn inactive(status: UserStatus) -> ApiError {
-    ApiError::Forbidden(match status {
+fn inactive(status: UserStatus) -> Error {
+    Error::Forbidden(match status {
         UserStatus::Banned => "this account is banned".into(),
         _ => "this account is suspended; contact a campus admin".into(),
     })
@@ -407,10 +407,10 @@ impl AuthService {
     /// account exists, with a password-reset link (at most one a minute,
     /// none to a banned account). No session is created here. Throttled per
     /// client network and in total before any hashing.
-    pub async fn register(&self, input: NewUser, ip: IpAddr) -> Result<Registered, ApiError> {
+    pub async fn register(&self, input: NewUser, ip: IpAddr) -> Result<Registered, Error> {
         let v = validate(input, &self.inner.allowed_domains)?;
         if let Err(wait) = self.inner.signup.check(ip) {
-            return Err(ApiError::TooManyRequests {
+            return Err(Error::TooMany {
                 retry_after_secs: wait.as_secs_f64().ceil() as u64,
             });
         }
@@ -421,7 +421,7 @@ impl AuthService {
             .hasher
             .hash(v.password.clone())
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
         let secret = token::random_secret();
         self.inner
             .store
@@ -457,7 +457,7 @@ impl AuthService {
                 }
                 let user = insert_user(txn, &v, &hash, false, false)?;
                 email_tokens::issue(txn, &user, Purpose::VerifyEmail, &secret, now)?;
-                Ok::<_, ApiError>(Registered::New {
+                Ok::<_, Error>(Registered::New {
                     email: user.email,
                     verify_token: secret.clone(),
                 })
@@ -467,16 +467,16 @@ impl AuthService {
 
     /// Mails the signed-in user a new verification link. Returns false when
     /// the last one went out less than a minute ago (nothing is sent).
-    pub async fn request_verification(&self, user_id: &str) -> Result<bool, ApiError> {
+    pub async fn request_verification(&self, user_id: &str) -> Result<bool, Error> {
         let user_id = user_id.to_string();
         let secret = token::random_secret();
         self.inner
             .store
             .write(move |txn| {
                 let user = find_user_in(txn, &user_id)?
-                    .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
+                    .ok_or_else(|| Error::Unauthenticated("sign in first".into()))?;
                 if user.email_verified {
-                    return Err(ApiError::Conflict("your email is already verified".into()));
+                    return Err(Error::Conflict("your email is already verified".into()));
                 }
                 Ok(email_tokens::issue(
                     txn,
@@ -493,7 +493,7 @@ impl AuthService {
     /// the link reached the mailbox, which is what a password proves too.
     /// The token is used up; a suspended or banned account is refused (403)
     /// and its token stays as it was.
-    pub async fn confirm_verification(&self, secret: &str) -> Result<(User, NewSession), ApiError> {
+    pub async fn confirm_verification(&self, secret: &str) -> Result<(User, NewSession), Error> {
         if !token::plausible(secret) {
             return Err(bad_email_token());
         }
@@ -526,13 +526,13 @@ impl AuthService {
     /// Mails a reset link when the address belongs to an account that is not
     /// banned. The answer is the same either way (no account enumeration),
     /// and both cases go through one store write, so they take about as long.
-    pub async fn request_password_reset(&self, email: &str, ip: IpAddr) -> Result<(), ApiError> {
+    pub async fn request_password_reset(&self, email: &str, ip: IpAddr) -> Result<(), Error> {
         let key = email.trim().to_lowercase();
         if key.is_empty() || key.len() > Email::MAX_LEN {
             return Err(FieldError::new("email", "must be an email address").into());
         }
         if let Err(wait) = self.inner.throttle.check(ip, &format!("reset:{key}")) {
-            return Err(ApiError::TooManyRequests {
+            return Err(Error::TooMany {
                 retry_after_secs: wait.as_secs_f64().ceil() as u64,
             });
         }
@@ -553,7 +553,7 @@ impl AuthService {
                 {
                     email_tokens::issue(txn, &user, Purpose::PasswordReset, &secret, Utc::now())?;
                 }
-                Ok::<_, ApiError>(())
+                Ok::<_, Error>(())
             })
             .await
     }
@@ -566,7 +566,7 @@ impl AuthService {
         secret: &str,
         password: String,
         origin: Origin,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Error> {
         user::check_new_password(&password)?;
         if !token::plausible(secret) {
             return Err(bad_email_token());
@@ -577,7 +577,7 @@ impl AuthService {
             .inner
             .store
             .read(move |txn| {
-                Ok::<_, ApiError>(email_tokens::is_live(
+                Ok::<_, Error>(email_tokens::is_live(
                     txn,
                     &probe,
                     Purpose::PasswordReset,
@@ -593,7 +593,7 @@ impl AuthService {
             .hasher
             .hash(password)
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
         let secret = secret.to_string();
         self.inner
             .store
@@ -637,21 +637,21 @@ impl AuthService {
         email: &str,
         password: String,
         ip: IpAddr,
-    ) -> Result<(User, NewSession), ApiError> {
-        let unauthorized = || ApiError::Unauthorized("wrong email or password".into());
+    ) -> Result<(User, NewSession), Error> {
+        let unauthorized = || Error::Unauthenticated("wrong email or password".into());
         let key = email.trim().to_lowercase();
         if key.is_empty() || key.len() > Email::MAX_LEN || password.chars().count() > 128 {
             return Err(unauthorized());
         }
         if let Err(wait) = self.inner.throttle.check(ip, &key) {
-            return Err(ApiError::TooManyRequests {
+            return Err(Error::TooMany {
                 retry_after_secs: wait.as_secs_f64().ceil() as u64,
             });
         }
         let user = self
             .inner
             .store
-            .read(move |txn| Ok::<_, ApiError>(find_user_by_email(txn, &key)?))
+            .read(move |txn| Ok::<_, Error>(find_user_by_email(txn, &key)?))
             .await?;
         let ok = self
             .inner
@@ -678,8 +678,8 @@ impl AuthService {
 
     /// Resolves a credential to its user: 401 when unknown or expired, 403
     /// when the account is no longer active.
-    pub async fn authenticate(&self, cred: Credential) -> Result<Principal, ApiError> {
-        let unauthorized = || ApiError::Unauthorized("sign in first".into());
+    pub async fn authenticate(&self, cred: Credential) -> Result<Principal, Error> {
+        let unauthorized = || Error::Unauthenticated("sign in first".into());
         let secret = match &cred {
             Credential::Session(s) | Credential::Bearer(s) => s.clone(),
         };
@@ -692,37 +692,39 @@ impl AuthService {
         // Two point reads of small, hot tables take microseconds, less than
         // the hop to the blocking pool and back that `Store::read` costs
         // every request (on two cores, each hop may wait for a core).
-        let found = self.inner.store.read_blocking(
-            move |txn| -> Result<Option<(User, Via)>, ApiError> {
-                let (user_id, via) = if is_api_token {
-                    let Some(t) =
-                        codec::get::<ApiToken>(&txn.open_table(tables::API_TOKENS)?, &key)?
-                    else {
-                        return Ok(None);
+        let found =
+            self.inner
+                .store
+                .read_blocking(move |txn| -> Result<Option<(User, Via)>, Error> {
+                    let (user_id, via) = if is_api_token {
+                        let Some(t) =
+                            codec::get::<ApiToken>(&txn.open_table(tables::API_TOKENS)?, &key)?
+                        else {
+                            return Ok(None);
+                        };
+                        if t.expires_at.is_some_and(|e| e <= now) {
+                            return Ok(None);
+                        }
+                        (t.user_id, Via::ApiToken { key })
+                    } else {
+                        let Some(s) =
+                            codec::get::<Session>(&txn.open_table(tables::SESSIONS)?, &key)?
+                        else {
+                            return Ok(None);
+                        };
+                        if s.expires_at <= now {
+                            return Ok(None);
+                        }
+                        (
+                            s.user_id,
+                            Via::Session {
+                                csrf_token: s.csrf_token,
+                                key,
+                            },
+                        )
                     };
-                    if t.expires_at.is_some_and(|e| e <= now) {
-                        return Ok(None);
-                    }
-                    (t.user_id, Via::ApiToken { key })
-                } else {
-                    let Some(s) = codec::get::<Session>(&txn.open_table(tables::SESSIONS)?, &key)?
-                    else {
-                        return Ok(None);
-                    };
-                    if s.expires_at <= now {
-                        return Ok(None);
-                    }
-                    (
-                        s.user_id,
-                        Via::Session {
-                            csrf_token: s.csrf_token,
-                            key,
-                        },
-                    )
-                };
-                Ok(find_user(txn, &user_id)?.map(|u| (u, via)))
-            },
-        )?;
+                    Ok(find_user(txn, &user_id)?.map(|u| (u, via)))
+                })?;
         let Some((user, via)) = found else {
             return Err(unauthorized());
         };
@@ -736,7 +738,7 @@ impl AuthService {
         Ok(Principal { user, via })
     }
 
-    pub async fn logout(&self, principal: &Principal) -> Result<(), ApiError> {
+    pub async fn logout(&self, principal: &Principal) -> Result<(), Error> {
         if let Via::Session { key, .. } = &principal.via {
             let key = key.clone();
             let user_id = principal.user.id.clone();
@@ -747,7 +749,7 @@ impl AuthService {
                     txn.open_multimap_table(tables::USER_TO_SESSIONS)?
                         .remove(user_id.as_str(), key.as_str())?;
                     events::revoke(txn, &user_id, &Revoke::Session { key: key.clone() })?;
-                    Ok::<_, ApiError>(())
+                    Ok::<_, Error>(())
                 })
                 .await?;
         }
@@ -765,11 +767,11 @@ impl AuthService {
         new: String,
         ip: IpAddr,
         origin: Origin,
-    ) -> Result<usize, ApiError> {
+    ) -> Result<usize, Error> {
         user::check_new_password(&new)?;
         let key = principal.user.email.to_lowercase();
         if let Err(wait) = self.inner.throttle.check(ip, &key) {
-            return Err(ApiError::TooManyRequests {
+            return Err(Error::TooMany {
                 retry_after_secs: wait.as_secs_f64().ceil() as u64,
             });
         }
@@ -782,12 +784,7 @@ impl AuthService {
         {
             return Err(FieldError::new("current_password", "is not your current password").into());
         }
-        let hash = self
-            .inner
-            .hasher
-            .hash(new)
-            .await
-            .map_err(ApiError::internal)?;
+        let hash = self.inner.hasher.hash(new).await.map_err(Error::internal)?;
         let user_id = principal.user.id.clone();
         let keep = match &principal.via {
             Via::Session { key, .. } => Some(key.clone()),
@@ -797,7 +794,7 @@ impl AuthService {
             .store
             .write(move |txn| {
                 let mut user = find_user_in(txn, &user_id)?
-                    .ok_or_else(|| ApiError::Unauthorized("sign in first".into()))?;
+                    .ok_or_else(|| Error::Unauthenticated("sign in first".into()))?;
                 user.password_hash = hash.clone();
                 user.updated_at = Utc::now();
                 codec::put(&mut txn.open_table(tables::USERS)?, &user.id, &user)?;
@@ -816,7 +813,7 @@ impl AuthService {
     }
 
     /// The user's sessions (signed-in devices), newest first.
-    pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<(String, Session)>, ApiError> {
+    pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<(String, Session)>, Error> {
         let user_id = user_id.to_string();
         let now = Utc::now();
         self.inner
@@ -834,14 +831,14 @@ impl AuthService {
                     }
                 }
                 out.sort_by_key(|(_, s)| std::cmp::Reverse(s.created_at));
-                Ok::<_, ApiError>(out)
+                Ok::<_, Error>(out)
             })
             .await
     }
 
     /// Ends one of the user's sessions, named by `session_public_id`, with
     /// the event streams it opened.
-    pub async fn end_session(&self, user_id: &str, public_id: &str) -> Result<(), ApiError> {
+    pub async fn end_session(&self, user_id: &str, public_id: &str) -> Result<(), Error> {
         let (user_id, public_id) = (user_id.to_string(), public_id.to_string());
         self.inner
             .store
@@ -858,17 +855,17 @@ impl AuthService {
                     }
                     found
                 };
-                let key = key.ok_or_else(|| ApiError::NotFound("no such session".into()))?;
+                let key = key.ok_or_else(|| Error::NotFound("no such session".into()))?;
                 txn.open_table(tables::SESSIONS)?.remove(key.as_str())?;
                 txn.open_multimap_table(tables::USER_TO_SESSIONS)?
                     .remove(user_id.as_str(), key.as_str())?;
                 events::revoke(txn, &user_id, &Revoke::Session { key })?;
-                Ok::<_, ApiError>(())
+                Ok::<_, Error>(())
             })
             .await
     }
 
-    pub async fn list_tokens(&self, user_id: &str) -> Result<Vec<ApiToken>, ApiError> {
+    pub async fn list_tokens(&self, user_id: &str) -> Result<Vec<ApiToken>, Error> {
         let user_id = user_id.to_string();
         self.inner
             .store
@@ -894,7 +891,7 @@ impl AuthService {
         user_id: &str,
         name: &str,
         expires_in_days: Option<u32>,
-    ) -> Result<(ApiToken, String), ApiError> {
+    ) -> Result<(ApiToken, String), Error> {
         let name = crate::domain::bounded_text("name", name, 1, 60, false)?;
         if let Some(d) = expires_in_days
             && !(1..=3650).contains(&d)
@@ -918,7 +915,7 @@ impl AuthService {
             .write(move |txn| {
                 let mut index = txn.open_multimap_table(tables::USER_TO_API_TOKENS)?;
                 if index.get(rec.user_id.as_str())?.count() >= MAX_TOKENS_PER_USER {
-                    return Err(ApiError::Conflict(format!(
+                    return Err(Error::Conflict(format!(
                         "at most {MAX_TOKENS_PER_USER} tokens per user; revoke one first"
                     )));
                 }
@@ -932,7 +929,7 @@ impl AuthService {
 
     /// Revokes one of the user's own tokens, ending the event streams it
     /// opened; another user's id is a 404.
-    pub async fn revoke_token(&self, user_id: &str, token_id: &str) -> Result<(), ApiError> {
+    pub async fn revoke_token(&self, user_id: &str, token_id: &str) -> Result<(), Error> {
         let (user_id, token_id) = (user_id.to_string(), token_id.to_string());
         self.inner
             .store
@@ -948,7 +945,7 @@ impl AuthService {
                     }
                 }
                 let Some(k) = found else {
-                    return Err(ApiError::NotFound("no such token".into()));
+                    return Err(Error::NotFound("no such token".into()));
                 };
                 table.remove(k.as_str())?;
                 index.remove(user_id.as_str(), k.as_str())?;
@@ -960,14 +957,14 @@ impl AuthService {
 
     /// When no admin exists yet, replaces any earlier setup link with a new
     /// one-time token (valid 24 h) and returns it.
-    pub async fn first_admin_token(&self) -> Result<Option<String>, ApiError> {
+    pub async fn first_admin_token(&self) -> Result<Option<String>, Error> {
         // Read first: once an admin exists, starting needs no write, so a
         // server restarted on a disk below the write reserve still comes up
         // (read-only, `/readyz` red) instead of failing to start.
         let has_admin = self
             .inner
             .store
-            .read(|txn| Ok::<_, ApiError>(txn.open_table(tables::ADMINS)?.first()?.is_some()))
+            .read(|txn| Ok::<_, Error>(txn.open_table(tables::ADMINS)?.first()?.is_some()))
             .await?;
         if has_admin {
             return Ok(None);
@@ -995,8 +992,8 @@ impl AuthService {
         setup_token: &str,
         input: NewUser,
         origin: Origin,
-    ) -> Result<(User, NewSession), ApiError> {
-        let invalid = || ApiError::Forbidden("this setup link is invalid or already used".into());
+    ) -> Result<(User, NewSession), Error> {
+        let invalid = || Error::Forbidden("this setup link is invalid or already used".into());
         if !token::plausible(setup_token) {
             return Err(invalid());
         }
@@ -1006,7 +1003,7 @@ impl AuthService {
             .hasher
             .hash(v.password.clone())
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(Error::internal)?;
         let key = token::digest(setup_token);
         let ttl = self.inner.session_ttl;
         let (token, csrf) = (token::random_secret(), token::random_secret());
@@ -1040,9 +1037,9 @@ impl AuthService {
         store: &Store,
         input: NewUser,
         is_admin: bool,
-    ) -> Result<User, ApiError> {
+    ) -> Result<User, Error> {
         let v = validate(input, &[])?;
-        let hash = super::password::hash_blocking(&v.password).map_err(ApiError::internal)?;
+        let hash = super::password::hash_blocking(&v.password).map_err(Error::internal)?;
         store.write_blocking(move |txn| {
             let user = insert_user(txn, &v, &hash, is_admin, true)?;
             let action = if is_admin {

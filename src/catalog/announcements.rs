@@ -12,7 +12,7 @@ pub struct AnnouncementInput {
 fn clean_announcement(
     i: AnnouncementInput,
     now: DateTime<Utc>,
-) -> Result<AnnouncementInput, ApiError> {
+) -> Result<AnnouncementInput, Error> {
     let mut c = Check::default();
     let title = c.ok(bounded_text("title", &i.title, 1, 100, false));
     let message = c.ok(bounded_text("message", &i.message, 1, 1000, true));
@@ -43,7 +43,7 @@ pub async fn create_announcement(
     caller: Caller,
     shop_id: String,
     input: AnnouncementInput,
-) -> Result<Announcement, ApiError> {
+) -> Result<Announcement, Error> {
     let now = Utc::now();
     let input = clean_announcement(input, now)?;
     let id = new_id();
@@ -74,7 +74,7 @@ pub async fn create_announcement(
             let (current, expired): (Vec<_>, Vec<_>) =
                 existing.into_iter().partition(|a| a.is_current(now));
             if current.len() >= MAX_CURRENT_ANNOUNCEMENTS {
-                return Err(ApiError::Conflict(format!(
+                return Err(Error::Conflict(format!(
                     "a shop has at most {MAX_CURRENT_ANNOUNCEMENTS} current announcements; \
                      delete one first"
                 )));
@@ -108,7 +108,7 @@ pub async fn list_announcements(
     store: &Store,
     viewer: Option<Caller>,
     shop_id: String,
-) -> Result<Vec<Announcement>, ApiError> {
+) -> Result<Vec<Announcement>, Error> {
     let now = Utc::now();
     store
         .read(move |txn| {
@@ -135,7 +135,7 @@ pub async fn delete_announcement(
     caller: Caller,
     id: String,
     origin: Origin,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let now = Utc::now();
     store
         .write(move |txn| {

@@ -3,7 +3,7 @@
 use super::*;
 
 /// Idempotent; only a shop the student can see can be a favourite.
-pub async fn add_favorite(store: &Store, user_id: String, shop_id: String) -> Result<(), ApiError> {
+pub async fn add_favorite(store: &Store, user_id: String, shop_id: String) -> Result<(), Error> {
     store
         .write(move |txn| {
             if !load_shop(txn, &shop_id)?.is_some_and(|s| s.is_public()) {
@@ -19,7 +19,7 @@ pub async fn add_favorite(store: &Store, user_id: String, shop_id: String) -> Re
                 return Ok(());
             }
             if count >= MAX_FAVORITES {
-                return Err(ApiError::Conflict(format!(
+                return Err(Error::Conflict(format!(
                     "at most {MAX_FAVORITES} favourite shops"
                 )));
             }
@@ -30,11 +30,7 @@ pub async fn add_favorite(store: &Store, user_id: String, shop_id: String) -> Re
 }
 
 /// Idempotent: removing what is not there is already done.
-pub async fn remove_favorite(
-    store: &Store,
-    user_id: String,
-    shop_id: String,
-) -> Result<(), ApiError> {
+pub async fn remove_favorite(store: &Store, user_id: String, shop_id: String) -> Result<(), Error> {
     store
         .write(move |txn| {
             txn.open_multimap_table(tables::USER_TO_FAVORITES)?

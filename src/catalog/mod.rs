@@ -25,8 +25,8 @@ use crate::domain::order::OrderStatus;
 use crate::domain::shop::{Decision, Shop, ShopType, Verification};
 use crate::domain::user::{Email, User};
 use crate::domain::{FieldError, bounded_text};
+use crate::error::Error;
 use crate::files;
-use crate::http::error::ApiError;
 use crate::notify::{self, Category, Kind, Note};
 use crate::store::{Store, StoreError, codec, tables};
 
@@ -95,8 +95,8 @@ enum Need {
     OwnerOrAdmin,
 }
 
-fn not_found(what: &str) -> ApiError {
-    ApiError::NotFound(format!("no such {what}"))
+fn not_found(what: &str) -> Error {
+    Error::NotFound(format!("no such {what}"))
 }
 
 /// 404 unless the caller sees the shop, then 403 unless they may do what
@@ -106,7 +106,7 @@ fn gate(
     caller: Option<&Caller>,
     need: Need,
     what: &str,
-) -> Result<Shop, ApiError> {
+) -> Result<Shop, Error> {
     let Some(shop) = shop else {
         return Err(not_found(what));
     };
@@ -117,11 +117,11 @@ fn gate(
     match need {
         Need::See => Ok(shop),
         Need::Owner if a.owner => Ok(shop),
-        Need::Owner => Err(ApiError::Forbidden(format!(
+        Need::Owner => Err(Error::Forbidden(format!(
             "only the shop's owner may change this {what}"
         ))),
         Need::OwnerOrAdmin if a.owner || a.admin => Ok(shop),
-        Need::OwnerOrAdmin => Err(ApiError::Forbidden(format!(
+        Need::OwnerOrAdmin => Err(Error::Forbidden(format!(
             "only the shop's owner or an admin may change this {what}"
         ))),
     }
@@ -135,7 +135,7 @@ fn gate_child(
     need: Need,
     public: bool,
     what: &str,
-) -> Result<Shop, ApiError> {
+) -> Result<Shop, Error> {
     let shop = gate(shop, caller, Need::See, what)?;
     if !public && !Access::of(&shop, caller).insider() {
         return Err(not_found(what));
@@ -152,11 +152,11 @@ impl Check {
         r.map_err(|e| self.0.push(e)).ok()
     }
 
-    fn done(self) -> Result<(), ApiError> {
+    fn done(self) -> Result<(), Error> {
         if self.0.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::Validation(self.0))
+            Err(Error::Invalid(self.0))
         }
     }
 }
@@ -272,32 +272,40 @@ mod tests {
         }
     }
 
-    fn status(r: Result<Shop, ApiError>) -> u16 {
+    fn status(r: Result<Shop, Error>) -> &'static str {
         match r {
-            Ok(_) => 200,
-            Err(e) => e.status().as_u16(),
+            Ok(_) => "ok",
+            Err(Error::NotFound(_)) => "not found",
+            Err(Error::Forbidden(_)) => "forbidden",
+            Err(e) => panic!("unexpected {e:?}"),
         }
     }
 
     #[test]
-    fn hidden_shops_are_404_and_visible_ones_403_for_strangers() {
+    fn hidden_shops_are_not_found_and_visible_ones_forbidden_to_strangers() {
         let hidden = shop("o", Verification::Pending);
         let stranger = who("x", false);
         let g = |s: &Shop, c: Option<&Caller>, n| status(gate(Some(s.clone()), c, n, "shop"));
-        assert_eq!(g(&hidden, None, Need::See), 404);
-        assert_eq!(g(&hidden, Some(&stranger), Need::Owner), 404);
-        assert_eq!(g(&hidden, Some(&who("runner", false)), Need::See), 200);
-        assert_eq!(g(&hidden, Some(&who("runner", false)), Need::Owner), 403);
-        assert_eq!(g(&hidden, Some(&who("a", true)), Need::OwnerOrAdmin), 200);
-        assert_eq!(g(&hidden, Some(&who("a", true)), Need::Owner), 403);
+        assert_eq!(g(&hidden, None, Need::See), "not found");
+        assert_eq!(g(&hidden, Some(&stranger), Need::Owner), "not found");
+        assert_eq!(g(&hidden, Some(&who("runner", false)), Need::See), "ok");
+        assert_eq!(
+            g(&hidden, Some(&who("runner", false)), Need::Owner),
+            "forbidden"
+        );
+        assert_eq!(g(&hidden, Some(&who("a", true)), Need::OwnerOrAdmin), "ok");
+        assert_eq!(g(&hidden, Some(&who("a", true)), Need::Owner), "forbidden");
         let public = shop("o", Verification::Verified);
-        assert_eq!(g(&public, None, Need::See), 200);
-        assert_eq!(g(&public, Some(&stranger), Need::OwnerOrAdmin), 403);
+        assert_eq!(g(&public, None, Need::See), "ok");
+        assert_eq!(g(&public, Some(&stranger), Need::OwnerOrAdmin), "forbidden");
         let mut gone = public.clone();
         gone.deleted_at = Some(Utc::now());
-        assert_eq!(g(&gone, Some(&who("o", false)), Need::See), 404);
-        assert_eq!(g(&gone, Some(&who("a", true)), Need::See), 200);
-        assert_eq!(g(&gone, Some(&who("a", true)), Need::OwnerOrAdmin), 404);
+        assert_eq!(g(&gone, Some(&who("o", false)), Need::See), "not found");
+        assert_eq!(g(&gone, Some(&who("a", true)), Need::See), "ok");
+        assert_eq!(
+            g(&gone, Some(&who("a", true)), Need::OwnerOrAdmin),
+            "not found"
+        );
     }
 
     #[test]

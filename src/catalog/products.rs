@@ -41,7 +41,7 @@ impl From<ProductInput> for ProductPatch {
     }
 }
 
-fn clean_product_patch(p: ProductPatch) -> Result<ProductPatch, ApiError> {
+fn clean_product_patch(p: ProductPatch) -> Result<ProductPatch, Error> {
     let mut c = Check::default();
     let out = ProductPatch {
         name: p
@@ -74,7 +74,7 @@ fn clean_product_patch(p: ProductPatch) -> Result<ProductPatch, ApiError> {
 
 /// Applies a cleaned patch, refusing (before anything is stored) a result
 /// whose discount is more than its price.
-pub(super) fn apply_product_patch(product: &mut Product, p: &ProductPatch) -> Result<(), ApiError> {
+pub(super) fn apply_product_patch(product: &mut Product, p: &ProductPatch) -> Result<(), Error> {
     let price = p.price.unwrap_or(product.price);
     let discount = p.discount.unwrap_or(product.discount);
     check_discount(price, discount)?;
@@ -101,7 +101,7 @@ pub(super) fn apply_product_patch(product: &mut Product, p: &ProductPatch) -> Re
     Ok(())
 }
 
-fn check_category(txn: &WriteTransaction, p: &ProductPatch) -> Result<(), ApiError> {
+fn check_category(txn: &WriteTransaction, p: &ProductPatch) -> Result<(), Error> {
     if let Some(Some(id)) = &p.category_id
         && txn
             .open_table(tables::CATEGORIES)?
@@ -142,7 +142,7 @@ pub async fn create_product(
     caller: Caller,
     shop_id: String,
     input: ProductInput,
-) -> Result<Product, ApiError> {
+) -> Result<Product, Error> {
     let patch = clean_product_patch(input.into())?;
     let (id, now) = (new_id(), Utc::now());
     store
@@ -174,7 +174,7 @@ pub async fn create_product(
             };
             apply_product_patch(&mut product, &patch)?;
             if live_product_count(txn, &shop.id)? >= MAX_PRODUCTS_PER_SHOP {
-                return Err(ApiError::Conflict(format!(
+                return Err(Error::Conflict(format!(
                     "a shop has at most {MAX_PRODUCTS_PER_SHOP} products; delete some first"
                 )));
             }
@@ -201,7 +201,7 @@ pub async fn list_products(
     viewer: Option<Caller>,
     shop_id: String,
     filter: ProductFilter,
-) -> Result<(Vec<Product>, bool), ApiError> {
+) -> Result<(Vec<Product>, bool), Error> {
     store
         .read(move |txn| {
             let shop = codec::get(&txn.open_table(tables::SHOPS)?, &shop_id)?;
@@ -233,7 +233,7 @@ pub async fn get_product(
     store: &Store,
     viewer: Option<Caller>,
     id: String,
-) -> Result<Product, ApiError> {
+) -> Result<Product, Error> {
     store
         .read(move |txn| {
             let Some(p) = codec::get::<Product>(&txn.open_table(tables::PRODUCTS)?, &id)?
@@ -253,7 +253,7 @@ pub async fn update_product(
     caller: Caller,
     id: String,
     patch: ProductPatch,
-) -> Result<Product, ApiError> {
+) -> Result<Product, Error> {
     let patch = clean_product_patch(patch)?;
     let now = Utc::now();
     store
@@ -327,7 +327,7 @@ pub async fn delete_product(
     caller: Caller,
     id: String,
     origin: Origin,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let now = Utc::now();
     store
         .write(move |txn| {

@@ -64,7 +64,7 @@ impl From<ShopInput> for ShopPatch {
 
 /// Trims and checks every given field (buildings are checked in the
 /// transaction, where they cannot vanish underneath us).
-fn clean_shop_patch(p: ShopPatch) -> Result<ShopPatch, ApiError> {
+fn clean_shop_patch(p: ShopPatch) -> Result<ShopPatch, Error> {
     let mut c = Check::default();
     let out = ShopPatch {
         name: p
@@ -119,7 +119,7 @@ pub(super) fn image_ref(
 pub(super) fn check_images(
     txn: &WriteTransaction,
     refs: &[(&'static str, &Option<Option<String>>)],
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     for (field, v) in refs {
         if let Some(Some(id)) = v {
             files::check_ref(txn, field, id)?;
@@ -169,7 +169,7 @@ fn apply_shop_patch(shop: &mut Shop, p: &ShopPatch) {
     );
 }
 
-fn check_buildings(txn: &WriteTransaction, ids: Option<&[String]>) -> Result<(), ApiError> {
+fn check_buildings(txn: &WriteTransaction, ids: Option<&[String]>) -> Result<(), Error> {
     let Some(ids) = ids else { return Ok(()) };
     let buildings = txn.open_table(tables::BUILDINGS)?;
     let missing: Vec<&str> = ids
@@ -230,7 +230,7 @@ pub async fn create_shop(
     owner: &Caller,
     input: ShopInput,
     origin: Origin,
-) -> Result<Shop, ApiError> {
+) -> Result<Shop, Error> {
     let patch = clean_shop_patch(input.into())?;
     let (id, now, owner_id) = (new_id(), Utc::now(), owner.id.clone());
     store
@@ -240,7 +240,7 @@ pub async fn create_shop(
                 .get(owner_id.as_str())?
                 .is_some()
             {
-                return Err(ApiError::Conflict(
+                return Err(Error::Conflict(
                     "you already have a shop (one shop per user)".into(),
                 ));
             }
@@ -307,7 +307,7 @@ fn sort_shops(shops: &mut [Shop]) {
 }
 
 /// Public shops only, whoever asks: this is the students' directory.
-pub async fn list_shops(store: &Store, filter: ShopFilter) -> Result<Vec<Shop>, ApiError> {
+pub async fn list_shops(store: &Store, filter: ShopFilter) -> Result<Vec<Shop>, Error> {
     store
         .read(move |txn| {
             let table = txn.open_table(tables::SHOPS)?;
@@ -346,7 +346,7 @@ pub async fn get_shop(
     store: &Store,
     viewer: Option<Caller>,
     id: String,
-) -> Result<(Shop, Access), ApiError> {
+) -> Result<(Shop, Access), Error> {
     store
         .read(move |txn| {
             let shop = codec::get(&txn.open_table(tables::SHOPS)?, &id)?;
@@ -357,7 +357,7 @@ pub async fn get_shop(
         .await
 }
 
-pub async fn my_shop(store: &Store, user_id: String) -> Result<Shop, ApiError> {
+pub async fn my_shop(store: &Store, user_id: String) -> Result<Shop, Error> {
     store
         .read(move |txn| {
             let Some(id) = txn
@@ -365,11 +365,11 @@ pub async fn my_shop(store: &Store, user_id: String) -> Result<Shop, ApiError> {
                 .get(user_id.as_str())?
                 .map(|g| g.value().to_string())
             else {
-                return Err(ApiError::NotFound("you have no shop".into()));
+                return Err(Error::NotFound("you have no shop".into()));
             };
             codec::get::<Shop>(&txn.open_table(tables::SHOPS)?, &id)?
                 .filter(|s| s.deleted_at.is_none())
-                .ok_or_else(|| ApiError::NotFound("you have no shop".into()))
+                .ok_or_else(|| Error::NotFound("you have no shop".into()))
         })
         .await
 }
@@ -380,7 +380,7 @@ pub async fn update_shop(
     id: String,
     patch: ShopPatch,
     origin: Origin,
-) -> Result<Shop, ApiError> {
+) -> Result<Shop, Error> {
     let patch = clean_shop_patch(patch)?;
     let now = Utc::now();
     store
@@ -451,7 +451,7 @@ pub async fn delete_shop(
     caller: Caller,
     id: String,
     origin: Origin,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let now = Utc::now();
     store
         .write(move |txn| {
@@ -462,7 +462,7 @@ pub async fn delete_shop(
                 "shop",
             )?;
             if has_open_orders(txn, &shop.id)? {
-                return Err(ApiError::Conflict(
+                return Err(Error::Conflict(
                     "the shop has orders that are not finished; complete or cancel them first"
                         .into(),
                 ));

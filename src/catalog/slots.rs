@@ -54,7 +54,7 @@ pub(super) fn parse_weekdays(days: Vec<u8>) -> Result<Vec<u8>, FieldError> {
     Ok(sorted)
 }
 
-fn clean_slot_patch(p: SlotPatch) -> Result<SlotPatch, ApiError> {
+fn clean_slot_patch(p: SlotPatch) -> Result<SlotPatch, Error> {
     let mut c = Check::default();
     let out = SlotPatch {
         cutoff_minutes: p
@@ -130,7 +130,7 @@ pub async fn list_slots(
     store: &Store,
     viewer: Option<Caller>,
     shop_id: String,
-) -> Result<Vec<Slot>, ApiError> {
+) -> Result<Vec<Slot>, Error> {
     store
         .read(move |txn| {
             let shop = codec::get(&txn.open_table(tables::SHOPS)?, &shop_id)?;
@@ -163,7 +163,7 @@ pub async fn create_slot(
     caller: Caller,
     shop_id: String,
     input: SlotInput,
-) -> Result<Slot, ApiError> {
+) -> Result<Slot, Error> {
     let patch = clean_slot_patch(input.into())?;
     let (id, now) = (new_id(), Utc::now());
     store
@@ -179,7 +179,7 @@ pub async fn create_slot(
                 .get(shop.id.as_str())?
                 .count();
             if count >= MAX_SLOTS_PER_SHOP {
-                return Err(ApiError::Conflict(format!(
+                return Err(Error::Conflict(format!(
                     "a shop has at most {MAX_SLOTS_PER_SHOP} slots"
                 )));
             }
@@ -214,7 +214,7 @@ pub async fn update_slot(
     caller: Caller,
     id: String,
     patch: SlotPatch,
-) -> Result<Slot, ApiError> {
+) -> Result<Slot, Error> {
     let patch = clean_slot_patch(patch)?;
     store
         .write(move |txn| {
@@ -230,7 +230,7 @@ pub async fn update_slot(
         .await
 }
 
-pub async fn delete_slot(store: &Store, caller: Caller, id: String) -> Result<(), ApiError> {
+pub async fn delete_slot(store: &Store, caller: Caller, id: String) -> Result<(), Error> {
     store
         .write(move |txn| {
             let Some(slot) = load_slot(txn, &id)? else {

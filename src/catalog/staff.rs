@@ -6,7 +6,7 @@ pub async fn list_staff(
     store: &Store,
     caller: Caller,
     shop_id: String,
-) -> Result<Vec<User>, ApiError> {
+) -> Result<Vec<User>, Error> {
     store
         .read(move |txn| {
             let shop = codec::get(&txn.open_table(tables::SHOPS)?, &shop_id)?;
@@ -74,7 +74,7 @@ pub async fn invite_staff(
     shop_id: String,
     email: String,
     origin: Origin,
-) -> Result<StaffInvite, ApiError> {
+) -> Result<StaffInvite, Error> {
     let email = Email::parse(&email)?;
     let now = Utc::now();
     store
@@ -86,7 +86,7 @@ pub async fn invite_staff(
                 "shop",
             )?;
             if shop.verification != Verification::Verified {
-                return Err(ApiError::Conflict(
+                return Err(Error::Conflict(
                     "only a verified shop invites runners; submit the shop for verification first"
                         .into(),
                 ));
@@ -103,7 +103,7 @@ pub async fn invite_staff(
             if shop.staff.len() + pending >= MAX_STAFF_PER_SHOP
                 && invites.get(key.as_str())?.is_none()
             {
-                return Err(ApiError::Conflict(format!(
+                return Err(Error::Conflict(format!(
                     "a shop has at most {MAX_STAFF_PER_SHOP} runners and invitations"
                 )));
             }
@@ -155,7 +155,7 @@ pub async fn list_invites(
     store: &Store,
     caller: Caller,
     shop_id: String,
-) -> Result<Vec<StaffInvite>, ApiError> {
+) -> Result<Vec<StaffInvite>, Error> {
     let now = Utc::now();
     store
         .read(move |txn| {
@@ -176,7 +176,7 @@ pub struct MyInvite {
 }
 
 /// The caller's pending invitations (by their account's address).
-pub async fn my_invites(store: &Store, user_id: String) -> Result<Vec<MyInvite>, ApiError> {
+pub async fn my_invites(store: &Store, user_id: String) -> Result<Vec<MyInvite>, Error> {
     let now = Utc::now();
     store
         .read(move |txn| {
@@ -232,7 +232,7 @@ pub async fn answer_invite(
     shop_id: String,
     accept: bool,
     origin: Origin,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let now = Utc::now();
     store
         .write(move |txn| {
@@ -251,7 +251,7 @@ pub async fn answer_invite(
                 return Ok(());
             }
             if !user.email_verified {
-                return Err(ApiError::Forbidden(
+                return Err(Error::Forbidden(
                     "confirm your email address before accepting".into(),
                 ));
             }
@@ -261,14 +261,14 @@ pub async fn answer_invite(
                 return Err(not_found("invitation"));
             };
             if shop.owner_id == user.id {
-                return Err(ApiError::Conflict("you own this shop".into()));
+                return Err(Error::Conflict("you own this shop".into()));
             }
             drop_invite(txn, &shop_id, email.key())?;
             if shop.staff.contains(&user.id) {
                 return Ok(());
             }
             if shop.staff.len() >= MAX_STAFF_PER_SHOP {
-                return Err(ApiError::Conflict(format!(
+                return Err(Error::Conflict(format!(
                     "a shop has at most {MAX_STAFF_PER_SHOP} runners"
                 )));
             }
@@ -306,7 +306,7 @@ pub async fn remove_staff(
     shop_id: String,
     user_id: String,
     origin: Origin,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let now = Utc::now();
     store
         .write(move |txn| {

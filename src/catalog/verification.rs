@@ -7,12 +7,12 @@ pub async fn submit_verification(
     caller: Caller,
     id: String,
     origin: Origin,
-) -> Result<Shop, ApiError> {
+) -> Result<Shop, Error> {
     let now = Utc::now();
     store
         .write(move |txn| {
             let mut shop = gate(load_shop(txn, &id)?, Some(&caller), Need::Owner, "shop")?;
-            shop.verification = shop.verification.submit().map_err(ApiError::Conflict)?;
+            shop.verification = shop.verification.submit().map_err(Error::Conflict)?;
             shop.updated_at = now;
             save_shop(txn, &shop)?;
             audit::append(
@@ -32,7 +32,7 @@ pub async fn submit_verification(
 pub async fn admin_list_shops(
     store: &Store,
     verification: Option<Verification>,
-) -> Result<Vec<(Shop, Option<User>)>, ApiError> {
+) -> Result<Vec<(Shop, Option<User>)>, Error> {
     store
         .read(move |txn| {
             let users = txn.open_table(tables::USERS)?;
@@ -60,9 +60,9 @@ pub async fn decide(
     decision: Decision,
     note: String,
     origin: Origin,
-) -> Result<Shop, ApiError> {
+) -> Result<Shop, Error> {
     if !admin.is_admin {
-        return Err(ApiError::Forbidden("admins only".into()));
+        return Err(Error::Forbidden("admins only".into()));
     }
     let note = bounded_text("note", &note, 0, 500, true)?;
     if decision != Decision::Verify && note.is_empty() {
@@ -82,7 +82,7 @@ pub async fn decide(
             shop.verification = shop
                 .verification
                 .decide(decision)
-                .map_err(ApiError::Conflict)?;
+                .map_err(Error::Conflict)?;
             shop.verification_note = (!note.is_empty()).then(|| note.clone());
             shop.updated_at = now;
             save_shop(txn, &shop)?;

@@ -23,7 +23,7 @@ use tokio::sync::{RwLock, Semaphore};
 use crate::config::FilesConfig;
 use crate::domain::FieldError;
 use crate::domain::uploads::{History, Quota, RetryAfter, Uploader};
-use crate::http::error::ApiError;
+use crate::error::Error;
 use crate::store::{Store, StoreError, codec, tables};
 use disk::Disk;
 use image::{Kind, Processed, Variant};
@@ -190,7 +190,7 @@ impl Files {
         store: &Store,
         uploader: &str,
         bytes: Vec<u8>,
-    ) -> Result<(Upload, bool), ApiError> {
+    ) -> Result<(Upload, bool), Error> {
         let source = image::sha256_hex(&bytes);
         let remembered = self
             .sources
@@ -203,7 +203,7 @@ impl Files {
             if let Some(existing) = store
                 .write(move |txn| claim_existing(txn, &id, Utc::now()))
                 .await
-                .map_err(ApiError::from)?
+                .map_err(Error::from)?
             {
                 // A backup holds only referenced files: after a restore a
                 // record may be without its files. Then decode again.
@@ -217,7 +217,7 @@ impl Files {
                 let complete =
                     tokio::task::spawn_blocking(move || disk.is_complete(&id, &expected))
                         .await
-                        .map_err(|e| ApiError::internal(anyhow::anyhow!("file task: {e}")))?;
+                        .map_err(|e| Error::internal(anyhow::anyhow!("file task: {e}")))?;
                 if complete {
                     return Ok((existing, false));
                 }
@@ -228,13 +228,13 @@ impl Files {
                 .permits
                 .acquire()
                 .await
-                .map_err(|e| ApiError::internal(anyhow::anyhow!("image permits: {e}")))?;
+                .map_err(|e| Error::internal(anyhow::anyhow!("image permits: {e}")))?;
             let max_pixels = self.config.max_pixels;
             self.decoded.fetch_add(1, Ordering::Relaxed);
             tokio::task::spawn_blocking(move || image::process(&bytes, max_pixels))
                 .await
-                .map_err(|e| ApiError::internal(anyhow::anyhow!("image task: {e}")))?
-                .map_err(|r| ApiError::Validation(vec![FieldError::new("file", r.to_string())]))?
+                .map_err(|e| Error::internal(anyhow::anyhow!("image task: {e}")))?
+                .map_err(|r| Error::Invalid(vec![FieldError::new("file", r.to_string())]))?
         };
         let _placing = self.placement.read().await;
         let disk = self.disk.clone();
@@ -261,7 +261,7 @@ impl Files {
             let hash = hash.clone();
             tokio::task::spawn_blocking(move || disk.place(&hash, &variants))
                 .await
-                .map_err(|e| ApiError::internal(anyhow::anyhow!("file task: {e}")))?
+                .map_err(|e| Error::internal(anyhow::anyhow!("file task: {e}")))?
                 .map_err(io_error)?;
         }
         let now = Utc::now();
@@ -314,12 +314,12 @@ fn claim_existing(
 }
 
 /// A full disk is the server's condition, not a bug: 503, and it is logged.
-fn io_error(e: std::io::Error) -> ApiError {
+fn io_error(e: std::io::Error) -> Error {
     if e.raw_os_error() == Some(28) {
         tracing::error!("file store: no space left on device");
-        ApiError::Store(StoreError::Unavailable("no space left for files".into()))
+        Error::Store(StoreError::Unavailable("no space left for files".into()))
     } else {
-        ApiError::internal(anyhow::Error::new(e).context("writing an upload"))
+        Error::internal(anyhow::Error::new(e).context("writing an upload"))
     }
 }
 
@@ -334,7 +334,7 @@ pub async fn get(store: &Store, id: String) -> Result<Option<Upload>, StoreError
 
 /// Checks an id a request wants to point at (before anything is written):
 /// 422 on `field` unless it names a stored upload.
-pub fn check_ref(txn: &WriteTransaction, field: &'static str, id: &str) -> Result<(), ApiError> {
+pub fn check_ref(txn: &WriteTransaction, field: &'static str, id: &str) -> Result<(), Error> {
     let exists = disk::is_hash(id) && txn.open_table(tables::UPLOADS)?.get(id)?.is_some();
     if exists {
         Ok(())

@@ -291,7 +291,7 @@ impl AdminApi {
     }
 
     async fn list<T: Listed>(&self) -> Result<Vec<T>, ApiError> {
-        self.state.store.read(admin::list_named::<T>).await
+        Ok(self.state.store.read(admin::list_named::<T>).await?)
     }
 
     async fn create<T: Listed>(
@@ -303,10 +303,11 @@ impl AdminApi {
         auth.require_admin()?;
         let name = admin::parse_list_name(&name.0)?;
         let origin = origin(req, Some(auth.user_id()));
-        self.state
+        Ok(self
+            .state
             .store
             .write(move |txn| admin::create_named::<T>(txn, &origin, &name))
-            .await
+            .await?)
     }
 
     async fn rename<T: Listed>(
@@ -319,10 +320,11 @@ impl AdminApi {
         auth.require_admin()?;
         let name = admin::parse_list_name(&name.0)?;
         let origin = origin(req, Some(auth.user_id()));
-        self.state
+        Ok(self
+            .state
             .store
             .write(move |txn| admin::rename_named::<T>(txn, &origin, &id, &name))
-            .await
+            .await?)
     }
 
     async fn delete<T: Listed>(

@@ -21,6 +21,7 @@ use crate::app::AppState;
 use crate::domain::batch::{Batch, BatchStatus, Milestone};
 use crate::domain::order::Order;
 use crate::domain::shop::Shop;
+use crate::error::Error;
 use crate::market::batches::{self, Delivered};
 use crate::store::{codec, tables};
 use poem::Request;
@@ -146,7 +147,7 @@ impl BatchApi {
                 let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, &id.0)?;
                 let shop = shop
                     .filter(|s| admin || s.is_staff(&uid))
-                    .ok_or_else(|| ApiError::NotFound("no such shop".into()))?;
+                    .ok_or_else(|| ApiError::Rule(Error::NotFound("no such shop".into())))?;
                 let idx = txn.open_multimap_table(tables::SHOP_TO_BATCHES)?;
                 let t = txn.open_table(tables::BATCHES)?;
                 let mut out = Vec::new();
@@ -218,10 +219,10 @@ impl BatchApi {
             .store
             .read(move |txn| {
                 let b: Batch = codec::get(&txn.open_table(tables::BATCHES)?, &id.0)?
-                    .ok_or_else(|| ApiError::NotFound("no such batch".into()))?;
+                    .ok_or_else(|| ApiError::Rule(Error::NotFound("no such batch".into())))?;
                 let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, &b.shop_id)?;
                 if !(admin || shop.is_some_and(|s| s.is_staff(&uid))) {
-                    return Err(ApiError::NotFound("no such batch".into()));
+                    return Err(ApiError::Rule(Error::NotFound("no such batch".into())));
                 }
                 let mut ids = Vec::new();
                 for o in txn
@@ -267,15 +268,7 @@ impl BatchApi {
         let b = self
             .state
             .store
-            .write(move |txn| {
-                let (_, shop) = batches::staff_batch(txn, &id.0, &uid, admin)?;
-                if !(admin || shop.owner_id == uid) {
-                    return Err(ApiError::Forbidden(
-                        "only the shop's owner locks a batch early".into(),
-                    ));
-                }
-                batches::lock(txn, &id.0, Utc::now(), digits)
-            })
+            .write(move |txn| batches::lock_early(txn, &id.0, &uid, admin, Utc::now(), digits))
             .await?;
         self.state.metrics.batches_locked.inc();
         Ok(Json(b.into()))
@@ -350,9 +343,9 @@ impl BatchApi {
         crate::domain::otp::check_format(&otp, digits)?;
         if let Err(not_until) = self.deliver_limit.check_key(&uid) {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
-            return Err(ApiError::TooManyRequests {
+            return Err(ApiError::Rule(Error::TooMany {
                 retry_after_secs: wait.as_secs().max(1),
-            });
+            }));
         }
         let max = self.state.config.batch.otp_max_attempts;
         let origin = origin(req, Some(&uid));
@@ -365,17 +358,14 @@ impl BatchApi {
             .await?;
         match outcome {
             Delivered::Done(o) => Ok(DeliverResponse::Delivered(Json(order_view(*o, false)))),
-            Delivered::Wrong { left: 0 } => Err(ApiError::Locked(
+            Delivered::Wrong { left: 0 } => Err(ApiError::Rule(Error::Locked(
                 "wrong OTP, and that was the last try: this order is locked; a campus admin \
                  settles it"
                     .into(),
-            )),
-            Delivered::Wrong { left } => {
-                Err(ApiError::Validation(vec![crate::domain::FieldError::new(
-                    "otp",
-                    format!("wrong OTP; {left} tries left"),
-                )]))
-            }
+            ))),
+            Delivered::Wrong { left } => Err(ApiError::Rule(Error::Invalid(vec![
+                crate::domain::FieldError::new("otp", format!("wrong OTP; {left} tries left")),
+            ]))),
         }
     }
 

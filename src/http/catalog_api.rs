@@ -30,6 +30,7 @@ use crate::domain::batch::Slot;
 use crate::domain::catalog::{Announcement, Product};
 use crate::domain::shop::{Decision, Shop, ShopType, Verification};
 use crate::domain::user::User;
+use crate::error::Error;
 
 pub struct CatalogApi {
     pub state: Arc<AppState>,
@@ -742,9 +743,9 @@ impl CatalogApi {
     ) -> Result<Json<Vec<ShopView>>, ApiError> {
         let favorites_of = if favorites.0 == Some(true) {
             let Some(c) = auth.caller() else {
-                return Err(ApiError::Unauthorized(
+                return Err(ApiError::Rule(Error::Unauthenticated(
                     "sign in to see your favourites".into(),
-                ));
+                )));
             };
             Some(c.id)
         } else {

@@ -17,6 +17,7 @@ use crate::app::AppState;
 use crate::documents;
 use crate::domain::batch::Batch;
 use crate::domain::shop::Shop;
+use crate::error::Error;
 use crate::market::orders;
 use crate::store::{codec, tables};
 
@@ -87,7 +88,7 @@ impl DocumentsApi {
             .state
             .store
             .read(move |txn| {
-                let not_found = || ApiError::NotFound("no such batch".into());
+                let not_found = || ApiError::Rule(Error::NotFound("no such batch".into()));
                 let b: Batch =
                     codec::get(&txn.open_table(tables::BATCHES)?, &id.0)?.ok_or_else(not_found)?;
                 let shop: Shop = codec::get(&txn.open_table(tables::SHOPS)?, &b.shop_id)?

@@ -9,6 +9,7 @@ use poem_openapi::types::Type;
 use poem_openapi::{ApiResponse, Object};
 
 use crate::domain::FieldError;
+use crate::error::Error;
 use crate::store::{StoreError, WriteFailure};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -38,59 +39,40 @@ pub struct Problem {
     pub errors: Vec<ProblemField>,
 }
 
+/// What a request can fail with: everything the rules say, plus what only
+/// HTTP can get wrong (a malformed request, a body over the limit).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
+    #[error(transparent)]
+    Rule(#[from] Error),
     #[error("{0}")]
     BadRequest(String),
-    #[error("validation failed")]
-    Validation(Vec<FieldError>),
-    #[error("{0}")]
-    Unauthorized(String),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    /// The resource is locked (e.g. an OTP after too many wrong tries).
-    #[error("{0}")]
-    Locked(String),
     #[error("request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
-    #[error("too many attempts; try again in {retry_after_secs} s")]
-    TooManyRequests { retry_after_secs: u64 },
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
 }
 
-macro_rules! via_store {
+macro_rules! via_rule {
     ($($t:ty),*) => {$(
         impl From<$t> for ApiError {
-            fn from(e: $t) -> Self { ApiError::Store(StoreError::from(e)) }
+            fn from(e: $t) -> Self { ApiError::Rule(Error::from(e)) }
         }
     )*};
 }
-via_store!(
+via_rule!(
+    StoreError,
+    FieldError,
     redb::StorageError,
     redb::TableError,
     redb::TransactionError,
     redb::CommitError
 );
 
-impl From<FieldError> for ApiError {
-    fn from(e: FieldError) -> Self {
-        ApiError::Validation(vec![e])
-    }
-}
-
 impl WriteFailure for ApiError {
     fn is_storage(&self) -> bool {
-        matches!(self, ApiError::Store(_) | ApiError::Internal(_))
+        matches!(self, ApiError::Rule(e) if e.is_storage())
     }
     fn from_store(err: StoreError) -> Self {
-        ApiError::Store(err)
+        ApiError::Rule(Error::Store(err))
     }
 }
 
@@ -110,31 +92,34 @@ fn clip(s: &str) -> String {
 
 impl ApiError {
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
-        ApiError::Internal(e.into())
+        ApiError::Rule(Error::internal(e))
     }
 
+    /// The one place a rule's answer becomes a status code.
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Locked(_) => StatusCode::LOCKED,
-            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Store(StoreError::Unavailable(_) | StoreError::Locked(_)) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ApiError::Store(StoreError::DiskFull(_)) => StatusCode::INSUFFICIENT_STORAGE,
-            ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Rule(e) => match e {
+                Error::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+                Error::Forbidden(_) => StatusCode::FORBIDDEN,
+                Error::NotFound(_) => StatusCode::NOT_FOUND,
+                Error::Conflict(_) => StatusCode::CONFLICT,
+                Error::Locked(_) => StatusCode::LOCKED,
+                Error::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
+                Error::Store(StoreError::Unavailable(_) | StoreError::Locked(_)) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                Error::Store(StoreError::DiskFull(_)) => StatusCode::INSUFFICIENT_STORAGE,
+                Error::Store(_) | Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
         }
     }
 
     fn problem(&self) -> Problem {
         let status = self.status();
-        if let ApiError::Validation(errs) = self {
+        if let ApiError::Rule(Error::Invalid(errs)) = self {
             let fields = errs
                 .iter()
                 .map(|e| ProblemField {
@@ -145,13 +130,13 @@ impl ApiError {
             return Problem::for_fields(status, fields);
         }
         let detail = match self {
-            ApiError::Store(StoreError::Unavailable(_) | StoreError::Locked(_)) => {
+            ApiError::Rule(Error::Store(StoreError::Unavailable(_) | StoreError::Locked(_))) => {
                 "the store is temporarily unavailable; retry shortly".into()
             }
-            ApiError::Store(StoreError::DiskFull(_)) => {
+            ApiError::Rule(Error::Store(StoreError::DiskFull(_))) => {
                 "the server's disk is full, so nothing was saved; retry later".into()
             }
-            ApiError::Store(_) | ApiError::Internal(_) => {
+            ApiError::Rule(Error::Store(_) | Error::Internal(_)) => {
                 "an unexpected error occurred; it has been logged".into()
             }
             other => other.to_string(),
@@ -208,10 +193,12 @@ impl poem::error::ResponseError for ApiError {
         }
         let mut resp = self.problem().into_response();
         let retry_after = match self {
-            ApiError::TooManyRequests { retry_after_secs } => Some(*retry_after_secs.max(&1)),
+            ApiError::Rule(Error::TooMany { retry_after_secs }) => Some(*retry_after_secs.max(&1)),
             // Reopening the store takes moments; freeing disk space takes an operator.
-            ApiError::Store(StoreError::Unavailable(_) | StoreError::Locked(_)) => Some(5),
-            ApiError::Store(StoreError::DiskFull(_)) => Some(60),
+            ApiError::Rule(Error::Store(StoreError::Unavailable(_) | StoreError::Locked(_))) => {
+                Some(5)
+            }
+            ApiError::Rule(Error::Store(StoreError::DiskFull(_))) => Some(60),
             _ => None,
         };
         if let Some(secs) = retry_after {
@@ -333,19 +320,22 @@ mod tests {
 
     #[test]
     fn statuses_and_bodies() {
-        let e = ApiError::Validation(vec![FieldError::new("email", "must not be blank")]);
+        let e = ApiError::from(Error::Invalid(vec![FieldError::new(
+            "email",
+            "must not be blank",
+        )]));
         let p = e.problem();
         assert_eq!(p.status, 422);
         assert_eq!(p.errors[0].field, "email");
         assert_eq!(
-            ApiError::Conflict("x".into()).status(),
+            ApiError::from(Error::Conflict("x".into())).status(),
             StatusCode::CONFLICT
         );
         let hidden = ApiError::internal(anyhow::anyhow!("secret path /etc/x"));
         assert!(!hidden.problem().detail.contains("/etc/x"));
-        let s = ApiError::Store(StoreError::Unavailable("disk".into()));
+        let s = ApiError::from(StoreError::Unavailable("disk".into()));
         assert_eq!(s.status(), StatusCode::SERVICE_UNAVAILABLE);
-        let full = ApiError::Store(StoreError::DiskFull("0 bytes free".into()));
+        let full = ApiError::from(StoreError::DiskFull("0 bytes free".into()));
         assert_eq!(full.status(), StatusCode::INSUFFICIENT_STORAGE);
         assert!(!full.problem().detail.contains("bytes free"));
         let resp = poem::error::ResponseError::as_response(&full);
@@ -358,7 +348,7 @@ mod tests {
         let errs: Vec<FieldError> = (0..5_000)
             .map(|_| FieldError::new("items", long.clone()))
             .collect();
-        let p = ApiError::Validation(errs).problem();
+        let p = ApiError::from(Error::Invalid(errs)).problem();
         assert_eq!(p.errors.len(), MAX_PROBLEM_FIELDS);
         assert_eq!(p.detail, "5000 fields are invalid; see errors");
         let body = serde_json::to_vec(&p).unwrap();

@@ -25,6 +25,7 @@ use super::error::ApiError;
 use super::extract::authenticate;
 use crate::app::AppState;
 use crate::auth::service;
+use crate::error::Error;
 use crate::events::{self, Revoke, StreamCredential};
 use crate::notify;
 
@@ -196,7 +197,9 @@ pub async fn event_stream(req: &Request) -> Result<Response, ApiError> {
             .await?
     };
     let Some((cred, expires)) = checked else {
-        return Err(ApiError::Unauthorized("sign in first".into()));
+        return Err(ApiError::Rule(Error::Unauthenticated(
+            "sign in first".into(),
+        )));
     };
     // At the cap this ends the user's oldest stream rather than refusing
     // this one: the newest is the one someone is looking at.

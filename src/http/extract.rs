@@ -20,6 +20,7 @@ use crate::app::AppState;
 use crate::auth::service::Via;
 use crate::auth::token::constant_time_eq;
 use crate::auth::{Credential, Principal};
+use crate::error::Error;
 
 pub const SESSION_COOKIE: &str = "uphill_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -40,7 +41,7 @@ impl Auth {
         if self.is_admin() {
             Ok(())
         } else {
-            Err(ApiError::Forbidden("admins only".into()))
+            Err(ApiError::Rule(Error::Forbidden("admins only".into())))
         }
     }
 }
@@ -59,18 +60,20 @@ pub fn cookie_value<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
 
 fn credential(req: &Request) -> Result<Option<Credential>, ApiError> {
     if let Some(h) = req.headers().get(poem::http::header::AUTHORIZATION) {
-        let value = h
-            .to_str()
-            .map_err(|_| ApiError::Unauthorized("malformed Authorization header".into()))?;
+        let value = h.to_str().map_err(|_| {
+            ApiError::Rule(Error::Unauthenticated(
+                "malformed Authorization header".into(),
+            ))
+        })?;
         let Some((scheme, token)) = value.split_once(' ') else {
-            return Err(ApiError::Unauthorized(
+            return Err(ApiError::Rule(Error::Unauthenticated(
                 "expected `Authorization: Bearer <token>`".into(),
-            ));
+            )));
         };
         if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(ApiError::Unauthorized(
+            return Err(ApiError::Rule(Error::Unauthenticated(
                 "expected `Authorization: Bearer <token>`".into(),
-            ));
+            )));
         }
         return Ok(Some(Credential::Bearer(token.trim().to_string())));
     }
@@ -82,13 +85,17 @@ pub async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
         .data::<Arc<AppState>>()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("app state missing")))?;
     let Some(cred) = credential(req)? else {
-        return Err(ApiError::Unauthorized("sign in first".into()));
+        return Err(ApiError::Rule(Error::Unauthenticated(
+            "sign in first".into(),
+        )));
     };
     let from_cookie = matches!(cred, Credential::Session(_));
     let principal = state.auth.authenticate(cred).await?;
     if from_cookie && !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         let Via::Session { csrf_token, .. } = &principal.via else {
-            return Err(ApiError::Unauthorized("sign in first".into()));
+            return Err(ApiError::Rule(Error::Unauthenticated(
+                "sign in first".into(),
+            )));
         };
         let sent = req
             .headers()
@@ -96,10 +103,10 @@ pub async fn authenticate(req: &Request) -> Result<Principal, ApiError> {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if !constant_time_eq(sent, csrf_token) {
-            return Err(ApiError::Forbidden(
+            return Err(ApiError::Rule(Error::Forbidden(
                 "missing or wrong X-CSRF-Token header (cookie sign-in requires it on changes)"
                     .into(),
-            ));
+            )));
         }
     }
     Ok(principal)

@@ -32,6 +32,7 @@ use super::error::ApiError;
 use super::extract::Auth;
 use crate::app::AppState;
 use crate::domain::uploads::{Quota, Uploader};
+use crate::error::Error;
 use crate::files::image::Variant;
 use crate::files::{self, Upload};
 
@@ -318,15 +319,15 @@ impl FilesApi {
         let limits = &state.config.uploads;
         let who = files::uploader(&state.store, user.clone(), auth.is_admin()).await?;
         if who == Uploader::Nobody {
-            return Err(ApiError::Forbidden(
+            return Err(ApiError::Rule(Error::Forbidden(
                 "only shop owners and admins may upload images".into(),
-            ));
+            )));
         }
         let quota = Quota {
             per_hour: limits.per_user_per_hour,
             bytes_per_day: limits.per_user_bytes_per_day,
         };
-        let too_many = |retry_after_secs| ApiError::TooManyRequests { retry_after_secs };
+        let too_many = |retry_after_secs| ApiError::Rule(Error::TooMany { retry_after_secs });
         state
             .files
             .begin_upload(&user, Utc::now(), &quota)
@@ -334,11 +335,11 @@ impl FilesApi {
         if who == Uploader::UnverifiedShop {
             let stored = files::count_uploaded_by(&state.store, user.clone()).await?;
             if stored >= u64::from(limits.unverified_shop_max_images) {
-                return Err(ApiError::Forbidden(format!(
+                return Err(ApiError::Rule(Error::Forbidden(format!(
                     "a shop that is not verified yet may have {} images; \
                      more once an admin has verified it",
                     limits.unverified_shop_max_images
-                )));
+                ))));
             }
         }
         let bytes = body.file(state.files.config().max_upload_bytes).await?;
@@ -395,7 +396,7 @@ async fn serve(
     id: String,
     variant: String,
 ) -> Result<Response, ApiError> {
-    let not_found = || ApiError::NotFound("no such file".into());
+    let not_found = || ApiError::Rule(Error::NotFound("no such file".into()));
     let variant = Variant::parse(&variant).ok_or_else(not_found)?;
     let upload = files::get(&state.store, id).await?.ok_or_else(not_found)?;
     let stored = upload.variant(variant).ok_or_else(not_found)?;

@@ -17,6 +17,7 @@ use super::{ApiTags, origin};
 use crate::alerts::{self, Incident};
 use crate::app::AppState;
 use crate::audit;
+use crate::error::Error;
 use crate::mail::{self, AdminError, MailState, OutboxMail, OutboxQuery};
 
 pub struct MailApi {
@@ -123,9 +124,9 @@ pub struct AlertsView {
 impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
         match e {
-            AdminError::NotFound => ApiError::NotFound("no such mail".into()),
-            AdminError::NotDead => ApiError::Conflict(e.to_string()),
-            AdminError::Store(s) => ApiError::Store(s),
+            AdminError::NotFound => ApiError::Rule(Error::NotFound("no such mail".into())),
+            AdminError::NotDead => ApiError::Rule(Error::Conflict(e.to_string())),
+            AdminError::Store(s) => ApiError::Rule(Error::Store(s)),
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::domain::catalog::{Address, AddressSnapshot, Review};
 use crate::domain::order::{
     self, Order, OrderItem, OrderStatus, PaymentMethod, PaymentStatus, normalize_lines,
 };
+use crate::error::Error;
 use crate::market::orders::{Checkout, Delivery, Placed, Relation};
 use crate::market::{self, addresses, carts, orders, reviews};
 use crate::store::tables;
@@ -583,7 +584,7 @@ impl MarketApi {
         auth.0
             .user
             .may_order()
-            .map_err(|why| ApiError::Forbidden(why.into()))?;
+            .map_err(|why| ApiError::Rule(Error::Forbidden(why.into())))?;
         order::check_idempotency_key(&key.0)?;
         let b = body.0;
         let delivery = match (
@@ -735,7 +736,7 @@ impl MarketApi {
             .write(move |txn| {
                 let o: Order = crate::store::codec::get(&txn.open_table(tables::ORDERS)?, &id.0)?
                     .filter(|o: &Order| o.user_id == uid)
-                    .ok_or_else(|| ApiError::NotFound("no such order".into()))?;
+                    .ok_or_else(|| ApiError::Rule(Error::NotFound("no such order".into())))?;
                 let shop = crate::market::orders::public_shop(txn, &o.shop_id)?;
                 let wanted: Vec<(String, u32)> = o
                     .items
@@ -784,7 +785,7 @@ impl MarketApi {
             .store
             .read(move |txn| Ok::<_, ApiError>(reviews::of_product(txn, &id.0, limit)?))
             .await?
-            .ok_or_else(|| ApiError::NotFound("no such product".into()))?;
+            .ok_or_else(|| ApiError::Rule(Error::NotFound("no such product".into())))?;
         Ok(Json(list.into_iter().map(Into::into).collect()))
     }
 
@@ -838,7 +839,7 @@ impl MarketApi {
             .read(move |txn| {
                 let shop = market::visible_shop(txn, &id.0, Some(&uid), admin)?;
                 if !(admin || shop.is_staff(&uid)) {
-                    return Err(ApiError::NotFound("no such shop".into()));
+                    return Err(ApiError::Rule(Error::NotFound("no such shop".into())));
                 }
                 let index = txn.open_multimap_table(tables::SHOP_TO_ORDERS)?;
                 let orders_t = txn.open_table(tables::ORDERS)?;

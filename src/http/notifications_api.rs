@@ -14,6 +14,7 @@ use super::extract::Auth;
 use super::origin;
 use super::types::{Text, mirror_enum};
 use crate::app::AppState;
+use crate::error::Error;
 use crate::notify::{self, Broadcast, Notification};
 
 pub struct NotificationsApi {
@@ -123,7 +124,7 @@ impl NotificationsApi {
             .store
             .write(move |txn| {
                 notify::mark_read(txn, &uid, &id.0)?
-                    .ok_or_else(|| ApiError::NotFound("no such notification".into()))
+                    .ok_or_else(|| ApiError::Rule(Error::NotFound("no such notification".into())))
             })
             .await?;
         Ok(Json(n.into()))
@@ -247,7 +248,7 @@ impl BroadcastsApi {
             .store
             .write(move |txn| {
                 notify::mark_broadcast_read(txn, &uid, &id.0)?
-                    .ok_or_else(|| ApiError::NotFound("no such broadcast".into()))
+                    .ok_or_else(|| ApiError::Rule(Error::NotFound("no such broadcast".into())))
             })
             .await?;
         Ok(Json(broadcast_view(b, true)))

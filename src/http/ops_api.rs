@@ -16,6 +16,7 @@ use super::middleware::peer_ip;
 use super::{ApiTags, origin};
 use crate::app::AppState;
 use crate::backup::{self, BackupError, BackupInfo, Kind};
+use crate::error::Error;
 use crate::metrics::history::{self, Rollup};
 
 /// `GET /metrics`: Prometheus text. Open to loopback peers that are not a
@@ -40,7 +41,9 @@ pub async fn metrics_text(
     if !open {
         let p = authenticate(req).await?;
         if !p.user.is_admin {
-            return Err(ApiError::Forbidden("metrics are for admins".into()));
+            return Err(ApiError::Rule(Error::Forbidden(
+                "metrics are for admins".into(),
+            )));
         }
     }
     // File sizes and statvfs: cheap, but still file-system calls.
@@ -181,9 +184,9 @@ pub struct MetricsHistory {
 
 fn backup_error(e: BackupError) -> ApiError {
     match e {
-        BackupError::Busy => {
-            ApiError::Conflict("a backup is already running; try again when it ends".into())
-        }
+        BackupError::Busy => ApiError::Rule(Error::Conflict(
+            "a backup is already running; try again when it ends".into(),
+        )),
         BackupError::Failed(m) => ApiError::internal(anyhow::anyhow!(m)),
     }
 }
@@ -264,10 +267,10 @@ impl OpsApi {
             .state
             .backups
             .find(&name.0)
-            .ok_or_else(|| ApiError::NotFound("no such backup".into()))?;
+            .ok_or_else(|| ApiError::Rule(Error::NotFound("no such backup".into())))?;
         let file = tokio::fs::File::open(&info.path)
             .await
-            .map_err(|_| ApiError::NotFound("no such backup".into()))?;
+            .map_err(|_| ApiError::Rule(Error::NotFound("no such backup".into())))?;
         let origin = origin(req, Some(auth.user_id()));
         let target = info.name.clone();
         self.state

@@ -29,6 +29,7 @@ use crate::domain::catalog::{Category, Product};
 use crate::domain::order::Order;
 use crate::domain::shop::Shop;
 use crate::domain::user::{User, UserStatus};
+use crate::error::Error;
 use crate::search::query::{self, QueryError};
 use crate::search::{Filters, Kind, SearchError};
 use crate::store::{StoreError, codec, tables};
@@ -183,7 +184,9 @@ impl SearchApi {
             Kind::Shops => filters.shop_id = None,
             Kind::Orders => {
                 let Some((uid, admin)) = caller.clone() else {
-                    return Err(ApiError::Unauthorized("sign in to search orders".into()));
+                    return Err(ApiError::Rule(Error::Unauthenticated(
+                        "sign in to search orders".into(),
+                    )));
                 };
                 filters.status = order_status.0.map(|s| {
                     crate::search::schema::status_key(&crate::domain::order::OrderStatus::from(s))
@@ -195,25 +198,31 @@ impl SearchApi {
                         .read(move |txn| shops_of(txn, &uid))
                         .await?;
                     if mine.is_empty() {
-                        return Err(ApiError::Forbidden(
+                        return Err(ApiError::Rule(Error::Forbidden(
                             "only shop owners, their runners and admins search orders".into(),
-                        ));
+                        )));
                     }
                     if let Some(s) = &filters.shop_id
                         && !mine.contains(s)
                     {
-                        return Err(ApiError::Forbidden(
+                        return Err(ApiError::Rule(Error::Forbidden(
                             "you can only search the orders of shops you own or work for".into(),
-                        ));
+                        )));
                     }
                     filters.shops_any = Some(mine);
                 }
             }
             Kind::Users => {
                 match &caller {
-                    None => return Err(ApiError::Unauthorized("sign in to search users".into())),
+                    None => {
+                        return Err(ApiError::Rule(Error::Unauthenticated(
+                            "sign in to search users".into(),
+                        )));
+                    }
                     Some((_, false)) => {
-                        return Err(ApiError::Forbidden("only admins search users".into()));
+                        return Err(ApiError::Rule(Error::Forbidden(
+                            "only admins search users".into(),
+                        )));
                     }
                     Some(_) => {}
                 }
@@ -231,12 +240,14 @@ impl SearchApi {
                 .search
                 .search(kind, &normalized, &filters, limit, offset)
                 .map_err(|e| match e {
-                    SearchError::NotReady(m) => {
-                        ApiError::Store(StoreError::Unavailable(format!("search: {m}")))
-                    }
+                    SearchError::NotReady(m) => ApiError::Rule(Error::Store(
+                        StoreError::Unavailable(format!("search: {m}")),
+                    )),
                     SearchError::Failed(m) => {
                         tracing::error!(error = %m, "search failed");
-                        ApiError::Store(StoreError::Unavailable("search failed".into()))
+                        ApiError::Rule(Error::Store(StoreError::Unavailable(
+                            "search failed".into(),
+                        )))
                     }
                 })?;
             let allowed = filters.shops_any.clone();
@@ -249,7 +260,11 @@ impl SearchApi {
             Ok(out)
         })
         .await
-        .map_err(|e| ApiError::Store(StoreError::Unavailable(format!("search task: {e}"))))??;
+        .map_err(|e| {
+            ApiError::Rule(Error::Store(StoreError::Unavailable(format!(
+                "search task: {e}"
+            ))))
+        })??;
         Ok(Json(out))
     }
 }
@@ -277,7 +292,11 @@ impl SearchAdminApi {
         let r = tokio::task::spawn_blocking(move || search.rebuild_blocking())
             .await
             .map_err(ApiError::internal)?
-            .map_err(|e| ApiError::Store(StoreError::Unavailable(format!("search: {e}"))))?;
+            .map_err(|e| {
+                ApiError::Rule(Error::Store(StoreError::Unavailable(format!(
+                    "search: {e}"
+                ))))
+            })?;
         let origin = origin(req, Some(auth.user_id()));
         let details = format!(
             "{} products, {} shops, {} orders, {} users in {} ms",

@@ -5,7 +5,7 @@ use redb::{ReadTransaction, ReadableMultimapTable, ReadableTable, WriteTransacti
 
 use crate::domain::catalog::{Address, AddressSnapshot, Building};
 use crate::domain::{FieldError, bounded_text};
-use crate::http::error::ApiError;
+use crate::error::Error;
 use crate::store::{StoreError, codec, tables};
 
 pub const MAX_ADDRESSES: usize = 20;
@@ -48,10 +48,10 @@ pub fn owned(
     table: &impl ReadableTable<&'static str, &'static [u8]>,
     user_id: &str,
     id: &str,
-) -> Result<Address, ApiError> {
+) -> Result<Address, Error> {
     match codec::get::<Address>(table, id)? {
         Some(a) if a.user_id == user_id => Ok(a),
-        _ => Err(ApiError::NotFound("no such address".into())),
+        _ => Err(Error::NotFound("no such address".into())),
     }
 }
 
@@ -71,7 +71,7 @@ pub fn snapshot(
     })
 }
 
-fn check_building(txn: &WriteTransaction, id: &str) -> Result<(), ApiError> {
+fn check_building(txn: &WriteTransaction, id: &str) -> Result<(), Error> {
     if codec::get::<Building>(&txn.open_table(tables::BUILDINGS)?, id)?.is_none() {
         return Err(FieldError::new("building_id", "no such building").into());
     }
@@ -101,7 +101,7 @@ pub fn create(
     txn: &WriteTransaction,
     user_id: &str,
     input: &AddressInput,
-) -> Result<Address, ApiError> {
+) -> Result<Address, Error> {
     let label = bounded_text(
         "label",
         input.label.as_deref().unwrap_or("Room"),
@@ -114,14 +114,14 @@ pub fn create(
     let building_id = input
         .building_id
         .clone()
-        .ok_or_else(|| ApiError::from(FieldError::new("building_id", "is required")))?;
+        .ok_or_else(|| Error::from(FieldError::new("building_id", "is required")))?;
     check_building(txn, &building_id)?;
     let existing = ids(
         &txn.open_multimap_table(tables::USER_TO_ADDRESSES)?,
         user_id,
     )?;
     if existing.len() >= MAX_ADDRESSES {
-        return Err(ApiError::Conflict(format!(
+        return Err(Error::Conflict(format!(
             "at most {MAX_ADDRESSES} addresses; delete one first"
         )));
     }
@@ -150,7 +150,7 @@ pub fn update(
     user_id: &str,
     id: &str,
     input: &AddressInput,
-) -> Result<Address, ApiError> {
+) -> Result<Address, Error> {
     let mut a = owned(&txn.open_table(tables::ADDRESSES)?, user_id, id)?;
     if let Some(l) = &input.label {
         a.label = bounded_text("label", l, 1, 40, false)?;
@@ -181,7 +181,7 @@ pub fn update(
 
 /// Deletes an address; orders keep their snapshot. If it was the default,
 /// the oldest remaining address becomes the default.
-pub fn delete(txn: &WriteTransaction, user_id: &str, id: &str) -> Result<(), ApiError> {
+pub fn delete(txn: &WriteTransaction, user_id: &str, id: &str) -> Result<(), Error> {
     let a = owned(&txn.open_table(tables::ADDRESSES)?, user_id, id)?;
     txn.open_table(tables::ADDRESSES)?.remove(id)?;
     txn.open_multimap_table(tables::USER_TO_ADDRESSES)?

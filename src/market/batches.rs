@@ -14,7 +14,7 @@ use crate::domain::batch::{Batch, BatchStatus, Milestone, check_milestone, choos
 use crate::domain::order::{Order, OrderStatus, PaymentStatus};
 use crate::domain::otp;
 use crate::domain::shop::Shop;
-use crate::http::error::ApiError;
+use crate::error::Error;
 use crate::notify::{self, Category, Kind, Note};
 use crate::store::{StoreError, codec, tables};
 
@@ -22,9 +22,9 @@ fn stamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn load_batch(txn: &WriteTransaction, id: &str) -> Result<Batch, ApiError> {
+fn load_batch(txn: &WriteTransaction, id: &str) -> Result<Batch, Error> {
     codec::get(&txn.open_table(tables::BATCHES)?, id)?
-        .ok_or_else(|| ApiError::NotFound("no such batch".into()))
+        .ok_or_else(|| Error::NotFound("no such batch".into()))
 }
 
 fn save_batch(txn: &WriteTransaction, b: &Batch) -> Result<(), StoreError> {
@@ -75,9 +75,9 @@ fn batch_event(
     Ok(())
 }
 
-fn shop_of(txn: &WriteTransaction, shop_id: &str) -> Result<Shop, ApiError> {
+fn shop_of(txn: &WriteTransaction, shop_id: &str) -> Result<Shop, Error> {
     codec::get(&txn.open_table(tables::SHOPS)?, shop_id)?
-        .ok_or_else(|| ApiError::NotFound("no such shop".into()))
+        .ok_or_else(|| Error::NotFound("no such shop".into()))
 }
 
 /// The batch and its shop, if the caller works there (or is an admin).
@@ -86,11 +86,11 @@ pub fn staff_batch(
     batch_id: &str,
     user_id: &str,
     is_admin: bool,
-) -> Result<(Batch, Shop), ApiError> {
+) -> Result<(Batch, Shop), Error> {
     let b = load_batch(txn, batch_id)?;
     let shop = shop_of(txn, &b.shop_id)?;
     if !(is_admin || shop.is_staff(user_id)) {
-        return Err(ApiError::NotFound("no such batch".into()));
+        return Err(Error::NotFound("no such batch".into()));
     }
     Ok((b, shop))
 }
@@ -147,6 +147,25 @@ pub fn due(txn: &ReadTransaction, now: DateTime<Utc>) -> Result<Vec<String>, Sto
     Ok(out)
 }
 
+/// A batch locked before its cutoff: only the shop's owner (or an admin)
+/// may do that; a runner works batches but does not close them.
+pub fn lock_early(
+    txn: &WriteTransaction,
+    batch_id: &str,
+    user_id: &str,
+    admin: bool,
+    now: DateTime<Utc>,
+    otp_digits: u8,
+) -> Result<Batch, Error> {
+    let (_, shop) = staff_batch(txn, batch_id, user_id, admin)?;
+    if !(admin || shop.owner_id == user_id) {
+        return Err(Error::Forbidden(
+            "only the shop's owner locks a batch early".into(),
+        ));
+    }
+    lock(txn, batch_id, now, otp_digits)
+}
+
 /// Locks a batch: orders waiting for it become `BATCHED` with a fresh OTP
 /// each, the vendor and every student are told. A batch whose orders were
 /// all cancelled is `CANCELLED` instead. Refuses (409) a batch that is not
@@ -156,10 +175,10 @@ pub fn lock(
     batch_id: &str,
     now: DateTime<Utc>,
     otp_digits: u8,
-) -> Result<Batch, ApiError> {
+) -> Result<Batch, Error> {
     let mut b = load_batch(txn, batch_id)?;
     if b.status != BatchStatus::Open {
-        return Err(ApiError::Conflict(format!(
+        return Err(Error::Conflict(format!(
             "the batch is already {:?}",
             b.status
         )));
@@ -176,7 +195,7 @@ pub fn lock(
             None,
             Some(format!("{} locked", b.label)),
         )
-        .map_err(ApiError::Conflict)?;
+        .map_err(Error::Conflict)?;
         o.otp = Some(new_otp(otp_digits));
         save_order(txn, &o)?;
         batched += 1;
@@ -249,7 +268,7 @@ pub fn warn_stale(
     txn: &WriteTransaction,
     batch_id: &str,
     now: DateTime<Utc>,
-) -> Result<bool, ApiError> {
+) -> Result<bool, Error> {
     let mut b = load_batch(txn, batch_id)?;
     if b.status != BatchStatus::Locked || b.stale_warned_at.is_some() {
         return Ok(false);
@@ -302,10 +321,10 @@ pub fn claim(
     batch_id: &str,
     user_id: &str,
     is_admin: bool,
-) -> Result<Batch, ApiError> {
+) -> Result<Batch, Error> {
     let (mut b, _) = staff_batch(txn, batch_id, user_id, is_admin)?;
     if b.status != BatchStatus::Locked {
-        return Err(ApiError::Conflict(format!(
+        return Err(Error::Conflict(format!(
             "only a LOCKED batch can be claimed; this one is {:?}",
             b.status
         )));
@@ -313,7 +332,7 @@ pub fn claim(
     match &b.runner_id {
         Some(r) if r == user_id => return Ok(b),
         Some(_) => {
-            return Err(ApiError::Conflict(
+            return Err(Error::Conflict(
                 "another runner claimed this batch first".into(),
             ));
         }
@@ -333,19 +352,17 @@ fn may_work(
     user_id: &str,
     is_admin: bool,
     claims_if_free: bool,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     if is_admin || shop.owner_id == user_id {
         return Ok(());
     }
     match b.runner_id.as_deref() {
         Some(r) if r == user_id => Ok(()),
         None if claims_if_free => Ok(()),
-        None => Err(ApiError::Forbidden(
+        None => Err(Error::Forbidden(
             "claim this batch before working it".into(),
         )),
-        Some(_) => Err(ApiError::Forbidden(
-            "another runner claimed this batch".into(),
-        )),
+        Some(_) => Err(Error::Forbidden("another runner claimed this batch".into())),
     }
 }
 
@@ -355,11 +372,11 @@ pub fn dispatch(
     user_id: &str,
     is_admin: bool,
     now: DateTime<Utc>,
-) -> Result<Batch, ApiError> {
+) -> Result<Batch, Error> {
     let (mut b, shop) = staff_batch(txn, batch_id, user_id, is_admin)?;
     may_work(&b, &shop, user_id, is_admin, true)?;
     if !b.status.can_become(BatchStatus::InTransit) {
-        return Err(ApiError::Conflict(format!(
+        return Err(Error::Conflict(format!(
             "a {:?} batch cannot be dispatched",
             b.status
         )));
@@ -369,7 +386,7 @@ pub fn dispatch(
             continue;
         }
         o.transition(OrderStatus::OutForDelivery, now, Some(user_id), None)
-            .map_err(ApiError::Conflict)?;
+            .map_err(Error::Conflict)?;
         save_order(txn, &o)?;
         tell(
             txn,
@@ -398,10 +415,10 @@ pub fn milestone(
     user_id: &str,
     is_admin: bool,
     m: Milestone,
-) -> Result<Batch, ApiError> {
+) -> Result<Batch, Error> {
     let (mut b, shop) = staff_batch(txn, batch_id, user_id, is_admin)?;
     may_work(&b, &shop, user_id, is_admin, false)?;
-    check_milestone(b.status, b.milestone, m).map_err(ApiError::Conflict)?;
+    check_milestone(b.status, b.milestone, m).map_err(Error::Conflict)?;
     b.milestone = Some(m);
     save_batch(txn, &b)?;
     let text = match m {
@@ -463,9 +480,9 @@ fn staff_order(
     order_id: &str,
     user_id: &str,
     is_admin: bool,
-) -> Result<(Order, Shop, StaffRole), ApiError> {
+) -> Result<(Order, Shop, StaffRole), Error> {
     let o: Order = codec::get(&txn.open_table(tables::ORDERS)?, order_id)?
-        .ok_or_else(|| ApiError::NotFound("no such order".into()))?;
+        .ok_or_else(|| Error::NotFound("no such order".into()))?;
     let shop = shop_of(txn, &o.shop_id)?;
     if shop.owner_id == user_id {
         return Ok((o, shop, StaffRole::Owner));
@@ -477,11 +494,11 @@ fn staff_order(
         return Ok((o, shop, StaffRole::Runner));
     }
     if o.user_id == user_id {
-        return Err(ApiError::Forbidden(
+        return Err(Error::Forbidden(
             "only the shop's staff do this; read your OTP to them instead".into(),
         ));
     }
-    Err(ApiError::NotFound("no such order".into()))
+    Err(Error::NotFound("no such order".into()))
 }
 
 /// An order only its shop's owner (or an admin) may change: cancel, fail,
@@ -491,10 +508,10 @@ fn owner_order(
     order_id: &str,
     user_id: &str,
     is_admin: bool,
-) -> Result<(Order, Shop, StaffRole), ApiError> {
+) -> Result<(Order, Shop, StaffRole), Error> {
     let (o, shop, role) = staff_order(txn, order_id, user_id, is_admin)?;
     if role == StaffRole::Runner {
-        return Err(ApiError::Forbidden(
+        return Err(Error::Forbidden(
             "only the shop's owner or an admin does this".into(),
         ));
     }
@@ -522,7 +539,7 @@ pub fn deliver(
     max_attempts: u8,
     origin: &Origin,
     now: DateTime<Utc>,
-) -> Result<Delivered, ApiError> {
+) -> Result<Delivered, Error> {
     let (mut o, _, role) = staff_order(txn, order_id, user_id, is_admin)?;
     if role == StaffRole::Runner {
         let claimed = match &o.batch_id {
@@ -530,13 +547,13 @@ pub fn deliver(
             None => false,
         };
         if !claimed {
-            return Err(ApiError::Forbidden(
+            return Err(Error::Forbidden(
                 "runners deliver only the orders of a batch they claimed".into(),
             ));
         }
     }
     if o.status != OrderStatus::OutForDelivery {
-        return Err(ApiError::Conflict(format!(
+        return Err(Error::Conflict(format!(
             "an order that is {:?} cannot be delivered",
             o.status
         )));
@@ -555,7 +572,7 @@ pub fn deliver(
         }
         otp::Attempt::Right => {
             o.transition(OrderStatus::Completed, now, Some(user_id), None)
-                .map_err(ApiError::Conflict)?;
+                .map_err(Error::Conflict)?;
             o.payment_status = PaymentStatus::Paid;
             o.otp = None;
             let message = format!("{} is delivered. Enjoy!", o.display_id);
@@ -589,8 +606,8 @@ fn settle(
     )
 }
 
-fn locked() -> ApiError {
-    ApiError::Locked(
+fn locked() -> Error {
+    Error::Locked(
         "too many wrong OTPs: this order is locked; an admin settles it (mark it delivered \
          or failed, with a reason)"
             .into(),
@@ -645,10 +662,10 @@ pub fn regenerate_otp(
     max_attempts: u8,
     reason: Option<&str>,
     origin: &Origin,
-) -> Result<Order, ApiError> {
+) -> Result<Order, Error> {
     let (mut o, _, role) = staff_order(txn, order_id, user_id, is_admin)?;
     if !matches!(o.status, OrderStatus::Batched | OrderStatus::OutForDelivery) {
-        return Err(ApiError::Conflict(format!(
+        return Err(Error::Conflict(format!(
             "an order that is {:?} has no OTP",
             o.status
         )));
@@ -666,8 +683,8 @@ pub fn regenerate_otp(
         reason,
     )
     .map_err(|r| match r {
-        otp::RegenRefusal::NotAllowed(m) => ApiError::Forbidden(m.into()),
-        otp::RegenRefusal::OwnerLimit => ApiError::Forbidden(format!(
+        otp::RegenRefusal::NotAllowed(m) => Error::Forbidden(m.into()),
+        otp::RegenRefusal::OwnerLimit => Error::Forbidden(format!(
             "the shop may make a new OTP {} times per order; ask a campus admin",
             otp::OWNER_REGENERATIONS
         )),
@@ -714,7 +731,7 @@ pub fn fail(
     is_admin: bool,
     reason: &str,
     now: DateTime<Utc>,
-) -> Result<Order, ApiError> {
+) -> Result<Order, Error> {
     let (mut o, _, _) = owner_order(txn, order_id, user_id, is_admin)?;
     o.transition(
         OrderStatus::DeliveryFailed,
@@ -722,7 +739,7 @@ pub fn fail(
         Some(user_id),
         Some(reason.to_string()),
     )
-    .map_err(ApiError::Conflict)?;
+    .map_err(Error::Conflict)?;
     o.failure_reason = Some(reason.to_string());
     o.otp = None;
     let message = format!("{}: {reason}", o.display_id);
@@ -738,10 +755,10 @@ pub fn reschedule(
     is_admin: bool,
     now: DateTime<Utc>,
     tz: Tz,
-) -> Result<Order, ApiError> {
+) -> Result<Order, Error> {
     let (mut o, shop, _) = owner_order(txn, order_id, user_id, is_admin)?;
     if !o.status.can_become(OrderStatus::Rescheduled) {
-        return Err(ApiError::Conflict(format!(
+        return Err(Error::Conflict(format!(
             "an order that is {:?} cannot be rescheduled",
             o.status
         )));
@@ -750,7 +767,7 @@ pub fn reschedule(
     let batches = super::orders::ShopBatches::new(txn, &shop.id);
     let avail = |_: &str, cutoff: DateTime<Utc>| batches.availability(cutoff);
     let choice = choose_batch(&slots, now, tz, None, avail).map_err(|_| {
-        ApiError::from(FieldError::new(
+        Error::from(FieldError::new(
             "batch",
             "the shop has no upcoming batch to move this order into",
         ))
@@ -781,7 +798,7 @@ pub fn reschedule(
         Some(user_id),
         Some(format!("moved to {}", nb.label)),
     )
-    .map_err(ApiError::Conflict)?;
+    .map_err(Error::Conflict)?;
     o.batch_id = Some(nb.id.clone());
     o.cutoff_at = Some(nb.cutoff_at);
     // Tries and regenerations stay counted: a reschedule must not become a
@@ -815,10 +832,10 @@ pub fn accept_direct(
     is_admin: bool,
     digits: u8,
     now: DateTime<Utc>,
-) -> Result<Order, ApiError> {
+) -> Result<Order, Error> {
     let (mut o, _, _) = owner_order(txn, order_id, user_id, is_admin)?;
     if o.batch_id.is_some() {
-        return Err(ApiError::Conflict(
+        return Err(Error::Conflict(
             "this order goes with its batch, not directly".into(),
         ));
     }
@@ -828,7 +845,7 @@ pub fn accept_direct(
         Some(user_id),
         Some("accepted for direct delivery".into()),
     )
-    .map_err(ApiError::Conflict)?;
+    .map_err(Error::Conflict)?;
     o.otp = Some(new_otp(digits));
     save_order(txn, &o)?;
     tell(

@@ -9,7 +9,7 @@ use crate::domain::FieldError;
 use crate::domain::catalog::Product;
 use crate::domain::order::{Line, MAX_QUANTITY, normalize_lines};
 use crate::domain::shop::Shop;
-use crate::http::error::ApiError;
+use crate::error::Error;
 use crate::store::{StoreError, codec, tables};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,7 +67,7 @@ pub fn check_products(
     products: &impl ReadableTable<&'static str, &'static [u8]>,
     shop: &Shop,
     lines: &[Line],
-) -> Result<Vec<Product>, ApiError> {
+) -> Result<Vec<Product>, Error> {
     let mut out = Vec::with_capacity(lines.len());
     let mut bad = Vec::new();
     for l in lines {
@@ -95,7 +95,7 @@ pub fn replace(
     user_id: &str,
     shop: &Shop,
     raw: &[(String, i64)],
-) -> Result<Option<Cart>, ApiError> {
+) -> Result<Option<Cart>, Error> {
     let k = key(user_id, &shop.id);
     if raw.is_empty() {
         txn.open_table(tables::CARTS)?.remove(k.as_str())?;
@@ -126,7 +126,7 @@ pub fn refill(
     user_id: &str,
     shop: &Shop,
     wanted: &[(String, u32)],
-) -> Result<(Option<Cart>, Vec<String>), ApiError> {
+) -> Result<(Option<Cart>, Vec<String>), Error> {
     let products = txn.open_table(tables::PRODUCTS)?;
     let mut raw = Vec::new();
     let mut skipped = Vec::new();

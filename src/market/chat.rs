@@ -10,7 +10,7 @@ use crate::domain::chat::{self, Refusal};
 use crate::domain::order::Order;
 use crate::domain::shop::Shop;
 use crate::domain::user::User;
-use crate::http::error::ApiError;
+use crate::error::Error;
 use crate::market::orders::{self, Relation};
 use crate::store::{StoreError, codec, tables};
 
@@ -69,7 +69,7 @@ pub fn list(
     is_admin: bool,
     after: Option<&str>,
     limit: usize,
-) -> Result<Vec<Message>, ApiError> {
+) -> Result<Vec<Message>, Error> {
     orders::visible(
         &txn.open_table(tables::ORDERS)?,
         &txn.open_table(tables::SHOPS)?,
@@ -94,7 +94,7 @@ pub fn post(
     is_admin: bool,
     body: &str,
     now: DateTime<Utc>,
-) -> Result<Message, ApiError> {
+) -> Result<Message, Error> {
     let (order, relation) = orders::visible(
         &txn.open_table(tables::ORDERS)?,
         &txn.open_table(tables::SHOPS)?,
@@ -106,13 +106,13 @@ pub fn post(
         Relation::Student => Sender::Student,
         Relation::Staff { .. } => Sender::Shop,
         Relation::Admin => {
-            return Err(ApiError::Forbidden(
+            return Err(Error::Forbidden(
                 "admins can read order chats but not post in them".into(),
             ));
         }
     };
     let shop: Shop = codec::get(&txn.open_table(tables::SHOPS)?, &order.shop_id)?
-        .ok_or_else(|| ApiError::NotFound("no such order".into()))?;
+        .ok_or_else(|| Error::NotFound("no such order".into()))?;
     let mut table = txn.open_table(tables::CHAT_MESSAGES)?;
     let existing = thread(&table, order_id)?;
     let mine: Vec<DateTime<Utc>> = existing
@@ -123,10 +123,10 @@ pub fn post(
     let open = chat::is_open(order.status, ended_at(&order), now);
     chat::may_post(existing.len(), &mine, open, now).map_err(|r| match r {
         Refusal::Closed => {
-            ApiError::Conflict("this order's chat is closed: it ended more than 3 days ago".into())
+            Error::Conflict("this order's chat is closed: it ended more than 3 days ago".into())
         }
-        Refusal::Full => ApiError::Conflict("this order's chat is full".into()),
-        Refusal::TooFast { retry_after_secs } => ApiError::TooManyRequests { retry_after_secs },
+        Refusal::Full => Error::Conflict("this order's chat is full".into()),
+        Refusal::TooFast { retry_after_secs } => Error::TooMany { retry_after_secs },
     })?;
     let sender_name = match sender {
         Sender::Shop => shop.name.clone(),
@@ -147,7 +147,7 @@ pub fn post(
     drop(table);
     // Without `author_id`: a student talks to the shop, and which staff
     // member wrote is not theirs to learn (SPEC §3, ChatMessage).
-    let mut data = serde_json::to_value(&m).map_err(|e| ApiError::Internal(e.into()))?;
+    let mut data = serde_json::to_value(&m).map_err(|e| Error::Internal(e.into()))?;
     if let Some(o) = data.as_object_mut() {
         o.remove("author_id");
     }

@@ -13,7 +13,7 @@ pub mod reviews;
 use redb::{ReadTransaction, ReadableTable};
 
 use crate::domain::shop::Shop;
-use crate::http::error::ApiError;
+use crate::error::Error;
 use crate::store::{StoreError, codec, tables};
 
 /// Reads a record by id from a table readable in either kind of transaction.
@@ -31,7 +31,7 @@ pub fn visible_shop(
     shop_id: &str,
     user_id: Option<&str>,
     is_admin: bool,
-) -> Result<Shop, ApiError> {
+) -> Result<Shop, Error> {
     let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, shop_id)?;
     match shop {
         Some(s)
@@ -40,6 +40,6 @@ pub fn visible_shop(
         {
             Ok(s)
         }
-        _ => Err(ApiError::NotFound("no such shop".into())),
+        _ => Err(Error::NotFound("no such shop".into())),
     }
 }

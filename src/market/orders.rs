@@ -19,7 +19,7 @@ use crate::domain::order::{
 };
 use crate::domain::shop::Shop;
 use crate::domain::{FieldError, money};
-use crate::http::error::ApiError;
+use crate::error::Error;
 use crate::store::{StoreError, cache, codec, tables};
 
 /// How long an `Idempotency-Key` is remembered.
@@ -241,7 +241,7 @@ pub fn place(
     idempotency_key: &str,
     now: DateTime<Utc>,
     tz: Tz,
-) -> Result<Placed, ApiError> {
+) -> Result<Placed, Error> {
     // 1. Idempotency: same key and body → the original order; other body → 422.
     let ikey = idem_key(&c.user_id, idempotency_key);
     // Tables used both to check and to write stay open between the two: an
@@ -258,7 +258,7 @@ pub fn place(
             .into());
         }
         let o = codec::get::<Order>(&txn.open_table(tables::ORDERS)?, &rec.order_id)?
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("idempotent order missing")))?;
+            .ok_or_else(|| Error::internal(anyhow::anyhow!("idempotent order missing")))?;
         return Ok(Placed::Replayed(o));
     }
 
@@ -270,9 +270,9 @@ pub fn place(
     })?;
     let shop = Option::as_ref(&shop)
         .filter(|s| s.is_public())
-        .ok_or_else(|| ApiError::NotFound("no such shop".into()))?;
+        .ok_or_else(|| Error::NotFound("no such shop".into()))?;
     if !shop.accepting_orders {
-        return Err(ApiError::Conflict(format!(
+        return Err(Error::Conflict(format!(
             "{} is not accepting orders right now",
             shop.name
         )));
@@ -288,7 +288,7 @@ pub fn place(
         .map(|(p, l)| format!("{} (wanted {}, {} left)", p.name, l.quantity, p.stock))
         .collect();
     if !short.is_empty() {
-        return Err(ApiError::Conflict(format!(
+        return Err(Error::Conflict(format!(
             "not enough stock: {}",
             short.join("; ")
         )));
@@ -325,7 +325,7 @@ pub fn place(
         &c.user_id,
         &c.address_id,
     )
-    .map_err(|_| ApiError::from(FieldError::new("address_id", "no such address of yours")))?;
+    .map_err(|_| Error::from(FieldError::new("address_id", "no such address of yours")))?;
     if !shop.delivers_to_building(&address.building_id) {
         return Err(FieldError::new(
             "address_id",
@@ -343,7 +343,7 @@ pub fn place(
         Delivery::Direct => None,
         Delivery::Batch { slot_id, cutoff_at } => Some(
             choose_batch(&slots, now, tz, Some((slot_id, *cutoff_at)), avail).map_err(|_| {
-                ApiError::from(FieldError::new(
+                Error::from(FieldError::new(
                     "cutoff_at",
                     "that batch is not open for orders",
                 ))
@@ -385,7 +385,7 @@ pub fn place(
     if let Some(seen) = c.expected_total
         && seen != totals.total
     {
-        return Err(ApiError::Conflict(price_change(&items, &totals, seen)));
+        return Err(Error::Conflict(price_change(&items, &totals, seen)));
     }
 
     // --- Every check passed: write. ---
@@ -476,10 +476,10 @@ pub fn place(
 }
 
 /// A shop students may order from or fill a cart at (public), else 404.
-pub fn public_shop(txn: &WriteTransaction, shop_id: &str) -> Result<Shop, ApiError> {
+pub fn public_shop(txn: &WriteTransaction, shop_id: &str) -> Result<Shop, Error> {
     codec::get::<Shop>(&txn.open_table(tables::SHOPS)?, shop_id)?
         .filter(Shop::is_public)
-        .ok_or_else(|| ApiError::NotFound("no such shop".into()))
+        .ok_or_else(|| Error::NotFound("no such shop".into()))
 }
 
 /// Who the caller is to an order.
@@ -499,8 +499,8 @@ pub fn visible(
     order_id: &str,
     user_id: &str,
     is_admin: bool,
-) -> Result<(Order, Relation), ApiError> {
-    let not_found = || ApiError::NotFound("no such order".into());
+) -> Result<(Order, Relation), Error> {
+    let not_found = || Error::NotFound("no such order".into());
     let o: Order = codec::get(orders, order_id)?.ok_or_else(not_found)?;
     if o.user_id == user_id {
         return Ok((o, Relation::Student));
@@ -597,7 +597,7 @@ pub fn cancel(
     is_admin: bool,
     reason: Option<String>,
     now: DateTime<Utc>,
-) -> Result<Order, ApiError> {
+) -> Result<Order, Error> {
     let (mut o, rel) = visible(
         &txn.open_table(tables::ORDERS)?,
         &txn.open_table(tables::SHOPS)?,
@@ -611,20 +611,20 @@ pub fn cancel(
         // An admin who is also a runner cancels as an admin.
         Relation::Staff { owner: false } if is_admin => Actor::Admin,
         Relation::Staff { owner: false } => {
-            return Err(ApiError::Forbidden(
+            return Err(Error::Forbidden(
                 "only the shop's owner or an admin cancels an order".into(),
             ));
         }
         Relation::Admin => Actor::Admin,
     };
-    order::may_cancel(o.status, actor).map_err(ApiError::Conflict)?;
+    order::may_cancel(o.status, actor).map_err(Error::Conflict)?;
     if actor != Actor::Student && reason.is_none() {
         return Err(
             FieldError::new("reason", "a shop or admin cancellation needs a reason").into(),
         );
     }
     o.transition(OrderStatus::Cancelled, now, Some(user_id), reason.clone())
-        .map_err(ApiError::Conflict)?;
+        .map_err(Error::Conflict)?;
     o.cancellation_reason = reason.or_else(|| Some("cancelled by the student".into()));
     o.otp = None;
     restore_stock(txn, &o, now)?;
@@ -664,17 +664,15 @@ pub fn override_status(
     reason: &str,
     origin: &Origin,
     now: DateTime<Utc>,
-) -> Result<Order, ApiError> {
+) -> Result<Order, Error> {
     let mut o: Order = codec::get(&txn.open_table(tables::ORDERS)?, order_id)?
-        .ok_or_else(|| ApiError::NotFound("no such order".into()))?;
+        .ok_or_else(|| Error::NotFound("no such order".into()))?;
     if o.status == status {
-        return Err(ApiError::Conflict(format!(
-            "the order is already {status:?}"
-        )));
+        return Err(Error::Conflict(format!("the order is already {status:?}")));
     }
     let from = o.status;
     if from == OrderStatus::Cancelled {
-        return Err(ApiError::Conflict(
+        return Err(Error::Conflict(
             "a cancelled order's stock was returned; place a new order instead".into(),
         ));
     }

@@ -7,7 +7,7 @@ use crate::domain::catalog::{Product, Review, check_rating};
 use crate::domain::order::{Order, OrderStatus};
 use crate::domain::shop::Shop;
 use crate::domain::{FieldError, bounded_text};
-use crate::http::error::ApiError;
+use crate::error::Error;
 use crate::store::{StoreError, codec, tables};
 
 fn review_key(order_id: &str, product_id: &str) -> String {
@@ -23,14 +23,14 @@ pub fn create(
     product_id: &str,
     rating: i64,
     comment: &str,
-) -> Result<Review, ApiError> {
+) -> Result<Review, Error> {
     let rating = check_rating(rating)?;
     let comment = bounded_text("comment", comment, 0, 1000, true)?;
     let o: Order = codec::get(&txn.open_table(tables::ORDERS)?, order_id)?
         .filter(|o: &Order| o.user_id == user_id)
-        .ok_or_else(|| ApiError::NotFound("no such order".into()))?;
+        .ok_or_else(|| Error::NotFound("no such order".into()))?;
     if o.status != OrderStatus::Completed {
-        return Err(ApiError::Conflict(
+        return Err(Error::Conflict(
             "only delivered orders can be reviewed".into(),
         ));
     }
@@ -40,7 +40,7 @@ pub fn create(
     let key = review_key(order_id, product_id);
     let mut reviews = txn.open_table(tables::REVIEWS)?;
     if reviews.get(key.as_str())?.is_some() {
-        return Err(ApiError::Conflict("this item is already reviewed".into()));
+        return Err(Error::Conflict("this item is already reviewed".into()));
     }
     let r = Review {
         id: ulid::Ulid::new().to_string(),
@@ -108,16 +108,16 @@ pub fn of_product(
 }
 
 /// Starts watching a sold-out product of a shop the student can see.
-pub fn watch(txn: &WriteTransaction, user_id: &str, product_id: &str) -> Result<(), ApiError> {
+pub fn watch(txn: &WriteTransaction, user_id: &str, product_id: &str) -> Result<(), Error> {
     let p: Product = codec::get(&txn.open_table(tables::PRODUCTS)?, product_id)?
         .filter(Product::is_live)
-        .ok_or_else(|| ApiError::NotFound("no such product".into()))?;
+        .ok_or_else(|| Error::NotFound("no such product".into()))?;
     let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, &p.shop_id)?;
     if !shop.is_some_and(|s| s.is_public()) {
-        return Err(ApiError::NotFound("no such product".into()));
+        return Err(Error::NotFound("no such product".into()));
     }
     if p.stock > 0 {
-        return Err(ApiError::Conflict(
+        return Err(Error::Conflict(
             "this product is in stock; order it now".into(),
         ));
     }
@@ -126,7 +126,7 @@ pub fn watch(txn: &WriteTransaction, user_id: &str, product_id: &str) -> Result<
     Ok(())
 }
 
-pub fn unwatch(txn: &WriteTransaction, user_id: &str, product_id: &str) -> Result<(), ApiError> {
+pub fn unwatch(txn: &WriteTransaction, user_id: &str, product_id: &str) -> Result<(), Error> {
     txn.open_multimap_table(tables::STOCK_WATCHES)?
         .remove(product_id, user_id)?;
     Ok(())

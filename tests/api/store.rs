@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use redb::{ReadableTable, TableDefinition};
-use uphill::http::error::ApiError;
+use uphill::error::Error;
 use uphill::store::{Store, StoreError, WriterOptions};
 
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("test_counters");
@@ -116,7 +116,7 @@ async fn a_rejected_command_does_not_take_its_neighbours_down() {
         tokio::spawn(async move {
             s.write(|txn| {
                 txn.open_table(COUNTERS)?.insert("a", 1)?;
-                Ok::<_, ApiError>(())
+                Ok::<_, Error>(())
             })
             .await
         })
@@ -124,7 +124,7 @@ async fn a_rejected_command_does_not_take_its_neighbours_down() {
     let rejected = {
         let s = store.clone();
         tokio::spawn(async move {
-            s.write(|_txn| Err::<(), _>(ApiError::Conflict("no".into())))
+            s.write(|_txn| Err::<(), _>(Error::Conflict("no".into())))
                 .await
         })
     };
@@ -133,17 +133,14 @@ async fn a_rejected_command_does_not_take_its_neighbours_down() {
         tokio::spawn(async move {
             s.write(|txn| {
                 txn.open_table(COUNTERS)?.insert("b", 2)?;
-                Ok::<_, ApiError>(())
+                Ok::<_, Error>(())
             })
             .await
         })
     };
     blocker.await.unwrap();
     ok1.await.unwrap().unwrap();
-    assert!(matches!(
-        rejected.await.unwrap(),
-        Err(ApiError::Conflict(_))
-    ));
+    assert!(matches!(rejected.await.unwrap(), Err(Error::Conflict(_))));
     ok2.await.unwrap().unwrap();
     assert_eq!(read_counter(&store, "a").await, Some(1));
     assert_eq!(read_counter(&store, "b").await, Some(2));
