@@ -1,18 +1,37 @@
 //! Uphill: a campus marketplace with scheduled batch delivery.
 //!
 //! Where things live:
-//! - `domain`: business rules as plain types and functions (no I/O).
-//! - `auth`: accounts, sessions, API tokens, login throttling.
-//! - `store`: redb tables, record encoding, migrations, the group-commit writer.
-//! - `admin`: campus administration (users, settings, audit log, lists).
+//! - `domain`: business rules as plain types and functions, no I/O (money,
+//!   the order state machine, the cutoff rule and batch choice, OTP tries,
+//!   upload quotas); `error`: the rules' own error type, mapped to HTTP only
+//!   in `http::error`.
+//! - `catalog`: shops, verification, staff (runner invitations), products and
+//!   restocks, slots, favourites and announcements, one submodule each.
+//! - `market`: addresses, carts, checkout, orders and their counts by status,
+//!   the batch lifecycle, reviews, stock watches, order chat.
+//! - `admin`: campus administration (users, buildings, categories);
+//!   `settings`: platform settings; `audit`: the audit log.
+//! - `auth`: accounts, sessions, API tokens, mailed links, argon2id hashing,
+//!   sign-in and sign-up throttling.
+//! - `notify`: in-app notifications; `events`: the event log behind the live
+//!   stream.
+//! - `jobs`: the batch closer on its schedule; `clock`: the time the batch
+//!   flow runs on (tests move it).
+//! - `store`: redb tables, record encoding, migrations, the group-commit
+//!   writer and its cache.
+//! - `search`: the tantivy index, its durable queue and its one writer.
+//! - `files`: uploaded images, their renditions on disk, and their collector.
+//! - `documents`: PDF receipts and pick lists, rendered from loaded records.
 //! - `mail`: the email outbox, its worker and templates; `alerts`: built-in
 //!   alert rules and incidents.
-//! - `search`: the tantivy index, its queue and its one writer.
-//! - `documents`: PDF receipts and pick lists, rendered from loaded records.
-//! - `files`: uploaded images, their renditions on disk, and their collector.
-//! - `http`: routes, OpenAPI, problem+json errors, middleware.
+//! - `backup`: snapshots, archives, retention, restore; `metrics`: Prometheus
+//!   text and rollups; `check`: `uphill check`'s system checks.
+//! - `http`: routes, OpenAPI, problem+json errors, middleware, the embedded
+//!   web UI.
 //! - `net`: connection caps and timeouts, the accept loop, the open-file limit.
-//! - `app`: builds and runs the server; `cli`: the `uphill` command.
+//! - `config`: layered configuration; `telemetry`: logs.
+//! - `app`: builds and runs the server; `cli`: the `uphill` command; `seed`:
+//!   the demo campus.
 
 // Linked for its `memcpy`/`memmove` symbols, which replace musl's (see
 // crates/fastmem): nothing calls it by name.
