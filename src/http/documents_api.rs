@@ -15,11 +15,7 @@ use super::error::ApiError;
 use super::extract::Auth;
 use crate::app::AppState;
 use crate::documents;
-use crate::domain::batch::Batch;
-use crate::domain::shop::Shop;
-use crate::error::Error;
-use crate::market::orders;
-use crate::store::{codec, tables};
+use crate::market::printouts;
 
 pub struct DocumentsApi {
     pub state: Arc<AppState>,
@@ -87,23 +83,7 @@ impl DocumentsApi {
         let (shop, batch, list) = self
             .state
             .store
-            .read(move |txn| {
-                let not_found = || ApiError::Rule(Error::NotFound("no such batch".into()));
-                let b: Batch =
-                    codec::get(&txn.open_table(tables::BATCHES)?, &id.0)?.ok_or_else(not_found)?;
-                let shop: Shop = codec::get(&txn.open_table(tables::SHOPS)?, &b.shop_id)?
-                    .filter(|s: &Shop| admin || s.is_staff(&uid))
-                    .ok_or_else(not_found)?;
-                let mut ids = Vec::new();
-                for o in txn
-                    .open_multimap_table(tables::BATCH_TO_ORDERS)?
-                    .get(b.id.as_str())?
-                {
-                    ids.push(o?.value().to_string());
-                }
-                let list = orders::load_many(txn, &ids)?;
-                Ok::<_, ApiError>((shop, b, list))
-            })
+            .read(move |txn| printouts::pick_list(txn, &id.0, &uid, admin))
             .await?;
         let name = format!("picklist-{}.pdf", file_part(&batch.label, &batch.id));
         let currency = self.state.config.campus.currency.clone();
@@ -123,16 +103,7 @@ impl DocumentsApi {
         let (shop, order) = self
             .state
             .store
-            .read(move |txn| {
-                let shops = txn.open_table(tables::SHOPS)?;
-                let (o, _) =
-                    orders::visible(&txn.open_table(tables::ORDERS)?, &shops, &id.0, &uid, admin)?;
-                // Shops are only ever soft-deleted, so this is a broken store.
-                let shop: Shop = codec::get(&shops, &o.shop_id)?.ok_or_else(|| {
-                    ApiError::internal(anyhow::anyhow!("order {} has no shop {}", o.id, o.shop_id))
-                })?;
-                Ok::<_, ApiError>((shop, o))
-            })
+            .read(move |txn| printouts::receipt(txn, &id.0, &uid, admin))
             .await?;
         let name = format!("receipt-{}.pdf", file_part(&order.display_id, &order.id));
         let currency = self.state.config.campus.currency.clone();

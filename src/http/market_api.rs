@@ -558,13 +558,10 @@ impl MarketApi {
         auth: Auth,
         #[oai(validator(max_length = 26))] shop_id: Path<String>,
     ) -> Result<NoContent, ApiError> {
-        let k = carts::key(auth.user_id(), &shop_id.0);
+        let uid = auth.user_id().to_string();
         self.state
             .store
-            .write(move |txn| {
-                txn.open_table(tables::CARTS)?.remove(k.as_str())?;
-                Ok::<_, ApiError>(())
-            })
+            .write(move |txn| carts::empty(txn, &uid, &shop_id.0))
             .await?;
         Ok(NoContent::Done)
     }

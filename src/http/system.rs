@@ -35,16 +35,7 @@ struct Readiness {
 /// closer runs, and the search index is open (not rebuilding).
 #[handler]
 pub async fn readyz(state: Data<&Arc<AppState>>) -> Response {
-    let store_ok = state.store.is_healthy()
-        && state
-            .store
-            .read(|txn| {
-                txn.open_table(crate::store::tables::META)
-                    .map(|_| ())
-                    .map_err(crate::store::StoreError::from)
-            })
-            .await
-            .is_ok();
+    let store_ok = state.store.answers().await;
     let store = Check {
         ok: store_ok,
         detail: if store_ok {

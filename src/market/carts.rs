@@ -96,11 +96,11 @@ pub fn replace(
     shop: &Shop,
     raw: &[(String, i64)],
 ) -> Result<Option<Cart>, Error> {
-    let k = key(user_id, &shop.id);
     if raw.is_empty() {
-        txn.open_table(tables::CARTS)?.remove(k.as_str())?;
+        empty(txn, user_id, &shop.id)?;
         return Ok(None);
     }
+    let k = key(user_id, &shop.id);
     let lines = normalize_lines(raw)?;
     check_products(&txn.open_table(tables::PRODUCTS)?, shop, &lines)?;
     let cart = Cart {
@@ -117,6 +117,13 @@ pub fn replace(
     };
     codec::put(&mut txn.open_table(tables::CARTS)?, &k, &cart)?;
     Ok(Some(cart))
+}
+
+/// Empties the user's cart at a shop; emptying an empty cart is no error.
+pub fn empty(txn: &WriteTransaction, user_id: &str, shop_id: &str) -> Result<(), StoreError> {
+    txn.open_table(tables::CARTS)?
+        .remove(key(user_id, shop_id).as_str())?;
+    Ok(())
 }
 
 /// Fills the cart from a past order's items, each capped at the current

@@ -8,6 +8,7 @@ pub mod carts;
 pub mod chat;
 pub mod order_counts;
 pub mod orders;
+pub mod printouts;
 pub mod reviews;
 
 use redb::{ReadTransaction, ReadableTable};

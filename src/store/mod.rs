@@ -206,6 +206,20 @@ impl Store {
         self.inner.healthy.load(Ordering::Relaxed)
     }
 
+    /// Healthy, and a read transaction opens a table now: what readiness
+    /// asks of the store.
+    pub async fn answers(&self) -> bool {
+        self.is_healthy()
+            && self
+                .read(|txn| {
+                    txn.open_table(tables::META)
+                        .map(|_| ())
+                        .map_err(StoreError::from)
+                })
+                .await
+                .is_ok()
+    }
+
     /// Resolves when the writer has given up: the database could not be
     /// reopened after an I/O failure (corruption, not a full disk), so a
     /// restart is the only way forward.
