@@ -426,6 +426,11 @@ def sse_bench():
             "sse_p99_ms_runs": [round(r["p99_ms"], 1) for r in runs],
             **floor_figures,
             "sse_p99_to_raw_floor": round(p99 / floor_figures["sse_floor_raw_p99_ms"], 2),
+            # SPEC §10's bars: ≤ 1.3× the p99 and ≤ 1.25× the memory per
+            # stream of poem's own stack (`auto`) in the same run.
+            "sse_p99_to_poem_stack": round(p99 / floor_figures["sse_floor_auto_p99_ms"], 2),
+            "sse_kib_to_poem_stack": round(
+                runs[0]["kib_per_stream"] / floor_figures["sse_floor_auto_kib_per_stream"], 2),
         }
     finally:
         server.cleanup()
