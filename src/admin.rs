@@ -49,6 +49,20 @@ pub fn acting_admin(txn: &WriteTransaction, origin: &Origin) -> Result<String, E
     }
 }
 
+/// Audits an admin's operation that changed no record (a search rebuild),
+/// if the caller is still an active admin.
+pub fn record(
+    txn: &WriteTransaction,
+    origin: &Origin,
+    action: &str,
+    target: &str,
+    details: String,
+) -> Result<(), Error> {
+    acting_admin(txn, origin)?;
+    audit::append(txn, origin, action, target, details)?;
+    Ok(())
+}
+
 /// Trims an optional reason; blank means none.
 pub fn parse_reason(raw: Option<&str>) -> Result<Option<String>, Error> {
     let Some(raw) = raw else { return Ok(None) };

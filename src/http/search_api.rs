@@ -13,7 +13,6 @@ use chrono::{DateTime, Utc};
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
-use redb::ReadTransaction;
 
 use poem::Request;
 
@@ -25,14 +24,12 @@ use super::market_api::OrderStatusView;
 use super::{ApiTags, origin};
 use crate::app::AppState;
 use crate::domain::FieldError;
-use crate::domain::catalog::{Category, Product};
-use crate::domain::order::Order;
-use crate::domain::shop::Shop;
-use crate::domain::user::{User, UserStatus};
+use crate::domain::user::UserStatus;
 use crate::error::Error;
+use crate::search::hits::{self, Hit};
 use crate::search::query::{self, QueryError};
 use crate::search::{Filters, Kind, SearchError};
-use crate::store::{StoreError, codec, tables};
+use crate::store::StoreError;
 
 pub struct SearchApi {
     pub state: Arc<AppState>,
@@ -195,7 +192,7 @@ impl SearchApi {
                     let mine = self
                         .state
                         .store
-                        .read(move |txn| shops_of(txn, &uid))
+                        .read(move |txn| hits::shops_worked_by(txn, &uid))
                         .await?;
                     if mine.is_empty() {
                         return Err(ApiError::Rule(Error::Forbidden(
@@ -251,9 +248,11 @@ impl SearchApi {
                     }
                 })?;
             let allowed = filters.shops_any.clone();
-            let mut out = state
-                .store
-                .read_blocking(|txn| load_hits(txn, kind, &page.ids, allowed.as_deref()))?;
+            let mut out = views(
+                state
+                    .store
+                    .read_blocking(|txn| hits::load(txn, kind, &page.ids, allowed.as_deref()))?,
+            );
             if page.more {
                 out.next_offset = Some((offset + limit) as u32);
             }
@@ -305,9 +304,7 @@ impl SearchAdminApi {
         self.state
             .store
             .write(move |txn| {
-                crate::admin::acting_admin(txn, &origin)?;
-                crate::audit::append(txn, &origin, "search.reindex", "search", details.clone())?;
-                Ok::<_, ApiError>(())
+                crate::admin::record(txn, &origin, "search.reindex", "search", details.clone())
             })
             .await?;
         Ok(Json(ReindexReport {
@@ -324,130 +321,59 @@ pub struct SearchAdminApi {
     pub state: Arc<AppState>,
 }
 
-/// The shops whose orders a user works: the one they own and those they
-/// run for.
-fn shops_of(txn: &ReadTransaction, user_id: &str) -> Result<Vec<String>, ApiError> {
-    let mut out = Vec::new();
-    if let Some(s) = txn.open_table(tables::OWNER_TO_SHOP)?.get(user_id)? {
-        out.push(s.value().to_string());
-    }
-    for s in txn
-        .open_multimap_table(tables::STAFF_TO_SHOPS)?
-        .get(user_id)?
-    {
-        let s = s?.value().to_string();
-        if !out.contains(&s) {
-            out.push(s);
-        }
-    }
-    Ok(out)
-}
-
-/// Loads the hits in rank order, dropping any the store says are no longer
-/// visible (deleted product, hidden shop) or gone.
-fn load_hits(
-    txn: &ReadTransaction,
-    kind: Kind,
-    ids: &[String],
-    allowed_shops: Option<&[String]>,
-) -> Result<SearchResults, ApiError> {
+/// The page of views for hits still visible, in rank order.
+fn views(hits: Vec<Hit>) -> SearchResults {
     let mut out = SearchResults::default();
-    let shops = txn.open_table(tables::SHOPS)?;
-    match kind {
-        Kind::Products => {
-            let products = txn.open_table(tables::PRODUCTS)?;
-            let categories = txn.open_table(tables::CATEGORIES)?;
-            for id in ids {
-                let Some(p) = codec::get::<Product>(&products, id)? else {
-                    continue;
-                };
-                let Some(shop) = codec::get::<Shop>(&shops, &p.shop_id)? else {
-                    continue;
-                };
-                if !p.is_live() || !shop.is_public() {
-                    continue;
-                }
-                let category_name = match &p.category_id {
-                    Some(c) => codec::get::<Category>(&categories, c)?.map(|c| c.name),
-                    None => None,
-                };
-                out.products.push(ProductHit {
-                    unit_price: p.unit_price(),
-                    in_stock: p.stock > 0,
-                    id: p.id,
-                    name: p.name,
-                    shop_id: p.shop_id,
-                    shop_name: shop.name,
-                    category_id: p.category_id,
-                    category_name,
-                    price: p.price,
-                    is_veg: p.is_veg,
-                    image: p.image,
-                });
-            }
-        }
-        Kind::Shops => {
-            for id in ids {
-                let Some(s) = codec::get::<Shop>(&shops, id)? else {
-                    continue;
-                };
-                if !s.is_public() {
-                    continue;
-                }
-                out.shops.push(ShopHit {
-                    id: s.id,
-                    name: s.name,
-                    description: s.description,
-                    location: s.location,
-                    shop_type: s.shop_type.into(),
-                    accepting_orders: s.accepting_orders,
-                    image: s.image,
-                });
-            }
-        }
-        Kind::Orders => {
-            let orders = txn.open_table(tables::ORDERS)?;
-            let users = txn.open_table(tables::USERS)?;
-            for id in ids {
-                let Some(o) = codec::get::<Order>(&orders, id)? else {
-                    continue;
-                };
-                if allowed_shops.is_some_and(|a| !a.contains(&o.shop_id)) {
-                    continue;
-                }
-                let shop_name = codec::get::<Shop>(&shops, &o.shop_id)?
-                    .map(|s| s.name)
-                    .unwrap_or_default();
-                let student_name = codec::get::<User>(&users, &o.user_id)?
-                    .map(|u| u.name)
-                    .unwrap_or_default();
-                out.orders.push(OrderHit {
-                    id: o.id,
-                    display_id: o.display_id,
-                    shop_id: o.shop_id,
-                    shop_name,
-                    student_name,
-                    status: o.status.into(),
-                    total: o.total,
-                    created_at: o.created_at,
-                });
-            }
-        }
-        Kind::Users => {
-            let users = txn.open_table(tables::USERS)?;
-            for id in ids {
-                let Some(u) = codec::get::<User>(&users, id)? else {
-                    continue;
-                };
-                out.users.push(UserHit {
-                    id: u.id,
-                    name: u.name,
-                    email: u.email,
-                    status: u.status.into(),
-                    is_admin: u.is_admin,
-                });
-            }
+    for hit in hits {
+        match hit {
+            Hit::Product {
+                product: p,
+                shop_name,
+                category_name,
+            } => out.products.push(ProductHit {
+                unit_price: p.unit_price(),
+                in_stock: p.stock > 0,
+                id: p.id,
+                name: p.name,
+                shop_id: p.shop_id,
+                shop_name,
+                category_id: p.category_id,
+                category_name,
+                price: p.price,
+                is_veg: p.is_veg,
+                image: p.image,
+            }),
+            Hit::Shop(s) => out.shops.push(ShopHit {
+                id: s.id,
+                name: s.name,
+                description: s.description,
+                location: s.location,
+                shop_type: s.shop_type.into(),
+                accepting_orders: s.accepting_orders,
+                image: s.image,
+            }),
+            Hit::Order {
+                order: o,
+                shop_name,
+                student_name,
+            } => out.orders.push(OrderHit {
+                id: o.id,
+                display_id: o.display_id,
+                shop_id: o.shop_id,
+                shop_name,
+                student_name,
+                status: o.status.into(),
+                total: o.total,
+                created_at: o.created_at,
+            }),
+            Hit::User(u) => out.users.push(UserHit {
+                id: u.id,
+                name: u.name,
+                email: u.email,
+                status: u.status.into(),
+                is_admin: u.is_admin,
+            }),
         }
     }
-    Ok(out)
+    out
 }

@@ -9,6 +9,7 @@
 //! Searching returns ids in rank order; callers load the records from the
 //! store and re-check visibility there.
 
+pub mod hits;
 pub mod indexer;
 pub mod query;
 pub mod queue;
