@@ -278,13 +278,15 @@ pub fn roles(txn: &ReadTransaction, user_id: &str) -> Result<Roles, StoreError> 
 }
 
 /// Stores one broadcast, whatever the size of its audience.
+/// Sends a broadcast (audited).
 pub fn broadcast(
     txn: &WriteTransaction,
-    by: &str,
+    origin: &crate::audit::Origin,
     title: &str,
     message: &str,
     audience: Audience,
 ) -> Result<Broadcast, StoreError> {
+    let by = origin.actor_id.as_deref().unwrap_or_default();
     let b = Broadcast {
         id: next_id(),
         title: title.to_string(),
@@ -301,6 +303,8 @@ pub fn broadcast(
         o.remove("created_by");
     }
     crate::events::emit_to(txn, audience, "broadcast", data)?;
+    let details = format!("{:?}: {}", audience, b.title);
+    crate::audit::append(txn, origin, "broadcast.create", &b.id, details)?;
     Ok(b)
 }
 

@@ -16,9 +16,8 @@ use super::types::mirror_enum;
 use super::{ApiTags, origin};
 use crate::alerts::{self, Incident};
 use crate::app::AppState;
-use crate::audit;
 use crate::error::Error;
-use crate::mail::{self, AdminError, MailState, OutboxMail, OutboxQuery};
+use crate::mail::{self, MailState, OutboxMail, OutboxQuery};
 
 pub struct MailApi {
     pub state: Arc<AppState>,
@@ -121,16 +120,6 @@ pub struct AlertsView {
     pub recent: Vec<IncidentView>,
 }
 
-impl From<AdminError> for ApiError {
-    fn from(e: AdminError) -> Self {
-        match e {
-            AdminError::NotFound => ApiError::Rule(Error::NotFound("no such mail".into())),
-            AdminError::NotDead => ApiError::Rule(Error::Conflict(e.to_string())),
-            AdminError::Store(s) => ApiError::Rule(Error::Store(s)),
-        }
-    }
-}
-
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Admin")]
 impl MailApi {
     /// The mail outbox: queued and dead-lettered mail, oldest first, with
@@ -186,17 +175,7 @@ impl MailApi {
         let m = self
             .state
             .store
-            .write(move |txn| {
-                let m = mail::retry(txn, &id)?;
-                audit::append(
-                    txn,
-                    &origin,
-                    "mail.retry",
-                    &m.id,
-                    format!("{} to {}", m.message.template(), m.to),
-                )?;
-                Ok::<_, ApiError>(m)
-            })
+            .write(move |txn| mail::retry(txn, &origin, &id).map_err(Error::from))
             .await?;
         self.state.mail.wake();
         Ok(Json(m.into()))
@@ -214,17 +193,7 @@ impl MailApi {
         let (id, origin) = (id.0, origin(req, Some(auth.user_id())));
         self.state
             .store
-            .write(move |txn| {
-                let m = mail::discard(txn, &id)?;
-                audit::append(
-                    txn,
-                    &origin,
-                    "mail.discard",
-                    &m.id,
-                    format!("{} to {}", m.message.template(), m.to),
-                )?;
-                Ok::<_, ApiError>(())
-            })
+            .write(move |txn| mail::discard(txn, &origin, &id).map_err(Error::from))
             .await?;
         Ok(NoContent::Done)
     }

@@ -730,19 +730,7 @@ impl MarketApi {
         let (shop_id, skipped) = self
             .state
             .store
-            .write(move |txn| {
-                let o: Order = crate::store::codec::get(&txn.open_table(tables::ORDERS)?, &id.0)?
-                    .filter(|o: &Order| o.user_id == uid)
-                    .ok_or_else(|| ApiError::Rule(Error::NotFound("no such order".into())))?;
-                let shop = crate::market::orders::public_shop(txn, &o.shop_id)?;
-                let wanted: Vec<(String, u32)> = o
-                    .items
-                    .iter()
-                    .map(|i| (i.product_id.clone(), i.quantity))
-                    .collect();
-                let (_, skipped) = carts::refill(txn, &uid, &shop, &wanted)?;
-                Ok::<_, ApiError>((o.shop_id, skipped))
-            })
+            .write(move |txn| carts::reorder(txn, &uid, &id.0))
             .await?;
         let cart = self.get_cart(auth, Path(shop_id)).await?.0;
         Ok(Json(ReorderView { cart, skipped }))

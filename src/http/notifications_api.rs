@@ -204,17 +204,7 @@ impl BroadcastsApi {
         let b = self
             .state
             .store
-            .write(move |txn| {
-                let b = notify::broadcast(txn, &uid, &title, &message, audience)?;
-                crate::audit::append(
-                    txn,
-                    &origin,
-                    "broadcast.create",
-                    &b.id,
-                    format!("{:?}: {}", audience, b.title),
-                )?;
-                Ok::<_, ApiError>(b)
-            })
+            .write(move |txn| notify::broadcast(txn, &origin, &title, &message, audience))
             .await?;
         Ok(BroadcastCreated::Created(Json(broadcast_view(b, false))))
     }

@@ -18,6 +18,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
+use crate::audit::Origin;
 use crate::domain::user::{User, UserStatus};
 use crate::store::{StoreError, codec, tables};
 
@@ -372,12 +373,23 @@ impl From<redb::StorageError> for AdminError {
     }
 }
 
+impl From<AdminError> for crate::error::Error {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::NotFound => Self::NotFound("no such mail".into()),
+            AdminError::NotDead => Self::Conflict(e.to_string()),
+            AdminError::Store(s) => Self::Store(s),
+        }
+    }
+}
+
 fn load(txn: &WriteTransaction, id: &str) -> Result<Option<OutboxMail>, StoreError> {
     codec::get(&txn.open_table(tables::OUTBOX)?, id)
 }
 
-/// Puts a dead letter back in the queue with a fresh set of tries, due now.
-pub fn retry(txn: &WriteTransaction, id: &str) -> Result<OutboxMail, AdminError> {
+/// Puts a dead letter back in the queue with a fresh set of tries, due now
+/// (audited).
+pub fn retry(txn: &WriteTransaction, origin: &Origin, id: &str) -> Result<OutboxMail, AdminError> {
     let mut m = load(txn, id)?.ok_or(AdminError::NotFound)?;
     if m.state != MailState::Dead {
         return Err(AdminError::NotDead);
@@ -390,14 +402,30 @@ pub fn retry(txn: &WriteTransaction, id: &str) -> Result<OutboxMail, AdminError>
     txn.open_table(tables::OUTBOX_DEAD)?.remove(id)?;
     insert_due(txn, &m)?;
     codec::put(&mut txn.open_table(tables::OUTBOX)?, id, &m)?;
+    audit_mail(txn, origin, "mail.retry", &m)?;
     Ok(m)
 }
 
-/// Removes a mail, queued or dead, for good.
-pub fn discard(txn: &WriteTransaction, id: &str) -> Result<OutboxMail, AdminError> {
+/// Removes a mail, queued or dead, for good (audited).
+pub fn discard(
+    txn: &WriteTransaction,
+    origin: &Origin,
+    id: &str,
+) -> Result<OutboxMail, AdminError> {
     let m = load(txn, id)?.ok_or(AdminError::NotFound)?;
     remove(txn, &m)?;
+    audit_mail(txn, origin, "mail.discard", &m)?;
     Ok(m)
+}
+
+fn audit_mail(
+    txn: &WriteTransaction,
+    origin: &Origin,
+    action: &str,
+    m: &OutboxMail,
+) -> Result<(), StoreError> {
+    let details = format!("{} to {}", m.message.template(), m.to);
+    crate::audit::append(txn, origin, action, &m.id, details)
 }
 
 /// Takes a mail out of the outbox and its indexes.

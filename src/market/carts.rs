@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::FieldError;
 use crate::domain::catalog::Product;
-use crate::domain::order::{Line, MAX_QUANTITY, normalize_lines};
+use crate::domain::order::{Line, MAX_QUANTITY, Order, normalize_lines};
 use crate::domain::shop::Shop;
 use crate::error::Error;
 use crate::store::{StoreError, codec, tables};
@@ -126,27 +126,34 @@ pub fn empty(txn: &WriteTransaction, user_id: &str, shop_id: &str) -> Result<(),
     Ok(())
 }
 
-/// Fills the cart from a past order's items, each capped at the current
-/// stock; products no longer sold or out of stock are skipped.
-pub fn refill(
+/// Reorder: fills the student's cart at the order's shop from one of their
+/// past orders, each item capped at the current stock; products no longer
+/// sold or out of stock are skipped. Returns the shop and the skipped ids.
+pub fn reorder(
     txn: &WriteTransaction,
     user_id: &str,
-    shop: &Shop,
-    wanted: &[(String, u32)],
-) -> Result<(Option<Cart>, Vec<String>), Error> {
+    order_id: &str,
+) -> Result<(String, Vec<String>), Error> {
+    let o: Order = codec::get(&txn.open_table(tables::ORDERS)?, order_id)?
+        .filter(|o: &Order| o.user_id == user_id)
+        .ok_or_else(|| Error::NotFound("no such order".into()))?;
+    let shop = super::orders::public_shop(txn, &o.shop_id)?;
     let products = txn.open_table(tables::PRODUCTS)?;
     let mut raw = Vec::new();
     let mut skipped = Vec::new();
-    for (pid, q) in wanted {
+    for item in &o.items {
+        let pid = &item.product_id;
         match codec::get::<Product>(&products, pid)? {
             Some(p) if p.is_live() && p.shop_id == shop.id && p.stock > 0 => {
-                raw.push((pid.clone(), (*q).min(p.stock).min(MAX_QUANTITY) as i64));
+                let q = item.quantity.min(p.stock).min(MAX_QUANTITY);
+                raw.push((pid.clone(), q as i64));
             }
             _ => skipped.push(pid.clone()),
         }
     }
     drop(products);
-    Ok((replace(txn, user_id, shop, &raw)?, skipped))
+    replace(txn, user_id, &shop, &raw)?;
+    Ok((o.shop_id, skipped))
 }
 
 pub fn list_for_user(txn: &ReadTransaction, user_id: &str) -> Result<Vec<Cart>, StoreError> {
