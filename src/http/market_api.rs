@@ -685,15 +685,7 @@ impl MarketApi {
         let (o, rel) = self
             .state
             .store
-            .read(move |txn| {
-                orders::visible(
-                    &txn.open_table(tables::ORDERS)?,
-                    &txn.open_table(tables::SHOPS)?,
-                    &id.0,
-                    &uid,
-                    admin,
-                )
-            })
+            .read(move |txn| orders::find(txn, &id.0, &uid, admin))
             .await?;
         Ok(Json(order_view(o, matches!(rel, Relation::Student))))
     }

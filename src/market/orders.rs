@@ -492,6 +492,23 @@ pub enum Relation {
     Admin,
 }
 
+/// The order, if the user may see it, and how they relate to it.
+pub fn find(
+    txn: &ReadTransaction,
+    order_id: &str,
+    user_id: &str,
+    is_admin: bool,
+) -> Result<(Order, Relation), Error> {
+    let shops = txn.open_table(tables::SHOPS)?;
+    visible(
+        &txn.open_table(tables::ORDERS)?,
+        &shops,
+        order_id,
+        user_id,
+        is_admin,
+    )
+}
+
 /// The order if the caller may see it, and how they relate to it.
 pub fn visible(
     orders: &impl ReadableTable<&'static str, &'static [u8]>,
