@@ -7,6 +7,7 @@
 pub mod batch;
 pub mod catalog;
 pub mod chat;
+pub mod earnings;
 pub mod money;
 pub mod order;
 pub mod otp;

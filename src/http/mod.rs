@@ -8,6 +8,7 @@ pub mod cache;
 pub mod catalog_api;
 pub mod chat_api;
 pub mod documents_api;
+pub mod earnings_api;
 pub mod error;
 pub mod events_api;
 pub mod extract;
@@ -73,6 +74,7 @@ type Apis = (
     market_api::MarketApi,
     batch_api::BatchApi,
     documents_api::DocumentsApi,
+    earnings_api::EarningsApi,
     admin_api::AdminApi,
     notifications_api::NotificationsApi,
     notifications_api::BroadcastsApi,
@@ -99,6 +101,9 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             },
             batch_api::BatchApi::new(state.clone()),
             documents_api::DocumentsApi {
+                state: state.clone(),
+            },
+            earnings_api::EarningsApi {
                 state: state.clone(),
             },
             admin_api::AdminApi {

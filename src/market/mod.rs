@@ -6,6 +6,7 @@ pub mod addresses;
 pub mod batches;
 pub mod carts;
 pub mod chat;
+pub mod earnings;
 pub mod order_counts;
 pub mod orders;
 pub mod printouts;

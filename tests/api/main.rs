@@ -10,6 +10,7 @@ mod catalog;
 mod clock;
 mod connections;
 mod documents;
+mod earnings;
 mod events;
 mod fixtures;
 mod helpers;
