@@ -28,7 +28,7 @@ use crate::catalog::{
 };
 use crate::domain::batch::Slot;
 use crate::domain::catalog::{Announcement, Product};
-use crate::domain::shop::{Decision, Shop, ShopType, Verification};
+use crate::domain::shop::{Shop, ShopType, Verification};
 use crate::domain::user::User;
 use crate::error::Error;
 
@@ -99,7 +99,26 @@ fn caller(auth: &Auth) -> Caller {
 
 mirror_enum!(ShopTypeView, ShopType, { Canteen, Stationery, Grocery, Other });
 mirror_enum!(VerificationView, Verification, { NotStarted, Pending, RequiresAction, Verified, Rejected });
-mirror_enum!(DecisionView, Decision, { Verify, RequireAction, Reject });
+
+/// The verification statuses an admin may give a `PENDING` shop: the same
+/// values as the shop's `verification`.
+#[derive(poem_openapi::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DecisionView {
+    Verified,
+    RequiresAction,
+    Rejected,
+}
+
+impl From<DecisionView> for Verification {
+    fn from(d: DecisionView) -> Self {
+        match d {
+            DecisionView::Verified => Verification::Verified,
+            DecisionView::RequiresAction => Verification::RequiresAction,
+            DecisionView::Rejected => Verification::Rejected,
+        }
+    }
+}
 
 // --- Shops ---
 
@@ -312,8 +331,9 @@ pub enum ShopCreated {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct DecisionRequest {
-    pub decision: DecisionView,
-    /// To the owner, 0 to 500 characters; required unless VERIFY.
+    /// The status the shop will have (its `verification`).
+    pub verification: DecisionView,
+    /// To the owner, 0 to 500 characters; required unless VERIFIED.
     #[oai(validator(max_length = 500), default)]
     pub note: Text,
 }
@@ -863,8 +883,9 @@ impl CatalogApi {
         ))
     }
 
-    /// Verify a pending shop, ask for changes or reject it. The owner is
-    /// notified and the decision is audited.
+    /// Decide a pending shop: send the `verification` it will have
+    /// (`VERIFIED`, `REQUIRES_ACTION` or `REJECTED`). The owner is notified
+    /// and the decision is audited.
     #[oai(
         path = "/admin/shops/:id/decision",
         method = "post",
@@ -882,7 +903,7 @@ impl CatalogApi {
             &self.state.store,
             caller(&auth),
             id.0,
-            body.0.decision.into(),
+            body.0.verification.into(),
             body.0.note.0,
             origin(req, Some(auth.user_id())),
         )

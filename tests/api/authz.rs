@@ -424,7 +424,7 @@ fn rows(f: &Fx) -> Vec<Row<'_>> {
         op("GET", "/admin/shops", ADMIN_ONLY),
         op("POST", "/admin/shops/{id}/decision", ADMIN_ONLY)
             .ids(&[&f.shop_a])
-            .json(json!({"decision": "VERIFY"})),
+            .json(json!({"verification": "VERIFIED"})),
         op("GET", "/admin/users", ADMIN_ONLY),
         op("GET", "/admin/users/{id}", ADMIN_ONLY).ids(&[&f.victim]),
         op("POST", "/admin/users/{id}/make-admin", ADMIN_ONLY)
@@ -1215,7 +1215,7 @@ async fn fixture(app: &TestApp, operations: &BTreeSet<(String, String)>) -> Fx {
             &admin,
             M::POST,
             &format!("/admin/shops/{shop}/decision"),
-            Some(json!({"decision": "VERIFY"})),
+            Some(json!({"verification": "VERIFIED"})),
         )
         .await;
         shops.push(shop);

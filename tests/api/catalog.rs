@@ -186,7 +186,7 @@ async fn verify(app: &TestApp, admin: &str, owner: &str, shop_id: &str) {
             app,
             &format!("/admin/shops/{shop_id}/decision"),
             admin,
-            json!({"decision": "VERIFY"}),
+            json!({"verification": "VERIFIED"}),
         )
         .await,
         200,
@@ -280,7 +280,7 @@ async fn a_new_shop_becomes_public_after_verification_and_restocks_notify_watche
             &app,
             &format!("/admin/shops/{id}/decision"),
             &admin,
-            json!({"decision": "VERIFY", "note": "Looks good"}),
+            json!({"verification": "VERIFIED", "note": "Looks good"}),
         )
         .await,
         200,
@@ -594,7 +594,7 @@ async fn shops_students_cannot_see_are_404_for_them_but_visible_to_their_people(
             &app,
             &format!("/admin/shops/{rejected}/decision"),
             &admin,
-            json!({"decision": "REJECT", "note": "Not a campus vendor"}),
+            json!({"verification": "REJECTED", "note": "Not a campus vendor"}),
         )
         .await,
         200,
@@ -712,7 +712,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
 
     // Nothing to decide before a submission.
     assert_problem(
-        post(&app, &decision, &admin, json!({"decision": "VERIFY"})).await,
+        post(&app, &decision, &admin, json!({"verification": "VERIFIED"})).await,
         409,
     )
     .await;
@@ -728,7 +728,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
     // Only admins decide; the owner deciding their own shop is refused too.
     for who in [&student, &owner] {
         assert_problem(
-            post(&app, &decision, who, json!({"decision": "VERIFY"})).await,
+            post(&app, &decision, who, json!({"verification": "VERIFIED"})).await,
             403,
         )
         .await;
@@ -738,7 +738,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
             &app,
             "/admin/shops/NOSUCHSHOP/decision",
             &student,
-            json!({"decision": "VERIFY"}),
+            json!({"verification": "VERIFIED"}),
         )
         .await,
         403,
@@ -748,13 +748,22 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
     assert_problem(get(&app, "/admin/shops", None).await, 401).await;
     // Malformed decisions.
     for (body, code) in [
-        (json!({"decision": "APPROVE"}), 400),
-        (json!({"decision": 1}), 400),
+        (json!({"verification": "APPROVE"}), 400),
+        (json!({"verification": "VERIFY"}), 400),
+        (json!({"verification": "PENDING"}), 400),
+        (json!({"verification": 1}), 400),
+        (json!({"decision": "VERIFY"}), 400),
         (json!({}), 400),
-        (json!({"decision": "VERIFY", "note": "x".repeat(501)}), 400),
-        (json!({"decision": "VERIFY", "extra": true}), 400),
-        (json!({"decision": "REJECT"}), 422),
-        (json!({"decision": "REQUIRE_ACTION", "note": "  "}), 422),
+        (
+            json!({"verification": "VERIFIED", "note": "x".repeat(501)}),
+            400,
+        ),
+        (json!({"verification": "VERIFIED", "extra": true}), 400),
+        (json!({"verification": "REJECTED"}), 422),
+        (
+            json!({"verification": "REQUIRES_ACTION", "note": "  "}),
+            422,
+        ),
     ] {
         assert_problem(post(&app, &decision, &admin, body).await, code).await;
     }
@@ -763,7 +772,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
             &app,
             "/admin/shops/NOSUCHSHOP/decision",
             &admin,
-            json!({"decision": "VERIFY"}),
+            json!({"verification": "VERIFIED"}),
         )
         .await,
         404,
@@ -784,7 +793,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
             &app,
             &decision,
             &admin,
-            json!({"decision": "REQUIRE_ACTION", "note": "Add your UPI QR"}),
+            json!({"verification": "REQUIRES_ACTION", "note": "Add your UPI QR"}),
         )
         .await,
         200,
@@ -794,7 +803,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
     let mine = expect(get(&app, "/me/shop", Some(&owner)).await, 200).await;
     assert_eq!(mine["verification_note"], "Add your UPI QR");
     assert_problem(
-        post(&app, &decision, &admin, json!({"decision": "VERIFY"})).await,
+        post(&app, &decision, &admin, json!({"verification": "VERIFIED"})).await,
         409,
     )
     .await;
@@ -808,7 +817,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
             &app,
             &decision,
             &admin,
-            json!({"decision": "REJECT", "note": "Duplicate of another shop"}),
+            json!({"verification": "REJECTED", "note": "Duplicate of another shop"}),
         )
         .await,
         200,
@@ -816,7 +825,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
     .await;
     assert_problem(post(&app, &submit, &owner, json!({})).await, 409).await;
     assert_problem(
-        post(&app, &decision, &admin, json!({"decision": "VERIFY"})).await,
+        post(&app, &decision, &admin, json!({"verification": "VERIFIED"})).await,
         409,
     )
     .await;
@@ -836,7 +845,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
         .map(|e| e.details)
         .collect();
     assert_eq!(decisions.len(), 2);
-    assert!(decisions[0].starts_with("REQUIRE_ACTION"));
+    assert!(decisions[0].starts_with("REQUIRES_ACTION"));
 }
 
 #[tokio::test]

@@ -113,7 +113,7 @@ async fn api_shop(app: &TestApp, admin: &str, owner: &str, name: &str, verify: b
                 Method::POST,
                 &format!("/admin/shops/{id}/decision"),
                 Some(admin),
-                Some(json!({"decision": "VERIFY"})),
+                Some(json!({"verification": "VERIFIED"})),
             )
             .await,
             200,
@@ -507,7 +507,7 @@ async fn only_what_the_caller_may_see() {
             Method::POST,
             &format!("/admin/shops/{hidden}/decision"),
             Some(&admin),
-            Some(json!({"decision": "VERIFY"})),
+            Some(json!({"verification": "VERIFIED"})),
         )
         .await,
         200,

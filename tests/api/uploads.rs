@@ -1168,7 +1168,7 @@ async fn an_unverified_shop_uploads_a_few_images_and_a_verified_one_more() {
         &app,
         &format!("/admin/shops/{shop}/decision"),
         &admin,
-        json!({"decision": "VERIFY"}),
+        json!({"verification": "VERIFIED"}),
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);

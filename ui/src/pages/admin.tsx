@@ -86,9 +86,9 @@ function ShopsToVerify() {
 function ShopDecision({ s, onDone }: { s: S["AdminShopView"]; onDone: () => void }) {
   const [note, setNote] = useState("");
   const a = useAction();
-  const decide = (decision: S["DecisionView"]) =>
+  const decide = (verification: S["DecisionView"]) =>
     a.run(async () => {
-      await call(api.POST("/api/v1/admin/shops/{id}/decision", { params: { path: { id: s.id } }, body: { decision, note } }));
+      await call(api.POST("/api/v1/admin/shops/{id}/decision", { params: { path: { id: s.id } }, body: { verification, note } }));
       onDone();
     });
   return (
@@ -107,13 +107,13 @@ function ShopDecision({ s, onDone }: { s: S["AdminShopView"]; onDone: () => void
         <>
           <Field label={`Note to the owner of ${s.name}`} name={`note-${s.id}`} value={note} onInput={setNote} maxLength={500} />
           <div class="actions">
-            <Button busy={a.busy} onClick={() => decide("VERIFY")}>
+            <Button busy={a.busy} onClick={() => decide("VERIFIED")}>
               Verify
             </Button>
-            <Button kind="secondary" busy={a.busy} onClick={() => decide("REQUIRE_ACTION")}>
+            <Button kind="secondary" busy={a.busy} onClick={() => decide("REQUIRES_ACTION")}>
               Ask for changes
             </Button>
-            <Button kind="danger" busy={a.busy} onClick={() => decide("REJECT")}>
+            <Button kind="danger" busy={a.busy} onClick={() => decide("REJECTED")}>
               Reject
             </Button>
           </div>
