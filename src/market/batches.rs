@@ -136,6 +136,54 @@ fn tell(
     Ok(())
 }
 
+/// A batch with its orders, for the shop's staff and admins (404 for
+/// anyone else).
+pub struct BatchDetail {
+    pub batch: Batch,
+    pub orders: Vec<Order>,
+    /// What the open and completed orders add up to, minor units.
+    pub total: i64,
+}
+
+pub fn batch_detail(
+    txn: &ReadTransaction,
+    batch_id: &str,
+    user_id: &str,
+    is_admin: bool,
+) -> Result<BatchDetail, Error> {
+    let not_found = || Error::NotFound("no such batch".into());
+    let b: Batch =
+        codec::get(&txn.open_table(tables::BATCHES)?, batch_id)?.ok_or_else(not_found)?;
+    let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, &b.shop_id)?;
+    if !(is_admin || shop.is_some_and(|s| s.is_staff(user_id))) {
+        return Err(not_found());
+    }
+    let mut ids = Vec::new();
+    for o in txn
+        .open_multimap_table(tables::BATCH_TO_ORDERS)?
+        .get(b.id.as_str())?
+    {
+        ids.push(o?.value().to_string());
+    }
+    let t = txn.open_table(tables::ORDERS)?;
+    let mut orders = Vec::new();
+    for oid in ids {
+        if let Some(o) = codec::get::<Order>(&t, &oid)? {
+            orders.push(o);
+        }
+    }
+    let total = orders
+        .iter()
+        .filter(|o| o.status.is_open() || o.status == OrderStatus::Completed)
+        .map(|o| o.total)
+        .sum();
+    Ok(BatchDetail {
+        batch: b,
+        orders,
+        total,
+    })
+}
+
 /// Ids of OPEN batches whose cutoff is at or before `now`.
 pub fn due(txn: &ReadTransaction, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
     let upper = format!("{}/~", stamp(now));

@@ -50,3 +50,75 @@ async fn the_admin_sends_the_verification_status_the_shop_will_have() {
     .await;
     assert_eq!(shop["verification"], "VERIFIED");
 }
+
+/// The fields every batch answer has at its top level.
+fn assert_batch(v: &Value, id: &str, status: &str) {
+    assert_eq!(v["id"], id, "{v}");
+    assert_eq!(v["status"], status, "{v}");
+    for key in [
+        "shop_id",
+        "slot_id",
+        "label",
+        "cutoff_at",
+        "order_count",
+        "created_at",
+    ] {
+        assert!(v.get(key).is_some(), "{key} missing in {v}");
+    }
+    assert!(v.get("batch").is_none(), "no envelope: {v}");
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_batch_in_one_shape() {
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (s, a) = student(&app, "s@uni.edu", &m).await;
+    let o = order(&app, &m, &s, &a, "k1").await;
+    let batch = o["batch_id"].as_str().unwrap();
+    let owner = &m.owner_token;
+
+    let open = get_ok(&app, owner, &format!("/api/v1/batches/{batch}")).await;
+    assert_batch(&open, batch, "OPEN");
+    assert_eq!(open["orders"].as_array().unwrap().len(), 1);
+    assert_eq!(open["total"], o["total"]);
+    let list = get_ok(&app, owner, &format!("/api/v1/shops/{}/batches", m.shop_id)).await;
+    let items = list
+        .as_array()
+        .or(list["items"].as_array())
+        .unwrap()
+        .clone();
+    assert_batch(&items[0], batch, "OPEN");
+
+    let at = |what: &str| format!("/api/v1/batches/{batch}/{what}");
+    let locked = expect(post(&app, owner, &at("lock"), json!({})).await, 200).await;
+    assert_batch(&locked, batch, "LOCKED");
+    let runner = app.bearer("runner@uni.edu").await;
+    add_staff(&app, &m.shop_id, &user_id(&app, &runner).await).await;
+    let runs = get_ok(&app, &runner, "/api/v1/me/runs").await;
+    let runs = runs
+        .as_array()
+        .or(runs["items"].as_array())
+        .unwrap()
+        .clone();
+    assert_batch(&runs[0], batch, "LOCKED");
+    let claimed = expect(post(&app, &runner, &at("claim"), json!({})).await, 200).await;
+    assert_batch(&claimed, batch, "LOCKED");
+    assert_eq!(claimed["runner_id"], user_id(&app, &runner).await);
+    let gone = expect(post(&app, &runner, &at("dispatch"), json!({})).await, 200).await;
+    assert_batch(&gone, batch, "IN_TRANSIT");
+    let midway = expect(
+        post(
+            &app,
+            &runner,
+            &at("milestone"),
+            json!({"milestone": "CLIMB_STARTED"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_batch(&midway, batch, "IN_TRANSIT");
+    assert_eq!(midway["milestone"], "CLIMB_STARTED");
+    let again = get_ok(&app, owner, &format!("/api/v1/batches/{batch}")).await;
+    assert_batch(&again, batch, "IN_TRANSIT");
+}

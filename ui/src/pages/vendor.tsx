@@ -225,9 +225,9 @@ export function BatchPage() {
   const [milestone, setMilestone] = useState<S["MilestoneView"]>("PACKING");
   const a = useAction();
   useEffect(() => subscribe((e) => e.type === "notification" && detail.reload()), [id]);
-  const owner = !!s.shop && detail.data?.batch.shop_id === s.shop.id;
+  const owner = !!s.shop && detail.data?.shop_id === s.shop.id;
   // A runner works only a batch nobody else claimed (dispatching claims it).
-  const runner = detail.data?.batch.runner_id;
+  const runner = detail.data?.runner_id;
   const mine = owner || (!!runner && runner === s.me?.id);
   const free = owner || !runner || runner === s.me?.id;
   const act = (fn: () => Promise<unknown>) =>
@@ -237,39 +237,39 @@ export function BatchPage() {
     });
   const p = { params: { path: { id } } };
   return (
-    <Page title={detail.data ? `${detail.data.batch.label}, ${when(detail.data.batch.cutoff_at)}` : "Batch"}>
+    <Page title={detail.data ? `${detail.data.label}, ${when(detail.data.cutoff_at)}` : "Batch"}>
       {path.startsWith("/vendor") ? <VendorNav /> : <a href="/runs">← Runs</a>}
       <Loaded load={detail} lines={6}>
         {(d) => (
           <>
             <div class="card">
               <p>
-                <Badge tone={statusTone(d.batch.status)}>{label(d.batch.status)}</Badge> {d.batch.milestone && <Badge>{label(d.batch.milestone)}</Badge>} · {d.orders.length} orders · <strong>{money(d.total)}</strong>
+                <Badge tone={statusTone(d.status)}>{label(d.status)}</Badge> {d.milestone && <Badge>{label(d.milestone)}</Badge>} · {d.orders.length} orders · <strong>{money(d.total)}</strong>
               </p>
               <div class="actions">
-                {d.batch.status === "OPEN" && owner && (
+                {d.status === "OPEN" && owner && (
                   <Button busy={a.busy} onClick={() => act(() => call(api.POST("/api/v1/batches/{id}/lock", p)))}>
                     Lock now
                   </Button>
                 )}
-                {d.batch.status === "LOCKED" && !owner && !d.batch.runner_id && (
+                {d.status === "LOCKED" && !owner && !d.runner_id && (
                   <Button busy={a.busy} onClick={() => act(() => call(api.POST("/api/v1/batches/{id}/claim", p)))}>
                     Claim this batch
                   </Button>
                 )}
-                {d.batch.status === "LOCKED" && free && (
+                {d.status === "LOCKED" && free && (
                   <Button busy={a.busy} onClick={() => act(() => call(api.POST("/api/v1/batches/{id}/dispatch", p)))}>
                     Dispatch (start the climb)
                   </Button>
                 )}
-                {d.batch.status !== "OPEN" && (
+                {d.status !== "OPEN" && (
                   <a class="btn btn-secondary" href={`/api/v1/batches/${id}/picklist.pdf`}>
                     Pick list (PDF)
                   </a>
                 )}
               </div>
               {!free && <p class="muted">Another runner claimed this batch.</p>}
-              {d.batch.status === "IN_TRANSIT" && mine && (
+              {d.status === "IN_TRANSIT" && mine && (
                 <div class="inline-form">
                   <Select label="Milestone" name="milestone" value={milestone} onChange={(v) => setMilestone(v as S["MilestoneView"])} options={MILESTONES.map((m): [string, string] => [m, label(m)])} />
                   <Button busy={a.busy} onClick={() => act(() => call(api.POST("/api/v1/batches/{id}/milestone", { ...p, body: { milestone } })))}>
@@ -281,7 +281,7 @@ export function BatchPage() {
             </div>
             <ul class="cards">
               {d.orders.map((o) => (
-                <OrderRow key={o.id} o={o} batch={d.batch} owner={owner} mine={mine} onChange={detail.reload} />
+                <OrderRow key={o.id} o={o} batch={d} owner={owner} mine={mine} onChange={detail.reload} />
               ))}
             </ul>
           </>
