@@ -19,10 +19,8 @@ use super::types::{Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
 use crate::domain::batch::{Batch, BatchStatus, Milestone};
-use crate::domain::shop::Shop;
 use crate::error::Error;
 use crate::market::batches::{self, Delivered};
-use crate::store::{codec, tables};
 use poem::Request;
 
 pub struct BatchApi {
@@ -159,28 +157,9 @@ impl BatchApi {
         let list = self
             .state
             .store
-            .read(move |txn| {
-                let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, &id.0)?;
-                let shop = shop
-                    .filter(|s| admin || s.is_staff(&uid))
-                    .ok_or_else(|| ApiError::Rule(Error::NotFound("no such shop".into())))?;
-                let idx = txn.open_multimap_table(tables::SHOP_TO_BATCHES)?;
-                let t = txn.open_table(tables::BATCHES)?;
-                let mut out = Vec::new();
-                for bid in idx.get(shop.id.as_str())?.rev() {
-                    if let Some(b) = codec::get::<Batch>(&t, bid?.value())?
-                        && want.is_none_or(|w| b.status == w)
-                    {
-                        out.push(BatchView::from(b));
-                        if out.len() == 200 {
-                            break;
-                        }
-                    }
-                }
-                Ok::<_, ApiError>(out)
-            })
+            .read(move |txn| batches::shop_batches(txn, &id.0, &uid, admin, want))
             .await?;
-        Ok(Json(list))
+        Ok(Json(list.into_iter().map(BatchView::from).collect()))
     }
 
     /// Batches a runner can claim or has claimed, across the shops they work for.
@@ -190,36 +169,9 @@ impl BatchApi {
         let list = self
             .state
             .store
-            .read(move |txn| {
-                let mut shops: Vec<String> = Vec::new();
-                for s in txn
-                    .open_multimap_table(tables::STAFF_TO_SHOPS)?
-                    .get(uid.as_str())?
-                {
-                    shops.push(s?.value().to_string());
-                }
-                if let Some(own) = txn.open_table(tables::OWNER_TO_SHOP)?.get(uid.as_str())? {
-                    shops.push(own.value().to_string());
-                }
-                let idx = txn.open_multimap_table(tables::SHOP_TO_BATCHES)?;
-                let t = txn.open_table(tables::BATCHES)?;
-                let mut out = Vec::new();
-                for shop in shops {
-                    for bid in idx.get(shop.as_str())?.rev().take(50) {
-                        if let Some(b) = codec::get::<Batch>(&t, bid?.value())? {
-                            let mine_or_free = b.runner_id.as_deref().is_none_or(|r| r == uid);
-                            if matches!(b.status, BatchStatus::Locked | BatchStatus::InTransit)
-                                && mine_or_free
-                            {
-                                out.push(BatchView::from(b));
-                            }
-                        }
-                    }
-                }
-                Ok::<_, ApiError>(out)
-            })
+            .read(move |txn| batches::runner_batches(txn, &uid))
             .await?;
-        Ok(Json(list))
+        Ok(Json(list.into_iter().map(BatchView::from).collect()))
     }
 
     /// A batch with its orders (no OTPs): the batch's fields, then
