@@ -17,7 +17,7 @@ use super::auth_api::NoContent;
 use super::cache::{EncodedJson, ResponseCache};
 use super::error::ApiError;
 use super::extract::{Auth, SESSION_COOKIE, authenticate, cookie_value};
-use super::files_api::ImageLinks;
+use super::files_api::ImageView;
 use super::types::{Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
@@ -264,10 +264,10 @@ pub struct ShopView {
     pub shop_type: ShopTypeView,
     pub opens_at: u16,
     pub closes_at: u16,
-    pub image: Option<ImageLinks>,
+    pub image: Option<ImageView>,
     pub upi_id: Option<String>,
     /// The UPI QR code to scan when paying by UPI.
-    pub upi_qr_image: Option<ImageLinks>,
+    pub upi_qr_image: Option<ImageView>,
     pub is_active: bool,
     pub accepting_orders: bool,
     pub verification: VerificationView,
@@ -292,9 +292,9 @@ impl ShopView {
             shop_type: s.shop_type.into(),
             opens_at: s.opens_at,
             closes_at: s.closes_at,
-            image: ImageLinks::of(s.image),
+            image: ImageView::of(s.image),
             upi_id: s.upi_id,
-            upi_qr_image: ImageLinks::of(s.upi_qr_image),
+            upi_qr_image: ImageView::of(s.upi_qr_image),
             is_active: s.is_active,
             accepting_orders: s.accepting_orders,
             verification: s.verification.into(),
@@ -515,7 +515,7 @@ pub struct ProductView {
     pub stock: u32,
     pub in_stock: bool,
     pub is_veg: bool,
-    pub image: Option<ImageLinks>,
+    pub image: Option<ImageView>,
     /// Average rating ×100 (425 = 4.25 stars); null before the first review.
     pub rating: Option<u64>,
     pub review_count: u64,
@@ -536,7 +536,7 @@ impl From<Product> for ProductView {
             discount: p.discount,
             stock: p.stock,
             is_veg: p.is_veg,
-            image: ImageLinks::of(p.image),
+            image: ImageView::of(p.image),
             review_count: p.review_count,
         }
     }

@@ -21,6 +21,7 @@ use super::auth_api::UserStatusView;
 use super::catalog_api::{MaybeAuth, ShopTypeView};
 use super::error::ApiError;
 use super::extract::Auth;
+use super::files_api::ImageView;
 use super::market_api::OrderStatusView;
 use super::{ApiTags, origin};
 use crate::app::AppState;
@@ -62,7 +63,7 @@ pub struct ProductHit {
     pub unit_price: i64,
     pub is_veg: bool,
     pub in_stock: bool,
-    pub image: Option<String>,
+    pub image: Option<ImageView>,
 }
 
 #[derive(Object, Debug)]
@@ -73,7 +74,7 @@ pub struct ShopHit {
     pub location: String,
     pub shop_type: ShopTypeView,
     pub accepting_orders: bool,
-    pub image: Option<String>,
+    pub image: Option<ImageView>,
 }
 
 #[derive(Object, Debug)]
@@ -382,7 +383,7 @@ fn load_hits(
                     category_name,
                     price: p.price,
                     is_veg: p.is_veg,
-                    image: p.image,
+                    image: ImageView::of(p.image),
                 });
             }
         }
@@ -401,7 +402,7 @@ fn load_hits(
                     location: s.location,
                     shop_type: s.shop_type.into(),
                     accepting_orders: s.accepting_orders,
-                    image: s.image,
+                    image: ImageView::of(s.image),
                 });
             }
         }

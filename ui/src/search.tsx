@@ -93,7 +93,7 @@ export function SearchResults({ state }: { state: State }) {
         <ul class="cards results" aria-label="Products found">
           {found.products.map((p) => (
             <li key={p.id} class="card hit">
-              {p.image && <img src={`/files/${p.image}/thumb`} alt="" width="48" height="48" loading="lazy" />}
+              {p.image && <img src={p.image.thumb} alt="" width="48" height="48" loading="lazy" />}
               <div>
                 <a href={`/products/${p.id}`}>
                   <strong>{p.name}</strong>

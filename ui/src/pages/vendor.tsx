@@ -331,7 +331,7 @@ function PhotoPicker({ id, label, current, onUploaded, onRemove }: { id: string;
     a.run(async () => {
       const u = await uploadImage(file);
       await onUploaded(u);
-      setServed(u.variants.find((v) => v.name === "thumb")?.url ?? `/files/${u.id}/thumb`);
+      setServed(u.thumb);
       setDone(`Photo saved (${u.width} × ${u.height}).`);
     }).then(() => {
       setPreview(null);
