@@ -516,8 +516,11 @@ pub struct ProductView {
     pub in_stock: bool,
     pub is_veg: bool,
     pub image: Option<ImageView>,
-    /// Average rating ×100 (425 = 4.25 stars); null before the first review.
+    /// Average rating ×100, rounded down (425 = 4.25 stars); null before
+    /// the first review. Exactly: `rating_sum / review_count`.
     pub rating: Option<u64>,
+    /// The sum of every review's stars (1 to 5 each).
+    pub rating_sum: u64,
     pub review_count: u64,
 }
 
@@ -537,6 +540,7 @@ impl From<Product> for ProductView {
             stock: p.stock,
             is_veg: p.is_veg,
             image: ImageView::of(p.image),
+            rating_sum: p.rating_sum,
             review_count: p.review_count,
         }
     }

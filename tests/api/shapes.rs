@@ -122,3 +122,53 @@ async fn every_answer_carries_a_batch_in_one_shape() {
     let again = get_ok(&app, owner, &format!("/api/v1/batches/{batch}")).await;
     assert_batch(&again, batch, "IN_TRANSIT");
 }
+
+#[tokio::test]
+async fn a_product_shows_its_rating_sum_beside_the_rounded_average() {
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let id = m.products[0].clone();
+    let p = get_ok(&app, &m.owner_token, &format!("/api/v1/products/{id}")).await;
+    assert_eq!(
+        (p["rating_sum"].as_u64(), p["review_count"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert!(p["rating"].is_null());
+    // 4 + 2 + 1 stars: the average (2.33…) rounds, the sum does not.
+    let pid = id.clone();
+    app.state
+        .store
+        .write(move |txn| {
+            use uphill::store::{codec, tables};
+            let mut t = txn.open_table(tables::PRODUCTS)?;
+            let mut p: uphill::domain::catalog::Product = codec::get(&t, &pid)?.unwrap();
+            (p.rating_sum, p.review_count) = (7, 3);
+            codec::put(&mut t, &pid, &p)?;
+            Ok::<_, uphill::store::StoreError>(())
+        })
+        .await
+        .unwrap();
+    let p = get_ok(&app, &m.owner_token, &format!("/api/v1/products/{id}")).await;
+    assert_eq!(p["rating_sum"], 7);
+    assert_eq!(p["review_count"], 3);
+    assert_eq!(p["rating"], 233);
+    let list = get_ok(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/shops/{}/products", m.shop_id),
+    )
+    .await;
+    let items = list
+        .as_array()
+        .or(list["items"].as_array())
+        .unwrap()
+        .clone();
+    let listed = items.iter().find(|x| x["id"] == id.as_str()).unwrap();
+    assert_eq!(
+        (
+            listed["rating_sum"].as_u64(),
+            listed["review_count"].as_u64()
+        ),
+        (Some(7), Some(3))
+    );
+}
