@@ -211,7 +211,7 @@ pub struct UpdateShopRequest {
     #[oai(validator(max_items = 100, max_length = 26))]
     pub delivers_to: Option<Vec<Text>>,
     /// An inactive shop is hidden from students.
-    pub is_active: Option<bool>,
+    pub active: Option<bool>,
     /// A shop that is not accepting orders stays visible.
     pub accepting_orders: Option<bool>,
     /// An upload id; `null` removes the image.
@@ -246,7 +246,7 @@ impl From<UpdateShopRequest> for ShopPatch {
             delivers_to: b
                 .delivers_to
                 .map(|v| v.into_iter().map(Text::into_inner).collect()),
-            is_active: b.is_active,
+            is_active: b.active,
             accepting_orders: b.accepting_orders,
             image: maybe(b.image),
             upi_qr_image: maybe(b.upi_qr_image),
@@ -268,7 +268,7 @@ pub struct ShopView {
     pub upi_id: Option<String>,
     /// The UPI QR code to scan when paying by UPI.
     pub upi_qr_image: Option<ImageView>,
-    pub is_active: bool,
+    pub active: bool,
     pub accepting_orders: bool,
     pub verification: VerificationView,
     /// The admins' note to the owner; only in the owner's and admins' view.
@@ -295,7 +295,7 @@ impl ShopView {
             image: ImageView::of(s.image),
             upi_id: s.upi_id,
             upi_qr_image: ImageView::of(s.upi_qr_image),
-            is_active: s.is_active,
+            active: s.is_active,
             accepting_orders: s.accepting_orders,
             verification: s.verification.into(),
             verification_note: if private { s.verification_note } else { None },
@@ -440,7 +440,7 @@ pub struct CreateProductRequest {
     #[oai(validator(minimum(value = "0"), maximum(value = "100000")))]
     pub stock: u32,
     #[oai(default)]
-    pub is_veg: bool,
+    pub veg: bool,
     /// An upload id from `POST /api/v1/uploads` (64 hex digits).
     #[oai(validator(max_length = 64))]
     pub image: Option<Text>,
@@ -455,7 +455,7 @@ impl From<CreateProductRequest> for ProductInput {
             price: b.price,
             discount: b.discount,
             stock: b.stock,
-            is_veg: b.is_veg,
+            is_veg: b.veg,
             image: b.image.map(Text::into_inner),
         }
     }
@@ -478,7 +478,7 @@ pub struct UpdateProductRequest {
     pub discount: Option<i64>,
     #[oai(validator(minimum(value = "0"), maximum(value = "100000")))]
     pub stock: Option<u32>,
-    pub is_veg: Option<bool>,
+    pub veg: Option<bool>,
     /// An upload id; `null` removes the image.
     #[oai(validator(max_length = 64))]
     pub image: MaybeUndefined<Text>,
@@ -493,7 +493,7 @@ impl From<UpdateProductRequest> for ProductPatch {
             price: b.price,
             discount: b.discount,
             stock: b.stock,
-            is_veg: b.is_veg,
+            is_veg: b.veg,
             image: maybe(b.image),
         }
     }
@@ -514,7 +514,7 @@ pub struct ProductView {
     pub unit_price: i64,
     pub stock: u32,
     pub in_stock: bool,
-    pub is_veg: bool,
+    pub veg: bool,
     pub image: Option<ImageView>,
     /// Average rating ×100, rounded down (425 = 4.25 stars); null before
     /// the first review. Exactly: `rating_sum / review_count`.
@@ -538,7 +538,7 @@ impl From<Product> for ProductView {
             price: p.price,
             discount: p.discount,
             stock: p.stock,
-            is_veg: p.is_veg,
+            veg: p.is_veg,
             image: ImageView::of(p.image),
             rating_sum: p.rating_sum,
             review_count: p.review_count,

@@ -47,7 +47,7 @@ pub struct AddressRequest {
     pub room: Option<Text>,
     #[oai(validator(max_length = 200))]
     pub notes: Option<Text>,
-    pub is_default: Option<bool>,
+    pub default: Option<bool>,
 }
 
 impl AddressRequest {
@@ -57,7 +57,7 @@ impl AddressRequest {
             building_id: self.building_id.map(Text::into_inner),
             room: self.room.map(Text::into_inner),
             notes: self.notes.map(Text::into_inner),
-            is_default: self.is_default,
+            is_default: self.default,
         }
     }
 }
@@ -69,7 +69,7 @@ pub struct AddressView {
     pub building_id: String,
     pub room: String,
     pub notes: String,
-    pub is_default: bool,
+    pub default: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -81,7 +81,7 @@ impl From<Address> for AddressView {
             building_id: a.building_id,
             room: a.room,
             notes: a.notes,
-            is_default: a.is_default,
+            default: a.is_default,
             created_at: a.created_at,
         }
     }

@@ -61,7 +61,7 @@ pub struct ProductHit {
     pub price: i64,
     /// What a buyer pays per unit (price − discount), minor units.
     pub unit_price: i64,
-    pub is_veg: bool,
+    pub veg: bool,
     pub in_stock: bool,
     pub image: Option<ImageView>,
 }
@@ -96,7 +96,7 @@ pub struct UserHit {
     pub name: String,
     pub email: String,
     pub status: UserStatusView,
-    pub is_admin: bool,
+    pub admin: bool,
 }
 
 /// One page of results, best first. Only the list of the requested `kind`
@@ -382,7 +382,7 @@ fn load_hits(
                     category_id: p.category_id,
                     category_name,
                     price: p.price,
-                    is_veg: p.is_veg,
+                    veg: p.is_veg,
                     image: ImageView::of(p.image),
                 });
             }
@@ -445,7 +445,7 @@ fn load_hits(
                     name: u.name,
                     email: u.email,
                     status: u.status.into(),
-                    is_admin: u.is_admin,
+                    admin: u.is_admin,
                 });
             }
         }

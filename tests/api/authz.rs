@@ -515,7 +515,7 @@ fn rows(f: &Fx) -> Vec<Row<'_>> {
         op("GET", "/shops/{id}/products", PUBLIC).ids(&[&f.shop_a]),
         op("POST", "/shops/{id}/products", OWNER_ONLY)
             .ids(&[&f.shop_a])
-            .json(json!({"name": "Maggi", "price": 3000, "stock": 5, "is_veg": true})),
+            .json(json!({"name": "Maggi", "price": 3000, "stock": 5, "veg": true})),
         op("GET", "/products/{id}", PUBLIC).ids(&[&f.tea]),
         op("PATCH", "/products/{id}", OWNER_ONLY)
             .ids(&[&f.tea])
@@ -1223,7 +1223,7 @@ async fn fixture(app: &TestApp, operations: &BTreeSet<(String, String)>) -> Fx {
     let (shop_a, shop_b) = (shops[0].clone(), shops[1].clone());
 
     // Shop A's products, slots, announcements.
-    let product = |name: &str, stock: u32| json!({"name": name, "price": 1500, "discount": 0, "stock": stock, "is_veg": true});
+    let product = |name: &str, stock: u32| json!({"name": name, "price": 1500, "discount": 0, "stock": stock, "veg": true});
     let products = format!("/shops/{shop_a}/products");
     let tea = id(&setup_call(
         app,

@@ -161,7 +161,7 @@ fn shop_body(name: &str) -> Value {
 }
 
 fn product_body(name: &str, price: i64, stock: u32) -> Value {
-    json!({"name": name, "price": price, "discount": 0, "stock": stock, "is_veg": true})
+    json!({"name": name, "price": price, "discount": 0, "stock": stock, "veg": true})
 }
 
 async fn create_shop(app: &TestApp, owner: &str, name: &str) -> String {
@@ -226,7 +226,7 @@ async fn a_new_shop_becomes_public_after_verification_and_restocks_notify_watche
     let shop = expect(post(&app, "/shops", &owner, body).await, 201).await;
     let id = shop["id"].as_str().unwrap().to_string();
     assert_eq!(shop["verification"], "NOT_STARTED");
-    assert_eq!(shop["is_active"], true);
+    assert_eq!(shop["active"], true);
     assert_eq!(shop["accepting_orders"], true);
     assert_eq!(shop["delivers_to"], json!([hostel]));
     assert_eq!(shop["min_order_value"], 5000);
@@ -328,7 +328,7 @@ async fn a_new_shop_becomes_public_after_verification_and_restocks_notify_watche
             &format!("/shops/{id}/products"),
             &owner,
             json!({"name": "Samosa", "description": "Two pieces", "category_id": cat,
-                   "price": 2000, "discount": 500, "stock": 0, "is_veg": true}),
+                   "price": 2000, "discount": 500, "stock": 0, "veg": true}),
         )
         .await,
         201,
@@ -608,7 +608,7 @@ async fn shops_students_cannot_see_are_404_for_them_but_visible_to_their_people(
             &app,
             &format!("/shops/{inactive}"),
             &o4,
-            json!({"is_active": false}),
+            json!({"active": false}),
         )
         .await,
         200,
@@ -874,7 +874,7 @@ async fn only_the_owner_or_an_admin_changes_a_shop() {
         (json!({"name": "x".repeat(81)}), 400),
         (json!({"opens_at": 1440}), 400),
         (json!({"delivery_fee": -5}), 400),
-        (json!({"is_active": "no"}), 400),
+        (json!({"active": "no"}), 400),
         (json!({"name": " "}), 422),
         (json!({"delivers_to": ["NOSUCHBUILDING"]}), 422),
         (json!({"upi_id": "nope"}), 422),
@@ -939,7 +939,7 @@ async fn only_the_owner_or_an_admin_changes_a_shop() {
     );
     // Deactivating hides it from students.
     expect(
-        patch(&app, &path, &owner, json!({"is_active": false})).await,
+        patch(&app, &path, &owner, json!({"active": false})).await,
         200,
     )
     .await;
@@ -1337,7 +1337,7 @@ async fn products_are_validated_and_only_the_owner_manages_them() {
     let products = format!("/shops/{id}/products");
     let with = |k: &str, v: Value| {
         let mut b = json!({"name": "Tea", "description": "Hot", "category_id": cat,
-                           "price": 1000, "discount": 100, "stock": 5, "is_veg": true});
+                           "price": 1000, "discount": 100, "stock": 5, "veg": true});
         b[k] = v;
         b
     };
@@ -1345,7 +1345,7 @@ async fn products_are_validated_and_only_the_owner_manages_them() {
         (with("price", json!("1000")), 400, None),
         (with("price", json!(10.5)), 400, None),
         (with("stock", json!(true)), 400, None),
-        (with("is_veg", json!("yes")), 400, None),
+        (with("veg", json!("yes")), 400, None),
         (with("name", json!(["Tea"])), 400, None),
         (with("rating_sum", json!(500)), 400, Some("rating_sum")),
         (with("shop_id", json!(hidden)), 400, Some("shop_id")),
@@ -1495,7 +1495,7 @@ async fn product_lists_filter_and_deleted_products_are_gone() {
     let snacks = seed_category(&app, "Snacks").await;
     let tea = create_product(&app, &owner, &id, product_body("Tea", 1000, 5)).await;
     let mut egg = product_body("Egg roll", 4000, 0);
-    egg["is_veg"] = json!(false);
+    egg["veg"] = json!(false);
     egg["category_id"] = json!(snacks);
     let egg = create_product(&app, &owner, &id, egg).await;
     let mut samosa = product_body("Samosa", 1500, 2);
@@ -1885,7 +1885,7 @@ async fn only_public_shops_can_be_favourites() {
             &app,
             &format!("/shops/{public}"),
             &owner,
-            json!({"is_active": false}),
+            json!({"active": false}),
         )
         .await,
         200,
@@ -1900,7 +1900,7 @@ async fn only_public_shops_can_be_favourites() {
             &app,
             &format!("/shops/{public}"),
             &owner,
-            json!({"is_active": true}),
+            json!({"active": true}),
         )
         .await,
         200,

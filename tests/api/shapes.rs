@@ -8,6 +8,88 @@ use serde_json::{Value, json};
 use crate::fixtures::{ShopOpts, add_staff, market, order, student, user_id};
 use crate::helpers::{TestApp, assert_problem, expect, get_ok, post, spawn_app};
 
+/// Every property of every schema in the served document, as
+/// (schema, property, property schema).
+fn properties(doc: &Value) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for (schema, s) in doc["components"]["schemas"].as_object().unwrap() {
+        for (name, p) in s["properties"].as_object().into_iter().flatten() {
+            out.push((schema.clone(), name.clone(), p.clone()));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn booleans_are_plain_adjectives_everywhere() {
+    let app = spawn_app().await;
+    let doc = app.openapi().await;
+    let prefixed: Vec<String> = properties(&doc)
+        .into_iter()
+        .filter(|(_, name, p)| p["type"] == "boolean" && name.starts_with("is_"))
+        .map(|(schema, name, _)| format!("{schema}.{name}"))
+        .collect();
+    assert!(prefixed.is_empty(), "is_ booleans: {prefixed:?}");
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                assert!(!name.starts_with("is_"), "{method} {path}: {name}");
+            }
+        }
+    }
+
+    // The same words in answers and requests.
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let shop = get_ok(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/shops/{}", m.shop_id),
+    )
+    .await;
+    assert_eq!(shop["active"], true, "{shop}");
+    assert!(shop.get("is_active").is_none());
+    let p = get_ok(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/products/{}", m.products[0]),
+    )
+    .await;
+    assert_eq!(p["veg"], true, "{p}");
+    assert!(p.get("is_veg").is_none());
+    let r = app
+        .client()
+        .patch(app.url(&format!("/api/v1/products/{}", m.products[0])))
+        .bearer_auth(&m.owner_token)
+        .json(&json!({"veg": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expect(r, 200).await["veg"], false);
+    let me = get_ok(&app, &m.owner_token, "/api/v1/me").await;
+    assert_eq!(me["admin"], false, "{me}");
+    let (token, address) = student(&app, "s@uni.edu", &m).await;
+    let list = get_ok(&app, &token, "/api/v1/me/addresses").await;
+    let a = list
+        .as_array()
+        .or(list["items"].as_array())
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == address.as_str())
+        .cloned()
+        .unwrap();
+    assert_eq!(a["default"], true, "{a}");
+    let r = app
+        .client()
+        .patch(app.url(&format!("/api/v1/shops/{}", m.shop_id)))
+        .bearer_auth(&m.owner_token)
+        .json(&json!({"is_active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400).await;
+}
+
 #[tokio::test]
 async fn the_admin_sends_the_verification_status_the_shop_will_have() {
     let app = spawn_app().await;

@@ -98,7 +98,7 @@ export function SearchResults({ state }: { state: State }) {
                 <a href={`/products/${p.id}`}>
                   <strong>{p.name}</strong>
                 </a>{" "}
-                {p.is_veg && <Badge tone="good">veg</Badge>} {!p.in_stock && <Badge tone="bad">sold out</Badge>}
+                {p.veg && <Badge tone="good">veg</Badge>} {!p.in_stock && <Badge tone="bad">sold out</Badge>}
                 <div class="muted">
                   {money(p.unit_price)}
                   {p.unit_price < p.price && <s class="was"> {money(p.price)}</s>} · from <a href={`/shops/${p.shop_id}`}>{p.shop_name}</a>

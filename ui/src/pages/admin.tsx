@@ -24,7 +24,7 @@ export function AdminHome() {
   const { params } = useRoute();
   const tab = params.tab || "shops";
   const title = TABS.find(([k]) => k === tab)?.[1] ?? "Admin";
-  if (!get().me?.is_admin) return <Page title="Admin">Admins only.</Page>;
+  if (!get().me?.admin) return <Page title="Admin">Admins only.</Page>;
   return (
     <Page title={title}>
       <nav class="subnav" aria-label="Admin">
@@ -153,7 +153,7 @@ function Users() {
             {page.items.map((u) => (
               <li key={u.id} class="card">
                 <p>
-                  <strong>{u.name}</strong> · {u.email} <Badge tone={statusTone(u.status)}>{label(u.status)}</Badge> {u.is_admin && <Badge>admin</Badge>}
+                  <strong>{u.name}</strong> · {u.email} <Badge tone={statusTone(u.status)}>{label(u.status)}</Badge> {u.admin && <Badge>admin</Badge>}
                 </p>
                 <div class="actions">
                   {u.status === "ACTIVE" ? (
@@ -173,8 +173,8 @@ function Users() {
                   <Button kind="secondary" busy={a.busy} onClick={() => act(u.id, "sign-out")}>
                     Sign out everywhere
                   </Button>
-                  <Button kind="secondary" busy={a.busy} onClick={() => act(u.id, u.is_admin ? "remove-admin" : "make-admin")}>
-                    {u.is_admin ? "Remove admin" : "Make admin"}
+                  <Button kind="secondary" busy={a.busy} onClick={() => act(u.id, u.admin ? "remove-admin" : "make-admin")}>
+                    {u.admin ? "Remove admin" : "Make admin"}
                   </Button>
                 </div>
               </li>

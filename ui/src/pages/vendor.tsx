@@ -435,7 +435,7 @@ export function Products() {
   const { shop } = useSession();
   const products = useLoad(() => (shop ? call(api.GET("/api/v1/shops/{id}/products", { params: { path: { id: shop.id } } })) : Promise.resolve([])), [shop?.id]);
   const categories = useLoad(() => call(api.GET("/api/v1/categories")), []);
-  const [f, setF] = useState({ name: "", description: "", price: "", stock: "10", category_id: "", is_veg: false, image: "" });
+  const [f, setF] = useState({ name: "", description: "", price: "", stock: "10", category_id: "", veg: false, image: "" });
   // Bumped after each product is added, so the photo field starts empty again.
   const [round, setRound] = useState(0);
   const a = useAction();
@@ -446,7 +446,7 @@ export function Products() {
       await call(
         api.POST("/api/v1/shops/{id}/products", {
           params: { path: { id: shop.id } },
-          body: { name: f.name, description: f.description, price: Math.round(Number(f.price) * 100), discount: 0, stock: Number(f.stock), category_id: f.category_id || undefined, is_veg: f.is_veg, image: f.image || undefined },
+          body: { name: f.name, description: f.description, price: Math.round(Number(f.price) * 100), discount: 0, stock: Number(f.stock), category_id: f.category_id || undefined, veg: f.veg, image: f.image || undefined },
         }),
       );
       setF({ ...f, name: "", description: "", price: "", image: "" });
@@ -474,7 +474,7 @@ export function Products() {
         <Field label="Stock" name="p-stock" type="number" inputMode="numeric" value={f.stock} onInput={(v) => setF({ ...f, stock: v })} min={0} />
         <Select label="Category" name="p-category" value={f.category_id} onChange={(v) => setF({ ...f, category_id: v })} options={[["", "None"], ...(categories.data ?? []).map((c): [string, string] => [c.id, c.name])]} />
         <label class="check">
-          <input type="checkbox" checked={f.is_veg} onChange={(e) => setF({ ...f, is_veg: (e.target as HTMLInputElement).checked })} /> Vegetarian
+          <input type="checkbox" checked={f.veg} onChange={(e) => setF({ ...f, veg: (e.target as HTMLInputElement).checked })} /> Vegetarian
         </label>
         <PhotoPicker key={round} id="p-photo" label="Photo (optional)" onUploaded={(u) => setF((x) => ({ ...x, image: u.id }))} />
         <ErrorBox error={a.error} />
