@@ -157,6 +157,12 @@ pub struct CreateShopRequest {
     /// Building ids (at most 100); empty means every building.
     #[oai(validator(max_items = 100, max_length = 26), default)]
     pub delivers_to: Vec<Text>,
+    /// An inactive shop is hidden from students. Default true.
+    #[oai(default = "default_true")]
+    pub active: bool,
+    /// A shop that is not accepting orders stays visible. Default true.
+    #[oai(default = "default_true")]
+    pub accepting_orders: bool,
     /// An upload id from `POST /api/v1/uploads` (64 hex digits).
     #[oai(validator(max_length = 64))]
     pub image: Option<Text>,
@@ -179,6 +185,8 @@ impl From<CreateShopRequest> for ShopInput {
             delivery_fee: b.delivery_fee,
             direct_delivery_fee: b.direct_delivery_fee,
             delivers_to: b.delivers_to.into_iter().map(Text::into_inner).collect(),
+            is_active: b.active,
+            accepting_orders: b.accepting_orders,
             image: b.image.map(Text::into_inner),
             upi_qr_image: b.upi_qr_image.map(Text::into_inner),
         }

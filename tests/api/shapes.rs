@@ -254,3 +254,40 @@ async fn a_product_shows_its_rating_sum_beside_the_rounded_average() {
         (Some(7), Some(3))
     );
 }
+
+#[tokio::test]
+async fn a_shop_is_created_with_every_field_its_patch_takes() {
+    let app = spawn_app().await;
+    let doc = app.openapi().await;
+    let names = |schema: &str| {
+        let mut v: Vec<String> = doc["components"]["schemas"][schema]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names("CreateShopRequest"), names("UpdateShopRequest"));
+
+    let owner = app.bearer("vendor@uni.edu").await;
+    let body = json!({
+        "name": "Night Canteen", "shop_type": "CANTEEN", "opens_at": 1200, "closes_at": 120,
+        "active": false, "accepting_orders": false,
+    });
+    let shop = expect(post(&app, &owner, "/api/v1/shops", body).await, 201).await;
+    assert_eq!(
+        (shop["active"].as_bool(), shop["accepting_orders"].as_bool()),
+        (Some(false), Some(false))
+    );
+    let other = app.bearer("vendor2@uni.edu").await;
+    let body =
+        json!({"name": "Day Canteen", "shop_type": "CANTEEN", "opens_at": 480, "closes_at": 1200});
+    let shop = expect(post(&app, &other, "/api/v1/shops", body).await, 201).await;
+    assert_eq!(
+        (shop["active"].as_bool(), shop["accepting_orders"].as_bool()),
+        (Some(true), Some(true)),
+        "defaults"
+    );
+}

@@ -67,6 +67,8 @@ function CreateShop() {
             delivery_fee: Math.round(Number(f.delivery_fee) * 100),
             direct_delivery_fee: 0,
             delivers_to: [],
+            active: true,
+            accepting_orders: true,
           },
         }),
       );
