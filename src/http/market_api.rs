@@ -4,20 +4,20 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use poem::Request;
-use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::auth_api::NoContent;
 use super::error::ApiError;
-use super::extract::Auth;
+use super::extract::{Auth, IdempotencyKey};
 use super::types::{Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
 use crate::domain::FieldError;
 use crate::domain::catalog::{Address, AddressSnapshot, Review};
 use crate::domain::order::{
-    self, Order, OrderItem, OrderStatus, PaymentMethod, PaymentStatus, normalize_lines,
+    Order, OrderItem, OrderStatus, PaymentMethod, PaymentStatus, normalize_lines,
 };
 use crate::error::Error;
 use crate::market::orders::{Checkout, Delivery, Placed, Relation};
@@ -578,14 +578,13 @@ impl MarketApi {
     async fn checkout(
         &self,
         auth: Auth,
-        #[oai(name = "Idempotency-Key")] key: Header<String>,
+        #[oai(name = "Idempotency-Key")] key: IdempotencyKey,
         body: Json<CheckoutRequest>,
     ) -> Result<CheckoutResponse, ApiError> {
         auth.0
             .user
             .may_order()
             .map_err(|why| ApiError::Rule(Error::Forbidden(why.into())))?;
-        order::check_idempotency_key(&key.0)?;
         let b = body.0;
         let delivery = match (
             b.delivery.unwrap_or(DeliveryView::Auto),

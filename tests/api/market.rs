@@ -382,7 +382,8 @@ async fn shortages_and_bad_checkouts_change_nothing() {
         .send()
         .await
         .unwrap();
-    assert_problem(r, 400).await;
+    let p = assert_problem(r, 422).await;
+    assert_eq!(p["errors"][0]["field"], "Idempotency-Key", "{p}");
     assert_problem(checkout(&app, &token, "has space", &body).await, 422).await;
     assert_problem(checkout(&app, &token, &"k".repeat(101), &body).await, 422).await;
     // No credentials.

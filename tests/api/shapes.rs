@@ -255,6 +255,71 @@ async fn a_product_shows_its_rating_sum_beside_the_rounded_average() {
     );
 }
 
+async fn checkout(
+    app: &TestApp,
+    token: &str,
+    key: Option<&[u8]>,
+    body: &Value,
+) -> reqwest::Response {
+    let mut r = app
+        .client()
+        .post(app.url("/api/v1/orders"))
+        .bearer_auth(token)
+        .json(body);
+    if let Some(k) = key {
+        r = r.header(
+            "idempotency-key",
+            reqwest::header::HeaderValue::from_bytes(k).unwrap(),
+        );
+    }
+    r.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_missing_or_malformed_idempotency_key_is_a_422_naming_the_header() {
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (token, address) = student(&app, "s@uni.edu", &m).await;
+    let body = json!({"shop_id": m.shop_id, "items": [{"product_id": m.products[0], "quantity": 1}], "address_id": address, "payment_method": "CASH"});
+    let long = "k".repeat(101);
+    for key in [
+        None,
+        Some(&b""[..]),
+        Some(&b"has space"[..]),
+        Some(long.as_bytes()),
+        Some(&b"caf\xc3\xa9"[..]),
+    ] {
+        let p = assert_problem(checkout(&app, &token, key, &body).await, 422).await;
+        assert_eq!(p["errors"][0]["field"], "Idempotency-Key", "{key:?}: {p}");
+    }
+    // Named even when the body is wrong too: the header is read first.
+    let p = assert_problem(checkout(&app, &token, None, &json!({})).await, 422).await;
+    assert_eq!(p["errors"][0]["field"], "Idempotency-Key");
+    assert_eq!(crate::fixtures::order_count(&app).await, 0);
+    let r = checkout(
+        &app,
+        &token,
+        Some(b"0b7e6c1e-5d0f-4c4b-9d43-2f8f5c1a9e10"),
+        &body,
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // Documented as a required header.
+    let doc = app.openapi().await;
+    let params = doc["paths"]["/api/v1/orders"]["post"]["parameters"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let key = params
+        .iter()
+        .find(|p| p["name"] == "Idempotency-Key")
+        .unwrap();
+    assert_eq!(
+        (key["in"].as_str(), key["required"].as_bool()),
+        (Some("header"), Some(true))
+    );
+}
+
 #[tokio::test]
 async fn a_shop_is_created_with_every_field_its_patch_takes() {
     let app = spawn_app().await;
