@@ -11,13 +11,13 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use super::auth_api::NoContent;
 use super::error::ApiError;
 use super::extract::{Auth, IdempotencyKey};
-use super::types::{Text, mirror_enum};
+use super::types::{BoundedList, Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
 use crate::domain::FieldError;
 use crate::domain::catalog::{Address, AddressSnapshot, Review};
 use crate::domain::order::{
-    Order, OrderItem, OrderStatus, PaymentMethod, PaymentStatus, normalize_lines,
+    MAX_LINES, Order, OrderItem, OrderStatus, PaymentMethod, PaymentStatus, normalize_lines,
 };
 use crate::error::Error;
 use crate::market::orders::{Checkout, Delivery, Placed, Relation};
@@ -108,8 +108,7 @@ pub struct LineRequest {
 #[oai(deny_unknown_fields)]
 pub struct CartRequest {
     /// The whole cart; an empty list empties it. At most 50 products.
-    #[oai(validator(max_items = 200))]
-    pub items: Vec<LineRequest>,
+    pub items: BoundedList<LineRequest, MAX_LINES>,
 }
 
 #[derive(Object)]
@@ -199,8 +198,7 @@ pub struct CheckoutRequest {
     #[oai(validator(max_length = 26))]
     pub shop_id: Text,
     /// 1–50 products, quantities 1–99.
-    #[oai(validator(max_items = 200))]
-    pub items: Vec<LineRequest>,
+    pub items: BoundedList<LineRequest, MAX_LINES>,
     #[oai(validator(max_length = 26))]
     pub address_id: Text,
     pub payment_method: PaymentMethodView,
@@ -539,7 +537,7 @@ impl MarketApi {
         body: Json<CartRequest>,
     ) -> Result<Json<CartView>, ApiError> {
         let uid = auth.user_id().to_string();
-        let raw = lines(&body.0.items);
+        let raw = lines(&body.0.items.0);
         let sid = shop_id.0.clone();
         self.state
             .store
@@ -615,7 +613,7 @@ impl MarketApi {
         let checkout = Checkout {
             user_id: auth.user_id().to_string(),
             shop_id: b.shop_id.0,
-            lines: normalize_lines(&lines(&b.items))?,
+            lines: normalize_lines(&lines(&b.items.0))?,
             address_id: b.address_id.0,
             payment_method: b.payment_method.into(),
             notes: crate::domain::bounded_text(

@@ -356,3 +356,22 @@ async fn a_shop_is_created_with_every_field_its_patch_takes() {
         "defaults"
     );
 }
+
+#[tokio::test]
+async fn the_checkout_schema_bounds_items_by_the_rule() {
+    let app = spawn_app().await;
+    let doc = app.openapi().await;
+    let max = uphill::domain::order::MAX_LINES as u64;
+    for schema in ["CheckoutRequest", "CartRequest"] {
+        let items = &doc["components"]["schemas"][schema]["properties"]["items"];
+        assert_eq!(items["maxItems"].as_u64(), Some(max), "{schema}: {items}");
+    }
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (token, address) = student(&app, "s@uni.edu", &m).await;
+    let line = json!({"product_id": m.products[0], "quantity": 1});
+    let over = vec![line; max as usize + 1];
+    let body = json!({"shop_id": m.shop_id, "items": over, "address_id": address, "payment_method": "CASH"});
+    let p = assert_problem(checkout(&app, &token, Some(b"over"), &body).await, 400).await;
+    assert_eq!(p["errors"][0]["field"], "items", "{p}");
+    assert_eq!(crate::fixtures::order_count(&app).await, 0);
+}
