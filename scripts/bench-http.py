@@ -150,7 +150,7 @@ def prepare(server, password):
     for i in range(50 - len(products)):
         st, _ = call(base, "POST", f"/api/v1/shops/{shop_id}/products", vendor,
                      {"name": f"Bench item {i}", "description": "A product to fill the page",
-                      "price": 1000 + i, "discount": 0, "stock": 100, "is_veg": True})
+                      "price": 1000 + i, "discount": 0, "stock": 100, "veg": True})
         assert st == 201, st
     st, products = call(base, "GET", f"/api/v1/shops/{shop_id}/products", vendor)
     assert len(products) == 50, len(products)

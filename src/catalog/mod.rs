@@ -22,7 +22,7 @@ use crate::domain::batch::{self, Slot};
 use crate::domain::catalog::{Announcement, Product};
 use crate::domain::money::{check_discount, parse_amount};
 use crate::domain::order::OrderStatus;
-use crate::domain::shop::{Decision, Shop, ShopType, Verification};
+use crate::domain::shop::{Shop, ShopType, Verification};
 use crate::domain::user::{Email, User};
 use crate::domain::{FieldError, bounded_text};
 use crate::error::Error;

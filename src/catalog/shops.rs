@@ -15,6 +15,8 @@ pub struct ShopInput {
     pub delivery_fee: i64,
     pub direct_delivery_fee: i64,
     pub delivers_to: Vec<String>,
+    pub is_active: bool,
+    pub accepting_orders: bool,
     /// Upload ids (see `files`).
     pub image: Option<String>,
     pub upi_qr_image: Option<String>,
@@ -54,8 +56,8 @@ impl From<ShopInput> for ShopPatch {
             delivery_fee: Some(i.delivery_fee),
             direct_delivery_fee: Some(i.direct_delivery_fee),
             delivers_to: Some(i.delivers_to),
-            is_active: None,
-            accepting_orders: None,
+            is_active: Some(i.is_active),
+            accepting_orders: Some(i.accepting_orders),
             image: i.image.map(Some),
             upi_qr_image: i.upi_qr_image.map(Some),
         }

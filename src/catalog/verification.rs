@@ -57,18 +57,25 @@ pub async fn decide(
     store: &Store,
     admin: Caller,
     id: String,
-    decision: Decision,
+    to: Verification,
     note: String,
     origin: Origin,
 ) -> Result<Shop, Error> {
     if !admin.is_admin {
         return Err(Error::Forbidden("admins only".into()));
     }
+    if !to.is_decision() {
+        return Err(FieldError::new(
+            "verification",
+            "must be VERIFIED, REQUIRES_ACTION or REJECTED",
+        )
+        .into());
+    }
     let note = bounded_text("note", &note, 0, 500, true)?;
-    if decision != Decision::Verify && note.is_empty() {
+    if to != Verification::Verified && note.is_empty() {
         return Err(FieldError::new(
             "note",
-            "tell the owner why: required unless the decision is VERIFY",
+            "tell the owner why: required unless the shop is to be VERIFIED",
         )
         .into());
     }
@@ -79,18 +86,11 @@ pub async fn decide(
             if shop.deleted_at.is_some() {
                 return Err(not_found("shop"));
             }
-            shop.verification = shop
-                .verification
-                .decide(decision)
-                .map_err(Error::Conflict)?;
+            shop.verification = shop.verification.decide(to).map_err(Error::Conflict)?;
             shop.verification_note = (!note.is_empty()).then(|| note.clone());
             shop.updated_at = now;
             save_shop(txn, &shop)?;
-            let label = match decision {
-                Decision::Verify => "VERIFY",
-                Decision::RequireAction => "REQUIRE_ACTION",
-                Decision::Reject => "REJECT",
-            };
+            let label = status_name(to);
             audit::append(
                 txn,
                 &origin,
@@ -102,18 +102,18 @@ pub async fn decide(
                     format!("{label}: {note}")
                 },
             )?;
-            let (title, kind, message) = match decision {
-                Decision::Verify => (
+            let (title, kind, message) = match to {
+                Verification::Verified => (
                     "Shop verified",
                     Kind::Success,
                     format!("{} is verified: students can now find it.", shop.name),
                 ),
-                Decision::RequireAction => (
+                Verification::RequiresAction => (
                     "Action needed on your shop",
                     Kind::Warning,
                     format!("{} needs changes before it is verified: {note}", shop.name),
                 ),
-                Decision::Reject => (
+                _ => (
                     "Shop verification rejected",
                     Kind::Error,
                     format!("{} was not verified: {note}", shop.name),
@@ -136,16 +136,22 @@ pub async fn decide(
                 crate::mail::Message::ShopDecision {
                     shop_name: shop.name.clone(),
                     shop_id: shop.id.clone(),
-                    decision: match decision {
-                        Decision::Verify => "VERIFIED",
-                        Decision::RequireAction => "REQUIRES_ACTION",
-                        Decision::Reject => "REJECTED",
-                    }
-                    .into(),
+                    decision: label.into(),
                     note: note.clone(),
                 },
             )?;
             Ok(shop)
         })
         .await
+}
+
+/// The status as the API and the audit log spell it.
+fn status_name(v: Verification) -> &'static str {
+    match v {
+        Verification::NotStarted => "NOT_STARTED",
+        Verification::Pending => "PENDING",
+        Verification::RequiresAction => "REQUIRES_ACTION",
+        Verification::Verified => "VERIFIED",
+        Verification::Rejected => "REJECTED",
+    }
 }

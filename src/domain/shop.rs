@@ -22,15 +22,6 @@ pub enum Verification {
     Rejected,
 }
 
-/// What an admin decides about a pending shop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Decision {
-    Verify,
-    RequireAction,
-    Reject,
-}
-
 impl Verification {
     /// The owner submits (`NOT_STARTED`) or resubmits (`REQUIRES_ACTION`).
     pub fn submit(self) -> Result<Verification, String> {
@@ -42,18 +33,27 @@ impl Verification {
         }
     }
 
-    /// An admin decides about a `PENDING` shop only.
-    pub fn decide(self, d: Decision) -> Result<Verification, String> {
+    /// What an admin may decide a shop becomes: verified, sent back to
+    /// the owner for changes, or rejected.
+    pub fn is_decision(self) -> bool {
+        matches!(
+            self,
+            Verification::Verified | Verification::RequiresAction | Verification::Rejected
+        )
+    }
+
+    /// An admin decides about a `PENDING` shop only, and only what
+    /// `is_decision` allows.
+    pub fn decide(self, to: Verification) -> Result<Verification, String> {
         if self != Verification::Pending {
             return Err(format!(
                 "only a PENDING shop can be decided; this one is {self:?}"
             ));
         }
-        Ok(match d {
-            Decision::Verify => Verification::Verified,
-            Decision::RequireAction => Verification::RequiresAction,
-            Decision::Reject => Verification::Rejected,
-        })
+        if !to.is_decision() {
+            return Err(format!("an admin cannot make a shop {to:?}"));
+        }
+        Ok(to)
     }
 }
 
@@ -125,11 +125,13 @@ mod tests {
         assert!(Pending.submit().is_err());
         assert!(Verified.submit().is_err());
         assert!(Rejected.submit().is_err());
-        assert_eq!(Pending.decide(Decision::Verify), Ok(Verified));
-        assert_eq!(Pending.decide(Decision::RequireAction), Ok(RequiresAction));
-        assert_eq!(Pending.decide(Decision::Reject), Ok(Rejected));
+        assert_eq!(Pending.decide(Verified), Ok(Verified));
+        assert_eq!(Pending.decide(RequiresAction), Ok(RequiresAction));
+        assert_eq!(Pending.decide(Rejected), Ok(Rejected));
+        assert!(Pending.decide(Pending).is_err());
+        assert!(Pending.decide(NotStarted).is_err());
         for s in [NotStarted, RequiresAction, Verified, Rejected] {
-            assert!(s.decide(Decision::Verify).is_err(), "{s:?}");
+            assert!(s.decide(Verified).is_err(), "{s:?}");
         }
     }
 }

@@ -19,11 +19,8 @@ use super::types::{Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
 use crate::domain::batch::{Batch, BatchStatus, Milestone};
-use crate::domain::order::Order;
-use crate::domain::shop::Shop;
 use crate::error::Error;
 use crate::market::batches::{self, Delivered};
-use crate::store::{codec, tables};
 use poem::Request;
 
 pub struct BatchApi {
@@ -46,6 +43,9 @@ impl BatchApi {
 mirror_enum!(BatchStatusView, BatchStatus, { Open, Locked, InTransit, Completed, Cancelled });
 mirror_enum!(MilestoneView, Milestone, { Packing, ClimbStarted, Midway, Arrived });
 
+/// A batch. Every answer that carries a batch has it at the top level in
+/// this shape (lists hold these); `GET /batches/{id}` adds `orders` and
+/// `total` beside the same fields.
 #[derive(Object)]
 pub struct BatchView {
     pub id: String,
@@ -83,12 +83,26 @@ impl From<Batch> for BatchView {
     }
 }
 
+/// A batch with its orders: every field of `BatchView`, then `orders` and
+/// `total`.
 #[derive(Object)]
 pub struct BatchDetail {
+    #[oai(flatten)]
     pub batch: BatchView,
-    /// The batch's orders, without OTPs; `total` sums the open ones.
+    /// The batch's orders, without OTPs.
     pub orders: Vec<OrderView>,
+    /// What the open and completed orders add up to, minor units.
     pub total: i64,
+}
+
+impl From<batches::BatchDetail> for BatchDetail {
+    fn from(d: batches::BatchDetail) -> Self {
+        BatchDetail {
+            batch: d.batch.into(),
+            orders: d.orders.into_iter().map(|o| order_view(o, false)).collect(),
+            total: d.total,
+        }
+    }
 }
 
 #[derive(Object)]
@@ -143,28 +157,9 @@ impl BatchApi {
         let list = self
             .state
             .store
-            .read(move |txn| {
-                let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, &id.0)?;
-                let shop = shop
-                    .filter(|s| admin || s.is_staff(&uid))
-                    .ok_or_else(|| ApiError::Rule(Error::NotFound("no such shop".into())))?;
-                let idx = txn.open_multimap_table(tables::SHOP_TO_BATCHES)?;
-                let t = txn.open_table(tables::BATCHES)?;
-                let mut out = Vec::new();
-                for bid in idx.get(shop.id.as_str())?.rev() {
-                    if let Some(b) = codec::get::<Batch>(&t, bid?.value())?
-                        && want.is_none_or(|w| b.status == w)
-                    {
-                        out.push(BatchView::from(b));
-                        if out.len() == 200 {
-                            break;
-                        }
-                    }
-                }
-                Ok::<_, ApiError>(out)
-            })
+            .read(move |txn| batches::shop_batches(txn, &id.0, &uid, admin, want))
             .await?;
-        Ok(Json(list))
+        Ok(Json(list.into_iter().map(BatchView::from).collect()))
     }
 
     /// Batches a runner can claim or has claimed, across the shops they work for.
@@ -174,39 +169,13 @@ impl BatchApi {
         let list = self
             .state
             .store
-            .read(move |txn| {
-                let mut shops: Vec<String> = Vec::new();
-                for s in txn
-                    .open_multimap_table(tables::STAFF_TO_SHOPS)?
-                    .get(uid.as_str())?
-                {
-                    shops.push(s?.value().to_string());
-                }
-                if let Some(own) = txn.open_table(tables::OWNER_TO_SHOP)?.get(uid.as_str())? {
-                    shops.push(own.value().to_string());
-                }
-                let idx = txn.open_multimap_table(tables::SHOP_TO_BATCHES)?;
-                let t = txn.open_table(tables::BATCHES)?;
-                let mut out = Vec::new();
-                for shop in shops {
-                    for bid in idx.get(shop.as_str())?.rev().take(50) {
-                        if let Some(b) = codec::get::<Batch>(&t, bid?.value())? {
-                            let mine_or_free = b.runner_id.as_deref().is_none_or(|r| r == uid);
-                            if matches!(b.status, BatchStatus::Locked | BatchStatus::InTransit)
-                                && mine_or_free
-                            {
-                                out.push(BatchView::from(b));
-                            }
-                        }
-                    }
-                }
-                Ok::<_, ApiError>(out)
-            })
+            .read(move |txn| batches::runner_batches(txn, &uid))
             .await?;
-        Ok(Json(list))
+        Ok(Json(list.into_iter().map(BatchView::from).collect()))
     }
 
-    /// A batch with its orders (no OTPs).
+    /// A batch with its orders (no OTPs): the batch's fields, then
+    /// `orders` and `total`.
     #[oai(path = "/batches/:id", method = "get")]
     async fn get_batch(
         &self,
@@ -217,43 +186,9 @@ impl BatchApi {
         let detail = self
             .state
             .store
-            .read(move |txn| {
-                let b: Batch = codec::get(&txn.open_table(tables::BATCHES)?, &id.0)?
-                    .ok_or_else(|| ApiError::Rule(Error::NotFound("no such batch".into())))?;
-                let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, &b.shop_id)?;
-                if !(admin || shop.is_some_and(|s| s.is_staff(&uid))) {
-                    return Err(ApiError::Rule(Error::NotFound("no such batch".into())));
-                }
-                let mut ids = Vec::new();
-                for o in txn
-                    .open_multimap_table(tables::BATCH_TO_ORDERS)?
-                    .get(b.id.as_str())?
-                {
-                    ids.push(o?.value().to_string());
-                }
-                let t = txn.open_table(tables::ORDERS)?;
-                let mut orders = Vec::new();
-                for oid in ids {
-                    if let Some(o) = codec::get::<Order>(&t, &oid)? {
-                        orders.push(o);
-                    }
-                }
-                let total = orders
-                    .iter()
-                    .filter(|o| {
-                        o.status.is_open()
-                            || o.status == crate::domain::order::OrderStatus::Completed
-                    })
-                    .map(|o| o.total)
-                    .sum();
-                Ok(BatchDetail {
-                    batch: b.into(),
-                    orders: orders.into_iter().map(|o| order_view(o, false)).collect(),
-                    total,
-                })
-            })
+            .read(move |txn| batches::batch_detail(txn, &id.0, &uid, admin))
             .await?;
-        Ok(Json(detail))
+        Ok(Json(detail.into()))
     }
 
     /// Lock the batch now ("go now"), before its cutoff. The shop's owner or an admin.

@@ -17,7 +17,7 @@ use super::auth_api::NoContent;
 use super::cache::{EncodedJson, ResponseCache};
 use super::error::ApiError;
 use super::extract::{Auth, SESSION_COOKIE, authenticate, cookie_value};
-use super::files_api::ImageLinks;
+use super::files_api::ImageView;
 use super::types::{Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
@@ -28,7 +28,7 @@ use crate::catalog::{
 };
 use crate::domain::batch::Slot;
 use crate::domain::catalog::{Announcement, Product};
-use crate::domain::shop::{Decision, Shop, ShopType, Verification};
+use crate::domain::shop::{Shop, ShopType, Verification};
 use crate::domain::user::User;
 use crate::error::Error;
 
@@ -99,7 +99,26 @@ fn caller(auth: &Auth) -> Caller {
 
 mirror_enum!(ShopTypeView, ShopType, { Canteen, Stationery, Grocery, Other });
 mirror_enum!(VerificationView, Verification, { NotStarted, Pending, RequiresAction, Verified, Rejected });
-mirror_enum!(DecisionView, Decision, { Verify, RequireAction, Reject });
+
+/// The verification statuses an admin may give a `PENDING` shop: the same
+/// values as the shop's `verification`.
+#[derive(poem_openapi::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DecisionView {
+    Verified,
+    RequiresAction,
+    Rejected,
+}
+
+impl From<DecisionView> for Verification {
+    fn from(d: DecisionView) -> Self {
+        match d {
+            DecisionView::Verified => Verification::Verified,
+            DecisionView::RequiresAction => Verification::RequiresAction,
+            DecisionView::Rejected => Verification::Rejected,
+        }
+    }
+}
 
 // --- Shops ---
 
@@ -138,6 +157,12 @@ pub struct CreateShopRequest {
     /// Building ids (at most 100); empty means every building.
     #[oai(validator(max_items = 100, max_length = 26), default)]
     pub delivers_to: Vec<Text>,
+    /// An inactive shop is hidden from students. Default true.
+    #[oai(default = "default_true")]
+    pub active: bool,
+    /// A shop that is not accepting orders stays visible. Default true.
+    #[oai(default = "default_true")]
+    pub accepting_orders: bool,
     /// An upload id from `POST /api/v1/uploads` (64 hex digits).
     #[oai(validator(max_length = 64))]
     pub image: Option<Text>,
@@ -160,6 +185,8 @@ impl From<CreateShopRequest> for ShopInput {
             delivery_fee: b.delivery_fee,
             direct_delivery_fee: b.direct_delivery_fee,
             delivers_to: b.delivers_to.into_iter().map(Text::into_inner).collect(),
+            is_active: b.active,
+            accepting_orders: b.accepting_orders,
             image: b.image.map(Text::into_inner),
             upi_qr_image: b.upi_qr_image.map(Text::into_inner),
         }
@@ -192,7 +219,7 @@ pub struct UpdateShopRequest {
     #[oai(validator(max_items = 100, max_length = 26))]
     pub delivers_to: Option<Vec<Text>>,
     /// An inactive shop is hidden from students.
-    pub is_active: Option<bool>,
+    pub active: Option<bool>,
     /// A shop that is not accepting orders stays visible.
     pub accepting_orders: Option<bool>,
     /// An upload id; `null` removes the image.
@@ -227,7 +254,7 @@ impl From<UpdateShopRequest> for ShopPatch {
             delivers_to: b
                 .delivers_to
                 .map(|v| v.into_iter().map(Text::into_inner).collect()),
-            is_active: b.is_active,
+            is_active: b.active,
             accepting_orders: b.accepting_orders,
             image: maybe(b.image),
             upi_qr_image: maybe(b.upi_qr_image),
@@ -245,11 +272,11 @@ pub struct ShopView {
     pub shop_type: ShopTypeView,
     pub opens_at: u16,
     pub closes_at: u16,
-    pub image: Option<ImageLinks>,
+    pub image: Option<ImageView>,
     pub upi_id: Option<String>,
     /// The UPI QR code to scan when paying by UPI.
-    pub upi_qr_image: Option<ImageLinks>,
-    pub is_active: bool,
+    pub upi_qr_image: Option<ImageView>,
+    pub active: bool,
     pub accepting_orders: bool,
     pub verification: VerificationView,
     /// The admins' note to the owner; only in the owner's and admins' view.
@@ -273,10 +300,10 @@ impl ShopView {
             shop_type: s.shop_type.into(),
             opens_at: s.opens_at,
             closes_at: s.closes_at,
-            image: ImageLinks::of(s.image),
+            image: ImageView::of(s.image),
             upi_id: s.upi_id,
-            upi_qr_image: ImageLinks::of(s.upi_qr_image),
-            is_active: s.is_active,
+            upi_qr_image: ImageView::of(s.upi_qr_image),
+            active: s.is_active,
             accepting_orders: s.accepting_orders,
             verification: s.verification.into(),
             verification_note: if private { s.verification_note } else { None },
@@ -312,8 +339,9 @@ pub enum ShopCreated {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct DecisionRequest {
-    pub decision: DecisionView,
-    /// To the owner, 0 to 500 characters; required unless VERIFY.
+    /// The status the shop will have (its `verification`).
+    pub verification: DecisionView,
+    /// To the owner, 0 to 500 characters; required unless VERIFIED.
     #[oai(validator(max_length = 500), default)]
     pub note: Text,
 }
@@ -420,7 +448,7 @@ pub struct CreateProductRequest {
     #[oai(validator(minimum(value = "0"), maximum(value = "100000")))]
     pub stock: u32,
     #[oai(default)]
-    pub is_veg: bool,
+    pub veg: bool,
     /// An upload id from `POST /api/v1/uploads` (64 hex digits).
     #[oai(validator(max_length = 64))]
     pub image: Option<Text>,
@@ -435,7 +463,7 @@ impl From<CreateProductRequest> for ProductInput {
             price: b.price,
             discount: b.discount,
             stock: b.stock,
-            is_veg: b.is_veg,
+            is_veg: b.veg,
             image: b.image.map(Text::into_inner),
         }
     }
@@ -458,7 +486,7 @@ pub struct UpdateProductRequest {
     pub discount: Option<i64>,
     #[oai(validator(minimum(value = "0"), maximum(value = "100000")))]
     pub stock: Option<u32>,
-    pub is_veg: Option<bool>,
+    pub veg: Option<bool>,
     /// An upload id; `null` removes the image.
     #[oai(validator(max_length = 64))]
     pub image: MaybeUndefined<Text>,
@@ -473,7 +501,7 @@ impl From<UpdateProductRequest> for ProductPatch {
             price: b.price,
             discount: b.discount,
             stock: b.stock,
-            is_veg: b.is_veg,
+            is_veg: b.veg,
             image: maybe(b.image),
         }
     }
@@ -494,10 +522,13 @@ pub struct ProductView {
     pub unit_price: i64,
     pub stock: u32,
     pub in_stock: bool,
-    pub is_veg: bool,
-    pub image: Option<ImageLinks>,
-    /// Average rating ×100 (425 = 4.25 stars); null before the first review.
+    pub veg: bool,
+    pub image: Option<ImageView>,
+    /// Average rating ×100, rounded down (425 = 4.25 stars); null before
+    /// the first review. Exactly: `rating_sum / review_count`.
     pub rating: Option<u64>,
+    /// The sum of every review's stars (1 to 5 each).
+    pub rating_sum: u64,
     pub review_count: u64,
 }
 
@@ -515,8 +546,9 @@ impl From<Product> for ProductView {
             price: p.price,
             discount: p.discount,
             stock: p.stock,
-            is_veg: p.is_veg,
-            image: ImageLinks::of(p.image),
+            veg: p.is_veg,
+            image: ImageView::of(p.image),
+            rating_sum: p.rating_sum,
             review_count: p.review_count,
         }
     }
@@ -863,8 +895,9 @@ impl CatalogApi {
         ))
     }
 
-    /// Verify a pending shop, ask for changes or reject it. The owner is
-    /// notified and the decision is audited.
+    /// Decide a pending shop: send the `verification` it will have
+    /// (`VERIFIED`, `REQUIRES_ACTION` or `REJECTED`). The owner is notified
+    /// and the decision is audited.
     #[oai(
         path = "/admin/shops/:id/decision",
         method = "post",
@@ -882,7 +915,7 @@ impl CatalogApi {
             &self.state.store,
             caller(&auth),
             id.0,
-            body.0.decision.into(),
+            body.0.verification.into(),
             body.0.note.0,
             origin(req, Some(auth.user_id())),
         )

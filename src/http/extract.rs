@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use poem::http::Method;
 use poem::{Request, RequestBody};
-use poem_openapi::registry::{MetaSecurityScheme, Registry};
+use poem_openapi::registry::{MetaParamIn, MetaSchemaRef, MetaSecurityScheme, Registry};
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 
 use super::error::ApiError;
@@ -162,5 +162,60 @@ impl<'a> ApiExtractor<'a> for Auth {
         _opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
         Ok(Auth(authenticate(req).await?))
+    }
+}
+
+/// The `Idempotency-Key` header of an operation that places something
+/// once. Documented as a required header like poem-openapi's `Header`,
+/// but a missing or malformed one is a 422 naming the header (as any other
+/// invalid field), not a bare 400.
+pub struct IdempotencyKey(pub String);
+
+pub const IDEMPOTENCY_KEY: &str = "Idempotency-Key";
+
+impl<'a> ApiExtractor<'a> for IdempotencyKey {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::Parameter];
+    const PARAM_IS_REQUIRED: bool = true;
+    type ParamType = String;
+    type ParamRawType = String;
+
+    fn register(registry: &mut Registry) {
+        <String as poem_openapi::types::Type>::register(registry);
+    }
+
+    fn param_in() -> Option<MetaParamIn> {
+        Some(MetaParamIn::Header)
+    }
+
+    fn param_schema_ref() -> Option<MetaSchemaRef> {
+        Some(<String as poem_openapi::types::Type>::schema_ref())
+    }
+
+    fn param_raw_type(&self) -> Option<&Self::ParamRawType> {
+        Some(&self.0)
+    }
+
+    async fn from_request(
+        req: &'a Request,
+        _body: &mut RequestBody,
+        _opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let invalid = |message: &str| {
+            ApiError::Rule(Error::Invalid(vec![crate::domain::FieldError::new(
+                IDEMPOTENCY_KEY,
+                message,
+            )]))
+        };
+        let Some(value) = req.headers().get(IDEMPOTENCY_KEY) else {
+            return Err(invalid(
+                "is required: send a fresh key (a UUID) per order, and the same one when retrying",
+            )
+            .into());
+        };
+        let key = value
+            .to_str()
+            .map_err(|_| invalid("must be 1 to 100 visible ASCII characters (a UUID is ideal)"))?;
+        crate::domain::order::check_idempotency_key(key).map_err(ApiError::from)?;
+        Ok(IdempotencyKey(key.to_string()))
     }
 }

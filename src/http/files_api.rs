@@ -215,10 +215,13 @@ impl UploadBody {
     }
 }
 
-/// Links to an image's renditions, for shop and product views.
+/// An image, wherever one appears: an upload's answer, a shop's `image`
+/// and `upi_qr_image`, a product's `image`, search hits. Its id is what a
+/// request sets; the three URLs are its renditions.
 #[derive(Debug, Clone, Object)]
-pub struct ImageLinks {
-    /// The upload id.
+pub struct ImageView {
+    /// The upload id: SHA-256 of the stored original, so the same picture
+    /// always gets the same id.
     pub id: String,
     /// Full size, in the uploaded format.
     pub original: String,
@@ -228,40 +231,34 @@ pub struct ImageLinks {
     pub thumb: String,
 }
 
-impl ImageLinks {
-    pub fn of(id: Option<String>) -> Option<Self> {
-        id.map(|id| ImageLinks {
+impl ImageView {
+    pub fn new(id: String) -> Self {
+        ImageView {
             original: files::url(&id, Variant::Original),
             medium: files::url(&id, Variant::Medium),
             thumb: files::url(&id, Variant::Thumb),
             id,
-        })
+        }
+    }
+
+    pub fn of(id: Option<String>) -> Option<Self> {
+        id.map(Self::new)
     }
 }
 
-#[derive(Object)]
-pub struct VariantView {
-    /// `original`, `medium` or `thumb`.
-    pub name: String,
-    pub url: String,
-    pub content_type: String,
-    pub width: u32,
-    pub height: u32,
-    pub bytes: u64,
-}
-
-/// A stored image. Set `id` as a shop's `image` or `upi_qr_image`, or a
+/// A stored image: the `ImageView` every other answer shows, with what the
+/// original is. Set `id` as a shop's `image` or `upi_qr_image`, or a
 /// product's `image`; one that nothing refers to is removed after
 /// `files.gc_grace_hours` (6 by default).
 #[derive(Object)]
 pub struct UploadView {
-    /// SHA-256 of the stored original: the same picture always gets the
-    /// same id.
-    pub id: String,
+    #[oai(flatten)]
+    pub image: ImageView,
+    /// Of the original.
     pub content_type: String,
+    /// Of the original, in pixels.
     pub width: u32,
     pub height: u32,
-    pub variants: Vec<VariantView>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -271,20 +268,8 @@ impl From<Upload> for UploadView {
             content_type: u.kind.content_type().into(),
             width: u.width,
             height: u.height,
-            variants: u
-                .variants
-                .iter()
-                .map(|v| VariantView {
-                    name: v.variant.name().into(),
-                    url: files::url(&u.id, v.variant),
-                    content_type: v.kind.content_type().into(),
-                    width: v.width,
-                    height: v.height,
-                    bytes: v.bytes,
-                })
-                .collect(),
             created_at: u.created_at,
-            id: u.id,
+            image: ImageView::new(u.id),
         }
     }
 }

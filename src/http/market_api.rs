@@ -4,20 +4,20 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use poem::Request;
-use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::auth_api::NoContent;
 use super::error::ApiError;
-use super::extract::Auth;
-use super::types::{Text, mirror_enum};
+use super::extract::{Auth, IdempotencyKey};
+use super::types::{BoundedList, Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
 use crate::domain::FieldError;
 use crate::domain::catalog::{Address, AddressSnapshot, Review};
 use crate::domain::order::{
-    self, Order, OrderItem, OrderStatus, PaymentMethod, PaymentStatus, normalize_lines,
+    MAX_LINES, Order, OrderItem, OrderStatus, PaymentMethod, PaymentStatus, normalize_lines,
 };
 use crate::error::Error;
 use crate::market::orders::{Checkout, Delivery, Placed, Relation};
@@ -47,7 +47,7 @@ pub struct AddressRequest {
     pub room: Option<Text>,
     #[oai(validator(max_length = 200))]
     pub notes: Option<Text>,
-    pub is_default: Option<bool>,
+    pub default: Option<bool>,
 }
 
 impl AddressRequest {
@@ -57,7 +57,7 @@ impl AddressRequest {
             building_id: self.building_id.map(Text::into_inner),
             room: self.room.map(Text::into_inner),
             notes: self.notes.map(Text::into_inner),
-            is_default: self.is_default,
+            is_default: self.default,
         }
     }
 }
@@ -69,7 +69,7 @@ pub struct AddressView {
     pub building_id: String,
     pub room: String,
     pub notes: String,
-    pub is_default: bool,
+    pub default: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -81,7 +81,7 @@ impl From<Address> for AddressView {
             building_id: a.building_id,
             room: a.room,
             notes: a.notes,
-            is_default: a.is_default,
+            default: a.is_default,
             created_at: a.created_at,
         }
     }
@@ -108,8 +108,7 @@ pub struct LineRequest {
 #[oai(deny_unknown_fields)]
 pub struct CartRequest {
     /// The whole cart; an empty list empties it. At most 50 products.
-    #[oai(validator(max_items = 200))]
-    pub items: Vec<LineRequest>,
+    pub items: BoundedList<LineRequest, MAX_LINES>,
 }
 
 #[derive(Object)]
@@ -199,8 +198,7 @@ pub struct CheckoutRequest {
     #[oai(validator(max_length = 26))]
     pub shop_id: Text,
     /// 1–50 products, quantities 1–99.
-    #[oai(validator(max_items = 200))]
-    pub items: Vec<LineRequest>,
+    pub items: BoundedList<LineRequest, MAX_LINES>,
     #[oai(validator(max_length = 26))]
     pub address_id: Text,
     pub payment_method: PaymentMethodView,
@@ -539,7 +537,7 @@ impl MarketApi {
         body: Json<CartRequest>,
     ) -> Result<Json<CartView>, ApiError> {
         let uid = auth.user_id().to_string();
-        let raw = lines(&body.0.items);
+        let raw = lines(&body.0.items.0);
         let sid = shop_id.0.clone();
         self.state
             .store
@@ -575,14 +573,13 @@ impl MarketApi {
     async fn checkout(
         &self,
         auth: Auth,
-        #[oai(name = "Idempotency-Key")] key: Header<String>,
+        #[oai(name = "Idempotency-Key")] key: IdempotencyKey,
         body: Json<CheckoutRequest>,
     ) -> Result<CheckoutResponse, ApiError> {
         auth.0
             .user
             .may_order()
             .map_err(|why| ApiError::Rule(Error::Forbidden(why.into())))?;
-        order::check_idempotency_key(&key.0)?;
         let b = body.0;
         let delivery = match (
             b.delivery.unwrap_or(DeliveryView::Auto),
@@ -613,7 +610,7 @@ impl MarketApi {
         let checkout = Checkout {
             user_id: auth.user_id().to_string(),
             shop_id: b.shop_id.0,
-            lines: normalize_lines(&lines(&b.items))?,
+            lines: normalize_lines(&lines(&b.items.0))?,
             address_id: b.address_id.0,
             payment_method: b.payment_method.into(),
             notes: crate::domain::bounded_text(

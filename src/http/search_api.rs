@@ -20,6 +20,7 @@ use super::auth_api::UserStatusView;
 use super::catalog_api::{MaybeAuth, ShopTypeView};
 use super::error::ApiError;
 use super::extract::Auth;
+use super::files_api::ImageView;
 use super::market_api::OrderStatusView;
 use super::{ApiTags, origin};
 use crate::app::AppState;
@@ -57,9 +58,9 @@ pub struct ProductHit {
     pub price: i64,
     /// What a buyer pays per unit (price − discount), minor units.
     pub unit_price: i64,
-    pub is_veg: bool,
+    pub veg: bool,
     pub in_stock: bool,
-    pub image: Option<String>,
+    pub image: Option<ImageView>,
 }
 
 #[derive(Object, Debug)]
@@ -70,7 +71,7 @@ pub struct ShopHit {
     pub location: String,
     pub shop_type: ShopTypeView,
     pub accepting_orders: bool,
-    pub image: Option<String>,
+    pub image: Option<ImageView>,
 }
 
 #[derive(Object, Debug)]
@@ -92,7 +93,7 @@ pub struct UserHit {
     pub name: String,
     pub email: String,
     pub status: UserStatusView,
-    pub is_admin: bool,
+    pub admin: bool,
 }
 
 /// One page of results, best first. Only the list of the requested `kind`
@@ -340,8 +341,8 @@ fn views(hits: Vec<Hit>) -> SearchResults {
                 category_id: p.category_id,
                 category_name,
                 price: p.price,
-                is_veg: p.is_veg,
-                image: p.image,
+                veg: p.is_veg,
+                image: ImageView::of(p.image),
             }),
             Hit::Shop(s) => out.shops.push(ShopHit {
                 id: s.id,
@@ -350,7 +351,7 @@ fn views(hits: Vec<Hit>) -> SearchResults {
                 location: s.location,
                 shop_type: s.shop_type.into(),
                 accepting_orders: s.accepting_orders,
-                image: s.image,
+                image: ImageView::of(s.image),
             }),
             Hit::Order {
                 order: o,
@@ -371,7 +372,7 @@ fn views(hits: Vec<Hit>) -> SearchResults {
                 name: u.name,
                 email: u.email,
                 status: u.status.into(),
-                is_admin: u.is_admin,
+                admin: u.is_admin,
             }),
         }
     }

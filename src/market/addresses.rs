@@ -166,9 +166,7 @@ pub fn update(
         a.building_id = b.clone();
     }
     if input.is_default == Some(false) && a.is_default {
-        return Err(
-            FieldError::new("is_default", "make another address the default instead").into(),
-        );
+        return Err(FieldError::new("default", "make another address the default instead").into());
     }
     let make_default = input.is_default == Some(true) && !a.is_default;
     a.is_default |= make_default;

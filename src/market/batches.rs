@@ -136,6 +136,113 @@ fn tell(
     Ok(())
 }
 
+/// A shop's batches, newest first, at most 200 (its staff and admins; 404
+/// for anyone else).
+pub fn shop_batches(
+    txn: &ReadTransaction,
+    shop_id: &str,
+    user_id: &str,
+    is_admin: bool,
+    status: Option<BatchStatus>,
+) -> Result<Vec<Batch>, Error> {
+    let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, shop_id)?;
+    let shop = shop
+        .filter(|s| is_admin || s.is_staff(user_id))
+        .ok_or_else(|| Error::NotFound("no such shop".into()))?;
+    let idx = txn.open_multimap_table(tables::SHOP_TO_BATCHES)?;
+    let t = txn.open_table(tables::BATCHES)?;
+    let mut out = Vec::new();
+    for bid in idx.get(shop.id.as_str())?.rev() {
+        if let Some(b) = codec::get::<Batch>(&t, bid?.value())?
+            && status.is_none_or(|w| b.status == w)
+        {
+            out.push(b);
+            if out.len() == 200 {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Batches a runner can claim or has claimed, across the shops they work
+/// for (the latest 50 of each shop are looked at).
+pub fn runner_batches(txn: &ReadTransaction, user_id: &str) -> Result<Vec<Batch>, Error> {
+    let mut shops: Vec<String> = Vec::new();
+    for s in txn
+        .open_multimap_table(tables::STAFF_TO_SHOPS)?
+        .get(user_id)?
+    {
+        shops.push(s?.value().to_string());
+    }
+    if let Some(own) = txn.open_table(tables::OWNER_TO_SHOP)?.get(user_id)? {
+        shops.push(own.value().to_string());
+    }
+    let idx = txn.open_multimap_table(tables::SHOP_TO_BATCHES)?;
+    let t = txn.open_table(tables::BATCHES)?;
+    let mut out = Vec::new();
+    for shop in shops {
+        for bid in idx.get(shop.as_str())?.rev().take(50) {
+            if let Some(b) = codec::get::<Batch>(&t, bid?.value())? {
+                let mine_or_free = b.runner_id.as_deref().is_none_or(|r| r == user_id);
+                if matches!(b.status, BatchStatus::Locked | BatchStatus::InTransit) && mine_or_free
+                {
+                    out.push(b);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A batch with its orders, for the shop's staff and admins (404 for
+/// anyone else).
+pub struct BatchDetail {
+    pub batch: Batch,
+    pub orders: Vec<Order>,
+    /// What the open and completed orders add up to, minor units.
+    pub total: i64,
+}
+
+pub fn batch_detail(
+    txn: &ReadTransaction,
+    batch_id: &str,
+    user_id: &str,
+    is_admin: bool,
+) -> Result<BatchDetail, Error> {
+    let not_found = || Error::NotFound("no such batch".into());
+    let b: Batch =
+        codec::get(&txn.open_table(tables::BATCHES)?, batch_id)?.ok_or_else(not_found)?;
+    let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, &b.shop_id)?;
+    if !(is_admin || shop.is_some_and(|s| s.is_staff(user_id))) {
+        return Err(not_found());
+    }
+    let mut ids = Vec::new();
+    for o in txn
+        .open_multimap_table(tables::BATCH_TO_ORDERS)?
+        .get(b.id.as_str())?
+    {
+        ids.push(o?.value().to_string());
+    }
+    let t = txn.open_table(tables::ORDERS)?;
+    let mut orders = Vec::new();
+    for oid in ids {
+        if let Some(o) = codec::get::<Order>(&t, &oid)? {
+            orders.push(o);
+        }
+    }
+    let total = orders
+        .iter()
+        .filter(|o| o.status.is_open() || o.status == OrderStatus::Completed)
+        .map(|o| o.total)
+        .sum();
+    Ok(BatchDetail {
+        batch: b,
+        orders,
+        total,
+    })
+}
+
 /// Ids of OPEN batches whose cutoff is at or before `now`.
 pub fn due(txn: &ReadTransaction, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
     let upper = format!("{}/~", stamp(now));

@@ -212,7 +212,7 @@ async fn admin_endpoints_refuse_anonymous_and_non_admin_callers() {
     // Nothing the refused calls asked for happened.
     let u = user(&app, &admin, id).await;
     assert_eq!(
-        (u["status"].as_str(), u["is_admin"].as_bool()),
+        (u["status"].as_str(), u["admin"].as_bool()),
         (Some("ACTIVE"), Some(false))
     );
     assert_eq!(me(&app, &s.token).await["id"], id);
@@ -272,7 +272,7 @@ async fn users_are_listed_searched_filtered_and_paged() {
         "id",
         "email",
         "name",
-        "is_admin",
+        "admin",
         "status",
         "email_verified",
         "created_at",
@@ -280,7 +280,7 @@ async fn users_are_listed_searched_filtered_and_paged() {
         assert!(first.get(key).is_some(), "{key} missing in {first}");
     }
     assert!(first.get("password_hash").is_none());
-    assert_eq!(items[0]["is_admin"], true);
+    assert_eq!(items[0]["admin"], true);
 
     let list = |query: &'static str| {
         let app = &app;
@@ -442,7 +442,7 @@ async fn a_ban_is_final_and_refused_transitions_change_nothing() {
         assert_problem(act(&app, &admin, &s.id, action, None).await, 409).await;
         let u = user(&app, &admin, &s.id).await;
         assert_eq!(
-            (u["status"].as_str(), u["is_admin"].as_bool()),
+            (u["status"].as_str(), u["admin"].as_bool()),
             (Some("BANNED"), Some(false))
         );
     }
@@ -457,7 +457,7 @@ async fn a_ban_is_final_and_refused_transitions_change_nothing() {
     let other = student(&app, "eve@uni.edu").await;
     ok_json(act(&app, &admin, &other.id, "make-admin", None).await).await;
     let r = ok_json(act(&app, &admin, &other.id, "ban", None).await).await;
-    assert_eq!(r["user"]["is_admin"], false);
+    assert_eq!(r["user"]["admin"], false);
     assert_eq!(r["user"]["status"], "BANNED");
     let log = audit(
         &app,
@@ -488,7 +488,7 @@ async fn the_last_active_admin_is_protected_and_admins_cannot_demote_themselves(
         );
         let u = user(&app, &a, &a_id).await;
         assert_eq!(
-            (u["status"].as_str(), u["is_admin"].as_bool()),
+            (u["status"].as_str(), u["admin"].as_bool()),
             (Some("ACTIVE"), Some(true))
         );
     }
@@ -504,7 +504,7 @@ async fn the_last_active_admin_is_protected_and_admins_cannot_demote_themselves(
         );
         let u = user(&app, &a, &a_id).await;
         assert_eq!(
-            (u["status"].as_str(), u["is_admin"].as_bool()),
+            (u["status"].as_str(), u["admin"].as_bool()),
             (Some("ACTIVE"), Some(true))
         );
     }
@@ -513,7 +513,7 @@ async fn the_last_active_admin_is_protected_and_admins_cannot_demote_themselves(
     assert_problem(get(&app, &a, "/api/v1/admin/users").await, 403).await;
     let p = assert_problem(act(&app, &b.token, &b.id, "remove-admin", None).await, 409).await;
     assert!(p["detail"].as_str().unwrap().contains("last active admin"));
-    assert_eq!(user(&app, &b.token, &b.id).await["is_admin"], true);
+    assert_eq!(user(&app, &b.token, &b.id).await["admin"], true);
     let log = audit(&app, &b.token, &[]).await;
     assert_eq!(
         &actions(&log)[..2],
@@ -546,7 +546,7 @@ async fn concurrent_mutual_suspension_leaves_an_active_admin() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|u| u["is_admin"] == true)
+        .filter(|u| u["admin"] == true)
         .count();
     assert_eq!(active_admins, 1);
 }
@@ -558,8 +558,8 @@ async fn make_and_remove_admin_switch_admin_access() {
     let s = student(&app, "sam@uni.edu").await;
     assert_problem(get(&app, &s.token, "/api/v1/admin/users").await, 403).await;
     let r = ok_json(act(&app, &admin, &s.id, "make-admin", Some(json!({}))).await).await;
-    assert_eq!(r["user"]["is_admin"], true);
-    assert_eq!(me(&app, &s.token).await["is_admin"], true);
+    assert_eq!(r["user"]["admin"], true);
+    assert_eq!(me(&app, &s.token).await["admin"], true);
     ok_json(get(&app, &s.token, "/api/v1/admin/users").await).await;
     assert_eq!(
         notification_titles(&app, &s.id).await,
@@ -572,12 +572,12 @@ async fn make_and_remove_admin_switch_admin_access() {
     assert_problem(get(&app, &s.token, "/api/v1/admin/users").await, 403).await;
     let p = assert_problem(act(&app, &admin, &s.id, "remove-admin", None).await, 409).await;
     assert!(p["detail"].as_str().unwrap().contains("not an admin"));
-    assert_eq!(user(&app, &admin, &s.id).await["is_admin"], false);
+    assert_eq!(user(&app, &admin, &s.id).await["admin"], false);
 
     // Only an active user is made an admin.
     ok_json(act(&app, &admin, &s.id, "suspend", None).await).await;
     assert_problem(act(&app, &admin, &s.id, "make-admin", None).await, 409).await;
-    assert_eq!(user(&app, &admin, &s.id).await["is_admin"], false);
+    assert_eq!(user(&app, &admin, &s.id).await["admin"], false);
 
     let log = audit(&app, &admin, &[("target", &s.id)]).await;
     assert_eq!(

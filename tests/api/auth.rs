@@ -63,7 +63,7 @@ async fn registration_signs_nobody_in_and_the_confirmation_link_does_with_a_safe
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["user"]["email"], "Asha@Uni.edu");
     assert_eq!(body["user"]["email_verified"], true);
-    assert_eq!(body["user"]["is_admin"], false);
+    assert_eq!(body["user"]["admin"], false);
     assert_eq!(body["user"]["status"], "ACTIVE");
     assert!(body["csrf_token"].as_str().is_some_and(|c| c.len() == 64));
     assert!(body["user"].get("password_hash").is_none());
@@ -476,7 +476,7 @@ async fn first_admin_is_created_once_from_the_link() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let me: Value = r.json().await.unwrap();
-    assert_eq!(me["user"]["is_admin"], true);
+    assert_eq!(me["user"]["admin"], true);
     let mut again = body(&token);
     again["email"] = json!("second@uni.edu");
     let r = c

@@ -424,7 +424,7 @@ fn rows(f: &Fx) -> Vec<Row<'_>> {
         op("GET", "/admin/shops", ADMIN_ONLY),
         op("POST", "/admin/shops/{id}/decision", ADMIN_ONLY)
             .ids(&[&f.shop_a])
-            .json(json!({"decision": "VERIFY"})),
+            .json(json!({"verification": "VERIFIED"})),
         op("GET", "/admin/users", ADMIN_ONLY),
         op("GET", "/admin/users/{id}", ADMIN_ONLY).ids(&[&f.victim]),
         op("POST", "/admin/users/{id}/make-admin", ADMIN_ONLY)
@@ -515,7 +515,7 @@ fn rows(f: &Fx) -> Vec<Row<'_>> {
         op("GET", "/shops/{id}/products", PUBLIC).ids(&[&f.shop_a]),
         op("POST", "/shops/{id}/products", OWNER_ONLY)
             .ids(&[&f.shop_a])
-            .json(json!({"name": "Maggi", "price": 3000, "stock": 5, "is_veg": true})),
+            .json(json!({"name": "Maggi", "price": 3000, "stock": 5, "veg": true})),
         op("GET", "/products/{id}", PUBLIC).ids(&[&f.tea]),
         op("PATCH", "/products/{id}", OWNER_ONLY)
             .ids(&[&f.tea])
@@ -1217,7 +1217,7 @@ async fn fixture(app: &TestApp, operations: &BTreeSet<(String, String)>) -> Fx {
             &admin,
             M::POST,
             &format!("/admin/shops/{shop}/decision"),
-            Some(json!({"decision": "VERIFY"})),
+            Some(json!({"verification": "VERIFIED"})),
         )
         .await;
         shops.push(shop);
@@ -1225,7 +1225,7 @@ async fn fixture(app: &TestApp, operations: &BTreeSet<(String, String)>) -> Fx {
     let (shop_a, shop_b) = (shops[0].clone(), shops[1].clone());
 
     // Shop A's products, slots, announcements.
-    let product = |name: &str, stock: u32| json!({"name": name, "price": 1500, "discount": 0, "stock": stock, "is_veg": true});
+    let product = |name: &str, stock: u32| json!({"name": name, "price": 1500, "discount": 0, "stock": stock, "veg": true});
     let products = format!("/shops/{shop_a}/products");
     let tea = id(&setup_call(
         app,

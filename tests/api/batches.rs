@@ -347,7 +347,7 @@ async fn otp_delivery_with_lockout_regeneration_and_batch_completion() {
         "a settled order no longer keeps the alert open"
     );
     assert_eq!(
-        get_ok(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await["batch"]["status"],
+        get_ok(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await["status"],
         "IN_TRANSIT"
     );
 
@@ -373,8 +373,8 @@ async fn otp_delivery_with_lockout_regeneration_and_batch_completion() {
     .await;
     assert_eq!(r.status(), StatusCode::OK);
     let b = get_ok(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await;
-    assert_eq!(b["batch"]["status"], "COMPLETED");
-    assert_eq!(b["batch"]["milestone"], "MIDWAY");
+    assert_eq!(b["status"], "COMPLETED");
+    assert_eq!(b["milestone"], "MIDWAY");
 }
 
 #[tokio::test]
@@ -550,9 +550,8 @@ async fn the_cron_closer_locks_a_due_batch_within_seconds() {
     let mut status = Value::Null;
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        status =
-            get_ok(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await["batch"]["status"]
-                .clone();
+        status = get_ok(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await["status"]
+            .clone();
         if status == "LOCKED" {
             break;
         }
@@ -624,7 +623,7 @@ async fn a_cutoff_missed_while_down_is_locked_at_start_and_empty_batches_cancel(
     let dir = app.stop().await;
     let app = crate::helpers::start(config, dir).await;
     let b = get_ok(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await;
-    assert_eq!(b["batch"]["status"], "LOCKED", "locked at start, once");
+    assert_eq!(b["status"], "LOCKED", "locked at start, once");
     let orders = b["orders"].as_array().unwrap();
     let statuses: Vec<&str> = orders
         .iter()
@@ -662,7 +661,7 @@ async fn a_cutoff_missed_while_down_is_locked_at_start_and_empty_batches_cancel(
             &m.owner_token,
             &format!("/api/v1/batches/{lone_batch}")
         )
-        .await["batch"]["status"],
+        .await["status"],
         "CANCELLED"
     );
 }

@@ -161,7 +161,7 @@ fn shop_body(name: &str) -> Value {
 }
 
 fn product_body(name: &str, price: i64, stock: u32) -> Value {
-    json!({"name": name, "price": price, "discount": 0, "stock": stock, "is_veg": true})
+    json!({"name": name, "price": price, "discount": 0, "stock": stock, "veg": true})
 }
 
 async fn create_shop(app: &TestApp, owner: &str, name: &str) -> String {
@@ -186,7 +186,7 @@ async fn verify(app: &TestApp, admin: &str, owner: &str, shop_id: &str) {
             app,
             &format!("/admin/shops/{shop_id}/decision"),
             admin,
-            json!({"decision": "VERIFY"}),
+            json!({"verification": "VERIFIED"}),
         )
         .await,
         200,
@@ -226,7 +226,7 @@ async fn a_new_shop_becomes_public_after_verification_and_restocks_notify_watche
     let shop = expect(post(&app, "/shops", &owner, body).await, 201).await;
     let id = shop["id"].as_str().unwrap().to_string();
     assert_eq!(shop["verification"], "NOT_STARTED");
-    assert_eq!(shop["is_active"], true);
+    assert_eq!(shop["active"], true);
     assert_eq!(shop["accepting_orders"], true);
     assert_eq!(shop["delivers_to"], json!([hostel]));
     assert_eq!(shop["min_order_value"], 5000);
@@ -280,7 +280,7 @@ async fn a_new_shop_becomes_public_after_verification_and_restocks_notify_watche
             &app,
             &format!("/admin/shops/{id}/decision"),
             &admin,
-            json!({"decision": "VERIFY", "note": "Looks good"}),
+            json!({"verification": "VERIFIED", "note": "Looks good"}),
         )
         .await,
         200,
@@ -328,7 +328,7 @@ async fn a_new_shop_becomes_public_after_verification_and_restocks_notify_watche
             &format!("/shops/{id}/products"),
             &owner,
             json!({"name": "Samosa", "description": "Two pieces", "category_id": cat,
-                   "price": 2000, "discount": 500, "stock": 0, "is_veg": true}),
+                   "price": 2000, "discount": 500, "stock": 0, "veg": true}),
         )
         .await,
         201,
@@ -594,7 +594,7 @@ async fn shops_students_cannot_see_are_404_for_them_but_visible_to_their_people(
             &app,
             &format!("/admin/shops/{rejected}/decision"),
             &admin,
-            json!({"decision": "REJECT", "note": "Not a campus vendor"}),
+            json!({"verification": "REJECTED", "note": "Not a campus vendor"}),
         )
         .await,
         200,
@@ -608,7 +608,7 @@ async fn shops_students_cannot_see_are_404_for_them_but_visible_to_their_people(
             &app,
             &format!("/shops/{inactive}"),
             &o4,
-            json!({"is_active": false}),
+            json!({"active": false}),
         )
         .await,
         200,
@@ -712,7 +712,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
 
     // Nothing to decide before a submission.
     assert_problem(
-        post(&app, &decision, &admin, json!({"decision": "VERIFY"})).await,
+        post(&app, &decision, &admin, json!({"verification": "VERIFIED"})).await,
         409,
     )
     .await;
@@ -728,7 +728,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
     // Only admins decide; the owner deciding their own shop is refused too.
     for who in [&student, &owner] {
         assert_problem(
-            post(&app, &decision, who, json!({"decision": "VERIFY"})).await,
+            post(&app, &decision, who, json!({"verification": "VERIFIED"})).await,
             403,
         )
         .await;
@@ -738,7 +738,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
             &app,
             "/admin/shops/NOSUCHSHOP/decision",
             &student,
-            json!({"decision": "VERIFY"}),
+            json!({"verification": "VERIFIED"}),
         )
         .await,
         403,
@@ -748,13 +748,22 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
     assert_problem(get(&app, "/admin/shops", None).await, 401).await;
     // Malformed decisions.
     for (body, code) in [
-        (json!({"decision": "APPROVE"}), 400),
-        (json!({"decision": 1}), 400),
+        (json!({"verification": "APPROVE"}), 400),
+        (json!({"verification": "VERIFY"}), 400),
+        (json!({"verification": "PENDING"}), 400),
+        (json!({"verification": 1}), 400),
+        (json!({"decision": "VERIFY"}), 400),
         (json!({}), 400),
-        (json!({"decision": "VERIFY", "note": "x".repeat(501)}), 400),
-        (json!({"decision": "VERIFY", "extra": true}), 400),
-        (json!({"decision": "REJECT"}), 422),
-        (json!({"decision": "REQUIRE_ACTION", "note": "  "}), 422),
+        (
+            json!({"verification": "VERIFIED", "note": "x".repeat(501)}),
+            400,
+        ),
+        (json!({"verification": "VERIFIED", "extra": true}), 400),
+        (json!({"verification": "REJECTED"}), 422),
+        (
+            json!({"verification": "REQUIRES_ACTION", "note": "  "}),
+            422,
+        ),
     ] {
         assert_problem(post(&app, &decision, &admin, body).await, code).await;
     }
@@ -763,7 +772,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
             &app,
             "/admin/shops/NOSUCHSHOP/decision",
             &admin,
-            json!({"decision": "VERIFY"}),
+            json!({"verification": "VERIFIED"}),
         )
         .await,
         404,
@@ -784,7 +793,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
             &app,
             &decision,
             &admin,
-            json!({"decision": "REQUIRE_ACTION", "note": "Add your UPI QR"}),
+            json!({"verification": "REQUIRES_ACTION", "note": "Add your UPI QR"}),
         )
         .await,
         200,
@@ -794,7 +803,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
     let mine = expect(get(&app, "/me/shop", Some(&owner)).await, 200).await;
     assert_eq!(mine["verification_note"], "Add your UPI QR");
     assert_problem(
-        post(&app, &decision, &admin, json!({"decision": "VERIFY"})).await,
+        post(&app, &decision, &admin, json!({"verification": "VERIFIED"})).await,
         409,
     )
     .await;
@@ -808,7 +817,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
             &app,
             &decision,
             &admin,
-            json!({"decision": "REJECT", "note": "Duplicate of another shop"}),
+            json!({"verification": "REJECTED", "note": "Duplicate of another shop"}),
         )
         .await,
         200,
@@ -816,7 +825,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
     .await;
     assert_problem(post(&app, &submit, &owner, json!({})).await, 409).await;
     assert_problem(
-        post(&app, &decision, &admin, json!({"decision": "VERIFY"})).await,
+        post(&app, &decision, &admin, json!({"verification": "VERIFIED"})).await,
         409,
     )
     .await;
@@ -836,7 +845,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
         .map(|e| e.details)
         .collect();
     assert_eq!(decisions.len(), 2);
-    assert!(decisions[0].starts_with("REQUIRE_ACTION"));
+    assert!(decisions[0].starts_with("REQUIRES_ACTION"));
 }
 
 #[tokio::test]
@@ -865,7 +874,7 @@ async fn only_the_owner_or_an_admin_changes_a_shop() {
         (json!({"name": "x".repeat(81)}), 400),
         (json!({"opens_at": 1440}), 400),
         (json!({"delivery_fee": -5}), 400),
-        (json!({"is_active": "no"}), 400),
+        (json!({"active": "no"}), 400),
         (json!({"name": " "}), 422),
         (json!({"delivers_to": ["NOSUCHBUILDING"]}), 422),
         (json!({"upi_id": "nope"}), 422),
@@ -930,7 +939,7 @@ async fn only_the_owner_or_an_admin_changes_a_shop() {
     );
     // Deactivating hides it from students.
     expect(
-        patch(&app, &path, &owner, json!({"is_active": false})).await,
+        patch(&app, &path, &owner, json!({"active": false})).await,
         200,
     )
     .await;
@@ -1328,7 +1337,7 @@ async fn products_are_validated_and_only_the_owner_manages_them() {
     let products = format!("/shops/{id}/products");
     let with = |k: &str, v: Value| {
         let mut b = json!({"name": "Tea", "description": "Hot", "category_id": cat,
-                           "price": 1000, "discount": 100, "stock": 5, "is_veg": true});
+                           "price": 1000, "discount": 100, "stock": 5, "veg": true});
         b[k] = v;
         b
     };
@@ -1336,7 +1345,7 @@ async fn products_are_validated_and_only_the_owner_manages_them() {
         (with("price", json!("1000")), 400, None),
         (with("price", json!(10.5)), 400, None),
         (with("stock", json!(true)), 400, None),
-        (with("is_veg", json!("yes")), 400, None),
+        (with("veg", json!("yes")), 400, None),
         (with("name", json!(["Tea"])), 400, None),
         (with("rating_sum", json!(500)), 400, Some("rating_sum")),
         (with("shop_id", json!(hidden)), 400, Some("shop_id")),
@@ -1486,7 +1495,7 @@ async fn product_lists_filter_and_deleted_products_are_gone() {
     let snacks = seed_category(&app, "Snacks").await;
     let tea = create_product(&app, &owner, &id, product_body("Tea", 1000, 5)).await;
     let mut egg = product_body("Egg roll", 4000, 0);
-    egg["is_veg"] = json!(false);
+    egg["veg"] = json!(false);
     egg["category_id"] = json!(snacks);
     let egg = create_product(&app, &owner, &id, egg).await;
     let mut samosa = product_body("Samosa", 1500, 2);
@@ -1876,7 +1885,7 @@ async fn only_public_shops_can_be_favourites() {
             &app,
             &format!("/shops/{public}"),
             &owner,
-            json!({"is_active": false}),
+            json!({"active": false}),
         )
         .await,
         200,
@@ -1891,7 +1900,7 @@ async fn only_public_shops_can_be_favourites() {
             &app,
             &format!("/shops/{public}"),
             &owner,
-            json!({"is_active": true}),
+            json!({"active": true}),
         )
         .await,
         200,

@@ -132,7 +132,7 @@ async fn a_jump_past_three_cutoffs_locks_each_batch_exactly_once() {
     }
     for b in &batches {
         let v = get_ok(&app, &m.owner_token, &format!("/api/v1/batches/{b}")).await;
-        assert_eq!(v["batch"]["status"], "OPEN", "{v}");
+        assert_eq!(v["status"], "OPEN", "{v}");
     }
     let seq_before = events(&app).await.last().map(|e| e.seq).unwrap_or(0);
 
@@ -149,7 +149,7 @@ async fn a_jump_past_three_cutoffs_locks_each_batch_exactly_once() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         for b in &batches {
             let v = get_ok(&app, &m.owner_token, &format!("/api/v1/batches/{b}")).await;
-            if v["batch"]["status"] != "LOCKED" {
+            if v["status"] != "LOCKED" {
                 continue 'wait;
             }
         }

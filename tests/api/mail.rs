@@ -730,7 +730,7 @@ async fn shop_decisions_are_mailed_to_the_owner() {
         .client()
         .post(app.url(&format!("/api/v1/admin/shops/{}/decision", m.shop_id)))
         .bearer_auth(&admin)
-        .json(&json!({"decision": "REJECT", "note": "The <QR> is blurry"}))
+        .json(&json!({"verification": "REJECTED", "note": "The <QR> is blurry"}))
         .send()
         .await
         .unwrap();

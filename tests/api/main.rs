@@ -19,6 +19,7 @@ mod market;
 mod metrics;
 mod platform;
 mod search;
+mod shapes;
 #[path = "../support/smtp.rs"]
 mod smtp;
 mod store;

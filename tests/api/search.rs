@@ -113,7 +113,7 @@ async fn api_shop(app: &TestApp, admin: &str, owner: &str, name: &str, verify: b
                 Method::POST,
                 &format!("/admin/shops/{id}/decision"),
                 Some(admin),
-                Some(json!({"decision": "VERIFY"})),
+                Some(json!({"verification": "VERIFIED"})),
             )
             .await,
             200,
@@ -222,7 +222,7 @@ async fn api_writes_are_searchable_within_a_second() {
         &app,
         &owner,
         &shop,
-        json!({"name": "Paneer Roll", "price": 6000, "stock": 5, "is_veg": true}),
+        json!({"name": "Paneer Roll", "price": 6000, "stock": 5, "veg": true}),
     )
     .await;
     let took = eventually(&app, None, &[("q", "paneer")], ONE_SECOND, "create", |n| {
@@ -283,28 +283,28 @@ async fn typos_prefixes_and_filters() {
         &app,
         &owner,
         &shop,
-        json!({"name": "Paneer Roll", "price": 6000, "stock": 5, "is_veg": true, "category_id": snacks}),
+        json!({"name": "Paneer Roll", "price": 6000, "stock": 5, "veg": true, "category_id": snacks}),
     )
     .await;
     api_product(
         &app,
         &owner,
         &shop,
-        json!({"name": "Chicken Roll", "price": 8000, "stock": 0, "is_veg": false, "category_id": snacks}),
+        json!({"name": "Chicken Roll", "price": 8000, "stock": 0, "veg": false, "category_id": snacks}),
     )
     .await;
     api_product(
         &app,
         &owner,
         &shop,
-        json!({"name": "Masala Chai", "price": 1500, "stock": 40, "is_veg": true, "category_id": drinks, "description": "Ginger and cardamom"}),
+        json!({"name": "Masala Chai", "price": 1500, "stock": 40, "veg": true, "category_id": drinks, "description": "Ginger and cardamom"}),
     )
     .await;
     api_product(
         &app,
         &other_owner,
         &other,
-        json!({"name": "Paper Roll", "price": 2000, "stock": 9, "is_veg": true}),
+        json!({"name": "Paper Roll", "price": 2000, "stock": 9, "veg": true}),
     )
     .await;
     eventually(
@@ -507,7 +507,7 @@ async fn only_what_the_caller_may_see() {
             Method::POST,
             &format!("/admin/shops/{hidden}/decision"),
             Some(&admin),
-            Some(json!({"decision": "VERIFY"})),
+            Some(json!({"verification": "VERIFIED"})),
         )
         .await,
         200,
@@ -528,7 +528,7 @@ async fn only_what_the_caller_may_see() {
             Method::PATCH,
             &format!("/shops/{hidden}"),
             Some(&hidden_owner),
-            Some(json!({"is_active": false})),
+            Some(json!({"active": false})),
         )
         .await,
         200,

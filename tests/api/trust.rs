@@ -258,7 +258,7 @@ async fn reviews_are_read_by_product_without_order_ids_and_only_for_public_shops
         Method::PATCH,
         &format!("/shops/{}", m.shop_id),
         Some(&m.owner_token),
-        Some(json!({"is_active": false})),
+        Some(json!({"active": false})),
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);

@@ -240,13 +240,18 @@ async fn fetch(app: &TestApp, url: &str) -> (StatusCode, reqwest::header::Header
     (s, h, r.bytes().await.unwrap().to_vec())
 }
 
-fn variant<'a>(upload: &'a Value, name: &str) -> &'a Value {
-    upload["variants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == name)
+/// The URL of one rendition, named as in every `ImageView`.
+fn variant<'a>(upload: &'a Value, name: &str) -> &'a str {
+    upload[name]
+        .as_str()
         .unwrap_or_else(|| panic!("no {name} in {upload}"))
+}
+
+/// The pixel size of a served rendition.
+async fn served_dims(app: &TestApp, url: &str) -> (u32, u32) {
+    let (_, _, bytes) = fetch(app, url).await;
+    let img = image::load_from_memory(&bytes).unwrap();
+    (img.width(), img.height())
 }
 
 // --- Tests ---
@@ -276,12 +281,12 @@ async fn a_jpeg_loses_its_exif_and_gps_and_keeps_its_rotation() {
         ("medium", "image/webp"),
         ("thumb", "image/webp"),
     ] {
-        let v = variant(&up, name);
-        assert_eq!(v["url"], format!("/files/{id}/{name}"));
-        let (status, headers, bytes) = fetch(&app, v["url"].as_str().unwrap()).await;
+        let url = variant(&up, name);
+        assert_eq!(url, format!("/files/{id}/{name}"));
+        let (status, headers, bytes) = fetch(&app, url).await;
         assert_eq!(status, StatusCode::OK, "{name}");
         assert_eq!(headers["content-type"], ctype);
-        assert_eq!(bytes.len() as u64, v["bytes"].as_u64().unwrap());
+        assert_eq!(headers["content-length"], bytes.len().to_string().as_str());
         assert!(!contains(&bytes, MARKER), "{name} still has the GPS block");
         assert!(!contains(&bytes, b"Exif"), "{name} still has EXIF");
         let img = image::load_from_memory(&bytes).unwrap();
@@ -309,14 +314,17 @@ async fn png_and_webp_uploads_make_webp_variants_that_fit() {
     );
     let up = uploaded(&app, &token, &png).await;
     assert_eq!(up["content_type"], "image/png");
-    let dims = |n: &str| {
-        let v = variant(&up, n);
-        (v["width"].as_u64().unwrap(), v["height"].as_u64().unwrap())
-    };
-    assert_eq!(dims("original"), (1000, 500));
-    assert_eq!(dims("medium"), (800, 400));
-    assert_eq!(dims("thumb"), (160, 80));
-    let (_, h, thumb) = fetch(&app, variant(&up, "thumb")["url"].as_str().unwrap()).await;
+    assert_eq!(
+        (up["width"].as_u64(), up["height"].as_u64()),
+        (Some(1000), Some(500))
+    );
+    assert_eq!(
+        served_dims(&app, variant(&up, "original")).await,
+        (1000, 500)
+    );
+    assert_eq!(served_dims(&app, variant(&up, "medium")).await, (800, 400));
+    assert_eq!(served_dims(&app, variant(&up, "thumb")).await, (160, 80));
+    let (_, h, thumb) = fetch(&app, variant(&up, "thumb")).await;
     assert_eq!(h["content-type"], "image/webp");
     let thumb = image::load_from_memory_with_format(&thumb, ImageFormat::WebP).unwrap();
     assert!(thumb.color().has_alpha(), "transparency survives");
@@ -324,8 +332,12 @@ async fn png_and_webp_uploads_make_webp_variants_that_fit() {
     let webp = encoded(photo(300, 200, 1), ImageFormat::WebP);
     let up = uploaded(&app, &token, &webp).await;
     assert_eq!(up["content_type"], "image/webp");
-    assert_eq!(variant(&up, "medium")["width"], 300, "never enlarged");
-    let (_, h, _) = fetch(&app, variant(&up, "original")["url"].as_str().unwrap()).await;
+    assert_eq!(
+        served_dims(&app, variant(&up, "medium")).await,
+        (300, 200),
+        "never enlarged"
+    );
+    let (_, h, _) = fetch(&app, variant(&up, "original")).await;
     assert_eq!(h["content-type"], "image/webp");
     assert_eq!(upload_count(&app).await, 2);
 }
@@ -356,7 +368,7 @@ async fn files_are_served_immutable_with_an_etag_and_304() {
     let app = spawn_app().await;
     let (token, _) = vendor(&app, "vendor@uphill.test").await;
     let up = uploaded(&app, &token, &encoded(photo(50, 50, 2), ImageFormat::Jpeg)).await;
-    let url = variant(&up, "thumb")["url"].as_str().unwrap().to_string();
+    let url = variant(&up, "thumb").to_string();
     let r = app.client().get(app.url(&url)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
@@ -987,10 +999,7 @@ async fn a_png_whose_icc_profile_inflates_to_a_gibibyte_is_stored_in_bounded_mem
     );
     assert!(peak < 300 << 20, "peak RSS {} MB", peak >> 20);
     // Stored without the profile.
-    let url = variant(&up, "original")["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let url = variant(&up, "original").to_string();
     let original = c
         .get(server.url(&url))
         .send()
@@ -1168,7 +1177,7 @@ async fn an_unverified_shop_uploads_a_few_images_and_a_verified_one_more() {
         &app,
         &format!("/admin/shops/{shop}/decision"),
         &admin,
-        json!({"decision": "VERIFY"}),
+        json!({"verification": "VERIFIED"}),
     )
     .await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -1253,5 +1262,67 @@ async fn the_same_bytes_again_restore_files_a_record_has_lost() {
     for v in ["original", "medium", "thumb"] {
         let (status, _, _) = fetch(&app, &format!("/files/{id}/{v}")).await;
         assert_eq!(status, StatusCode::OK, "{v}");
+    }
+}
+
+#[tokio::test]
+async fn an_image_has_one_shape_in_every_answer() {
+    let app = spawn_app().await;
+    let doc = app.openapi().await;
+    let schemas = &doc["components"]["schemas"];
+    let image = schemas["ImageView"]["properties"].as_object().unwrap();
+    let mut keys: Vec<&str> = image.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["id", "medium", "original", "thumb"]);
+    // Everywhere an image is shown, it is an ImageView.
+    for (schema, field) in [
+        ("ShopView", "image"),
+        ("ShopView", "upi_qr_image"),
+        ("ProductView", "image"),
+        ("ProductHit", "image"),
+        ("ShopHit", "image"),
+    ] {
+        let p = &schemas[schema]["properties"][field];
+        assert_eq!(
+            p["allOf"][0]["$ref"], "#/components/schemas/ImageView",
+            "{schema}.{field}: {p}"
+        );
+    }
+    // The upload answer has the same fields, with the same values.
+    let upload_props = schemas["UploadView"]["properties"].as_object().unwrap();
+    assert!(keys.iter().all(|k| upload_props.contains_key(*k)));
+    assert!(!upload_props.contains_key("variants"));
+
+    let (token, shop) = vendor(&app, "vendor@uphill.test").await;
+    let up = uploaded(&app, &token, &encoded(photo(40, 30, 9), ImageFormat::Png)).await;
+    let id = up["id"].as_str().unwrap().to_string();
+    let same = |v: &Value| {
+        for k in &keys {
+            assert_eq!(v[*k], up[*k], "{k}: {v} vs {up}");
+        }
+    };
+    let r = post_json(
+        &app,
+        &format!("/shops/{shop}/products"),
+        &token,
+        json!({"name": "Tea", "price": 1000, "stock": 5, "image": id}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    same(&r.json::<Value>().await.unwrap()["image"]);
+    let r = patch_json(
+        &app,
+        &format!("/shops/{shop}"),
+        &token,
+        json!({"image": id, "upi_qr_image": id}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let s: Value = r.json().await.unwrap();
+    same(&s["image"]);
+    same(&s["upi_qr_image"]);
+    for k in ["original", "medium", "thumb"] {
+        let (status, _, _) = fetch(&app, up[k].as_str().unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{k}");
     }
 }

@@ -64,7 +64,7 @@ function Nav() {
         {link("/cart", "Cart", items > 0 ? <span class="count" aria-label={`${items} items`}>{items}</span> : null)}
         {s.shop && link("/vendor", "My shop")}
         {s.runner && link("/runs", "Runs")}
-        {s.me?.is_admin && link("/admin", "Admin")}
+        {s.me?.admin && link("/admin", "Admin")}
         {s.me &&
           link(
             "/notifications",
@@ -98,7 +98,7 @@ function OfflineBanner() {
 function AlertBanner() {
   const s = useSession();
   const [active, setActive] = useState<S["IncidentView"][]>([]);
-  const admin = !!s.me?.is_admin;
+  const admin = !!s.me?.admin;
   useEffect(() => {
     if (!admin) return setActive([]);
     let live = true;

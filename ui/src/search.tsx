@@ -93,12 +93,12 @@ export function SearchResults({ state }: { state: State }) {
         <ul class="cards results" aria-label="Products found">
           {found.products.map((p) => (
             <li key={p.id} class="card hit">
-              {p.image && <img src={`/files/${p.image}/thumb`} alt="" width="48" height="48" loading="lazy" />}
+              {p.image && <img src={p.image.thumb} alt="" width="48" height="48" loading="lazy" />}
               <div>
                 <a href={`/products/${p.id}`}>
                   <strong>{p.name}</strong>
                 </a>{" "}
-                {p.is_veg && <Badge tone="good">veg</Badge>} {!p.in_stock && <Badge tone="bad">sold out</Badge>}
+                {p.veg && <Badge tone="good">veg</Badge>} {!p.in_stock && <Badge tone="bad">sold out</Badge>}
                 <div class="muted">
                   {money(p.unit_price)}
                   {p.unit_price < p.price && <s class="was"> {money(p.price)}</s>} · from <a href={`/shops/${p.shop_id}`}>{p.shop_name}</a>

@@ -26,7 +26,7 @@ export function Account() {
           <strong>{s.me.name}</strong> · {s.me.email}
         </p>
         <p class="muted">
-          {s.me.is_admin && "Admin · "}
+          {s.me.admin && "Admin · "}
           {s.shop ? `Owner of ${s.shop.name} · ` : ""}
           member since {when(s.me.created_at)}
         </p>
@@ -44,7 +44,7 @@ export function Account() {
             {list.map((x) => (
               <li key={x.id} class="row">
                 <span>
-                  {x.label}: {bname(x.building_id)}, room {x.room} {x.is_default && <Badge>default</Badge>}
+                  {x.label}: {bname(x.building_id)}, room {x.room} {x.default && <Badge>default</Badge>}
                 </span>
                 <Button
                   kind="secondary"

@@ -24,7 +24,7 @@ export function AdminHome() {
   const { params } = useRoute();
   const tab = params.tab || "shops";
   const title = TABS.find(([k]) => k === tab)?.[1] ?? "Admin";
-  if (!get().me?.is_admin) return <Page title="Admin">Admins only.</Page>;
+  if (!get().me?.admin) return <Page title="Admin">Admins only.</Page>;
   return (
     <Page title={title}>
       <nav class="subnav" aria-label="Admin">
@@ -86,9 +86,9 @@ function ShopsToVerify() {
 function ShopDecision({ s, onDone }: { s: S["AdminShopView"]; onDone: () => void }) {
   const [note, setNote] = useState("");
   const a = useAction();
-  const decide = (decision: S["DecisionView"]) =>
+  const decide = (verification: S["DecisionView"]) =>
     a.run(async () => {
-      await call(api.POST("/api/v1/admin/shops/{id}/decision", { params: { path: { id: s.id } }, body: { decision, note } }));
+      await call(api.POST("/api/v1/admin/shops/{id}/decision", { params: { path: { id: s.id } }, body: { verification, note } }));
       onDone();
     });
   return (
@@ -107,13 +107,13 @@ function ShopDecision({ s, onDone }: { s: S["AdminShopView"]; onDone: () => void
         <>
           <Field label={`Note to the owner of ${s.name}`} name={`note-${s.id}`} value={note} onInput={setNote} maxLength={500} />
           <div class="actions">
-            <Button busy={a.busy} onClick={() => decide("VERIFY")}>
+            <Button busy={a.busy} onClick={() => decide("VERIFIED")}>
               Verify
             </Button>
-            <Button kind="secondary" busy={a.busy} onClick={() => decide("REQUIRE_ACTION")}>
+            <Button kind="secondary" busy={a.busy} onClick={() => decide("REQUIRES_ACTION")}>
               Ask for changes
             </Button>
-            <Button kind="danger" busy={a.busy} onClick={() => decide("REJECT")}>
+            <Button kind="danger" busy={a.busy} onClick={() => decide("REJECTED")}>
               Reject
             </Button>
           </div>
@@ -153,7 +153,7 @@ function Users() {
             {page.items.map((u) => (
               <li key={u.id} class="card">
                 <p>
-                  <strong>{u.name}</strong> · {u.email} <Badge tone={statusTone(u.status)}>{label(u.status)}</Badge> {u.is_admin && <Badge>admin</Badge>}
+                  <strong>{u.name}</strong> · {u.email} <Badge tone={statusTone(u.status)}>{label(u.status)}</Badge> {u.admin && <Badge>admin</Badge>}
                 </p>
                 <div class="actions">
                   {u.status === "ACTIVE" ? (
@@ -173,8 +173,8 @@ function Users() {
                   <Button kind="secondary" busy={a.busy} onClick={() => act(u.id, "sign-out")}>
                     Sign out everywhere
                   </Button>
-                  <Button kind="secondary" busy={a.busy} onClick={() => act(u.id, u.is_admin ? "remove-admin" : "make-admin")}>
-                    {u.is_admin ? "Remove admin" : "Make admin"}
+                  <Button kind="secondary" busy={a.busy} onClick={() => act(u.id, u.admin ? "remove-admin" : "make-admin")}>
+                    {u.admin ? "Remove admin" : "Make admin"}
                   </Button>
                 </div>
               </li>

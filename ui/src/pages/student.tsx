@@ -287,7 +287,7 @@ export function ShopPage() {
                     <a href={`/products/${p.id}`}>
                       <strong>{p.name}</strong>
                     </a>{" "}
-                    {p.is_veg && <Badge tone="good">veg</Badge>}
+                    {p.veg && <Badge tone="good">veg</Badge>}
                     <div class="muted">
                       {money(p.unit_price)}
                       {p.discount > 0 && <s class="was"> {money(p.price)}</s>}
@@ -330,7 +330,7 @@ export function ProductPage() {
             {p.image && <img class="product-photo" src={p.image.medium} alt={p.name} width="400" height="400" />}
             <p>{p.description}</p>
             <p>
-              <strong>{money(p.unit_price)}</strong> {p.discount > 0 && <s class="was">{money(p.price)}</s>} {p.is_veg && <Badge tone="good">veg</Badge>}
+              <strong>{money(p.unit_price)}</strong> {p.discount > 0 && <s class="was">{money(p.price)}</s>} {p.veg && <Badge tone="good">veg</Badge>}
             </p>
             <p class="muted">{p.in_stock ? `${p.stock} in stock` : "Sold out"}</p>
             {shop.data && (
@@ -412,7 +412,7 @@ function AddressForm({ onSaved }: { onSaved: (a: S["AddressView"]) => void }) {
     e.preventDefault();
     a.run(async () => {
       const building_id = f.building_id || buildings.data?.[0]?.id || "";
-      const saved = await call(api.POST("/api/v1/me/addresses", { body: { ...f, building_id, is_default: true } }));
+      const saved = await call(api.POST("/api/v1/me/addresses", { body: { ...f, building_id, default: true } }));
       onSaved(saved);
     });
   };
@@ -477,7 +477,7 @@ export function Checkout() {
       </Page>
     );
   const list = addresses.data ?? [];
-  const chosen = addressId || list.find((x) => x.is_default)?.id || list[0]?.id || "";
+  const chosen = addressId || list.find((x) => x.default)?.id || list[0]?.id || "";
   const sub = subtotal(cart.lines);
   const delivery = shop.data?.delivery_fee ?? 0;
   const platform = get().fees?.platform_fee ?? 0;

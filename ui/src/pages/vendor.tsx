@@ -67,6 +67,8 @@ function CreateShop() {
             delivery_fee: Math.round(Number(f.delivery_fee) * 100),
             direct_delivery_fee: 0,
             delivers_to: [],
+            active: true,
+            accepting_orders: true,
           },
         }),
       );
@@ -225,9 +227,9 @@ export function BatchPage() {
   const [milestone, setMilestone] = useState<S["MilestoneView"]>("PACKING");
   const a = useAction();
   useEffect(() => subscribe((e) => e.type === "notification" && detail.reload()), [id]);
-  const owner = !!s.shop && detail.data?.batch.shop_id === s.shop.id;
+  const owner = !!s.shop && detail.data?.shop_id === s.shop.id;
   // A runner works only a batch nobody else claimed (dispatching claims it).
-  const runner = detail.data?.batch.runner_id;
+  const runner = detail.data?.runner_id;
   const mine = owner || (!!runner && runner === s.me?.id);
   const free = owner || !runner || runner === s.me?.id;
   const act = (fn: () => Promise<unknown>) =>
@@ -237,39 +239,39 @@ export function BatchPage() {
     });
   const p = { params: { path: { id } } };
   return (
-    <Page title={detail.data ? `${detail.data.batch.label}, ${when(detail.data.batch.cutoff_at)}` : "Batch"}>
+    <Page title={detail.data ? `${detail.data.label}, ${when(detail.data.cutoff_at)}` : "Batch"}>
       {path.startsWith("/vendor") ? <VendorNav /> : <a href="/runs">← Runs</a>}
       <Loaded load={detail} lines={6}>
         {(d) => (
           <>
             <div class="card">
               <p>
-                <Badge tone={statusTone(d.batch.status)}>{label(d.batch.status)}</Badge> {d.batch.milestone && <Badge>{label(d.batch.milestone)}</Badge>} · {d.orders.length} orders · <strong>{money(d.total)}</strong>
+                <Badge tone={statusTone(d.status)}>{label(d.status)}</Badge> {d.milestone && <Badge>{label(d.milestone)}</Badge>} · {d.orders.length} orders · <strong>{money(d.total)}</strong>
               </p>
               <div class="actions">
-                {d.batch.status === "OPEN" && owner && (
+                {d.status === "OPEN" && owner && (
                   <Button busy={a.busy} onClick={() => act(() => call(api.POST("/api/v1/batches/{id}/lock", p)))}>
                     Lock now
                   </Button>
                 )}
-                {d.batch.status === "LOCKED" && !owner && !d.batch.runner_id && (
+                {d.status === "LOCKED" && !owner && !d.runner_id && (
                   <Button busy={a.busy} onClick={() => act(() => call(api.POST("/api/v1/batches/{id}/claim", p)))}>
                     Claim this batch
                   </Button>
                 )}
-                {d.batch.status === "LOCKED" && free && (
+                {d.status === "LOCKED" && free && (
                   <Button busy={a.busy} onClick={() => act(() => call(api.POST("/api/v1/batches/{id}/dispatch", p)))}>
                     Dispatch (start the climb)
                   </Button>
                 )}
-                {d.batch.status !== "OPEN" && (
+                {d.status !== "OPEN" && (
                   <a class="btn btn-secondary" href={`/api/v1/batches/${id}/picklist.pdf`}>
                     Pick list (PDF)
                   </a>
                 )}
               </div>
               {!free && <p class="muted">Another runner claimed this batch.</p>}
-              {d.batch.status === "IN_TRANSIT" && mine && (
+              {d.status === "IN_TRANSIT" && mine && (
                 <div class="inline-form">
                   <Select label="Milestone" name="milestone" value={milestone} onChange={(v) => setMilestone(v as S["MilestoneView"])} options={MILESTONES.map((m): [string, string] => [m, label(m)])} />
                   <Button busy={a.busy} onClick={() => act(() => call(api.POST("/api/v1/batches/{id}/milestone", { ...p, body: { milestone } })))}>
@@ -281,7 +283,7 @@ export function BatchPage() {
             </div>
             <ul class="cards">
               {d.orders.map((o) => (
-                <OrderRow key={o.id} o={o} batch={d.batch} owner={owner} mine={mine} onChange={detail.reload} />
+                <OrderRow key={o.id} o={o} batch={d} owner={owner} mine={mine} onChange={detail.reload} />
               ))}
             </ul>
           </>
@@ -331,7 +333,7 @@ function PhotoPicker({ id, label, current, onUploaded, onRemove }: { id: string;
     a.run(async () => {
       const u = await uploadImage(file);
       await onUploaded(u);
-      setServed(u.variants.find((v) => v.name === "thumb")?.url ?? `/files/${u.id}/thumb`);
+      setServed(u.thumb);
       setDone(`Photo saved (${u.width} × ${u.height}).`);
     }).then(() => {
       setPreview(null);
@@ -435,7 +437,7 @@ export function Products() {
   const { shop } = useSession();
   const products = useLoad(() => (shop ? call(api.GET("/api/v1/shops/{id}/products", { params: { path: { id: shop.id } } })) : Promise.resolve([])), [shop?.id]);
   const categories = useLoad(() => call(api.GET("/api/v1/categories")), []);
-  const [f, setF] = useState({ name: "", description: "", price: "", stock: "10", category_id: "", is_veg: false, image: "" });
+  const [f, setF] = useState({ name: "", description: "", price: "", stock: "10", category_id: "", veg: false, image: "" });
   // Bumped after each product is added, so the photo field starts empty again.
   const [round, setRound] = useState(0);
   const a = useAction();
@@ -446,7 +448,7 @@ export function Products() {
       await call(
         api.POST("/api/v1/shops/{id}/products", {
           params: { path: { id: shop.id } },
-          body: { name: f.name, description: f.description, price: Math.round(Number(f.price) * 100), discount: 0, stock: Number(f.stock), category_id: f.category_id || undefined, is_veg: f.is_veg, image: f.image || undefined },
+          body: { name: f.name, description: f.description, price: Math.round(Number(f.price) * 100), discount: 0, stock: Number(f.stock), category_id: f.category_id || undefined, veg: f.veg, image: f.image || undefined },
         }),
       );
       setF({ ...f, name: "", description: "", price: "", image: "" });
@@ -474,7 +476,7 @@ export function Products() {
         <Field label="Stock" name="p-stock" type="number" inputMode="numeric" value={f.stock} onInput={(v) => setF({ ...f, stock: v })} min={0} />
         <Select label="Category" name="p-category" value={f.category_id} onChange={(v) => setF({ ...f, category_id: v })} options={[["", "None"], ...(categories.data ?? []).map((c): [string, string] => [c.id, c.name])]} />
         <label class="check">
-          <input type="checkbox" checked={f.is_veg} onChange={(e) => setF({ ...f, is_veg: (e.target as HTMLInputElement).checked })} /> Vegetarian
+          <input type="checkbox" checked={f.veg} onChange={(e) => setF({ ...f, veg: (e.target as HTMLInputElement).checked })} /> Vegetarian
         </label>
         <PhotoPicker key={round} id="p-photo" label="Photo (optional)" onUploaded={(u) => setF((x) => ({ ...x, image: u.id }))} />
         <ErrorBox error={a.error} />
