@@ -447,7 +447,7 @@ pub fn overview(
 /// Gathers what the store and the process know, plus the feed.
 async fn inputs(state: &AppState, now: DateTime<Utc>) -> Inputs {
     let data_dir = state.config.storage.data_dir.clone();
-    let disk = tokio::task::spawn_blocking(move || crate::app::disk_free_ratio(&data_dir))
+    let disk = tokio::task::spawn_blocking(move || crate::store::disk_free_ratio(&data_dir))
         .await
         .ok()
         .and_then(Result::ok);

@@ -3,7 +3,6 @@
 //! (0 picks a free one) and `run_until` serves until told to stop.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use crate::auth::AuthService;
 use crate::auth::password::Hasher;
 use crate::auth::throttle::{LoginThrottle, SignupThrottle};
 use crate::config::Config;
-use crate::store::{Store, WriterOptions};
+use crate::store::Store;
 
 pub struct AppState {
     pub config: Arc<Config>,
@@ -52,28 +51,10 @@ impl AppState {
 
 /// Opens the store with the configured writer options.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let opts = WriterOptions {
-        max_group: if config.storage.group_commit {
-            config.storage.max_group
-        } else {
-            1
-        },
-        min_free_bytes: config.storage.min_free_mb * 1024 * 1024,
-    };
-    Ok(Store::open(&config.storage.data_dir, opts)?)
+    Ok(Store::open_configured(&config.storage)?)
 }
 
 pub use crate::store::disk_space;
-
-/// Free fraction of the file system holding `dir`.
-pub fn disk_free_ratio(dir: &Path) -> anyhow::Result<f64> {
-    let (avail, total) = disk_space(dir)?;
-    Ok(if total > 0 {
-        avail as f64 / total as f64
-    } else {
-        0.0
-    })
-}
 
 pub struct Application {
     acceptor: poem::listener::BoxAcceptor,

@@ -133,7 +133,7 @@ pub async fn roll_up(state: &AppState, from: DateTime<Utc>) -> Result<Rollup, St
         orders_placed: placed,
         batches_locked: (locked_now - locked_before).max(0) as u64,
         sse_clients: state.events.open_streams() as u64,
-        disk_free_ratio: crate::app::disk_free_ratio(&state.config.storage.data_dir).ok(),
+        disk_free_ratio: crate::store::disk_free_ratio(&state.config.storage.data_dir).ok(),
     };
     let keep_from = to - chrono::Duration::days(state.config.metrics.history_days.into());
     let saved = r.clone();

@@ -388,7 +388,7 @@ impl Metrics {
         }
         self.index_bytes
             .set(dir_size(&state.config.storage.data_dir.join("search")) as i64);
-        if let Ok((avail, total)) = crate::app::disk_space(&state.config.storage.data_dir) {
+        if let Ok((avail, total)) = crate::store::disk_space(&state.config.storage.data_dir) {
             self.disk_free_bytes.set(avail as i64);
             self.disk_free_ratio.set(if total > 0 {
                 avail as f64 / total as f64
