@@ -24,7 +24,7 @@ pub struct AppState {
     pub auth: AuthService,
     pub started: Instant,
     /// Unix seconds of the batch closer's last completed run (0: never).
-    pub closer_last_run: AtomicI64,
+    pub closer_last_run: Arc<AtomicI64>,
     /// Live fan-out of the event log to open SSE streams.
     pub events: Arc<crate::events::Hub>,
     /// Prometheus metrics, rollups and recent health for the alerts.
@@ -32,7 +32,7 @@ pub struct AppState {
     /// Backups, and their status for the alerts (`backups.status()`).
     pub backups: Arc<crate::backup::Backups>,
     /// "Now" for cutoff decisions (checkout's batch choice, the closer).
-    pub clock: crate::clock::Clock,
+    pub clock: Arc<crate::clock::Clock>,
     /// Mail counters (for metrics) and the worker's wake-up.
     pub mail: Arc<crate::mail::MailStats>,
     /// What metrics and backups feed to the alert rules.
@@ -46,6 +46,17 @@ pub struct AppState {
 impl AppState {
     pub fn secure_cookies(&self) -> bool {
         self.config.tls_enabled() || self.config.auth.secure_cookies
+    }
+
+    /// What the batch closer uses.
+    pub fn job_handles(&self) -> crate::jobs::Handles {
+        crate::jobs::Handles {
+            store: self.store.clone(),
+            batch: self.config.batch.clone(),
+            metrics: self.metrics.clone(),
+            clock: self.clock.clone(),
+            closer_last_run: self.closer_last_run.clone(),
+        }
     }
 }
 
@@ -100,11 +111,11 @@ impl Application {
             store: store.clone(),
             auth,
             started: Instant::now(),
-            closer_last_run: AtomicI64::new(0),
+            closer_last_run: Arc::new(AtomicI64::new(0)),
             events: Arc::new(crate::events::Hub::new()),
             metrics: Arc::new(crate::metrics::Metrics::new()?),
             backups: Arc::new(crate::backup::Backups::new(&config)?),
-            clock: crate::clock::Clock::default(),
+            clock: Arc::new(crate::clock::Clock::default()),
             mail: Arc::new(crate::mail::MailStats::default()),
             alerts: Arc::new(crate::alerts::Feed::default()),
             search: crate::search::Search::start(
@@ -249,14 +260,16 @@ impl Application {
             })
         };
         // Catch up on cutoffs missed while the server was down, then tick.
-        let caught_up = crate::jobs::lock_due_batches(&state, state.clock.now()).await;
+        // The closer's handles: its scheduled runs stop when these drop.
+        let jobs = Arc::new(state.job_handles());
+        let caught_up = crate::jobs::lock_due_batches(&jobs, state.clock.now()).await;
         if caught_up.locked > 0 {
             tracing::info!(
                 locked = caught_up.locked,
                 "closed batches whose cutoff passed while down"
             );
         }
-        let mut scheduler = crate::jobs::start(state.clone()).await?;
+        let mut scheduler = crate::jobs::start(&jobs).await?;
         let ops_stop = tokio_util::sync::CancellationToken::new();
         let ops_jobs = [
             tokio::spawn(crate::metrics::history::run(
