@@ -58,6 +58,22 @@ impl AppState {
             closer_last_run: self.closer_last_run.clone(),
         }
     }
+
+    /// What the alert job reads.
+    pub fn alert_handles(&self) -> crate::alerts::Handles {
+        crate::alerts::Handles {
+            store: self.store.clone(),
+            config: self.config.alerts.clone(),
+            stale_after_minutes: self.config.batch.stale_after_minutes,
+            data_dir: self.config.storage.data_dir.clone(),
+            started: self.started,
+            closer_last_run: self.closer_last_run.clone(),
+            metrics: self.metrics.clone(),
+            backups: self.backups.clone(),
+            mail: self.mail.clone(),
+            feed: self.alerts.clone(),
+        }
+    }
 }
 
 /// Opens the store with the configured writer options.
@@ -292,7 +308,10 @@ impl Application {
             state.mail.clone(),
             background.clone(),
         ));
-        let alerter = tokio::spawn(crate::alerts::run(state.clone(), background.clone()));
+        let alerter = tokio::spawn(crate::alerts::run(
+            state.alert_handles(),
+            background.clone(),
+        ));
         let files_gc = crate::files::spawn_gc(state.clone());
         let limits = self.gate.limits();
         tracing::info!(
