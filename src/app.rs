@@ -74,6 +74,29 @@ impl AppState {
             feed: self.alerts.clone(),
         }
     }
+
+    /// What the metrics rollups and the order recount use.
+    pub fn history_handles(&self) -> crate::metrics::history::Handles {
+        crate::metrics::history::Handles {
+            store: self.store.clone(),
+            config: self.config.metrics.clone(),
+            metrics: self.metrics.clone(),
+            events: self.events.clone(),
+            data_dir: self.config.storage.data_dir.clone(),
+        }
+    }
+
+    /// What `/metrics` reads its gauges from.
+    pub fn metrics_sources(&self) -> crate::metrics::Sources<'_> {
+        crate::metrics::Sources {
+            store: &self.store,
+            data_dir: &self.config.storage.data_dir,
+            closer_last_run: &self.closer_last_run,
+            events: &self.events,
+            backups: &self.backups,
+            mail: &self.mail,
+        }
+    }
 }
 
 /// Opens the store with the configured writer options.
@@ -289,7 +312,7 @@ impl Application {
         let ops_stop = tokio_util::sync::CancellationToken::new();
         let ops_jobs = [
             tokio::spawn(crate::metrics::history::run(
-                state.clone(),
+                state.history_handles(),
                 ops_stop.clone(),
             )),
             tokio::spawn(
