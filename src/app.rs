@@ -335,7 +335,7 @@ impl Application {
             state.alert_handles(),
             background.clone(),
         ));
-        let files_gc = crate::files::spawn_gc(state.clone());
+        let files_gc = crate::files::spawn_gc(state.store.clone(), state.files.clone());
         let limits = self.gate.limits();
         tracing::info!(
             max_connections = limits.max_connections,
