@@ -142,7 +142,7 @@ async fn one_run(batches: usize, per_batch: usize) -> f64 {
             .unwrap();
     }
     let t0 = Instant::now();
-    let report = uphill::jobs::lock_due_batches(&state, Utc::now()).await;
+    let report = uphill::jobs::lock_due_batches(&state.job_handles(), Utc::now()).await;
     let secs = t0.elapsed().as_secs_f64();
     assert_eq!(report.locked, batches, "{report:?}");
     assert_eq!(report.failed, 0);

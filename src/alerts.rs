@@ -16,17 +16,21 @@
 //! per crossing. The band needs no memory, so it holds across restarts.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
-use crate::mail::{self, Message};
-use crate::store::{StoreError, codec, tables};
+use crate::backup::Backups;
+use crate::config::AlertsConfig;
+use crate::mail::{self, MailStats, Message};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError, codec, tables};
 
 /// Free disk below this fraction is an incident…
 pub const DISK_FREE_MIN: f64 = 0.10;
@@ -444,15 +448,37 @@ pub fn overview(
     Ok((active, history))
 }
 
+/// What the alert job reads; `app` hands it over.
+pub struct Handles {
+    pub store: Store,
+    /// `interval_secs`.
+    pub config: AlertsConfig,
+    /// `batch.stale_after_minutes`: when a LOCKED batch counts as stuck.
+    pub stale_after_minutes: u32,
+    /// The data directory, whose file system's free space is watched.
+    pub data_dir: PathBuf,
+    /// When the server started (a closer that never ran is judged from it).
+    pub started: Instant,
+    /// Unix seconds of the batch closer's last completed run (0: never).
+    pub closer_last_run: Arc<AtomicI64>,
+    /// Recent request health.
+    pub metrics: Arc<Metrics>,
+    pub backups: Arc<Backups>,
+    /// Dead-lettered mail.
+    pub mail: Arc<MailStats>,
+    /// What metrics and backups feed to the rules.
+    pub feed: Arc<Feed>,
+}
+
 /// Gathers what the store and the process know, plus the feed.
-async fn inputs(state: &AppState, now: DateTime<Utc>) -> Inputs {
-    let data_dir = state.config.storage.data_dir.clone();
-    let disk = tokio::task::spawn_blocking(move || crate::app::disk_free_ratio(&data_dir))
+async fn inputs(state: &Handles, now: DateTime<Utc>) -> Inputs {
+    let data_dir = state.data_dir.clone();
+    let disk = tokio::task::spawn_blocking(move || crate::store::disk_free_ratio(&data_dir))
         .await
         .ok()
         .and_then(Result::ok);
     let dead = state.mail.counts(&state.store).await.ok().map(|c| c.dead);
-    let after = chrono::Duration::minutes(state.config.batch.stale_after_minutes.into());
+    let after = chrono::Duration::minutes(state.stale_after_minutes.into());
     let stuck = state
         .store
         .read(move |txn| crate::market::batches::stale(txn, now, after))
@@ -470,7 +496,7 @@ async fn inputs(state: &AppState, now: DateTime<Utc>) -> Inputs {
     let last = state
         .closer_last_run
         .load(std::sync::atomic::Ordering::Relaxed);
-    let (latency_p95_secs, requests, backup) = state.alerts.snapshot();
+    let (latency_p95_secs, requests, backup) = state.feed.snapshot();
     let uptime = chrono::Duration::from_std(state.started.elapsed()).unwrap_or_default();
     Inputs {
         now,
@@ -490,7 +516,7 @@ async fn inputs(state: &AppState, now: DateTime<Utc>) -> Inputs {
 
 /// One evaluation: returns how many incidents opened or resolved.
 pub async fn evaluate_once(
-    state: &AppState,
+    state: &Handles,
     evaluator: &mut Evaluator,
 ) -> Result<usize, StoreError> {
     let now = Utc::now();
@@ -511,9 +537,9 @@ pub async fn evaluate_once(
 /// Hands the latest request health (metrics rollups) and backup status to
 /// the rules. The latency rule keeps its own 5-minute window, so it gets the
 /// last rollup's p95; the error rate is taken over the last five rollups.
-fn feed_from_metrics_and_backups(state: &AppState) {
+fn feed_from_metrics_and_backups(state: &Handles) {
     let last = state.metrics.recent(1);
-    state.alerts.set_latency_p95_secs(
+    state.feed.set_latency_p95_secs(
         (last.windows > 0)
             .then_some(last.p95_ms)
             .flatten()
@@ -521,13 +547,13 @@ fn feed_from_metrics_and_backups(state: &AppState) {
     );
     let five = state.metrics.recent(5);
     state
-        .alerts
+        .feed
         .set_requests((five.windows > 0).then_some(RequestWindow {
             requests: five.requests,
             server_errors: five.errors_5xx,
         }));
     let b = state.backups.status();
-    state.alerts.set_backup(Some(BackupHealth {
+    state.feed.set_backup(Some(BackupHealth {
         last_error: if b.failing() {
             Some(
                 b.last_error
@@ -541,8 +567,8 @@ fn feed_from_metrics_and_backups(state: &AppState) {
     }));
 }
 
-pub async fn run(state: Arc<AppState>, cancel: CancellationToken) {
-    let mut every = tokio::time::interval(Duration::from_secs(state.config.alerts.interval_secs));
+pub async fn run(state: Handles, cancel: CancellationToken) {
+    let mut every = tokio::time::interval(Duration::from_secs(state.config.interval_secs));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut evaluator = Evaluator::default();
     loop {

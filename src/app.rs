@@ -3,7 +3,6 @@
 //! (0 picks a free one) and `run_until` serves until told to stop.
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use crate::auth::AuthService;
 use crate::auth::password::Hasher;
 use crate::auth::throttle::{LoginThrottle, SignupThrottle};
 use crate::config::Config;
-use crate::store::{Store, WriterOptions};
+use crate::store::Store;
 
 pub struct AppState {
     pub config: Arc<Config>,
@@ -25,7 +24,7 @@ pub struct AppState {
     pub auth: AuthService,
     pub started: Instant,
     /// Unix seconds of the batch closer's last completed run (0: never).
-    pub closer_last_run: AtomicI64,
+    pub closer_last_run: Arc<AtomicI64>,
     /// Live fan-out of the event log to open SSE streams.
     pub events: Arc<crate::events::Hub>,
     /// Prometheus metrics, rollups and recent health for the alerts.
@@ -33,7 +32,7 @@ pub struct AppState {
     /// Backups, and their status for the alerts (`backups.status()`).
     pub backups: Arc<crate::backup::Backups>,
     /// "Now" for cutoff decisions (checkout's batch choice, the closer).
-    pub clock: crate::clock::Clock,
+    pub clock: Arc<crate::clock::Clock>,
     /// Mail counters (for metrics) and the worker's wake-up.
     pub mail: Arc<crate::mail::MailStats>,
     /// What metrics and backups feed to the alert rules.
@@ -48,32 +47,64 @@ impl AppState {
     pub fn secure_cookies(&self) -> bool {
         self.config.tls_enabled() || self.config.auth.secure_cookies
     }
+
+    /// What the batch closer uses.
+    pub fn job_handles(&self) -> crate::jobs::Handles {
+        crate::jobs::Handles {
+            store: self.store.clone(),
+            batch: self.config.batch.clone(),
+            metrics: self.metrics.clone(),
+            clock: self.clock.clone(),
+            closer_last_run: self.closer_last_run.clone(),
+        }
+    }
+
+    /// What the alert job reads.
+    pub fn alert_handles(&self) -> crate::alerts::Handles {
+        crate::alerts::Handles {
+            store: self.store.clone(),
+            config: self.config.alerts.clone(),
+            stale_after_minutes: self.config.batch.stale_after_minutes,
+            data_dir: self.config.storage.data_dir.clone(),
+            started: self.started,
+            closer_last_run: self.closer_last_run.clone(),
+            metrics: self.metrics.clone(),
+            backups: self.backups.clone(),
+            mail: self.mail.clone(),
+            feed: self.alerts.clone(),
+        }
+    }
+
+    /// What the metrics rollups and the order recount use.
+    pub fn history_handles(&self) -> crate::metrics::history::Handles {
+        crate::metrics::history::Handles {
+            store: self.store.clone(),
+            config: self.config.metrics.clone(),
+            metrics: self.metrics.clone(),
+            events: self.events.clone(),
+            data_dir: self.config.storage.data_dir.clone(),
+        }
+    }
+
+    /// What `/metrics` reads its gauges from.
+    pub fn metrics_sources(&self) -> crate::metrics::Sources<'_> {
+        crate::metrics::Sources {
+            store: &self.store,
+            data_dir: &self.config.storage.data_dir,
+            closer_last_run: &self.closer_last_run,
+            events: &self.events,
+            backups: &self.backups,
+            mail: &self.mail,
+        }
+    }
 }
 
 /// Opens the store with the configured writer options.
 pub fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let opts = WriterOptions {
-        max_group: if config.storage.group_commit {
-            config.storage.max_group
-        } else {
-            1
-        },
-        min_free_bytes: config.storage.min_free_mb * 1024 * 1024,
-    };
-    Ok(Store::open(&config.storage.data_dir, opts)?)
+    Ok(Store::open_configured(&config.storage)?)
 }
 
 pub use crate::store::disk_space;
-
-/// Free fraction of the file system holding `dir`.
-pub fn disk_free_ratio(dir: &Path) -> anyhow::Result<f64> {
-    let (avail, total) = disk_space(dir)?;
-    Ok(if total > 0 {
-        avail as f64 / total as f64
-    } else {
-        0.0
-    })
-}
 
 pub struct Application {
     acceptor: poem::listener::BoxAcceptor,
@@ -119,11 +150,11 @@ impl Application {
             store: store.clone(),
             auth,
             started: Instant::now(),
-            closer_last_run: AtomicI64::new(0),
+            closer_last_run: Arc::new(AtomicI64::new(0)),
             events: Arc::new(crate::events::Hub::new()),
             metrics: Arc::new(crate::metrics::Metrics::new()?),
             backups: Arc::new(crate::backup::Backups::new(&config)?),
-            clock: crate::clock::Clock::default(),
+            clock: Arc::new(crate::clock::Clock::default()),
             mail: Arc::new(crate::mail::MailStats::default()),
             alerts: Arc::new(crate::alerts::Feed::default()),
             search: crate::search::Search::start(
@@ -268,18 +299,20 @@ impl Application {
             })
         };
         // Catch up on cutoffs missed while the server was down, then tick.
-        let caught_up = crate::jobs::lock_due_batches(&state, state.clock.now()).await;
+        // The closer's handles: its scheduled runs stop when these drop.
+        let jobs = Arc::new(state.job_handles());
+        let caught_up = crate::jobs::lock_due_batches(&jobs, state.clock.now()).await;
         if caught_up.locked > 0 {
             tracing::info!(
                 locked = caught_up.locked,
                 "closed batches whose cutoff passed while down"
             );
         }
-        let mut scheduler = crate::jobs::start(state.clone()).await?;
+        let mut scheduler = crate::jobs::start(&jobs).await?;
         let ops_stop = tokio_util::sync::CancellationToken::new();
         let ops_jobs = [
             tokio::spawn(crate::metrics::history::run(
-                state.clone(),
+                state.history_handles(),
                 ops_stop.clone(),
             )),
             tokio::spawn(
@@ -298,8 +331,11 @@ impl Application {
             state.mail.clone(),
             background.clone(),
         ));
-        let alerter = tokio::spawn(crate::alerts::run(state.clone(), background.clone()));
-        let files_gc = crate::files::spawn_gc(state.clone());
+        let alerter = tokio::spawn(crate::alerts::run(
+            state.alert_handles(),
+            background.clone(),
+        ));
+        let files_gc = crate::files::spawn_gc(state.store.clone(), state.files.clone());
         let limits = self.gate.limits();
         tracing::info!(
             max_connections = limits.max_connections,

@@ -147,7 +147,7 @@ pub const DISK_WARN: f64 = 0.10;
 pub fn disk(config: &Config) -> Finding {
     const WHAT: &str = "disk space";
     let base = existing_ancestor(&config.storage.data_dir);
-    match crate::app::disk_space(&base) {
+    match crate::store::disk_space(&base) {
         Ok((avail, total)) => {
             let ratio = if total > 0 {
                 avail as f64 / total as f64

@@ -5,15 +5,28 @@
 //! slot arithmetic (`domain::batch`), not to the cron expression.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt;
 use tokio_cron_scheduler::{Job, JobScheduler};
 
-use crate::app::AppState;
 use crate::error::Error;
 use crate::market::batches;
+
+/// What the batch closer uses; `app` hands it over.
+pub struct Handles {
+    pub store: crate::store::Store,
+    /// `closer_cron`, `otp_digits`, `stale_after_minutes`.
+    pub batch: crate::config::BatchConfig,
+    /// Counts the batches locked.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// "Now" for the scheduled runs.
+    pub clock: Arc<crate::clock::Clock>,
+    /// Unix seconds of the closer's last completed run (0: never), which
+    /// the closer sets and the alerts and `/metrics` read.
+    pub closer_last_run: Arc<AtomicI64>,
+}
 
 /// What one closer run did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +44,7 @@ const CONCURRENT_LOCKS: usize = 32;
 /// Locks every OPEN batch whose cutoff is at or before `now`, one
 /// write per batch so one failure does not stop the others, then warns
 /// about stale LOCKED batches once each.
-pub async fn lock_due_batches(state: &AppState, now: DateTime<Utc>) -> CloserReport {
+pub async fn lock_due_batches(state: &Handles, now: DateTime<Utc>) -> CloserReport {
     let mut report = CloserReport::default();
     let due = match state
         .store
@@ -44,7 +57,7 @@ pub async fn lock_due_batches(state: &AppState, now: DateTime<Utc>) -> CloserRep
             return report;
         }
     };
-    let digits = state.config.batch.otp_digits;
+    let digits = state.batch.otp_digits;
     let mut locks = futures_util::stream::iter(due)
         .map(|id| async move {
             let bid = id.clone();
@@ -70,7 +83,7 @@ pub async fn lock_due_batches(state: &AppState, now: DateTime<Utc>) -> CloserRep
             }
         }
     }
-    let after = Duration::minutes(state.config.batch.stale_after_minutes as i64);
+    let after = Duration::minutes(state.batch.stale_after_minutes as i64);
     if let Ok(stale) = state
         .store
         .read(move |txn| Ok::<_, Error>(batches::stale(txn, now, after)?))
@@ -92,13 +105,14 @@ pub async fn lock_due_batches(state: &AppState, now: DateTime<Utc>) -> CloserRep
     report
 }
 
-/// Starts the scheduler with the closer job.
-pub async fn start(state: Arc<AppState>) -> anyhow::Result<JobScheduler> {
+/// Starts the scheduler with the closer job, which runs while the caller
+/// keeps `state` alive.
+pub async fn start(state: &Arc<Handles>) -> anyhow::Result<JobScheduler> {
     let sched = JobScheduler::new().await?;
     // A weak handle: the scheduler's tasks may outlive `shutdown`, and must
     // not keep the store open after the server stops.
-    let job_state = Arc::downgrade(&state);
-    let job = Job::new_async(state.config.batch.closer_cron.as_str(), move |_, _| {
+    let job_state = Arc::downgrade(state);
+    let job = Job::new_async(state.batch.closer_cron.as_str(), move |_, _| {
         let state = job_state.upgrade();
         Box::pin(async move {
             if let Some(state) = state {

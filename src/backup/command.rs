@@ -6,7 +6,7 @@ use clap::Subcommand;
 
 use super::{Backups, Kind, list_dir, restore, verify};
 use crate::config::Config;
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 
 #[derive(Subcommand, Debug)]
 pub enum BackupCommand {
@@ -37,9 +37,9 @@ fn size(bytes: u64) -> String {
 pub fn run(config: &Config, cmd: BackupCommand) -> anyhow::Result<()> {
     match cmd {
         BackupCommand::Now => {
-            let store = match crate::app::open_store(config) {
+            let store = match Store::open_configured(&config.storage) {
                 Ok(s) => s,
-                Err(e) if matches!(e.downcast_ref::<StoreError>(), Some(StoreError::Locked(_))) => {
+                Err(StoreError::Locked(_)) => {
                     anyhow::bail!(
                         "the server is running on {dir} and holds the store; take the backup \
                          through it instead: curl -X POST -H \"Authorization: Bearer $ADMIN_TOKEN\" \
@@ -49,7 +49,7 @@ pub fn run(config: &Config, cmd: BackupCommand) -> anyhow::Result<()> {
                         url = config.public_url(),
                     )
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             };
             let backups = Backups::new(config)?;
             let info = backups.run_blocking(&store, Kind::Manual)?;
@@ -95,7 +95,7 @@ pub fn run(config: &Config, cmd: BackupCommand) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("restore of {} refused: {e}", file.display()))?;
             // Migrates a snapshot from an older version now, so a problem
             // shows here rather than at the next start.
-            let store = crate::app::open_store(config)?;
+            let store = Store::open_configured(&config.storage)?;
             drop(store);
             println!(
                 "restored {} (taken {}, {} orders) into {}",

@@ -424,14 +424,14 @@ pub async fn count_uploaded_by(store: &Store, user: String) -> Result<u64, Store
 }
 
 /// Runs the collector every `files.gc_interval_minutes` until aborted.
-pub fn spawn_gc(state: Arc<crate::app::AppState>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_gc(store: Store, files: Arc<Files>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let period =
-            std::time::Duration::from_secs(u64::from(state.files.config.gc_interval_minutes) * 60);
+            std::time::Duration::from_secs(u64::from(files.config.gc_interval_minutes) * 60);
         let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         loop {
             every.tick().await;
-            match gc::run(&state.store, &state.files, Utc::now(), false).await {
+            match gc::run(&store, &files, Utc::now(), false).await {
                 Ok(r) if !r.removed.is_empty() || !r.orphans.is_empty() => tracing::info!(
                     removed = r.removed.len(),
                     orphans = r.orphans.len(),

@@ -47,7 +47,7 @@ pub async fn metrics_text(
         }
     }
     // File sizes and statvfs: cheap, but still file-system calls.
-    let text = tokio::task::spawn_blocking(move || state.metrics.render(&state))
+    let text = tokio::task::spawn_blocking(move || state.metrics.render(&state.metrics_sources()))
         .await
         .map_err(ApiError::internal)?;
     Ok(Response::builder()

@@ -1,6 +1,7 @@
 //! One-minute rollups stored in redb for the admin charts, and the jobs
 //! that make them and recount orders by status.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,8 +10,22 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
-use crate::store::{StoreError, codec, tables};
+use super::Metrics;
+use crate::config::MetricsConfig;
+use crate::events::Hub;
+use crate::store::{Store, StoreError, codec, tables};
+
+/// What the rollup job and the order recount use; `app` hands it over.
+pub struct Handles {
+    pub store: Store,
+    /// `rollup_secs`, `refresh_secs`, `history_days`.
+    pub config: MetricsConfig,
+    pub metrics: Arc<Metrics>,
+    /// Open event streams, a gauge of each rollup.
+    pub events: Arc<Hub>,
+    /// The data directory, whose file system's free share each rollup keeps.
+    pub data_dir: PathBuf,
+}
 
 /// One rollup window.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -112,7 +127,7 @@ pub fn downsample(points: Vec<Rollup>, step: chrono::Duration) -> Vec<Rollup> {
 }
 
 /// Makes one rollup of the window that ends now.
-pub async fn roll_up(state: &AppState, from: DateTime<Utc>) -> Result<Rollup, StoreError> {
+pub async fn roll_up(state: &Handles, from: DateTime<Utc>) -> Result<Rollup, StoreError> {
     let m = &state.metrics;
     let w = m.take_window();
     let to = Utc::now();
@@ -133,9 +148,9 @@ pub async fn roll_up(state: &AppState, from: DateTime<Utc>) -> Result<Rollup, St
         orders_placed: placed,
         batches_locked: (locked_now - locked_before).max(0) as u64,
         sse_clients: state.events.open_streams() as u64,
-        disk_free_ratio: crate::app::disk_free_ratio(&state.config.storage.data_dir).ok(),
+        disk_free_ratio: crate::store::disk_free_ratio(&state.data_dir).ok(),
     };
-    let keep_from = to - chrono::Duration::days(state.config.metrics.history_days.into());
+    let keep_from = to - chrono::Duration::days(state.config.history_days.into());
     let saved = r.clone();
     state
         .store
@@ -145,9 +160,9 @@ pub async fn roll_up(state: &AppState, from: DateTime<Utc>) -> Result<Rollup, St
 }
 
 /// The rollup job and the order recount, until `shutdown`.
-pub async fn run(state: Arc<AppState>, shutdown: CancellationToken) {
-    let rollup_every = Duration::from_secs(state.config.metrics.rollup_secs);
-    let refresh_every = Duration::from_secs(state.config.metrics.refresh_secs);
+pub async fn run(state: Handles, shutdown: CancellationToken) {
+    let rollup_every = Duration::from_secs(state.config.rollup_secs);
+    let refresh_every = Duration::from_secs(state.config.refresh_secs);
     let mut rollup =
         tokio::time::interval_at(tokio::time::Instant::now() + rollup_every, rollup_every);
     let mut refresh = tokio::time::interval(refresh_every);

@@ -9,6 +9,7 @@
 pub mod history;
 
 use std::collections::VecDeque;
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
@@ -18,7 +19,10 @@ use prometheus::{
     Registry, TextEncoder, exponential_buckets,
 };
 
-use crate::app::AppState;
+use crate::backup::Backups;
+use crate::events::Hub;
+use crate::mail::MailStats;
+use crate::store::Store;
 
 /// Fine latency buckets for percentiles of one minute: bucket `i` holds
 /// latencies up to `0.1 ms × 1.25^i` (the last one everything above).
@@ -92,6 +96,18 @@ pub struct RecentHealth {
     /// 5xx / requests (0 without requests).
     pub error_rate: f64,
     pub p95_ms: Option<f64>,
+}
+
+/// What [`Metrics::render`] reads its gauges from; `app` hands it over.
+pub struct Sources<'a> {
+    pub store: &'a Store,
+    /// The data directory: its file system's free space and the index size.
+    pub data_dir: &'a Path,
+    /// Unix seconds of the batch closer's last completed run (0: never).
+    pub closer_last_run: &'a AtomicI64,
+    pub events: &'a Hub,
+    pub backups: &'a Backups,
+    pub mail: &'a MailStats,
 }
 
 pub struct Metrics {
@@ -372,7 +388,7 @@ impl Metrics {
 
     /// Updates the gauges that are cheap to read (file sizes, disk, live
     /// counters) and renders everything in the Prometheus text format.
-    pub fn render(&self, state: &AppState) -> String {
+    pub fn render(&self, state: &Sources<'_>) -> String {
         self.closer_last_run.set(
             state
                 .closer_last_run
@@ -387,8 +403,8 @@ impl Metrics {
             self.store_bytes.set(m.len() as i64);
         }
         self.index_bytes
-            .set(dir_size(&state.config.storage.data_dir.join("search")) as i64);
-        if let Ok((avail, total)) = crate::app::disk_space(&state.config.storage.data_dir) {
+            .set(dir_size(&state.data_dir.join("search")) as i64);
+        if let Ok((avail, total)) = crate::store::disk_space(state.data_dir) {
             self.disk_free_bytes.set(avail as i64);
             self.disk_free_ratio.set(if total > 0 {
                 avail as f64 / total as f64

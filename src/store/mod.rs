@@ -20,6 +20,8 @@ use std::sync::{Arc, RwLock};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 
+use crate::config::StorageConfig;
+
 pub use migrations::{SCHEMA_VERSION, stored_version};
 pub use writer::WriterStats;
 
@@ -71,6 +73,16 @@ pub fn disk_space(dir: &Path) -> nix::Result<(u64, u64)> {
     let s = nix::sys::statvfs::statvfs(dir)?;
     let frag = s.fragment_size();
     Ok((s.blocks_available() * frag, s.blocks() * frag))
+}
+
+/// Free fraction of the file system holding `dir`.
+pub fn disk_free_ratio(dir: &Path) -> nix::Result<f64> {
+    let (avail, total) = disk_space(dir)?;
+    Ok(if total > 0 {
+        avail as f64 / total as f64
+    } else {
+        0.0
+    })
 }
 
 /// `Some(why)` when `avail` free bytes are below the `min_free_bytes`
@@ -161,7 +173,27 @@ impl Default for WriterOptions {
     }
 }
 
+impl WriterOptions {
+    /// The options `storage` configures.
+    pub fn from_config(storage: &StorageConfig) -> Self {
+        Self {
+            max_group: if storage.group_commit {
+                storage.max_group
+            } else {
+                1
+            },
+            min_free_bytes: storage.min_free_mb * 1024 * 1024,
+        }
+    }
+}
+
 impl Store {
+    /// Opens the store `storage` configures: its data directory, with its
+    /// writer options.
+    pub fn open_configured(storage: &StorageConfig) -> Result<Self, StoreError> {
+        Self::open(&storage.data_dir, WriterOptions::from_config(storage))
+    }
+
     /// Opens (or creates) `uphill.redb` in `data_dir` and migrates it.
     pub fn open(data_dir: &Path, opts: WriterOptions) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)

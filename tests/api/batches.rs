@@ -651,9 +651,9 @@ async fn a_cutoff_missed_while_down_is_locked_at_start_and_empty_batches_cancel(
         chrono::Utc::now() - chrono::Duration::seconds(1),
     )
     .await;
-    let report = uphill::jobs::lock_due_batches(&app.state, chrono::Utc::now()).await;
+    let report = uphill::jobs::lock_due_batches(&app.state.job_handles(), chrono::Utc::now()).await;
     assert_eq!(report.locked, 1);
-    let again = uphill::jobs::lock_due_batches(&app.state, chrono::Utc::now()).await;
+    let again = uphill::jobs::lock_due_batches(&app.state.job_handles(), chrono::Utc::now()).await;
     assert_eq!(again.locked, 0, "idempotent");
     assert_eq!(
         get_ok(
@@ -681,9 +681,12 @@ async fn stale_locked_batches_warn_the_vendor_once() {
     )
     .await;
     let later = chrono::Utc::now() + chrono::Duration::minutes(2);
-    let first = uphill::jobs::lock_due_batches(&app.state, later).await;
-    let second =
-        uphill::jobs::lock_due_batches(&app.state, later + chrono::Duration::minutes(5)).await;
+    let first = uphill::jobs::lock_due_batches(&app.state.job_handles(), later).await;
+    let second = uphill::jobs::lock_due_batches(
+        &app.state.job_handles(),
+        later + chrono::Duration::minutes(5),
+    )
+    .await;
     assert_eq!((first.stale_warned, second.stale_warned), (1, 0));
 }
 

@@ -160,7 +160,8 @@ async fn a_jump_past_three_cutoffs_locks_each_batch_exactly_once() {
     // Let a few more ticks pass, and run the closer once more by hand: it
     // must find nothing to do.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
-    let report = uphill::jobs::lock_due_batches(&app.state, app.state.clock.now()).await;
+    let report =
+        uphill::jobs::lock_due_batches(&app.state.job_handles(), app.state.clock.now()).await;
     assert_eq!((report.locked, report.failed), (0, 0), "{report:?}");
     assert_eq!(
         otps(&app, &students, &order_ids).await,
@@ -214,7 +215,8 @@ async fn a_jump_past_three_cutoffs_locks_each_batch_exactly_once() {
     // Nothing at all was written by the runs after the catch-up.
     let seq_after = events(&app).await.last().map(|e| e.seq).unwrap();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let again = uphill::jobs::lock_due_batches(&app.state, app.state.clock.now()).await;
+    let again =
+        uphill::jobs::lock_due_batches(&app.state.job_handles(), app.state.clock.now()).await;
     assert_eq!(again, uphill::jobs::CloserReport::default());
     assert_eq!(events(&app).await.last().map(|e| e.seq).unwrap(), seq_after);
 }
