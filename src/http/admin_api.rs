@@ -165,6 +165,9 @@ pub struct FeesView {
     pub platform_fee: i64,
     /// ISO 4217 code of every amount in the API.
     pub currency: String,
+    /// The campus's IANA time zone: cutoffs, opening hours and the days of
+    /// earnings and exports are campus times.
+    pub timezone: String,
 }
 
 #[derive(Object)]
@@ -494,6 +497,7 @@ impl AdminApi {
         Ok(Json(FeesView {
             platform_fee: s.platform_fee,
             currency: self.state.config.campus.currency.clone(),
+            timezone: self.state.config.campus.timezone.clone(),
         }))
     }
 

@@ -7,7 +7,7 @@
 // docs/screenshots/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { startSeededServer, startSmtpSink, launchBrowser, watchConsole } from "./server.mjs";
 import { crc32, deflateSync } from "node:zlib";
@@ -918,4 +918,47 @@ test("a user makes a personal API token on the account page, uses it, and revoke
   assert.equal((await me()).status, 401);
   assert.deepEqual(real(errors), [], "console errors");
   await ctx.close();
+});
+
+test("a vendor reads the earnings of today, this week and this month, and downloads the orders as CSV", async () => {
+  const vendor = await context(1280);
+  await signIn(vendor.page, "canteen@uphill.test", server.password);
+  await vendor.page.goto("/vendor");
+  await vendor.page.getByRole("navigation", { name: "Shop" }).getByRole("link", { name: "Earnings" }).click();
+  await vendor.page.getByRole("heading", { name: "Earnings" }).waitFor();
+  const shop = await apiAs(vendor.ctx, "/api/v1/me/shop");
+  const { timezone } = await apiAs(vendor.ctx, "/api/v1/fees");
+  const today = new Intl.DateTimeFormat("en-CA", { timeZone: timezone }).format(new Date());
+  const api = await apiAs(vendor.ctx, `/api/v1/shops/${shop.id}/earnings?from=${today}&to=${today}`);
+  // The screen shows what the API sums, formatted as money.
+  const figure = (name) => vendor.page.locator(".figures > div").filter({ has: vendor.page.getByText(name, { exact: true }) }).locator("dd");
+  await figure("Orders").filter({ hasText: String(api.total.orders) }).waitFor();
+  const inr = (minor) => new Intl.NumberFormat("en-IN", { style: "currency", currency: "INR" }).format(minor / 100);
+  assert.equal(await figure("Collected").textContent(), inr(api.total.collected));
+  assert.equal(await figure("Platform fee owed").textContent(), inr(api.total.platform_fees_owed));
+  await shoot(vendor.page, "vendor-earnings-today");
+
+  await vendor.page.getByRole("button", { name: "This month" }).click();
+  const month = await apiAs(vendor.ctx, `/api/v1/shops/${shop.id}/earnings?from=${today.slice(0, 8)}01&to=${today}`);
+  const bars = vendor.page.getByRole("list", { name: "Collected per day" }).getByRole("listitem");
+  if (month.days.length > 1) {
+    await bars.nth(month.days.length - 1).waitFor();
+    assert.equal(await bars.count(), month.days.length);
+  }
+  assert.equal(await vendor.page.getByRole("button", { name: "This month" }).getAttribute("aria-pressed"), "true");
+  await shoot(vendor.page, "vendor-earnings-month");
+
+  const [download] = await Promise.all([
+    vendor.page.waitForEvent("download"),
+    vendor.page.getByRole("link", { name: "Download orders (CSV)" }).click(),
+  ]);
+  assert.match(download.suggestedFilename(), /^orders-\d{8}-\d{8}\.csv$/);
+  const csv = readFileSync(await download.path(), "utf8");
+  const [header, ...rows] = csv.trim().split("\n");
+  assert.ok(header.startsWith("order,placed,delivered,status,student"), header);
+  // One row per order placed this month, each opening with its display id.
+  assert.ok(rows.every((r) => /^UP-[0-9A-Z]+,\d{4}-\d{2}-\d{2} \d{2}:\d{2},/.test(r)), csv);
+  if (month.total.orders > 0) assert.ok(rows.some((r) => r.includes(",completed,")), csv);
+  assert.deepEqual(real(vendor.errors), [], "vendor console errors");
+  await vendor.ctx.close();
 });

@@ -13,10 +13,11 @@ import { Badge, Button, ErrorBox, Field, Loaded, Page, Select, Skeleton, statusT
 const ACTIVE: S["BatchStatusView"][] = ["OPEN", "LOCKED", "IN_TRANSIT"];
 const MILESTONES: S["MilestoneView"][] = ["PACKING", "CLIMB_STARTED", "MIDWAY", "ARRIVED"];
 
-function VendorNav() {
+export function VendorNav() {
   return (
     <nav class="subnav" aria-label="Shop">
       <a href="/vendor">Batches</a>
+      <a href="/vendor/earnings">Earnings</a>
       <a href="/vendor/products">Products</a>
       <a href="/vendor/slots">Slots</a>
       <a href="/vendor/settings">Shop settings</a>
