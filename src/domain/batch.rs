@@ -125,10 +125,14 @@ pub enum Availability {
 }
 
 impl Batch {
+    /// Its slot's `max_orders` reached: the batch locks at once.
+    pub fn is_full(&self) -> bool {
+        self.max_orders.is_some_and(|m| self.order_count >= m)
+    }
+
     /// Whether this batch takes one more order: open and below its limit.
     pub fn availability(&self) -> Availability {
-        if self.status == BatchStatus::Open && self.max_orders.is_none_or(|m| self.order_count < m)
-        {
+        if self.status == BatchStatus::Open && !self.is_full() {
             Availability::Open
         } else {
             Availability::Closed

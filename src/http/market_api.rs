@@ -627,11 +627,13 @@ impl MarketApi {
         let key = key.0;
         let state = self.state.clone();
         let fingerprint = checkout.fingerprint();
+        let digits = self.state.config.batch.otp_digits;
         let placed = self
             .state
             .store
             .write_keeping_cache(move |txn| {
-                orders::place(txn, &checkout, &fingerprint, &key, state.clock.now(), tz)
+                let now = state.clock.now();
+                orders::place(txn, &checkout, &fingerprint, &key, now, tz, digits)
             })
             .await?;
         Ok(match placed {

@@ -241,6 +241,7 @@ pub fn place(
     idempotency_key: &str,
     now: DateTime<Utc>,
     tz: Tz,
+    otp_digits: u8,
 ) -> Result<Placed, Error> {
     // 1. Idempotency: same key and body → the original order; other body → 422.
     let ikey = idem_key(&c.user_id, idempotency_key);
@@ -469,9 +470,19 @@ pub fn place(
             created_at: now,
         },
     )?;
+    drop(idempotency_t);
     // The cart was checked out.
     txn.open_table(tables::CARTS)?
         .remove(carts::key(&c.user_id, &shop.id).as_str())?;
+    // The order that fills its slot's `max_orders` locks the batch at once
+    // (SPEC §3), itself included: its answer already carries the OTP.
+    if let Some(b) = &batch
+        && b.is_full()
+    {
+        super::batches::lock(txn, &b.id, now, otp_digits)?;
+        let locked = codec::get::<Order>(&txn.open_table(tables::ORDERS)?, &o.id)?;
+        return Ok(Placed::New(locked.unwrap_or(o)));
+    }
     Ok(Placed::New(o))
 }
 

@@ -831,3 +831,76 @@ async fn delivery_tries_are_rate_limited_per_staff_member() {
     let r = post(&app, &admin, &path, json!({"otp": otp})).await;
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// SPEC §3: a slot's `max_orders` reached, the batch locks at once — the
+/// order that filled it is answered BATCHED with its OTP — and the next
+/// order joins the slot's following batch.
+#[tokio::test]
+async fn the_order_that_fills_a_batch_locks_it_at_once() {
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let slots = get_ok(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/shops/{}/slots", m.shop_id),
+    )
+    .await;
+    let slots = slots.get("items").unwrap_or(&slots);
+    let slot = slots[0]["id"].as_str().unwrap().to_string();
+    let r = app
+        .client()
+        .patch(app.url(&format!("/api/v1/slots/{slot}")))
+        .bearer_auth(&m.owner_token)
+        .json(&json!({"max_orders": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
+    let (s2, a2) = student(&app, "s2@uni.edu", &m).await;
+    let (s3, a3) = student(&app, "s3@uni.edu", &m).await;
+    let o1 = order(&app, &m, &s1, &a1, "k1").await;
+    assert_eq!(o1["status"], "NEW");
+    let o2 = order(&app, &m, &s2, &a2, "k2").await;
+    assert_eq!(o2["batch_id"], o1["batch_id"]);
+    assert_eq!(o2["status"], "BATCHED", "{o2}");
+    assert!(o2["otp"].as_str().is_some_and(|otp| otp.len() == 4), "{o2}");
+    let batch = o1["batch_id"].as_str().unwrap();
+    let b = get_ok(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await;
+    assert_eq!(b["status"], "LOCKED");
+    assert_eq!(b["order_count"], 2);
+    // The first order was batched by the same lock; its student hears of it.
+    let v1 = get_ok(
+        &app,
+        &s1,
+        &format!("/api/v1/orders/{}", o1["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(v1["status"], "BATCHED");
+    assert!(v1["otp"].is_string());
+
+    let o3 = order(&app, &m, &s3, &a3, "k3").await;
+    assert_ne!(
+        o3["batch_id"], o1["batch_id"],
+        "a full batch takes no more orders"
+    );
+    assert_eq!(o3["status"], "NEW");
+    assert!(o3["cutoff_at"].as_str() > o1["cutoff_at"].as_str());
+    // A replay of the filling order answers the order as it is now.
+    let r = app
+        .client()
+        .post(app.url("/api/v1/orders"))
+        .bearer_auth(&s2)
+        .header("idempotency-key", "k2")
+        .json(&json!({"shop_id": m.shop_id, "items": [{"product_id": m.products[0], "quantity": 1}], "address_id": a2, "payment_method": "UPI"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(
+        (&again["id"], &again["status"]),
+        (&o2["id"], &json!("BATCHED"))
+    );
+}
