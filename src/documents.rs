@@ -10,7 +10,10 @@
 
 use std::cmp::Ordering;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use printpdf::{
     BuiltinFont, Line, LinePoint, Mm, Op, PaintMode, PdfDocument, PdfFontHandle, PdfPage,
     PdfSaveOptions, Point, Pt, Rect, TextItem,
@@ -53,7 +56,17 @@ pub fn to_carry(batch: &Batch, o: &Order) -> bool {
 /// The pick list a runner carries uphill: the orders still to be carried
 /// (see [`to_carry`]) grouped by building, then by room, each with a tick
 /// box, its items, total and payment method; then the batch totals.
-pub fn pick_list(shop: &Shop, batch: &Batch, orders: &[Order], currency: &str) -> Vec<u8> {
+/// `names` maps the orders' students (user ids) to their names, so the
+/// runner knows whom to ask for at the door; `tz` is the campus zone every
+/// time is printed in.
+pub fn pick_list(
+    shop: &Shop,
+    batch: &Batch,
+    orders: &[Order],
+    names: &HashMap<String, String>,
+    currency: &str,
+    tz: Tz,
+) -> Vec<u8> {
     let mut carried: Vec<&Order> = orders.iter().filter(|o| to_carry(batch, o)).collect();
     carried.sort_by(|a, b| {
         let (x, y) = (&a.address, &b.address);
@@ -85,7 +98,7 @@ pub fn pick_list(shop: &Shop, batch: &Batch, orders: &[Order], currency: &str) -
             &format!(
                 "{} · cutoff {} · {}",
                 clean(&batch.label),
-                stamp(batch.cutoff_at),
+                stamp(batch.cutoff_at, tz),
                 batch_status_label(batch.status)
             ),
             Font::Regular,
@@ -146,7 +159,8 @@ pub fn pick_list(shop: &Shop, batch: &Batch, orders: &[Order], currency: &str) -
                 s.line(BUILDING_H);
                 s.text(LEFT, Font::Bold, 12.5, &format!("{name} (continued)"));
             }
-            pick_entry(&mut s, o, currency);
+            let name = names.get(&o.user_id).map_or("", String::as_str);
+            pick_entry(&mut s, o, name, currency);
         }
         i += group_len;
     }
@@ -230,7 +244,7 @@ fn order_height(o: &Order) -> f32 {
     ORDER_H + DETAIL_H * (o.items.len() + order_notes(o).len()) as f32 + ORDER_GAP
 }
 
-fn pick_entry(s: &mut Sheet, o: &Order, currency: &str) {
+fn pick_entry(s: &mut Sheet, o: &Order, student: &str, currency: &str) {
     s.line(ORDER_H);
     s.tick_box(LEFT + 2.0, 10.0);
     s.text(LEFT + 20.0, Font::Bold, 11.0, &o.display_id);
@@ -238,6 +252,10 @@ fn pick_entry(s: &mut Sheet, o: &Order, currency: &str) {
     let label = clean(&o.address.label);
     if !label.is_empty() {
         place.push_str(&format!(" · {label}"));
+    }
+    let student = clean(student);
+    if !student.is_empty() {
+        place.push_str(&format!(" · {student}"));
     }
     let place_x = LEFT + 90.0;
     let pay_x = 345.0;
@@ -283,7 +301,8 @@ fn pick_entry(s: &mut Sheet, o: &Order, currency: &str) {
 
 /// A customer's receipt for one order: the shop, the order, its items with
 /// prices, the fees and total, payment and the delivery address.
-pub fn receipt(shop: &Shop, order: &Order, currency: &str) -> Vec<u8> {
+/// `student` is the name of the order's student; times print in `tz`.
+pub fn receipt(shop: &Shop, order: &Order, student: &str, currency: &str, tz: Tz) -> Vec<u8> {
     let o = order;
     let mut s = Sheet::new();
     s.line(22.0);
@@ -314,13 +333,14 @@ pub fn receipt(shop: &Shop, order: &Order, currency: &str) -> Vec<u8> {
         deliver_to = format!("{label}: {deliver_to}");
     }
     let delivery = match (&o.batch_id, o.cutoff_at) {
-        (Some(_), Some(c)) => format!("Batch delivery, cutoff {}", stamp(c)),
+        (Some(_), Some(c)) => format!("Batch delivery, cutoff {}", stamp(c, tz)),
         (Some(_), None) => "Batch delivery".to_string(),
         (None, _) => "Direct delivery".to_string(),
     };
     let mut facts = vec![
         ("Order", o.display_id.clone()),
-        ("Date", stamp(o.created_at)),
+        ("For", clean(student)),
+        ("Date", stamp(o.created_at, tz)),
         ("Status", order_status_label(o.status).to_string()),
         (
             "Payment",
@@ -415,8 +435,9 @@ fn plural(n: usize, noun: &str) -> String {
     }
 }
 
-fn stamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+/// Campus time as a person reads it, with its zone: `2026-12-02 17:00 IST`.
+fn stamp(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
 }
 
 fn order_status_label(s: OrderStatus) -> &'static str {
@@ -714,6 +735,15 @@ fn put_text(ops: &mut Vec<Op>, x: f32, y: f32, font: Font, size: f32, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn kolkata() -> Tz {
+        "Asia/Kolkata".parse().unwrap()
+    }
+
+    /// Every test order's student is `student`.
+    fn names() -> HashMap<String, String> {
+        HashMap::from([("student".to_string(), "Kavya Rao".to_string())])
+    }
     use crate::domain::order::test_support::{at, item, order};
     use crate::domain::shop::{ShopType, Verification};
 
@@ -827,11 +857,18 @@ mod tests {
             order("UP-FFFFF", "Hostel A", "A-1", OrderStatus::Completed),
             order("UP-GGGGG", "Hostel A", "A-1", OrderStatus::New),
         ];
-        let pdf = pick_list(&shop(), &batch(BatchStatus::Locked), &orders, "INR");
+        let pdf = pick_list(
+            &shop(),
+            &batch(BatchStatus::Locked),
+            &orders,
+            &names(),
+            "INR",
+            kolkata(),
+        );
         let (text, pages) = text_of(&pdf);
         assert_eq!(pages, 1);
         assert!(text.contains("Pick list: Foot Hill Canteen"), "{text}");
-        assert!(text.contains("Night batch · cutoff 2026-11-22T18:29:00Z · locked"));
+        assert!(text.contains("Night batch · cutoff 2026-11-22 23:59 IST · locked"));
         // Hostel A, then Hostel B (B-3, B-12).
         let order_of = [
             pos(&text, "Hostel A (2 orders)"),
@@ -872,7 +909,14 @@ mod tests {
         sh.name = "Very Long Shop Name ".repeat(8);
         let mut o = order("UP-AAAAA", &"Block ".repeat(30), "1", OrderStatus::Batched);
         o.items[0].name = "W".repeat(200);
-        let (text, _) = text_of(&pick_list(&sh, &batch(BatchStatus::Locked), &[o], "INR"));
+        let (text, _) = text_of(&pick_list(
+            &sh,
+            &batch(BatchStatus::Locked),
+            &[o],
+            &names(),
+            "INR",
+            kolkata(),
+        ));
         let lines: Vec<&str> = text.lines().collect();
         assert!(
             lines
@@ -903,7 +947,9 @@ mod tests {
             &shop(),
             &batch(BatchStatus::Open),
             &orders,
+            &names(),
             "INR",
+            kolkata(),
         ));
         assert!(text.contains("UP-AAAAA") && text.contains("UP-BBBBB"));
         assert!(!text.contains("UP-CCCCC"));
@@ -915,7 +961,9 @@ mod tests {
             &shop(),
             &batch(BatchStatus::Locked),
             &[elsewhere],
+            &names(),
             "INR",
+            kolkata(),
         ));
         assert!(!text.contains("UP-DDDDD"));
         assert!(text.contains("No orders to carry."));
@@ -940,7 +988,9 @@ mod tests {
             &shop(),
             &batch(BatchStatus::Locked),
             &orders,
+            &names(),
             "INR",
+            kolkata(),
         ));
         assert!(pages > 2, "{pages} pages");
         for i in 0..100 {
@@ -957,13 +1007,14 @@ mod tests {
         let mut o = order("UP-7K3Q9", "Hostel A", "A-12", OrderStatus::Batched);
         o.address.notes = "Second floor".into();
         o.notes = "Less sugar".into();
-        let (text, pages) = text_of(&receipt(&shop(), &o, "INR"));
+        let (text, pages) = text_of(&receipt(&shop(), &o, "Kavya Rao", "INR", kolkata()));
         assert_eq!(pages, 1);
         for want in [
             "Foot Hill Canteen",
             "Market row 3",
             "Receipt UP-7K3Q9",
-            "2026-11-22T10:15:00Z",
+            "2026-11-22 15:45 IST",
+            "For\nKavya Rao",
             "Batched",
             "UPI · pending",
             "Room: Room A-12, Hostel A",
@@ -987,7 +1038,7 @@ mod tests {
         o.items = (0..50)
             .map(|i| item(&format!("Item {i}"), 100, 1))
             .collect();
-        let (text, pages) = text_of(&receipt(&shop(), &o, "INR"));
+        let (text, pages) = text_of(&receipt(&shop(), &o, "Kavya Rao", "INR", kolkata()));
         assert_eq!(pages, 2);
         assert_eq!(text.matches("Unit price").count(), 2);
         assert!(text.contains("Item 49") && text.contains("Total\n52.50 INR"));

@@ -170,61 +170,25 @@ pub fn summarize<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::catalog::AddressSnapshot;
-    use crate::domain::order::{PaymentStatus, Transition};
+    use crate::domain::order::{Transition, test_support};
 
     fn order(total: i64, method: PaymentMethod, delivered: Option<&str>) -> Order {
-        let placed: DateTime<Utc> = "2026-12-01T05:00:00Z".parse().unwrap();
-        let mut transitions = vec![Transition {
-            status: OrderStatus::New,
-            at: placed,
-            by: None,
-            note: None,
-        }];
+        let mut o = test_support::order("UP-1", "Hostel A", "1", OrderStatus::Batched);
+        o.total = total;
+        o.item_total = total - 1500;
+        o.delivery_fee = 1000;
+        o.platform_fee = 500;
+        o.payment_method = method;
         if let Some(d) = delivered {
-            transitions.push(Transition {
+            o.status = OrderStatus::Completed;
+            o.transitions.push(Transition {
                 status: OrderStatus::Completed,
-                at: d.parse().unwrap(),
+                at: test_support::at(d),
                 by: None,
                 note: None,
             });
         }
-        Order {
-            id: "o".into(),
-            display_id: "UP-1".into(),
-            user_id: "u".into(),
-            shop_id: "s".into(),
-            batch_id: None,
-            cutoff_at: None,
-            items: vec![],
-            item_total: total - 1500,
-            delivery_fee: 1000,
-            platform_fee: 500,
-            total,
-            payment_method: method,
-            payment_status: PaymentStatus::Paid,
-            status: if delivered.is_some() {
-                OrderStatus::Completed
-            } else {
-                OrderStatus::Batched
-            },
-            address: AddressSnapshot {
-                label: String::new(),
-                building_id: String::new(),
-                building_name: String::new(),
-                room: String::new(),
-                notes: String::new(),
-            },
-            notes: String::new(),
-            otp: None,
-            otp_failures: 0,
-            otp_regenerations: 0,
-            cancellation_reason: None,
-            failure_reason: None,
-            transitions,
-            created_at: placed,
-            updated_at: placed,
-        }
+        o
     }
 
     fn d(s: &str) -> NaiveDate {

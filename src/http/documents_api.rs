@@ -80,14 +80,18 @@ impl DocumentsApi {
         #[oai(validator(max_length = 26))] id: Path<String>,
     ) -> Result<PdfResponse, ApiError> {
         let (uid, admin) = (auth.user_id().to_string(), auth.is_admin());
-        let (shop, batch, list) = self
+        let p = self
             .state
             .store
             .read(move |txn| printouts::pick_list(txn, &id.0, &uid, admin))
             .await?;
-        let name = format!("picklist-{}.pdf", file_part(&batch.label, &batch.id));
+        let name = format!("picklist-{}.pdf", file_part(&p.batch.label, &p.batch.id));
         let currency = self.state.config.campus.currency.clone();
-        let bytes = render(move || documents::pick_list(&shop, &batch, &list, &currency)).await?;
+        let tz = self.state.config.campus_tz().map_err(ApiError::internal)?;
+        let bytes = render(move || {
+            documents::pick_list(&p.shop, &p.batch, &p.orders, &p.names, &currency, tz)
+        })
+        .await?;
         Ok(pdf(bytes, name))
     }
 
@@ -100,14 +104,16 @@ impl DocumentsApi {
         #[oai(validator(max_length = 26))] id: Path<String>,
     ) -> Result<PdfResponse, ApiError> {
         let (uid, admin) = (auth.user_id().to_string(), auth.is_admin());
-        let (shop, order) = self
+        let (shop, order, student) = self
             .state
             .store
             .read(move |txn| printouts::receipt(txn, &id.0, &uid, admin))
             .await?;
         let name = format!("receipt-{}.pdf", file_part(&order.display_id, &order.id));
         let currency = self.state.config.campus.currency.clone();
-        let bytes = render(move || documents::receipt(&shop, &order, &currency)).await?;
+        let tz = self.state.config.campus_tz().map_err(ApiError::internal)?;
+        let bytes =
+            render(move || documents::receipt(&shop, &order, &student, &currency, tz)).await?;
         Ok(pdf(bytes, name))
     }
 }

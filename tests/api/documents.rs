@@ -120,6 +120,12 @@ async fn pick_list_groups_buildings_and_rooms_with_totals_and_no_otp() {
         at("Room B-3 · Hostel room"),
     ];
     assert!(order_of.is_sorted(), "{order_of:?}\n{text}");
+    // Whom to ask for at the door, and the cutoff in campus time.
+    assert!(
+        text.contains("Room A-12 · Hostel room · Test Student"),
+        "{text}"
+    );
+    assert!(text.contains(" IST · locked"), "{text}");
     assert!(text.contains("2 × Masala Tea"));
     assert!(text.contains("1 × Samosa"));
     assert!(text.contains("Cash · pending") && text.contains("UPI · pending"));
@@ -254,11 +260,16 @@ async fn receipt_for_the_student_the_shop_and_admins_only() {
     ] {
         assert!(text.contains(&want), "{want:?} missing from:\n{text}");
     }
-    let created = o1["created_at"].as_str().unwrap();
-    assert!(
-        text.contains(&created[..16]),
-        "the date, {created}:\n{text}"
-    );
+    // Campus time (the test config keeps Asia/Kolkata), with its zone, and
+    // the student's name for the door.
+    let created: chrono::DateTime<chrono::Utc> =
+        o1["created_at"].as_str().unwrap().parse().unwrap();
+    let local = created
+        .with_timezone(&chrono_tz::Asia::Kolkata)
+        .format("%Y-%m-%d %H:%M IST")
+        .to_string();
+    assert!(text.contains(&local), "the date, {local}:\n{text}");
+    assert!(text.contains("For\nTest Student"), "{text}");
     let otp = otp_of(&app, &s1, &o1).await;
     assert!(!text.contains(&otp), "the OTP was printed");
 
