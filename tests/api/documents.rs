@@ -4,7 +4,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::fixtures::{Market, ShopOpts, add_staff, lock, market, set_stock, student_at, user_id};
+use crate::fixtures::{
+    Market, ShopOpts, add_staff, checkout, lock, market, set_stock, student_at, user_id,
+};
 use crate::helpers::{TestApp, assert_problem, request, spawn_app_with};
 
 /// Six-digit OTPs cannot turn up by chance among prices and counts.
@@ -25,25 +27,16 @@ async fn order(
     key: &str,
     payment: &str,
 ) -> Value {
-    let r = app
-        .client()
-        .post(app.url("/api/v1/orders"))
-        .bearer_auth(token)
-        .header("idempotency-key", key)
-        .json(&json!({
-            "shop_id": m.shop_id,
-            "items": [
-                {"product_id": m.products[0], "quantity": 2},
-                {"product_id": m.products[1], "quantity": 1}
-            ],
-            "address_id": address,
-            "payment_method": payment
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json().await.unwrap()
+    let body = json!({
+        "shop_id": m.shop_id,
+        "items": [
+            {"product_id": m.products[0], "quantity": 2},
+            {"product_id": m.products[1], "quantity": 1}
+        ],
+        "address_id": address,
+        "payment_method": payment
+    });
+    checkout(app, token, key, body).await
 }
 
 async fn get(app: &TestApp, token: &str, path: &str) -> reqwest::Response {

@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::fixtures::{Market, ShopOpts, add_staff, lock, market, student_at, user_id};
+use crate::fixtures::{Market, ShopOpts, add_staff, checkout, lock, market, student_at, user_id};
 use crate::helpers::{TestApp, assert_problem, get_ok, post, request, spawn_app};
 
 async fn order(
@@ -16,23 +16,14 @@ async fn order(
     key: &str,
     pay: &str,
 ) -> Value {
-    let r = app
-        .client()
-        .post(app.url("/api/v1/orders"))
-        .bearer_auth(token)
-        .header("idempotency-key", key)
-        .json(&json!({
-            "shop_id": m.shop_id,
-            "items": [{"product_id": m.products[0], "quantity": 2}],
-            "address_id": address,
-            "payment_method": pay,
-            "notes": "=SUM(A1:A9), leave at \"door\""
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json().await.unwrap()
+    let body = json!({
+        "shop_id": m.shop_id,
+        "items": [{"product_id": m.products[0], "quantity": 2}],
+        "address_id": address,
+        "payment_method": pay,
+        "notes": "=SUM(A1:A9), leave at \"door\""
+    });
+    checkout(app, token, key, body).await
 }
 
 fn today(app: &TestApp) -> String {

@@ -232,12 +232,18 @@ pub async fn student(app: &TestApp, email: &str, m: &Market) -> (String, String)
 /// Places one unit of the market's first product (UPI) under `key`;
 /// asserts 201 and returns the order.
 pub async fn order(app: &TestApp, m: &Market, token: &str, address: &str, key: &str) -> Value {
+    let body = json!({"shop_id": m.shop_id, "items": [{"product_id": m.products[0], "quantity": 1}], "address_id": address, "payment_method": "UPI"});
+    checkout(app, token, key, body).await
+}
+
+/// Places an order with `body` under the idempotency `key`; asserts 201.
+pub async fn checkout(app: &TestApp, token: &str, key: &str, body: Value) -> Value {
     let r = app
         .client()
         .post(app.url("/api/v1/orders"))
         .bearer_auth(token)
         .header("idempotency-key", key)
-        .json(&json!({"shop_id": m.shop_id, "items": [{"product_id": m.products[0], "quantity": 1}], "address_id": address, "payment_method": "UPI"}))
+        .json(&body)
         .send()
         .await
         .unwrap();
