@@ -15,15 +15,13 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::error::ApiError;
 use super::extract::Auth;
 use super::market_api::{OrderView, order_view};
+use super::page::{self, Cursor, Limit, Page};
 use super::types::{Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
 use crate::domain::batch::{Batch, BatchStatus, Milestone};
-use crate::domain::order::Order;
-use crate::domain::shop::Shop;
 use crate::error::Error;
 use crate::market::batches::{self, Delivered};
-use crate::store::{codec, tables};
 use poem::Request;
 
 pub struct BatchApi {
@@ -137,73 +135,37 @@ impl BatchApi {
         auth: Auth,
         #[oai(validator(max_length = 26))] id: Path<String>,
         status: Query<Option<BatchStatusView>>,
-    ) -> Result<Json<Vec<BatchView>>, ApiError> {
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<BatchView>>, ApiError> {
         let (uid, admin) = (auth.user_id().to_string(), auth.is_admin());
         let want: Option<BatchStatus> = status.0.map(Into::into);
+        let req = page::request(limit.0, cursor.0);
         let list = self
             .state
             .store
-            .read(move |txn| {
-                let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, &id.0)?;
-                let shop = shop
-                    .filter(|s| admin || s.is_staff(&uid))
-                    .ok_or_else(|| ApiError::Rule(Error::NotFound("no such shop".into())))?;
-                let idx = txn.open_multimap_table(tables::SHOP_TO_BATCHES)?;
-                let t = txn.open_table(tables::BATCHES)?;
-                let mut out = Vec::new();
-                for bid in idx.get(shop.id.as_str())?.rev() {
-                    if let Some(b) = codec::get::<Batch>(&t, bid?.value())?
-                        && want.is_none_or(|w| b.status == w)
-                    {
-                        out.push(BatchView::from(b));
-                        if out.len() == 200 {
-                            break;
-                        }
-                    }
-                }
-                Ok::<_, ApiError>(out)
-            })
+            .read(move |txn| batches::shop_page(txn, &id.0, &uid, admin, want, &req))
             .await?;
-        Ok(Json(list))
+        Ok(Json(Page::of(list, BatchView::from)))
     }
 
-    /// Batches a runner can claim or has claimed, across the shops they work for.
+    /// Batches a runner can claim or has claimed, across the shops they
+    /// work for (among each shop's 50 newest), newest first.
     #[oai(path = "/me/runs", method = "get")]
-    async fn my_runs(&self, auth: Auth) -> Result<Json<Vec<BatchView>>, ApiError> {
+    async fn my_runs(
+        &self,
+        auth: Auth,
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<BatchView>>, ApiError> {
         let uid = auth.user_id().to_string();
+        let req = page::request(limit.0, cursor.0);
         let list = self
             .state
             .store
-            .read(move |txn| {
-                let mut shops: Vec<String> = Vec::new();
-                for s in txn
-                    .open_multimap_table(tables::STAFF_TO_SHOPS)?
-                    .get(uid.as_str())?
-                {
-                    shops.push(s?.value().to_string());
-                }
-                if let Some(own) = txn.open_table(tables::OWNER_TO_SHOP)?.get(uid.as_str())? {
-                    shops.push(own.value().to_string());
-                }
-                let idx = txn.open_multimap_table(tables::SHOP_TO_BATCHES)?;
-                let t = txn.open_table(tables::BATCHES)?;
-                let mut out = Vec::new();
-                for shop in shops {
-                    for bid in idx.get(shop.as_str())?.rev().take(50) {
-                        if let Some(b) = codec::get::<Batch>(&t, bid?.value())? {
-                            let mine_or_free = b.runner_id.as_deref().is_none_or(|r| r == uid);
-                            if matches!(b.status, BatchStatus::Locked | BatchStatus::InTransit)
-                                && mine_or_free
-                            {
-                                out.push(BatchView::from(b));
-                            }
-                        }
-                    }
-                }
-                Ok::<_, ApiError>(out)
-            })
+            .read(move |txn| batches::runs(txn, &uid, &req))
             .await?;
-        Ok(Json(list))
+        Ok(Json(Page::of(list, BatchView::from)))
     }
 
     /// A batch with its orders (no OTPs).
@@ -218,26 +180,7 @@ impl BatchApi {
             .state
             .store
             .read(move |txn| {
-                let b: Batch = codec::get(&txn.open_table(tables::BATCHES)?, &id.0)?
-                    .ok_or_else(|| ApiError::Rule(Error::NotFound("no such batch".into())))?;
-                let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, &b.shop_id)?;
-                if !(admin || shop.is_some_and(|s| s.is_staff(&uid))) {
-                    return Err(ApiError::Rule(Error::NotFound("no such batch".into())));
-                }
-                let mut ids = Vec::new();
-                for o in txn
-                    .open_multimap_table(tables::BATCH_TO_ORDERS)?
-                    .get(b.id.as_str())?
-                {
-                    ids.push(o?.value().to_string());
-                }
-                let t = txn.open_table(tables::ORDERS)?;
-                let mut orders = Vec::new();
-                for oid in ids {
-                    if let Some(o) = codec::get::<Order>(&t, &oid)? {
-                        orders.push(o);
-                    }
-                }
+                let (b, orders) = batches::detail(txn, &id.0, &uid, admin)?;
                 let total = orders
                     .iter()
                     .filter(|o| {
@@ -246,7 +189,7 @@ impl BatchApi {
                     })
                     .map(|o| o.total)
                     .sum();
-                Ok(BatchDetail {
+                Ok::<_, ApiError>(BatchDetail {
                     batch: b.into(),
                     orders: orders.into_iter().map(|o| order_view(o, false)).collect(),
                     total,

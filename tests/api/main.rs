@@ -16,6 +16,7 @@ mod helpers;
 mod mail;
 mod market;
 mod metrics;
+mod pages;
 mod platform;
 mod search;
 #[path = "../support/smtp.rs"]
