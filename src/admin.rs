@@ -25,8 +25,7 @@ use crate::settings::{self, PlatformSettings};
 use crate::store::codec::{self, RecordTable};
 use crate::store::tables;
 
-pub const DEFAULT_LIMIT: usize = 50;
-pub const MAX_LIMIT: usize = 200;
+pub use crate::page::{DEFAULT_LIMIT, MAX_LIMIT};
 pub const REASON_MAX: usize = 500;
 pub const NAME_MAX: usize = 80;
 
@@ -90,19 +89,11 @@ pub struct UserQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    /// Where the next page starts; `None` when nothing is left.
-    pub next_cursor: Option<String>,
-}
+pub use crate::page::Page;
+use crate::page::{self as paging, Dir, PageRequest};
 
 fn clamp_limit(limit: usize) -> usize {
-    if limit == 0 {
-        DEFAULT_LIMIT
-    } else {
-        limit.min(MAX_LIMIT)
-    }
+    PageRequest::new(limit, None).limit()
 }
 
 /// Users in id (= creation) order, filtered.
@@ -575,11 +566,11 @@ pub fn parse_list_name(raw: &str) -> Result<String, Error> {
     Ok(bounded_text("name", raw, 1, NAME_MAX, false)?)
 }
 
-/// Every entry, sorted by name (case-insensitively) for pickers.
-pub fn list_named<T: Listed>(txn: &ReadTransaction) -> Result<Vec<T>, Error> {
-    let mut all: Vec<T> = codec::all(&txn.open_table(T::TABLE)?)?;
-    all.sort_by_cached_key(|e| (e.name().to_lowercase(), e.id().to_string()));
-    Ok(all)
+/// A page of the entries, sorted by name (case-insensitively) for pickers.
+pub fn list_named<T: Listed>(txn: &ReadTransaction, page: &PageRequest) -> Result<Page<T>, Error> {
+    let all: Vec<T> = codec::all(&txn.open_table(T::TABLE)?)?;
+    let key = |e: &T| paging::key(&[&e.name().to_lowercase().replace('\0', ""), e.id()]);
+    Ok(page.sort_and_take(all, key, Dir::Asc))
 }
 
 /// Names are unique case-insensitively; the lists are short (tens of

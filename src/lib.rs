@@ -28,6 +28,8 @@
 //!   text and rollups; `check`: `uphill check`'s system checks.
 //! - `http`: routes, OpenAPI, problem+json errors, middleware, the embedded
 //!   web UI.
+//! - `page`: the one paging rule (a limit, a key-based cursor) of every
+//!   list that can grow.
 //! - `net`: connection caps and timeouts, the accept loop, the open-file limit.
 //! - `config`: layered configuration; `telemetry`: logs.
 //! - `app`: builds and runs the server; `cli`: the `uphill` command; `seed`:
@@ -61,6 +63,7 @@ pub mod market;
 pub mod metrics;
 pub mod net;
 pub mod notify;
+pub mod page;
 pub mod search;
 pub mod seed;
 pub mod settings;

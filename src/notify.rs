@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use redb::{ReadTransaction, ReadableMultimapTable, ReadableTable, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
+use crate::page::{Dir, PageRequest};
 use crate::store::{StoreError, codec, tables};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,41 +120,35 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
-/// A user's notifications, newest first, starting below `cursor` (an id
-/// from a previous page). Ids are ULIDs, so id order is time order.
+/// A page of a user's notifications, newest first. Ids are ULIDs, so id
+/// order is time order.
 pub fn list(
     txn: &ReadTransaction,
     user_id: &str,
     unread_only: bool,
-    limit: usize,
-    cursor: Option<&str>,
+    page: &PageRequest,
 ) -> Result<Page, StoreError> {
     let idx = txn.open_multimap_table(tables::USER_TO_NOTIFICATIONS)?;
     let t = txn.open_table(tables::NOTIFICATIONS)?;
-    let mut items = Vec::new();
-    let mut next_cursor = None;
-    for id in idx.get(user_id)?.rev() {
-        let id = id?;
-        let id = id.value();
-        if cursor.is_some_and(|c| id >= c) {
-            continue;
-        }
-        let Some(n) = codec::get::<Notification>(&t, id)? else {
-            continue;
+    let found = idx.get(user_id)?.rev().filter_map(|id| {
+        let id = match id {
+            Ok(id) => id.value().to_string(),
+            Err(e) => return Some(Err(StoreError::from(e))),
         };
-        if unread_only && n.read {
-            continue;
+        if !page.is_after(&id, Dir::Desc) {
+            return None;
         }
-        if items.len() == limit {
-            next_cursor = items.last().map(|n: &Notification| n.id.clone());
-            break;
+        match codec::get::<Notification>(&t, &id) {
+            Ok(Some(n)) if !(unread_only && n.read) => Some(Ok((id, n))),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
         }
-        items.push(n);
-    }
+    });
+    let found = page.take(found, Dir::Desc)?;
     Ok(Page {
-        items,
+        items: found.items,
         unread_count: unread_count(txn, user_id)?,
-        next_cursor,
+        next_cursor: found.next_cursor,
     })
 }
 
@@ -308,13 +303,13 @@ pub fn broadcast(
     Ok(b)
 }
 
-/// The newest `limit` broadcasts the user is in the audience of, each with
-/// whether they have read it.
+/// A page of the broadcasts the user is in the audience of, newest first,
+/// each with whether they have read it.
 pub fn broadcasts_for(
     txn: &ReadTransaction,
     user_id: &str,
-    limit: usize,
-) -> Result<Vec<(Broadcast, bool)>, StoreError> {
+    page: &PageRequest,
+) -> Result<crate::page::Page<(Broadcast, bool)>, StoreError> {
     let r = roles(txn, user_id)?;
     let mut read = std::collections::HashSet::new();
     for id in txn
@@ -323,19 +318,29 @@ pub fn broadcasts_for(
     {
         read.insert(id?.value().to_string());
     }
-    let mut out = Vec::new();
-    for e in txn.open_table(tables::BROADCASTS)?.iter()?.rev() {
-        let (_, v) = e?;
-        let b: Broadcast = codec::decode(v.value())?;
-        if r.hears(b.audience) {
-            let seen = read.contains(&b.id);
-            out.push((b, seen));
-            if out.len() == limit {
-                break;
-            }
-        }
-    }
-    Ok(out)
+    let table = txn.open_table(tables::BROADCASTS)?;
+    let upper = match &page.after {
+        Some(c) => std::ops::Bound::Excluded(c.as_str()),
+        None => std::ops::Bound::Unbounded,
+    };
+    // Keyed by id, a ULID: newest last.
+    let found = table
+        .range::<&str>((std::ops::Bound::Unbounded, upper))?
+        .rev()
+        .filter_map(|e| {
+            let b: Broadcast = match e {
+                Ok((_, v)) => match codec::decode(v.value()) {
+                    Ok(b) => b,
+                    Err(e) => return Some(Err(e)),
+                },
+                Err(e) => return Some(Err(StoreError::from(e))),
+            };
+            r.hears(b.audience).then(|| {
+                let seen = read.contains(&b.id);
+                Ok((b.id.clone(), (b, seen)))
+            })
+        });
+    page.take(found, Dir::Desc)
 }
 
 /// Records that the user read a broadcast; `None` when there is no such

@@ -16,6 +16,7 @@ use crate::domain::FieldError;
 use crate::domain::user::{self, Email, User, UserStatus};
 use crate::error::Error;
 use crate::events::{self, Revoke, StreamCredential};
+use crate::page::{self as paging, Dir, Page, PageRequest};
 use crate::store::{Store, StoreError, codec, tables};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -812,8 +813,12 @@ impl AuthService {
             .await
     }
 
-    /// The user's sessions (signed-in devices), newest first.
-    pub async fn list_sessions(&self, user_id: &str) -> Result<Vec<(String, Session)>, Error> {
+    /// A page of the user's sessions (signed-in devices), newest first.
+    pub async fn list_sessions(
+        &self,
+        user_id: &str,
+        page: PageRequest,
+    ) -> Result<Page<(String, Session)>, Error> {
         let user_id = user_id.to_string();
         let now = Utc::now();
         self.inner
@@ -830,8 +835,14 @@ impl AuthService {
                         out.push((k, s));
                     }
                 }
-                out.sort_by_key(|(_, s)| std::cmp::Reverse(s.created_at));
-                Ok::<_, Error>(out)
+                // The cursor names a session by its public id, never its key.
+                let key = |(k, s): &(String, Session)| {
+                    paging::key(&[
+                        &paging::num(s.created_at.timestamp_micros()),
+                        &session_public_id(k),
+                    ])
+                };
+                Ok::<_, Error>(page.sort_and_take(out, key, Dir::Desc))
             })
             .await
     }

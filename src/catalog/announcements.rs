@@ -108,7 +108,8 @@ pub async fn list_announcements(
     store: &Store,
     viewer: Option<Caller>,
     shop_id: String,
-) -> Result<Vec<Announcement>, Error> {
+    page: PageRequest,
+) -> Result<Page<Announcement>, Error> {
     let now = Utc::now();
     store
         .read(move |txn| {
@@ -124,8 +125,10 @@ pub async fn list_announcements(
                     out.push(a);
                 }
             }
-            out.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
-            Ok(out)
+            let key = |a: &Announcement| {
+                paging::key(&[&paging::num(a.created_at.timestamp_micros()), &a.id])
+            };
+            Ok(page.sort_and_take(out, key, Dir::Desc))
         })
         .await
 }

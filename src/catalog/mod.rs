@@ -28,6 +28,7 @@ use crate::domain::{FieldError, bounded_text};
 use crate::error::Error;
 use crate::files;
 use crate::notify::{self, Category, Kind, Note};
+use crate::page::{self as paging, Dir, Page, PageRequest};
 use crate::store::{Store, StoreError, codec, tables};
 
 pub const MAX_MINUTES: u16 = batch::MAX_CUTOFF_MINUTES;

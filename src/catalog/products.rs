@@ -194,24 +194,34 @@ pub struct ProductFilter {
     pub in_stock: Option<bool>,
 }
 
-/// A shop's live products in the order they were added, and whether the
-/// shop is public (then the page is the same for every caller).
+/// A page of a shop's live products in the order they were added, and
+/// whether the shop is public (then the page is the same for every caller).
 pub async fn list_products(
     store: &Store,
     viewer: Option<Caller>,
     shop_id: String,
     filter: ProductFilter,
-) -> Result<(Vec<Product>, bool), Error> {
+    page: PageRequest,
+) -> Result<(Page<Product>, bool), Error> {
     store
         .read(move |txn| {
             let shop = codec::get(&txn.open_table(tables::SHOPS)?, &shop_id)?;
             let shop = gate(shop, viewer.as_ref(), Need::See, "shop")?;
             let index = txn.open_multimap_table(tables::SHOP_TO_PRODUCTS)?;
             let products = txn.open_table(tables::PRODUCTS)?;
-            let mut out = Vec::new();
-            for id in index.get(shop.id.as_str())? {
-                let Some(p) = codec::get::<Product>(&products, id?.value())? else {
-                    continue;
+            // Ids are ULIDs: the index holds them in the order they were added.
+            let wanted = index.get(shop.id.as_str())?.filter_map(|id| {
+                let id = match id {
+                    Ok(id) => id.value().to_string(),
+                    Err(e) => return Some(Err(Error::from(e))),
+                };
+                if !page.is_after(&id, Dir::Asc) {
+                    return None;
+                }
+                let p = match codec::get::<Product>(&products, &id) {
+                    Ok(Some(p)) => p,
+                    Ok(None) => return None,
+                    Err(e) => return Some(Err(Error::from(e))),
                 };
                 let wanted = p.is_live()
                     && filter
@@ -220,11 +230,9 @@ pub async fn list_products(
                         .is_none_or(|c| p.category_id.as_deref() == Some(c))
                     && filter.veg.is_none_or(|v| p.is_veg == v)
                     && filter.in_stock.is_none_or(|s| (p.stock > 0) == s);
-                if wanted {
-                    out.push(p);
-                }
-            }
-            Ok((out, shop.is_public()))
+                wanted.then_some(Ok((id, p)))
+            });
+            Ok((page.take(wanted, Dir::Asc)?, shop.is_public()))
         })
         .await
 }

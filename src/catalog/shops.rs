@@ -304,12 +304,18 @@ pub struct ShopFilter {
     pub favorites_of: Option<String>,
 }
 
-fn sort_shops(shops: &mut [Shop]) {
-    shops.sort_by_cached_key(|s| (s.name.to_lowercase(), s.id.clone()));
+/// The directory's order: by name, case-insensitively, then by id.
+fn shop_key(s: &Shop) -> String {
+    paging::key(&[&s.name.to_lowercase().replace('\0', ""), &s.id])
 }
 
-/// Public shops only, whoever asks: this is the students' directory.
-pub async fn list_shops(store: &Store, filter: ShopFilter) -> Result<Vec<Shop>, Error> {
+/// Public shops only, whoever asks: this is the students' directory,
+/// sorted by name.
+pub async fn list_shops(
+    store: &Store,
+    filter: ShopFilter,
+    page: PageRequest,
+) -> Result<Page<Shop>, Error> {
     store
         .read(move |txn| {
             let table = txn.open_table(tables::SHOPS)?;
@@ -326,7 +332,7 @@ pub async fn list_shops(store: &Store, filter: ShopFilter) -> Result<Vec<Shop>, 
                     out
                 }
             };
-            let mut shops: Vec<Shop> = candidates
+            let shops = candidates
                 .into_iter()
                 .filter(|s| s.is_public())
                 .filter(|s| filter.shop_type.is_none_or(|t| s.shop_type == t))
@@ -335,10 +341,8 @@ pub async fn list_shops(store: &Store, filter: ShopFilter) -> Result<Vec<Shop>, 
                         .building
                         .as_deref()
                         .is_none_or(|b| s.delivers_to_building(b))
-                })
-                .collect();
-            sort_shops(&mut shops);
-            Ok(shops)
+                });
+            Ok(page.sort_and_take(shops, shop_key, Dir::Asc))
         })
         .await
 }

@@ -130,7 +130,8 @@ pub async fn list_slots(
     store: &Store,
     viewer: Option<Caller>,
     shop_id: String,
-) -> Result<Vec<Slot>, Error> {
+    page: PageRequest,
+) -> Result<Page<Slot>, Error> {
     store
         .read(move |txn| {
             let shop = codec::get(&txn.open_table(tables::SHOPS)?, &shop_id)?;
@@ -146,14 +147,14 @@ pub async fn list_slots(
                     out.push(s);
                 }
             }
-            out.sort_by(|a, b| {
-                (a.sort_order, a.cutoff_minutes, &a.id).cmp(&(
-                    b.sort_order,
-                    b.cutoff_minutes,
-                    &b.id,
-                ))
-            });
-            Ok(out)
+            let key = |s: &Slot| {
+                paging::key(&[
+                    &paging::num(s.sort_order.into()),
+                    &paging::num(s.cutoff_minutes.into()),
+                    &s.id,
+                ])
+            };
+            Ok(page.sort_and_take(out, key, Dir::Asc))
         })
         .await
 }

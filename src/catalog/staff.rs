@@ -2,23 +2,25 @@
 
 use super::*;
 
+/// The shop's runners, by user id (the order they signed up in).
 pub async fn list_staff(
     store: &Store,
     caller: Caller,
     shop_id: String,
-) -> Result<Vec<User>, Error> {
+    page: PageRequest,
+) -> Result<Page<User>, Error> {
     store
         .read(move |txn| {
             let shop = codec::get(&txn.open_table(tables::SHOPS)?, &shop_id)?;
             let shop = gate(shop, Some(&caller), Need::OwnerOrAdmin, "shop")?;
             let users = txn.open_table(tables::USERS)?;
             let mut out = Vec::with_capacity(shop.staff.len());
-            for id in &shop.staff {
+            for id in shop.staff.iter().filter(|id| page.is_after(id, Dir::Asc)) {
                 if let Some(u) = codec::get::<User>(&users, id)? {
                     out.push(u);
                 }
             }
-            Ok(out)
+            Ok(page.sort_and_take(out, |u| u.id.clone(), Dir::Asc))
         })
         .await
 }
@@ -155,15 +157,18 @@ pub async fn list_invites(
     store: &Store,
     caller: Caller,
     shop_id: String,
-) -> Result<Vec<StaffInvite>, Error> {
+    page: PageRequest,
+) -> Result<Page<StaffInvite>, Error> {
     let now = Utc::now();
     store
         .read(move |txn| {
             let shop = codec::get(&txn.open_table(tables::SHOPS)?, &shop_id)?;
             let shop = gate(shop, Some(&caller), Need::OwnerOrAdmin, "shop")?;
-            let mut out = live_invites(&txn.open_table(tables::STAFF_INVITES)?, &shop.id, now)?;
-            out.sort_by_key(|i| std::cmp::Reverse(i.invited_at));
-            Ok(out)
+            let out = live_invites(&txn.open_table(tables::STAFF_INVITES)?, &shop.id, now)?;
+            let key = |i: &StaffInvite| {
+                paging::key(&[&paging::num(i.invited_at.timestamp_micros()), &i.email])
+            };
+            Ok(page.sort_and_take(out, key, Dir::Desc))
         })
         .await
 }
@@ -175,8 +180,12 @@ pub struct MyInvite {
     pub invited_at: DateTime<Utc>,
 }
 
-/// The caller's pending invitations (by their account's address).
-pub async fn my_invites(store: &Store, user_id: String) -> Result<Vec<MyInvite>, Error> {
+/// The caller's pending invitations (by their account's address), by shop id.
+pub async fn my_invites(
+    store: &Store,
+    user_id: String,
+    page: PageRequest,
+) -> Result<Page<MyInvite>, Error> {
     let now = Utc::now();
     store
         .read(move |txn| {
@@ -191,6 +200,9 @@ pub async fn my_invites(store: &Store, user_id: String) -> Result<Vec<MyInvite>,
                 .get(email.key())?
             {
                 let sid = sid?.value().to_string();
+                if !page.is_after(&sid, Dir::Asc) {
+                    continue;
+                }
                 let Some(i) = codec::get::<StaffInvite>(&invites, &invite_key(&sid, email.key()))?
                 else {
                     continue;
@@ -207,7 +219,7 @@ pub async fn my_invites(store: &Store, user_id: String) -> Result<Vec<MyInvite>,
                     });
                 }
             }
-            Ok(out)
+            Ok(page.sort_and_take(out, |i| i.shop_id.clone(), Dir::Asc))
         })
         .await
 }

@@ -32,23 +32,21 @@ pub async fn submit_verification(
 pub async fn admin_list_shops(
     store: &Store,
     verification: Option<Verification>,
-) -> Result<Vec<(Shop, Option<User>)>, Error> {
+    page: PageRequest,
+) -> Result<Page<(Shop, Option<User>)>, Error> {
     store
         .read(move |txn| {
             let users = txn.open_table(tables::USERS)?;
-            let mut shops: Vec<Shop> = codec::all::<Shop>(&txn.open_table(tables::SHOPS)?)?
+            let shops = codec::all::<Shop>(&txn.open_table(tables::SHOPS)?)?
                 .into_iter()
                 .filter(|s| s.deleted_at.is_none())
-                .filter(|s| verification.is_none_or(|v| s.verification == v))
-                .collect();
-            shops.sort_by(|a, b| (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id)));
-            shops
-                .into_iter()
-                .map(|s| {
-                    let owner = codec::get::<User>(&users, &s.owner_id)?;
-                    Ok((s, owner))
-                })
-                .collect()
+                .filter(|s| verification.is_none_or(|v| s.verification == v));
+            let key =
+                |s: &Shop| paging::key(&[&paging::num(s.updated_at.timestamp_micros()), &s.id]);
+            page.sort_and_take(shops, key, Dir::Asc).try_map(|s| {
+                let owner = codec::get::<User>(&users, &s.owner_id)?;
+                Ok((s, owner))
+            })
         })
         .await
 }

@@ -18,6 +18,7 @@ use poem_openapi::{
 use super::auth_api::{NoContent, UserStatusView};
 use super::error::ApiError;
 use super::extract::Auth;
+use super::page::{self, Cursor, Limit, Page};
 use super::types::Text;
 use super::{ApiTags, origin};
 use crate::admin::{self, AuditQuery, Listed, UserAction, UserQuery};
@@ -115,15 +116,6 @@ fn status_from_view(s: UserStatusView) -> UserStatus {
 }
 
 #[derive(Object)]
-pub struct UserPage {
-    pub items: Vec<AdminUser>,
-    /// Pass as `cursor` for the next page; absent when nothing is left. A
-    /// page may hold fewer than `limit` items (even none) and still have a
-    /// cursor when a filter matched little of what was scanned.
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct ReasonRequest {
     /// Why; shown to the user and kept in the audit log. Up to 500 characters.
@@ -207,15 +199,6 @@ impl From<AuditEntry> for AuditEntryView {
 }
 
 #[derive(Object)]
-pub struct AuditPage {
-    /// Newest first.
-    pub items: Vec<AuditEntryView>,
-    /// Pass as `cursor` for the next (older) page; absent when nothing is
-    /// left. A page may be short and still have a cursor.
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct ListNameRequest {
     /// 1 to 80 characters; unique case-insensitively.
@@ -293,8 +276,17 @@ impl AdminApi {
         }))
     }
 
-    async fn list<T: Listed>(&self) -> Result<Vec<T>, ApiError> {
-        Ok(self.state.store.read(admin::list_named::<T>).await?)
+    async fn list<T: Listed + Send + 'static>(
+        &self,
+        limit: Limit,
+        cursor: Cursor,
+    ) -> Result<crate::page::Page<T>, ApiError> {
+        let req = page::request(limit, cursor);
+        Ok(self
+            .state
+            .store
+            .read(move |txn| admin::list_named::<T>(txn, &req))
+            .await?)
     }
 
     async fn create<T: Listed>(
@@ -357,29 +349,22 @@ impl AdminApi {
         #[oai(validator(max_length = 254))]
         q: Query<Option<String>>,
         status: Query<Option<UserStatusView>>,
-        /// 1 to 200; default 50.
-        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
-        limit: Query<Option<u32>>,
-        /// `next_cursor` of the previous page.
-        #[oai(validator(max_length = 26))]
-        cursor: Query<Option<String>>,
-    ) -> Result<Json<UserPage>, ApiError> {
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<AdminUser>>, ApiError> {
         auth.require_admin()?;
         let query = UserQuery {
             q: q.0,
             status: status.0.map(status_from_view),
-            limit: limit.0.unwrap_or(0) as usize,
-            cursor: cursor.0,
+            limit: limit.0.0,
+            cursor: cursor.0.0,
         };
         let page = self
             .state
             .store
             .read(move |txn| admin::list_users(txn, &query))
             .await?;
-        Ok(Json(UserPage {
-            items: page.items.into_iter().map(Into::into).collect(),
-            next_cursor: page.next_cursor,
-        }))
+        Ok(Json(Page::of(page, Into::into)))
     }
 
     /// One user.
@@ -540,13 +525,9 @@ impl AdminApi {
         from: Query<Option<DateTime<Utc>>>,
         /// Entries at or before this time (RFC 3339).
         to: Query<Option<DateTime<Utc>>>,
-        /// 1 to 200; default 50.
-        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
-        limit: Query<Option<u32>>,
-        /// `next_cursor` of the previous page.
-        #[oai(validator(max_length = 26))]
-        cursor: Query<Option<String>>,
-    ) -> Result<Json<AuditPage>, ApiError> {
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<AuditEntryView>>, ApiError> {
         auth.require_admin()?;
         let query = AuditQuery {
             actor: actor.0,
@@ -554,26 +535,27 @@ impl AdminApi {
             target: target.0,
             from: from.0,
             to: to.0,
-            limit: limit.0.unwrap_or(0) as usize,
-            cursor: cursor.0,
+            limit: limit.0.0,
+            cursor: cursor.0.0,
         };
         let page = self
             .state
             .store
             .read(move |txn| admin::list_audit(txn, &query))
             .await?;
-        Ok(Json(AuditPage {
-            items: page.items.into_iter().map(Into::into).collect(),
-            next_cursor: page.next_cursor,
-        }))
+        Ok(Json(Page::of(page, Into::into)))
     }
 
     /// Buildings (hostels, blocks) that addresses point to, sorted by name.
     /// No sign-in needed.
     #[oai(path = "/buildings", method = "get")]
-    async fn list_buildings(&self) -> Result<Json<Vec<BuildingView>>, ApiError> {
-        let all = self.list::<Building>().await?;
-        Ok(Json(all.into_iter().map(Into::into).collect()))
+    async fn list_buildings(
+        &self,
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<BuildingView>>, ApiError> {
+        let page = self.list::<Building>(limit.0, cursor.0).await?;
+        Ok(Json(Page::of(page, Into::into)))
     }
 
     /// Add a building.
@@ -617,9 +599,13 @@ impl AdminApi {
 
     /// Product categories, sorted by name. No sign-in needed.
     #[oai(path = "/categories", method = "get")]
-    async fn list_categories(&self) -> Result<Json<Vec<CategoryView>>, ApiError> {
-        let all = self.list::<Category>().await?;
-        Ok(Json(all.into_iter().map(Into::into).collect()))
+    async fn list_categories(
+        &self,
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<CategoryView>>, ApiError> {
+        let page = self.list::<Category>(limit.0, cursor.0).await?;
+        Ok(Json(Page::of(page, Into::into)))
     }
 
     /// Add a category.

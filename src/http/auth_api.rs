@@ -5,13 +5,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use poem::Request;
 use poem::web::cookie::{Cookie, SameSite};
-use poem_openapi::param::Path;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::error::ApiError;
 use super::extract::{Auth, SESSION_COOKIE};
 use super::middleware::ClientIp;
+use super::page::{self, Cursor, Limit, Page};
 use super::types::{Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
@@ -488,25 +489,30 @@ impl AuthApi {
 
     /// Your signed-in devices (browser sessions), newest first.
     #[oai(path = "/me/sessions", method = "get")]
-    async fn list_sessions(&self, auth: Auth) -> Result<Json<Vec<SessionView>>, ApiError> {
+    async fn list_sessions(
+        &self,
+        auth: Auth,
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<SessionView>>, ApiError> {
         let current = match &auth.0.via {
             Via::Session { key, .. } => Some(session_public_id(key)),
             Via::ApiToken { .. } => None,
         };
-        let list = self.state.auth.list_sessions(auth.user_id()).await?;
-        Ok(Json(
-            list.into_iter()
-                .map(|(key, s)| {
-                    let id = session_public_id(&key);
-                    SessionView {
-                        current: current.as_deref() == Some(id.as_str()),
-                        id,
-                        created_at: s.created_at,
-                        expires_at: s.expires_at,
-                    }
-                })
-                .collect(),
-        ))
+        let list = self
+            .state
+            .auth
+            .list_sessions(auth.user_id(), page::request(limit.0, cursor.0))
+            .await?;
+        Ok(Json(Page::of(list, |(key, s)| {
+            let id = session_public_id(&key);
+            SessionView {
+                current: current.as_deref() == Some(id.as_str()),
+                id,
+                created_at: s.created_at,
+                expires_at: s.expires_at,
+            }
+        })))
     }
 
     /// Sign out one of your devices; the event streams it opened end.

@@ -15,6 +15,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::error::ApiError;
 use super::extract::Auth;
 use super::market_api::{OrderView, order_view};
+use super::page::{self, Cursor, Limit, Page};
 use super::types::{Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
@@ -151,27 +152,37 @@ impl BatchApi {
         auth: Auth,
         #[oai(validator(max_length = 26))] id: Path<String>,
         status: Query<Option<BatchStatusView>>,
-    ) -> Result<Json<Vec<BatchView>>, ApiError> {
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<BatchView>>, ApiError> {
         let (uid, admin) = (auth.user_id().to_string(), auth.is_admin());
         let want: Option<BatchStatus> = status.0.map(Into::into);
+        let req = page::request(limit.0, cursor.0);
         let list = self
             .state
             .store
-            .read(move |txn| batches::shop_batches(txn, &id.0, &uid, admin, want))
+            .read(move |txn| batches::shop_page(txn, &id.0, &uid, admin, want, &req))
             .await?;
-        Ok(Json(list.into_iter().map(BatchView::from).collect()))
+        Ok(Json(Page::of(list, BatchView::from)))
     }
 
-    /// Batches a runner can claim or has claimed, across the shops they work for.
+    /// Batches a runner can claim or has claimed, across the shops they
+    /// work for (among each shop's 50 newest), newest first.
     #[oai(path = "/me/runs", method = "get")]
-    async fn my_runs(&self, auth: Auth) -> Result<Json<Vec<BatchView>>, ApiError> {
+    async fn my_runs(
+        &self,
+        auth: Auth,
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<BatchView>>, ApiError> {
         let uid = auth.user_id().to_string();
+        let req = page::request(limit.0, cursor.0);
         let list = self
             .state
             .store
-            .read(move |txn| batches::runner_batches(txn, &uid))
+            .read(move |txn| batches::runs(txn, &uid, &req))
             .await?;
-        Ok(Json(list.into_iter().map(BatchView::from).collect()))
+        Ok(Json(Page::of(list, BatchView::from)))
     }
 
     /// A batch with its orders (no OTPs): the batch's fields, then

@@ -18,6 +18,7 @@ use super::cache::{EncodedJson, ResponseCache};
 use super::error::ApiError;
 use super::extract::{Auth, SESSION_COOKIE, authenticate, cookie_value};
 use super::files_api::ImageView;
+use super::page::{self, Cursor, Limit, Page};
 use super::types::{Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
@@ -315,8 +316,8 @@ impl ShopView {
         }
     }
 
-    fn public_list(shops: Vec<Shop>) -> Vec<Self> {
-        shops.into_iter().map(|s| Self::new(s, false)).collect()
+    fn public_page(shops: crate::page::Page<Shop>) -> Page<Self> {
+        Page::of(shops, |s| Self::new(s, false))
     }
 }
 
@@ -772,7 +773,9 @@ impl CatalogApi {
         #[oai(validator(max_length = 26))]
         building: Query<Option<String>>,
         favorites: Query<Option<bool>>,
-    ) -> Result<Json<Vec<ShopView>>, ApiError> {
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<ShopView>>, ApiError> {
         let favorites_of = if favorites.0 == Some(true) {
             let Some(c) = auth.caller() else {
                 return Err(ApiError::Rule(Error::Unauthenticated(
@@ -790,9 +793,10 @@ impl CatalogApi {
                 building: building.0,
                 favorites_of,
             },
+            page::request(limit.0, cursor.0),
         )
         .await?;
-        Ok(Json(ShopView::public_list(shops)))
+        Ok(Json(ShopView::public_page(shops)))
     }
 
     /// One shop. A shop students cannot see yet is shown to its owner,
@@ -879,20 +883,22 @@ impl CatalogApi {
         &self,
         auth: Auth,
         verification: Query<Option<VerificationView>>,
-    ) -> Result<Json<Vec<AdminShopView>>, ApiError> {
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<AdminShopView>>, ApiError> {
         auth.require_admin()?;
-        let rows =
-            catalog::admin_list_shops(&self.state.store, verification.0.map(Into::into)).await?;
-        Ok(Json(
-            rows.into_iter()
-                .map(|(shop, owner)| AdminShopView {
-                    owner_id: shop.owner_id.clone(),
-                    owner_name: owner.as_ref().map(|u| u.name.clone()),
-                    owner_email: owner.map(|u| u.email),
-                    shop: ShopView::new(shop, true),
-                })
-                .collect(),
-        ))
+        let rows = catalog::admin_list_shops(
+            &self.state.store,
+            verification.0.map(Into::into),
+            page::request(limit.0, cursor.0),
+        )
+        .await?;
+        Ok(Json(Page::of(rows, |(shop, owner)| AdminShopView {
+            owner_id: shop.owner_id.clone(),
+            owner_name: owner.as_ref().map(|u| u.name.clone()),
+            owner_email: owner.map(|u| u.email),
+            shop: ShopView::new(shop, true),
+        })))
     }
 
     /// Decide a pending shop: send the `verification` it will have
@@ -929,9 +935,17 @@ impl CatalogApi {
         &self,
         auth: Auth,
         #[oai(validator(max_length = 26))] id: Path<String>,
-    ) -> Result<Json<Vec<StaffView>>, ApiError> {
-        let users = catalog::list_staff(&self.state.store, caller(&auth), id.0).await?;
-        Ok(Json(users.into_iter().map(Into::into).collect()))
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<StaffView>>, ApiError> {
+        let users = catalog::list_staff(
+            &self.state.store,
+            caller(&auth),
+            id.0,
+            page::request(limit.0, cursor.0),
+        )
+        .await?;
+        Ok(Json(Page::of(users, Into::into)))
     }
 
     /// Invite a runner by email (owner of a verified shop). The answer is
@@ -961,24 +975,38 @@ impl CatalogApi {
         &self,
         auth: Auth,
         #[oai(validator(max_length = 26))] id: Path<String>,
-    ) -> Result<Json<Vec<StaffInviteView>>, ApiError> {
-        let list = catalog::list_invites(&self.state.store, caller(&auth), id.0).await?;
-        Ok(Json(list.into_iter().map(Into::into).collect()))
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<StaffInviteView>>, ApiError> {
+        let list = catalog::list_invites(
+            &self.state.store,
+            caller(&auth),
+            id.0,
+            page::request(limit.0, cursor.0),
+        )
+        .await?;
+        Ok(Json(Page::of(list, Into::into)))
     }
 
     /// Invitations to run for a shop, sent to the caller's address.
     #[oai(path = "/me/invitations", method = "get")]
-    async fn my_invitations(&self, auth: Auth) -> Result<Json<Vec<MyInviteView>>, ApiError> {
-        let list = catalog::my_invites(&self.state.store, auth.user_id().to_string()).await?;
-        Ok(Json(
-            list.into_iter()
-                .map(|i| MyInviteView {
-                    shop_id: i.shop_id,
-                    shop_name: i.shop_name,
-                    invited_at: i.invited_at,
-                })
-                .collect(),
-        ))
+    async fn my_invitations(
+        &self,
+        auth: Auth,
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<MyInviteView>>, ApiError> {
+        let list = catalog::my_invites(
+            &self.state.store,
+            auth.user_id().to_string(),
+            page::request(limit.0, cursor.0),
+        )
+        .await?;
+        Ok(Json(Page::of(list, |i| MyInviteView {
+            shop_id: i.shop_id,
+            shop_name: i.shop_name,
+            invited_at: i.invited_at,
+        })))
     }
 
     /// Accept an invitation: the caller becomes one of the shop's runners
@@ -1039,6 +1067,7 @@ impl CatalogApi {
 
     /// A shop's products, in the order they were added.
     #[oai(path = "/shops/:id/products", method = "get")]
+    #[allow(clippy::too_many_arguments)]
     async fn list_products(
         &self,
         auth: MaybeAuth,
@@ -1050,10 +1079,16 @@ impl CatalogApi {
         veg: Query<Option<bool>>,
         /// true: only in stock; false: only sold out.
         in_stock: Query<Option<bool>>,
-    ) -> Result<EncodedJson<Vec<ProductView>>, ApiError> {
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<EncodedJson<Page<ProductView>>, ApiError> {
         // The page of a public shop is the same for every caller, so it
-        // is encoded once per store generation (see `http::cache`).
-        let key = format!("{}|{:?}|{:?}|{:?}", id.0, category.0, veg.0, in_stock.0);
+        // is encoded once per store generation (see `http::cache`), keyed
+        // by everything that chooses the page.
+        let key = format!(
+            "{}|{:?}|{:?}|{:?}|{}|{:?}",
+            id.0, category.0, veg.0, in_stock.0, limit.0.0, cursor.0.0
+        );
         let generation = self.state.store.generation();
         if let Some(body) = self.pages.get(&key, generation) {
             return Ok(EncodedJson::from_bytes(body));
@@ -1067,10 +1102,10 @@ impl CatalogApi {
                 veg: veg.0,
                 in_stock: in_stock.0,
             },
+            page::request(limit.0, cursor.0),
         )
         .await?;
-        let views: Vec<ProductView> = products.into_iter().map(Into::into).collect();
-        let page = EncodedJson::encode(&views);
+        let page = EncodedJson::encode(&Page::of(products, ProductView::from));
         if public {
             self.pages.put(key, generation, page.bytes());
         }
@@ -1126,14 +1161,18 @@ impl CatalogApi {
         &self,
         auth: MaybeAuth,
         #[oai(validator(max_length = 26))] id: Path<String>,
-    ) -> Result<Json<Vec<SlotView>>, ApiError> {
-        let slots = catalog::list_slots(&self.state.store, auth.caller(), id.0).await?;
-        Ok(Json(
-            slots
-                .into_iter()
-                .map(|s| self.slot_view(s))
-                .collect::<Result<_, _>>()?,
-        ))
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<SlotView>>, ApiError> {
+        let slots = catalog::list_slots(
+            &self.state.store,
+            auth.caller(),
+            id.0,
+            page::request(limit.0, cursor.0),
+        )
+        .await?
+        .try_map(|s| self.slot_view(s))?;
+        Ok(Json(Page::of(slots, |s| s)))
     }
 
     /// Add a batch slot (owner only).
@@ -1173,16 +1212,22 @@ impl CatalogApi {
 
     /// Your favourite shops that students can currently see.
     #[oai(path = "/me/favorites", method = "get")]
-    async fn list_favorites(&self, auth: Auth) -> Result<Json<Vec<ShopView>>, ApiError> {
+    async fn list_favorites(
+        &self,
+        auth: Auth,
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<ShopView>>, ApiError> {
         let shops = catalog::list_shops(
             &self.state.store,
             ShopFilter {
                 favorites_of: Some(auth.user_id().to_string()),
                 ..Default::default()
             },
+            page::request(limit.0, cursor.0),
         )
         .await?;
-        Ok(Json(ShopView::public_list(shops)))
+        Ok(Json(ShopView::public_page(shops)))
     }
 
     /// Favourite a shop.
@@ -1237,9 +1282,17 @@ impl CatalogApi {
         &self,
         auth: MaybeAuth,
         #[oai(validator(max_length = 26))] id: Path<String>,
-    ) -> Result<Json<Vec<AnnouncementView>>, ApiError> {
-        let list = catalog::list_announcements(&self.state.store, auth.caller(), id.0).await?;
-        Ok(Json(list.into_iter().map(Into::into).collect()))
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<AnnouncementView>>, ApiError> {
+        let list = catalog::list_announcements(
+            &self.state.store,
+            auth.caller(),
+            id.0,
+            page::request(limit.0, cursor.0),
+        )
+        .await?;
+        Ok(Json(Page::of(list, Into::into)))
     }
 
     /// Delete an announcement (owner, or an admin moderating).

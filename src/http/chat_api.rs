@@ -10,9 +10,9 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::ApiTags;
 use super::error::ApiError;
 use super::extract::Auth;
+use super::page::{self, Cursor, Limit, Page};
 use super::types::{Text, mirror_enum};
 use crate::app::AppState;
-use crate::domain::FieldError;
 use crate::domain::chat;
 use crate::market::chat::{self as thread, Message, Sender};
 
@@ -73,23 +73,19 @@ impl ChatApi {
         /// Only messages after this message id (for catching up).
         #[oai(validator(max_length = 26))]
         after: Query<Option<String>>,
-        /// 1–200, default 100.
-        limit: Query<Option<u32>>,
-    ) -> Result<Json<Vec<MessageView>>, ApiError> {
-        let limit = match limit.0 {
-            None => 100,
-            Some(l) if (1..=200).contains(&l) => l as usize,
-            Some(_) => return Err(FieldError::new("limit", "must be 1 to 200").into()),
-        };
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<MessageView>>, ApiError> {
         let uid = auth.user_id().to_string();
         let admin = auth.is_admin();
         let caller = uid.clone();
+        let req = page::request(limit.0, cursor.0);
         let msgs = self
             .state
             .store
-            .read(move |txn| thread::list(txn, &id.0, &uid, admin, after.0.as_deref(), limit))
+            .read(move |txn| thread::list(txn, &id.0, &uid, admin, after.0.as_deref(), &req))
             .await?;
-        Ok(Json(msgs.into_iter().map(|m| view(m, &caller)).collect()))
+        Ok(Json(Page::of(msgs, |m| view(m, &caller))))
     }
 
     /// Write to the shop (as the order's student) or to the student (as the

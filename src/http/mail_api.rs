@@ -12,6 +12,7 @@ use poem_openapi::{Object, OpenApi};
 use super::auth_api::NoContent;
 use super::error::ApiError;
 use super::extract::Auth;
+use super::page::{Cursor, Limit, Page};
 use super::types::mirror_enum;
 use super::{ApiTags, origin};
 use crate::alerts::{self, Incident};
@@ -77,9 +78,8 @@ pub struct MailStatus {
 #[derive(Object)]
 pub struct OutboxPage {
     /// Oldest first.
-    pub items: Vec<OutboxItem>,
-    /// Pass as `cursor` for the next page; absent when nothing is left.
-    pub next_cursor: Option<String>,
+    #[oai(flatten)]
+    pub page: Page<OutboxItem>,
     pub status: MailStatus,
 }
 
@@ -129,18 +129,14 @@ impl MailApi {
         &self,
         auth: Auth,
         state: Query<Option<MailStateView>>,
-        /// 1 to 200; default 50.
-        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
-        limit: Query<Option<u32>>,
-        /// `next_cursor` of the previous page.
-        #[oai(validator(max_length = 26))]
-        cursor: Query<Option<String>>,
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
     ) -> Result<Json<OutboxPage>, ApiError> {
         auth.require_admin()?;
         let q = OutboxQuery {
             state: state.0.map(Into::into),
-            limit: limit.0.unwrap_or(0) as usize,
-            cursor: cursor.0,
+            limit: limit.0.0,
+            cursor: cursor.0.0,
         };
         let (page, counts) = self
             .state
@@ -149,8 +145,13 @@ impl MailApi {
             .await?;
         let stats = &self.state.mail;
         Ok(Json(OutboxPage {
-            items: page.items.into_iter().map(Into::into).collect(),
-            next_cursor: page.next_cursor,
+            page: Page::of(
+                crate::page::Page {
+                    items: page.items,
+                    next_cursor: page.next_cursor,
+                },
+                Into::into,
+            ),
             status: MailStatus {
                 smtp_configured: !self.state.config.smtp.host.is_empty(),
                 last_error: stats.last_error(),

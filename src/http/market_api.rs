@@ -11,6 +11,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use super::auth_api::NoContent;
 use super::error::ApiError;
 use super::extract::{Auth, IdempotencyKey};
+use super::page::{self, Cursor, Limit, Page};
 use super::types::{BoundedList, Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
@@ -22,7 +23,6 @@ use crate::domain::order::{
 use crate::error::Error;
 use crate::market::orders::{Checkout, Delivery, Placed, Relation};
 use crate::market::{self, addresses, carts, orders, reviews};
-use crate::store::tables;
 
 pub struct MarketApi {
     pub state: Arc<AppState>,
@@ -344,13 +344,6 @@ pub enum CheckoutResponse {
 }
 
 #[derive(Object)]
-pub struct OrderPage {
-    pub items: Vec<OrderView>,
-    /// Pass as `cursor` for the next page; absent on the last page.
-    pub next_cursor: Option<String>,
-}
-
-#[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct CancelRequest {
     /// Required when the shop or an admin cancels. 1–500 characters.
@@ -418,14 +411,6 @@ fn required_text(
     }
 }
 
-fn page_limit(limit: Option<u32>) -> Result<usize, ApiError> {
-    match limit {
-        None => Ok(50),
-        Some(l) if (1..=200).contains(&l) => Ok(l as usize),
-        Some(_) => Err(FieldError::new("limit", "must be 1 to 200").into()),
-    }
-}
-
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Orders")]
 impl MarketApi {
     /// Your delivery addresses.
@@ -490,21 +475,25 @@ impl MarketApi {
         Ok(NoContent::Done)
     }
 
-    /// Your non-empty carts, one per shop.
+    /// Your non-empty carts, one per shop, by shop id.
     #[oai(path = "/cart", method = "get")]
-    async fn list_carts(&self, auth: Auth) -> Result<Json<Vec<CartView>>, ApiError> {
+    async fn list_carts(
+        &self,
+        auth: Auth,
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<CartView>>, ApiError> {
         let uid = auth.user_id().to_string();
+        let req = page::request(limit.0, cursor.0);
         let v = self
             .state
             .store
             .read(move |txn| {
-                carts::list_for_user(txn, &uid)?
-                    .iter()
-                    .map(|c| cart_view(txn, &c.shop_id, Some(c)))
-                    .collect::<Result<Vec<_>, _>>()
+                carts::list_for_user(txn, &uid, &req)?
+                    .try_map(|c| cart_view(txn, &c.shop_id, Some(&c)))
             })
             .await?;
-        Ok(Json(v))
+        Ok(Json(Page::of(v, |c| c)))
     }
 
     /// Your cart at a shop, with current prices and availability.
@@ -649,26 +638,17 @@ impl MarketApi {
     async fn my_orders(
         &self,
         auth: Auth,
-        #[oai(validator(max_length = 26))] cursor: Query<Option<String>>,
-        limit: Query<Option<u32>>,
-    ) -> Result<Json<OrderPage>, ApiError> {
-        let limit = page_limit(limit.0)?;
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<OrderView>>, ApiError> {
         let uid = auth.user_id().to_string();
-        let page = self
+        let req = page::request(limit.0, cursor.0);
+        let list = self
             .state
             .store
-            .read(move |txn| {
-                let ids = orders::page(
-                    &txn.open_multimap_table(tables::USER_TO_ORDERS)?,
-                    &uid,
-                    cursor.0.as_deref(),
-                    limit,
-                )?;
-                let list = orders::load_many(txn, &ids)?;
-                Ok::<_, ApiError>((list, ids.len() == limit))
-            })
+            .read(move |txn| orders::student_page(txn, &uid, &req))
             .await?;
-        Ok(Json(to_page(page.0, page.1, true)))
+        Ok(Json(Page::of(list, |o| order_view(o, true))))
     }
 
     /// One order. The student sees the OTP once the batch has locked; the
@@ -753,16 +733,17 @@ impl MarketApi {
     async fn product_reviews(
         &self,
         #[oai(validator(max_length = 26))] id: Path<String>,
-        limit: Query<Option<u32>>,
-    ) -> Result<Json<Vec<ReviewView>>, ApiError> {
-        let limit = page_limit(limit.0)?;
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<ReviewView>>, ApiError> {
+        let req = page::request(limit.0, cursor.0);
         let list = self
             .state
             .store
-            .read(move |txn| Ok::<_, ApiError>(reviews::of_product(txn, &id.0, limit)?))
+            .read(move |txn| Ok::<_, ApiError>(reviews::of_product(txn, &id.0, &req)?))
             .await?
             .ok_or_else(|| ApiError::Rule(Error::NotFound("no such product".into())))?;
-        Ok(Json(list.into_iter().map(Into::into).collect()))
+        Ok(Json(Page::of(list, Into::into)))
     }
 
     /// Be told once when a sold-out product is back in stock.
@@ -802,44 +783,19 @@ impl MarketApi {
         auth: Auth,
         #[oai(validator(max_length = 26))] id: Path<String>,
         status: Query<Option<OrderStatusView>>,
-        #[oai(validator(max_length = 26))] cursor: Query<Option<String>>,
-        limit: Query<Option<u32>>,
-    ) -> Result<Json<OrderPage>, ApiError> {
-        let limit = page_limit(limit.0)?;
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<OrderView>>, ApiError> {
         let uid = auth.user_id().to_string();
         let admin = auth.is_admin();
         let want: Option<OrderStatus> = status.0.map(Into::into);
-        let page = self
+        let req = page::request(limit.0, cursor.0);
+        let list = self
             .state
             .store
-            .read(move |txn| {
-                let shop = market::visible_shop(txn, &id.0, Some(&uid), admin)?;
-                if !(admin || shop.is_staff(&uid)) {
-                    return Err(ApiError::Rule(Error::NotFound("no such shop".into())));
-                }
-                let index = txn.open_multimap_table(tables::SHOP_TO_ORDERS)?;
-                let orders_t = txn.open_table(tables::ORDERS)?;
-                let mut out = Vec::new();
-                let mut full = false;
-                for v in index.get(shop.id.as_str())?.rev() {
-                    let oid = v?.value().to_string();
-                    if cursor.0.as_deref().is_some_and(|c| oid.as_str() >= c) {
-                        continue;
-                    }
-                    if let Some(o) = crate::store::codec::get::<Order>(&orders_t, &oid)?
-                        && want.is_none_or(|w| o.status == w)
-                    {
-                        out.push(o);
-                        if out.len() == limit {
-                            full = true;
-                            break;
-                        }
-                    }
-                }
-                Ok((out, full))
-            })
+            .read(move |txn| orders::shop_page(txn, &id.0, &uid, admin, want, &req))
             .await?;
-        Ok(Json(to_page(page.0, page.1, false)))
+        Ok(Json(Page::of(list, |o| order_view(o, false))))
     }
 
     /// Admin: set an order's status outside the normal flow, with a reason
@@ -864,20 +820,5 @@ impl MarketApi {
             })
             .await?;
         Ok(Json(order_view(o, false)))
-    }
-}
-
-fn to_page(list: Vec<Order>, full: bool, for_student: bool) -> OrderPage {
-    let next_cursor = if full {
-        list.last().map(|o| o.id.clone())
-    } else {
-        None
-    };
-    OrderPage {
-        items: list
-            .into_iter()
-            .map(|o| order_view(o, for_student))
-            .collect(),
-        next_cursor,
     }
 }

@@ -10,7 +10,7 @@ use poem::http::{HeaderValue, Method, header};
 use poem::{Endpoint, IntoResponse, Request, Response};
 use tracing::Instrument;
 
-use super::error::{ApiError, Problem, any_error_to_problem};
+use super::error::{ApiError, Problem, ProblemField, any_error_to_problem};
 
 /// The request's id, also sent back as `X-Request-Id`.
 #[derive(Clone, Debug)]
@@ -116,6 +116,15 @@ pub async fn around<E: Endpoint>(
                     route = route_of(r.data());
                     r
                 }
+                // A query parameter that does not parse or is out of range
+                // is a validation failure naming it, like a field of a body.
+                Err(e)
+                    if let Some(field) = bad_query_param(&e, &policy, method.as_str(), &path) =>
+                {
+                    route = route_of(e.data());
+                    Problem::for_fields(poem::http::StatusCode::UNPROCESSABLE_ENTITY, vec![field])
+                        .into_response()
+                }
                 // A body that did not fit the schema: name its fields.
                 Err(e) if e.status() == poem::http::StatusCode::BAD_REQUEST && body.is_some() => {
                     route = route_of(e.data());
@@ -156,6 +165,23 @@ pub async fn around<E: Endpoint>(
     }
     .instrument(span)
     .await
+}
+
+/// The query parameter poem-openapi could not parse, as a problem field.
+fn bad_query_param(
+    e: &poem::Error,
+    policy: &HttpPolicy,
+    method: &str,
+    path: &str,
+) -> Option<ProblemField> {
+    let p = e.downcast_ref::<poem_openapi::error::ParseParamError>()?;
+    policy
+        .shapes
+        .is_query_param(method, path, p.name)
+        .then(|| ProblemField {
+            field: p.name.to_string(),
+            message: p.reason.clone(),
+        })
 }
 
 /// poem's `SizeLimit` trusts `Content-Length`, and a chunked body has none:

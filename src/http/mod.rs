@@ -18,6 +18,7 @@ pub mod market_api;
 pub mod middleware;
 pub mod notifications_api;
 pub mod ops_api;
+pub mod page;
 pub mod search_api;
 pub mod shape;
 mod system;

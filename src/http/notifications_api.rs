@@ -12,6 +12,7 @@ use super::ApiTags;
 use super::error::ApiError;
 use super::extract::Auth;
 use super::origin;
+use super::page::{self, Cursor, Limit, Page};
 use super::types::{Text, mirror_enum};
 use crate::app::AppState;
 use crate::error::Error;
@@ -59,11 +60,10 @@ impl From<Notification> for NotificationView {
 #[derive(Object)]
 pub struct NotificationPage {
     /// Newest first.
-    pub items: Vec<NotificationView>,
+    #[oai(flatten)]
+    pub page: Page<NotificationView>,
     /// All of the caller's unread notifications, not just this page's.
     pub unread_count: u64,
-    /// Pass as `cursor` for the next, older page; absent on the last page.
-    pub next_cursor: Option<String>,
 }
 
 #[derive(Object)]
@@ -81,33 +81,26 @@ impl NotificationsApi {
         auth: Auth,
         /// Only unread ones.
         unread: Query<Option<bool>>,
-        /// 1–100, default 20.
-        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
-        limit: Query<Option<u32>>,
-        /// `next_cursor` of the previous page.
-        #[oai(validator(max_length = 26))]
-        cursor: Query<Option<String>>,
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
     ) -> Result<Json<NotificationPage>, ApiError> {
         let uid = auth.user_id().to_string();
         let unread_only = unread.0.unwrap_or(false);
-        let limit = limit.0.unwrap_or(20) as usize;
-        let page = self
+        let req = page::request(limit.0, cursor.0);
+        let found = self
             .state
             .store
-            .read(move |txn| {
-                Ok::<_, ApiError>(notify::list(
-                    txn,
-                    &uid,
-                    unread_only,
-                    limit,
-                    cursor.0.as_deref(),
-                )?)
-            })
+            .read(move |txn| Ok::<_, ApiError>(notify::list(txn, &uid, unread_only, &req)?))
             .await?;
         Ok(Json(NotificationPage {
-            items: page.items.into_iter().map(Into::into).collect(),
-            unread_count: page.unread_count,
-            next_cursor: page.next_cursor,
+            unread_count: found.unread_count,
+            page: Page::of(
+                crate::page::Page {
+                    items: found.items,
+                    next_cursor: found.next_cursor,
+                },
+                Into::into,
+            ),
         }))
     }
 
@@ -209,20 +202,22 @@ impl BroadcastsApi {
         Ok(BroadcastCreated::Created(Json(broadcast_view(b, false))))
     }
 
-    /// The newest 100 broadcasts addressed to you, with your read flag.
+    /// Broadcasts addressed to you, newest first, with your read flag.
     #[oai(path = "/broadcasts", method = "get")]
-    async fn list(&self, auth: Auth) -> Result<Json<Vec<BroadcastView>>, ApiError> {
+    async fn list(
+        &self,
+        auth: Auth,
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<BroadcastView>>, ApiError> {
         let uid = auth.user_id().to_string();
+        let req = page::request(limit.0, cursor.0);
         let list = self
             .state
             .store
-            .read(move |txn| Ok::<_, ApiError>(notify::broadcasts_for(txn, &uid, 100)?))
+            .read(move |txn| Ok::<_, ApiError>(notify::broadcasts_for(txn, &uid, &req)?))
             .await?;
-        Ok(Json(
-            list.into_iter()
-                .map(|(b, read)| broadcast_view(b, read))
-                .collect(),
-        ))
+        Ok(Json(Page::of(list, |(b, read)| broadcast_view(b, read))))
     }
 
     /// Mark a broadcast read.

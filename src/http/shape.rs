@@ -20,6 +20,8 @@ struct Route {
 pub struct Shapes {
     components: Map<String, Value>,
     routes: Vec<Route>,
+    /// Each operation's query parameter names.
+    queries: Vec<(String, Vec<String>, Vec<String>)>,
 }
 
 impl Shapes {
@@ -30,9 +32,24 @@ impl Shapes {
             .cloned()
             .unwrap_or_default();
         let mut routes = Vec::new();
+        let mut queries = Vec::new();
         if let Some(paths) = spec["paths"].as_object() {
             for (path, ops) in paths {
                 for (method, op) in ops.as_object().into_iter().flatten() {
+                    let names: Vec<String> = op["parameters"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|p| p["in"] == "query")
+                        .filter_map(|p| p["name"].as_str().map(str::to_string))
+                        .collect();
+                    if !names.is_empty() {
+                        queries.push((
+                            method.to_ascii_uppercase(),
+                            path.split('/').map(str::to_string).collect(),
+                            names,
+                        ));
+                    }
                     // poem-openapi writes `application/json; charset=utf-8`.
                     let json = op["requestBody"]["content"]
                         .as_object()
@@ -48,22 +65,25 @@ impl Shapes {
                 }
             }
         }
-        Self { components, routes }
+        Self {
+            components,
+            routes,
+            queries,
+        }
     }
 
     fn schema_for(&self, method: &str, path: &str) -> Option<&Value> {
-        let parts: Vec<&str> = path.split('/').collect();
         self.routes
             .iter()
-            .find(|r| {
-                r.method == method
-                    && r.segments.len() == parts.len()
-                    && r.segments
-                        .iter()
-                        .zip(&parts)
-                        .all(|(t, p)| t == p || (t.starts_with('{') && t.ends_with('}')))
-            })
+            .find(|r| r.method == method && matches(&r.segments, path))
             .map(|r| &r.schema)
+    }
+
+    /// Whether `name` is a query parameter of the operation at `path`.
+    pub fn is_query_param(&self, method: &str, path: &str, name: &str) -> bool {
+        self.queries.iter().any(|(m, segments, names)| {
+            m == method && matches(segments, path) && names.iter().any(|n| n == name)
+        })
     }
 
     /// The fields of `body` that do not fit the operation's schema.
@@ -183,6 +203,16 @@ impl Shapes {
     }
 }
 
+/// Whether a path fits a route template such as `/api/v1/shops/{id}`.
+fn matches(template: &[String], path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    template.len() == parts.len()
+        && template
+            .iter()
+            .zip(&parts)
+            .all(|(t, p)| t == p || (t.starts_with('{') && t.ends_with('}')))
+}
+
 fn field(name: &str, message: String) -> ProblemField {
     ProblemField {
         field: name.to_string(),
@@ -254,5 +284,18 @@ mod tests {
                 .explain("GET", "/api/v1/x", b"{}")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn knows_each_operations_query_parameters() {
+        let spec = r#"{"paths": {"/api/v1/shops/{id}/orders": {"get": {"parameters": [
+            {"name": "id", "in": "path"}, {"name": "limit", "in": "query"},
+            {"name": "Idempotency-Key", "in": "header"}]}}}}"#;
+        let s = Shapes::new(spec);
+        assert!(s.is_query_param("GET", "/api/v1/shops/01A/orders", "limit"));
+        assert!(!s.is_query_param("GET", "/api/v1/shops/01A/orders", "id"));
+        assert!(!s.is_query_param("GET", "/api/v1/shops/01A/orders", "Idempotency-Key"));
+        assert!(!s.is_query_param("POST", "/api/v1/shops/01A/orders", "limit"));
+        assert!(!s.is_query_param("GET", "/api/v1/shops", "limit"));
     }
 }

@@ -325,7 +325,7 @@ pub struct OutboxPage {
 
 /// The outbox in id (creation) order, optionally one state only.
 pub fn list(txn: &ReadTransaction, q: &OutboxQuery) -> Result<OutboxPage, StoreError> {
-    let limit = if q.limit == 0 { 50 } else { q.limit.min(200) };
+    let limit = crate::page::PageRequest::new(q.limit, None).limit();
     let t = txn.open_table(tables::OUTBOX)?;
     let mut items = Vec::new();
     let mut next_cursor = None;

@@ -16,6 +16,7 @@ use crate::domain::otp;
 use crate::domain::shop::Shop;
 use crate::error::Error;
 use crate::notify::{self, Category, Kind, Note};
+use crate::page::{Dir, Page, PageRequest};
 use crate::store::{StoreError, codec, tables};
 
 fn stamp(t: DateTime<Utc>) -> String {
@@ -81,6 +82,107 @@ fn shop_of(txn: &WriteTransaction, shop_id: &str) -> Result<Shop, Error> {
 }
 
 /// The batch and its shop, if the caller works there (or is an admin).
+/// A page of a shop's batches, newest first, optionally of one status: for
+/// its owner, its runners and admins (anyone else: no such shop).
+pub fn shop_page(
+    txn: &ReadTransaction,
+    shop_id: &str,
+    user_id: &str,
+    is_admin: bool,
+    status: Option<BatchStatus>,
+    page: &PageRequest,
+) -> Result<Page<Batch>, Error> {
+    let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, shop_id)?;
+    let shop = shop
+        .filter(|s| is_admin || s.is_staff(user_id))
+        .ok_or_else(|| Error::NotFound("no such shop".into()))?;
+    let idx = txn.open_multimap_table(tables::SHOP_TO_BATCHES)?;
+    let t = txn.open_table(tables::BATCHES)?;
+    // Batch ids are ULIDs: the index holds them oldest first.
+    let found = idx.get(shop.id.as_str())?.rev().filter_map(|bid| {
+        let bid = match bid {
+            Ok(b) => b.value().to_string(),
+            Err(e) => return Some(Err(Error::from(e))),
+        };
+        if !page.is_after(&bid, Dir::Desc) {
+            return None;
+        }
+        match codec::get::<Batch>(&t, &bid) {
+            Ok(Some(b)) if status.is_none_or(|w| b.status == w) => Some(Ok((bid, b))),
+            Ok(_) => None,
+            Err(e) => Some(Err(Error::from(e))),
+        }
+    });
+    page.take(found, Dir::Desc)
+}
+
+/// A batch and its orders, for the shop's owner, its runners and admins
+/// (anyone else: no such batch).
+pub fn detail(
+    txn: &ReadTransaction,
+    batch_id: &str,
+    user_id: &str,
+    is_admin: bool,
+) -> Result<(Batch, Vec<Order>), Error> {
+    let not_found = || Error::NotFound("no such batch".into());
+    let b: Batch =
+        codec::get(&txn.open_table(tables::BATCHES)?, batch_id)?.ok_or_else(not_found)?;
+    let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, &b.shop_id)?;
+    if !(is_admin || shop.is_some_and(|s| s.is_staff(user_id))) {
+        return Err(not_found());
+    }
+    let t = txn.open_table(tables::ORDERS)?;
+    let mut orders = Vec::new();
+    for oid in txn
+        .open_multimap_table(tables::BATCH_TO_ORDERS)?
+        .get(b.id.as_str())?
+    {
+        if let Some(o) = codec::get::<Order>(&t, oid?.value())? {
+            orders.push(o);
+        }
+    }
+    Ok((b, orders))
+}
+
+/// How many of each shop's newest batches `runs` looks at: a batch to run
+/// is a recent one.
+pub const RUNS_WINDOW: usize = 50;
+
+/// A page of the batches a runner can claim or has claimed (locked or in
+/// transit, unclaimed or theirs) across the shops they work for, newest
+/// first.
+pub fn runs(
+    txn: &ReadTransaction,
+    user_id: &str,
+    page: &PageRequest,
+) -> Result<Page<Batch>, Error> {
+    let mut shops: Vec<String> = Vec::new();
+    for s in txn
+        .open_multimap_table(tables::STAFF_TO_SHOPS)?
+        .get(user_id)?
+    {
+        shops.push(s?.value().to_string());
+    }
+    if let Some(own) = txn.open_table(tables::OWNER_TO_SHOP)?.get(user_id)? {
+        shops.push(own.value().to_string());
+    }
+    let idx = txn.open_multimap_table(tables::SHOP_TO_BATCHES)?;
+    let t = txn.open_table(tables::BATCHES)?;
+    let mut out = Vec::new();
+    for shop in shops {
+        for bid in idx.get(shop.as_str())?.rev().take(RUNS_WINDOW) {
+            if let Some(b) = codec::get::<Batch>(&t, bid?.value())? {
+                let mine_or_free = b.runner_id.as_deref().is_none_or(|r| r == user_id);
+                if matches!(b.status, BatchStatus::Locked | BatchStatus::InTransit) && mine_or_free
+                {
+                    out.push(b);
+                }
+            }
+        }
+    }
+    Ok(page.sort_and_take(out, |b| b.id.clone(), Dir::Desc))
+}
+
 pub fn staff_batch(
     txn: &WriteTransaction,
     batch_id: &str,
@@ -136,65 +238,6 @@ fn tell(
     Ok(())
 }
 
-/// A shop's batches, newest first, at most 200 (its staff and admins; 404
-/// for anyone else).
-pub fn shop_batches(
-    txn: &ReadTransaction,
-    shop_id: &str,
-    user_id: &str,
-    is_admin: bool,
-    status: Option<BatchStatus>,
-) -> Result<Vec<Batch>, Error> {
-    let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, shop_id)?;
-    let shop = shop
-        .filter(|s| is_admin || s.is_staff(user_id))
-        .ok_or_else(|| Error::NotFound("no such shop".into()))?;
-    let idx = txn.open_multimap_table(tables::SHOP_TO_BATCHES)?;
-    let t = txn.open_table(tables::BATCHES)?;
-    let mut out = Vec::new();
-    for bid in idx.get(shop.id.as_str())?.rev() {
-        if let Some(b) = codec::get::<Batch>(&t, bid?.value())?
-            && status.is_none_or(|w| b.status == w)
-        {
-            out.push(b);
-            if out.len() == 200 {
-                break;
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Batches a runner can claim or has claimed, across the shops they work
-/// for (the latest 50 of each shop are looked at).
-pub fn runner_batches(txn: &ReadTransaction, user_id: &str) -> Result<Vec<Batch>, Error> {
-    let mut shops: Vec<String> = Vec::new();
-    for s in txn
-        .open_multimap_table(tables::STAFF_TO_SHOPS)?
-        .get(user_id)?
-    {
-        shops.push(s?.value().to_string());
-    }
-    if let Some(own) = txn.open_table(tables::OWNER_TO_SHOP)?.get(user_id)? {
-        shops.push(own.value().to_string());
-    }
-    let idx = txn.open_multimap_table(tables::SHOP_TO_BATCHES)?;
-    let t = txn.open_table(tables::BATCHES)?;
-    let mut out = Vec::new();
-    for shop in shops {
-        for bid in idx.get(shop.as_str())?.rev().take(50) {
-            if let Some(b) = codec::get::<Batch>(&t, bid?.value())? {
-                let mine_or_free = b.runner_id.as_deref().is_none_or(|r| r == user_id);
-                if matches!(b.status, BatchStatus::Locked | BatchStatus::InTransit) && mine_or_free
-                {
-                    out.push(b);
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// A batch with its orders, for the shop's staff and admins (404 for
 /// anyone else).
 pub struct BatchDetail {
@@ -210,27 +253,7 @@ pub fn batch_detail(
     user_id: &str,
     is_admin: bool,
 ) -> Result<BatchDetail, Error> {
-    let not_found = || Error::NotFound("no such batch".into());
-    let b: Batch =
-        codec::get(&txn.open_table(tables::BATCHES)?, batch_id)?.ok_or_else(not_found)?;
-    let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, &b.shop_id)?;
-    if !(is_admin || shop.is_some_and(|s| s.is_staff(user_id))) {
-        return Err(not_found());
-    }
-    let mut ids = Vec::new();
-    for o in txn
-        .open_multimap_table(tables::BATCH_TO_ORDERS)?
-        .get(b.id.as_str())?
-    {
-        ids.push(o?.value().to_string());
-    }
-    let t = txn.open_table(tables::ORDERS)?;
-    let mut orders = Vec::new();
-    for oid in ids {
-        if let Some(o) = codec::get::<Order>(&t, &oid)? {
-            orders.push(o);
-        }
-    }
+    let (b, orders) = detail(txn, batch_id, user_id, is_admin)?;
     let total = orders
         .iter()
         .filter(|o| o.status.is_open() || o.status == OrderStatus::Completed)

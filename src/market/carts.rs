@@ -10,6 +10,7 @@ use crate::domain::catalog::Product;
 use crate::domain::order::{Line, MAX_QUANTITY, Order, normalize_lines};
 use crate::domain::shop::Shop;
 use crate::error::Error;
+use crate::page::{Dir, Page, PageRequest};
 use crate::store::{StoreError, codec, tables};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -156,16 +157,26 @@ pub fn reorder(
     Ok((o.shop_id, skipped))
 }
 
-pub fn list_for_user(txn: &ReadTransaction, user_id: &str) -> Result<Vec<Cart>, StoreError> {
+/// A page of the user's carts, by shop id.
+pub fn list_for_user(
+    txn: &ReadTransaction,
+    user_id: &str,
+    page: &PageRequest,
+) -> Result<Page<Cart>, StoreError> {
     let prefix = format!("{user_id}/");
+    let start = match &page.after {
+        Some(shop_id) => key(user_id, shop_id),
+        None => prefix.clone(),
+    };
     let table = txn.open_table(tables::CARTS)?;
-    let mut out = Vec::new();
-    for entry in table.range(prefix.as_str()..)? {
-        let (k, v) = entry?;
-        if !k.value().starts_with(&prefix) {
-            break;
-        }
-        out.push(codec::decode(v.value())?);
-    }
-    Ok(out)
+    let found = table
+        .range(start.as_str()..)?
+        .map_while(|entry| match entry {
+            Ok((k, v)) => {
+                let shop_id = k.value().strip_prefix(&prefix)?.to_string();
+                Some(codec::decode::<Cart>(v.value()).map(|c| (shop_id, c)))
+            }
+            Err(e) => Some(Err(StoreError::from(e))),
+        });
+    page.take(found, Dir::Asc)
 }

@@ -12,6 +12,7 @@ use crate::domain::shop::Shop;
 use crate::domain::user::User;
 use crate::error::Error;
 use crate::market::orders::{self, Relation};
+use crate::page::{Dir, Page, PageRequest};
 use crate::store::{StoreError, codec, tables};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,16 +61,16 @@ fn ended_at(o: &Order) -> Option<DateTime<Utc>> {
         .flatten()
 }
 
-/// The thread of an order the caller may see, oldest first, after the
-/// message id `after` if given.
+/// A page of the thread of an order the caller may see, oldest first, after
+/// the message id `after` if given.
 pub fn list(
     txn: &ReadTransaction,
     order_id: &str,
     user_id: &str,
     is_admin: bool,
     after: Option<&str>,
-    limit: usize,
-) -> Result<Vec<Message>, Error> {
+    page: &PageRequest,
+) -> Result<Page<Message>, Error> {
     orders::visible(
         &txn.open_table(tables::ORDERS)?,
         &txn.open_table(tables::SHOPS)?,
@@ -78,11 +79,11 @@ pub fn list(
         is_admin,
     )?;
     let all = thread(&txn.open_table(tables::CHAT_MESSAGES)?, order_id)?;
-    Ok(all
+    let found = all
         .into_iter()
         .filter(|m| after.is_none_or(|a| m.id.as_str() > a))
-        .take(limit)
-        .collect())
+        .map(|m| Ok::<_, Error>((m.id.clone(), m)));
+    page.take(found, Dir::Asc)
 }
 
 /// Posts a message and tells the other side (and the author's other

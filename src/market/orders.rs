@@ -20,6 +20,7 @@ use crate::domain::order::{
 use crate::domain::shop::Shop;
 use crate::domain::{FieldError, money};
 use crate::error::Error;
+use crate::page::{Dir, Page, PageRequest};
 use crate::store::{StoreError, cache, codec, tables};
 
 /// How long an `Idempotency-Key` is remembered.
@@ -548,25 +549,60 @@ pub fn visible(
     Err(not_found())
 }
 
-/// Ids from a multimap index, newest first, after `cursor`, at most `limit`.
-pub fn page(
+/// A page of the orders a multimap index lists under `key`, newest first
+/// (order ids are ULIDs), keeping those `keep` accepts.
+fn index_page(
+    txn: &ReadTransaction,
     index: &impl ReadableMultimapTable<&'static str, &'static str>,
     key: &str,
-    cursor: Option<&str>,
-    limit: usize,
-) -> Result<Vec<String>, StoreError> {
-    let mut ids = Vec::new();
-    for v in index.get(key)?.rev() {
-        let id = v?.value().to_string();
-        if cursor.is_some_and(|c| id.as_str() >= c) {
-            continue;
+    keep: impl Fn(&Order) -> bool,
+    page: &PageRequest,
+) -> Result<Page<Order>, StoreError> {
+    let orders = txn.open_table(tables::ORDERS)?;
+    let found = index.get(key)?.rev().filter_map(|v| {
+        let id = match v {
+            Ok(v) => v.value().to_string(),
+            Err(e) => return Some(Err(StoreError::from(e))),
+        };
+        if !page.is_after(&id, Dir::Desc) {
+            return None;
         }
-        ids.push(id);
-        if ids.len() == limit {
-            break;
+        match codec::get::<Order>(&orders, &id) {
+            Ok(Some(o)) if keep(&o) => Some(Ok((id, o))),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
         }
+    });
+    page.take(found, Dir::Desc)
+}
+
+/// A page of the student's orders, newest first.
+pub fn student_page(
+    txn: &ReadTransaction,
+    user_id: &str,
+    page: &PageRequest,
+) -> Result<Page<Order>, Error> {
+    let index = txn.open_multimap_table(tables::USER_TO_ORDERS)?;
+    Ok(index_page(txn, &index, user_id, |_| true, page)?)
+}
+
+/// A page of a shop's orders, newest first, optionally of one status: for
+/// its owner, its runners and admins (anyone else: no such shop).
+pub fn shop_page(
+    txn: &ReadTransaction,
+    shop_id: &str,
+    user_id: &str,
+    is_admin: bool,
+    status: Option<OrderStatus>,
+    page: &PageRequest,
+) -> Result<Page<Order>, Error> {
+    let shop = super::visible_shop(txn, shop_id, Some(user_id), is_admin)?;
+    if !(is_admin || shop.is_staff(user_id)) {
+        return Err(Error::NotFound("no such shop".into()));
     }
-    Ok(ids)
+    let index = txn.open_multimap_table(tables::SHOP_TO_ORDERS)?;
+    let keep = |o: &Order| status.is_none_or(|s| o.status == s);
+    Ok(index_page(txn, &index, &shop.id, keep, page)?)
 }
 
 pub fn load_many(txn: &ReadTransaction, ids: &[String]) -> Result<Vec<Order>, StoreError> {

@@ -8,6 +8,7 @@ use crate::domain::order::{Order, OrderStatus};
 use crate::domain::shop::Shop;
 use crate::domain::{FieldError, bounded_text};
 use crate::error::Error;
+use crate::page::{Dir, Page, PageRequest};
 use crate::store::{StoreError, codec, tables};
 
 fn review_key(order_id: &str, product_id: &str) -> String {
@@ -71,13 +72,14 @@ pub fn index_value(r: &Review, key: &str) -> String {
     format!("{}/{key}", r.id)
 }
 
-/// Reviews of a product of a shop students can see, newest first, read
-/// through the product's index. `None` when the product is not public.
+/// A page of the reviews of a product of a shop students can see, newest
+/// first, read through the product's index. `None` when the product is not
+/// public.
 pub fn of_product(
     txn: &ReadTransaction,
     product_id: &str,
-    limit: usize,
-) -> Result<Option<Vec<Review>>, StoreError> {
+    page: &PageRequest,
+) -> Result<Option<Page<Review>>, StoreError> {
     let product: Option<Product> = codec::get(&txn.open_table(tables::PRODUCTS)?, product_id)?;
     let Some(product) = product.filter(|p| p.deleted_at.is_none()) else {
         return Ok(None);
@@ -87,24 +89,24 @@ pub fn of_product(
         return Ok(None);
     }
     let reviews = txn.open_table(tables::REVIEWS)?;
-    let mut out = Vec::new();
-    for v in txn
-        .open_multimap_table(tables::PRODUCT_TO_REVIEWS)?
-        .get(product_id)?
-        .rev()
-        .take(limit)
-    {
-        let v = v?;
-        let key = v
-            .value()
-            .split_once('/')
-            .map(|(_, k)| k)
-            .unwrap_or_default();
-        if let Some(r) = codec::get::<Review>(&reviews, key)? {
-            out.push(r);
+    let index = txn.open_multimap_table(tables::PRODUCT_TO_REVIEWS)?;
+    // Index values are "review id/review key"; review ids are ULIDs.
+    let found = index.get(product_id)?.rev().filter_map(|v| {
+        let v = match v {
+            Ok(v) => v.value().to_string(),
+            Err(e) => return Some(Err(StoreError::from(e))),
+        };
+        let (id, key) = v.split_once('/').unwrap_or((v.as_str(), ""));
+        if !page.is_after(id, Dir::Desc) {
+            return None;
         }
-    }
-    Ok(Some(out))
+        match codec::get::<Review>(&reviews, key) {
+            Ok(Some(r)) => Some(Ok((id.to_string(), r))),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
+    });
+    Ok(Some(page.take(found, Dir::Desc)?))
 }
 
 /// Starts watching a sold-out product of a shop the student can see.

@@ -219,7 +219,8 @@ async fn admin_endpoints_refuse_anonymous_and_non_admin_callers() {
     let fee = ok_json(get(&app, &admin, "/api/v1/admin/settings").await).await;
     assert_eq!(fee["platform_fee"], 0);
     let names = |v: Value| -> Vec<String> {
-        v.as_array()
+        v["items"]
+            .as_array()
             .unwrap()
             .iter()
             .map(|e| e["name"].as_str().unwrap().to_string())
@@ -336,21 +337,27 @@ async fn users_are_listed_searched_filtered_and_paged() {
     assert_eq!(seen, listed);
     let p = list("limit=2&q=student").await;
     assert_eq!(p["items"].as_array().unwrap().len(), 2);
-    assert_eq!(p["next_cursor"], ids[1].as_str());
+    // The cursor is opaque: the key of the last user shown, hex-encoded.
+    assert_eq!(p["next_cursor"], hex::encode(ids[1].as_str()));
 
     for bad in [
         "limit=0",
         "limit=201",
         "limit=ten",
         "status=ASLEEP",
-        "cursor=012345678901234567890123456",
+        "cursor=0123456789012345678901234567",
     ] {
         let r = get(&app, &admin, &format!("/api/v1/admin/users?{bad}")).await;
-        assert_problem(r, 400).await;
+        let p = assert_problem(r, 422).await;
+        assert_eq!(
+            p["errors"][0]["field"],
+            bad.split('=').next().unwrap(),
+            "{p}"
+        );
     }
     let long_q = "x".repeat(255);
     let r = get(&app, &admin, &format!("/api/v1/admin/users?q={long_q}")).await;
-    assert_problem(r, 400).await;
+    assert_eq!(assert_problem(r, 422).await["errors"][0]["field"], "q");
     assert_problem(
         get(&app, &admin, &format!("/api/v1/admin/users/{UNKNOWN_ID}")).await,
         404,
@@ -914,13 +921,18 @@ async fn audit_log_records_actions_with_origin_and_filters_and_pages() {
         "limit=201",
         "from=yesterday",
         "to=2024-13-01T00:00:00Z",
-        "cursor=012345678901234567890123456",
+        "cursor=x012345678901234567890123456",
     ] {
-        assert_problem(
+        let p = assert_problem(
             get(&app, &admin, &format!("/api/v1/admin/audit?{bad}")).await,
-            400,
+            422,
         )
         .await;
+        assert_eq!(
+            p["errors"][0]["field"],
+            bad.split('=').next().unwrap(),
+            "{p}"
+        );
     }
     let r = app
         .client()
@@ -962,8 +974,7 @@ async fn buildings_and_categories_are_admin_managed_and_listed_publicly() {
             let public = public.clone();
             async move {
                 let r = app.client().get(app.url(&public)).send().await.unwrap();
-                ok_json(r)
-                    .await
+                ok_json(r).await["items"]
                     .as_array()
                     .unwrap()
                     .iter()

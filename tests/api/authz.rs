@@ -1380,7 +1380,8 @@ async fn fixture(app: &TestApp, operations: &BTreeSet<(String, String)>) -> Fx {
         Some(json!({"name": "spare"})),
     )
     .await["token"]);
-    let student_session = setup_call(app, &student, M::GET, "/me/sessions", None).await[0]["id"]
+    let student_session = setup_call(app, &student, M::GET, "/me/sessions", None).await["items"][0]
+        ["id"]
         .as_str()
         .expect("the student signed in with a browser once")
         .to_string();

@@ -409,16 +409,17 @@ async fn twenty_runners_race_to_claim_and_one_wins() {
         json!({}),
     )
     .await;
-    let runs: Vec<Value> = app
-        .client()
-        .get(app.url("/api/v1/me/runs"))
-        .bearer_auth(&runners[3])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runs: Vec<Value> = crate::helpers::page_items(
+        app.client()
+            .get(app.url("/api/v1/me/runs"))
+            .bearer_auth(&runners[3])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap(),
+    );
     assert_eq!(runs.len(), 1, "a locked batch is claimable");
 
     let mut tasks = Vec::new();

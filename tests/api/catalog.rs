@@ -10,9 +10,15 @@ use uphill::notify::Notification;
 use uphill::store::{StoreError, codec, tables};
 
 use crate::fixtures::user_id;
-use crate::helpers::{TestApp, assert_problem, expect, send, spawn_app};
+use crate::helpers::{TestApp, assert_problem, send, spawn_app, whole_page};
 
 // --- helpers ---
+
+/// Asserts the status and returns the body; a list's answer as the items
+/// of its only page (every list here fits one).
+async fn expect(r: Response, status: u16) -> Value {
+    whole_page(crate::helpers::expect(r, status).await)
+}
 
 async fn get(app: &TestApp, path: &str, token: Option<&str>) -> Response {
     send(app, Method::GET, path, token, None).await
@@ -317,7 +323,7 @@ async fn a_new_shop_becomes_public_after_verification_and_restocks_notify_watche
         .await
         .unwrap();
     assert!(!list.contains("vendor@uni.edu"), "{list}");
-    let list: Value = serde_json::from_str(&list).unwrap();
+    let list = whole_page(serde_json::from_str(&list).unwrap());
     assert_eq!(list.as_array().unwrap().len(), 1);
 
     // Products appear to everyone.
@@ -1037,8 +1043,8 @@ async fn shop_list_filters_by_type_and_building() {
     assert_eq!(in_a, vec![canteen.clone(), stationery.clone()]);
     let in_b = ids(expect(get(&app, &format!("/shops?building={b}"), None).await, 200).await);
     assert_eq!(in_b, vec![canteen.clone()]);
-    assert_problem(get(&app, "/shops?shop_type=BAKERY", None).await, 400).await;
-    assert_problem(get(&app, "/shops?favorites=maybe", None).await, 400).await;
+    assert_problem(get(&app, "/shops?shop_type=BAKERY", None).await, 422).await;
+    assert_problem(get(&app, "/shops?favorites=maybe", None).await, 422).await;
     assert_problem(get(&app, "/shops?favorites=true", None).await, 401).await;
     assert_problem(get(&app, "/shops", Some("uph_notavalidtoken")).await, 401).await;
 }
@@ -1546,7 +1552,7 @@ async fn product_lists_filter_and_deleted_products_are_gone() {
     );
     assert_problem(
         get(&app, &format!("/shops/{id}/products?veg=1x"), None).await,
-        400,
+        422,
     )
     .await;
 
@@ -2149,6 +2155,22 @@ async fn the_cached_catalog_page_changes_with_the_next_write() {
     let chips = create_product(&app, &owner, &id, product_body("Chips", 500, 3)).await;
     let two = expect(get(&app, &page, Some(&student)).await, 200).await;
     assert_eq!(two.as_array().unwrap().len(), 2);
+    // Each page is cached under its own query: a smaller page, and the
+    // page after its cursor, are not the whole list.
+    for _ in 0..2 {
+        let p1 =
+            crate::helpers::expect(get(&app, &format!("{page}?limit=1"), None).await, 200).await;
+        assert_eq!(p1["items"].as_array().unwrap().len(), 1, "{p1}");
+        assert_eq!(p1["items"][0]["id"], tea.as_str());
+        let c = p1["next_cursor"].as_str().unwrap();
+        let p2 = crate::helpers::expect(
+            get(&app, &format!("{page}?limit=1&cursor={c}"), None).await,
+            200,
+        )
+        .await;
+        assert_eq!(p2["items"][0]["id"], chips.as_str());
+        assert!(p2["next_cursor"].is_null(), "{p2}");
+    }
     expect(
         delete(&app, &format!("/products/{chips}"), &owner).await,
         204,

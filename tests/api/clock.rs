@@ -85,12 +85,14 @@ async fn a_jump_past_three_cutoffs_locks_each_batch_exactly_once() {
         student(&app, "jump-a@uni.edu", &m).await,
         student(&app, "jump-b@uni.edu", &m).await,
     ];
-    let slots = get_ok(
-        &app,
-        &students[0].0,
-        &format!("/api/v1/shops/{}/slots", m.shop_id),
-    )
-    .await;
+    let slots = crate::helpers::whole_page(
+        get_ok(
+            &app,
+            &students[0].0,
+            &format!("/api/v1/shops/{}/slots", m.shop_id),
+        )
+        .await,
+    );
     let slot = slots[0]["id"].as_str().unwrap().to_string();
     let first: DateTime<Utc> = slots[0]["next_cutoff_at"]
         .as_str()

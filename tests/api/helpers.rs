@@ -286,6 +286,24 @@ pub async fn expect(r: Response, status: u16) -> Value {
     }
 }
 
+/// The items of a list's only page: asserts the answer is a page
+/// `{items, next_cursor}` with nothing after it. Anything else is returned
+/// as it is.
+pub fn whole_page(v: Value) -> Value {
+    match v.as_object() {
+        Some(o) if o.contains_key("items") && o.contains_key("next_cursor") => {
+            assert!(v["next_cursor"].is_null(), "more than one page: {v}");
+            v["items"].clone()
+        }
+        _ => v,
+    }
+}
+
+/// The items of a list's only page, as a vector.
+pub fn page_items(v: Value) -> Vec<Value> {
+    whole_page(v).as_array().expect("a page's items").clone()
+}
+
 /// GETs `path` with a bearer token, asserts 200 and returns the JSON body.
 pub async fn get_ok(app: &TestApp, token: &str, path: &str) -> Value {
     let r = request(app, Method::GET, path, Some(token), None).await;

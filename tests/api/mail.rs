@@ -357,7 +357,9 @@ async fn admins_discard_mail_and_everyone_else_is_refused() {
             .send()
             .await
             .unwrap();
-        assert_problem(r, 400).await;
+        let p = assert_problem(r, 422).await;
+        let name = q.trim_start_matches('?').split('=').next().unwrap();
+        assert_eq!(p["errors"][0]["field"], name, "{p}");
     }
     let r = c
         .post(app.url(&format!("/api/v1/admin/mail/{}/retry", "A".repeat(27))))

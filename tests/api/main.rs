@@ -17,6 +17,7 @@ mod helpers;
 mod mail;
 mod market;
 mod metrics;
+mod pages;
 mod platform;
 mod search;
 mod shapes;

@@ -499,7 +499,9 @@ async fn checkout_sees_every_shop_slot_and_fee_change_at_once() {
     assert_eq!(placed("k5").await["status"], "NEW");
 
     // Without its only slot (and no direct delivery) the shop has no batch.
-    let slots = get_ok(&app, &m.owner_token, &format!("/api/v1{shop}/slots")).await;
+    let slots = crate::helpers::whole_page(
+        get_ok(&app, &m.owner_token, &format!("/api/v1{shop}/slots")).await,
+    );
     let slot = slots[0]["id"].as_str().unwrap();
     let r = send(
         &app,
@@ -707,14 +709,15 @@ async fn reviews_need_a_completed_order_and_update_ratings_once() {
     assert_problem(review(&token, good).await.unwrap(), 409).await;
     let p = fixtures::product(&app, &m.products[0]).await;
     assert_eq!((p.rating_sum, p.review_count), (4, 1));
-    let list: Vec<Value> = c
-        .get(app.url(&format!("/api/v1/products/{}/reviews", m.products[0])))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Vec<Value> = crate::helpers::page_items(
+        c.get(app.url(&format!("/api/v1/products/{}/reviews", m.products[0])))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap(),
+    );
     assert_eq!(list[0]["comment"], "hot and sweet");
 }
 
@@ -887,15 +890,16 @@ async fn carts_refuse_foreign_deleted_and_malformed_items() {
         .await
         .unwrap();
     assert_problem(r, 404).await;
-    let carts: Vec<Value> = c
-        .get(app.url("/api/v1/cart"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let carts: Vec<Value> = crate::helpers::page_items(
+        c.get(app.url("/api/v1/cart"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap(),
+    );
     assert!(carts.is_empty(), "nothing was stored");
 }
 

@@ -252,7 +252,7 @@ async fn history_serves_rollups_to_admins() {
         .send()
         .await
         .unwrap();
-    assert_problem(r, 400).await;
+    assert_eq!(assert_problem(r, 422).await["errors"][0]["field"], "range");
     let r = c
         .get(app.url("/api/v1/admin/metrics/history"))
         .bearer_auth(&student)

@@ -182,7 +182,7 @@ test("a student orders, sees the OTP live when the vendor locks, and reviews aft
   assert.equal(await page.getByRole("log").getByRole("listitem").count(), 2);
   assert.equal(vendorLoads, 0, "the vendor's page was not reloaded");
   assert.equal(loads, 0, "the order page was not reloaded");
-  const thread = await apiAs(student.ctx, `/api/v1/orders/${page.url().split("/").pop()}/messages`);
+  const thread = (await apiAs(student.ctx, `/api/v1/orders/${page.url().split("/").pop()}/messages`)).items;
   assert.deepEqual(
     thread.map((m) => [m.sender, m.body]),
     [
@@ -248,7 +248,7 @@ test("a student orders, sees the OTP live when the vendor locks, and reviews aft
   assert.equal(orders.items.length, 1);
   assert.equal(orders.items[0].status, "COMPLETED");
   const product = orders.items[0].items[0].product_id;
-  const reviews = await apiAs(student.ctx, `/api/v1/products/${product}/reviews`);
+  const reviews = (await apiAs(student.ctx, `/api/v1/products/${product}/reviews`)).items;
   assert.ok(reviews.some((r) => r.rating === 4 && r.comment === "Crisp and hot after the climb"));
 
   // Quick restock from the products screen.
@@ -294,7 +294,7 @@ test("an admin verifies a new shop", async () => {
 
   await p.reload();
   await p.getByText("Verified", { exact: true }).first().waitFor();
-  const shops = await (await fetch(`${server.base}/api/v1/shops`)).json();
+  const shops = (await (await fetch(`${server.base}/api/v1/shops`)).json()).items;
   assert.ok(shops.some((s) => s.name === "Nila's Notebooks" && s.verification === "VERIFIED"));
   assert.deepEqual(real(admin.errors), [], "admin console errors");
   await owner.ctx.close();
@@ -611,9 +611,9 @@ test("a vendor adds a product photo: preview first, then the server's thumbnail;
     return img && img.complete && img.naturalWidth > 0;
   });
   const id = src.split("/")[2];
-  const shops = await (await fetch(`${server.base}/api/v1/shops`)).json();
+  const shops = (await (await fetch(`${server.base}/api/v1/shops`)).json()).items;
   const canteen = shops.find((s) => s.name === SHOP);
-  const list = await (await fetch(`${server.base}/api/v1/shops/${canteen.id}/products`)).json();
+  const list = (await (await fetch(`${server.base}/api/v1/shops/${canteen.id}/products`)).json()).items;
   const stored = list.find((p) => p.name === product);
   assert.equal(stored.image?.id, id, "the product refers to the upload");
   const thumb = await fetch(`${server.base}${src}`);
@@ -629,7 +629,7 @@ test("a vendor adds a product photo: preview first, then the server's thumbnail;
   assert.match(await alert.innerText(), /^file: is not a JPEG, PNG or WebP image/);
   assert.equal(await page.getByTestId("photo-preview").count(), 0, "the refused file's preview is gone");
   assert.equal(await page.getByTestId("photo-served").getAttribute("src"), src);
-  const again = (await (await fetch(`${server.base}/api/v1/shops/${canteen.id}/products`)).json()).find((p) => p.name === product);
+  const again = (await (await fetch(`${server.base}/api/v1/shops/${canteen.id}/products`)).json()).items.find((p) => p.name === product);
   assert.equal(again.image?.id, id, "the product still has its photo");
 
   // A new product with its photo, found by a student's search within a bounded wait (the index lags writes by < 1 s).
@@ -641,7 +641,7 @@ test("a vendor adds a product photo: preview first, then the server's thumbnail;
   const wrapSrc = await form.getByTestId("photo-served").getAttribute("src");
   await form.getByRole("button", { name: "Add product" }).click();
   await page.getByRole("button", { name: "Edit Paneer Tikka Wrap" }).waitFor();
-  const wrap = (await (await fetch(`${server.base}/api/v1/shops/${canteen.id}/products`)).json()).find((p) => p.name === "Paneer Tikka Wrap");
+  const wrap = (await (await fetch(`${server.base}/api/v1/shops/${canteen.id}/products`)).json()).items.find((p) => p.name === "Paneer Tikka Wrap");
   assert.equal(wrap?.image?.thumb, wrapSrc, "the new product was created with its photo");
 
   // Students see the photos on the shop page and in search.
@@ -841,9 +841,9 @@ test("a vendor invites a runner by email; the runner accepts under Runs", async 
 
   // The owner's list now has her as a runner, and her invitation is gone.
   const shop = await apiAs(vendor.ctx, "/api/v1/me/shop");
-  const staff = await apiAs(vendor.ctx, `/api/v1/shops/${shop.id}/staff`);
+  const staff = (await apiAs(vendor.ctx, `/api/v1/shops/${shop.id}/staff`)).items;
   assert.ok(staff.some((r) => r.email === "asha@uphill.test"), JSON.stringify(staff));
-  const left = await apiAs(vendor.ctx, `/api/v1/shops/${shop.id}/staff/invites`);
+  const left = (await apiAs(vendor.ctx, `/api/v1/shops/${shop.id}/staff/invites`)).items;
   assert.deepEqual(
     left.map((i) => i.email),
     ["nobody-here@uphill.test"],

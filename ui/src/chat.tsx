@@ -3,7 +3,7 @@
 // that something arrived, then the thread is read from the last id the
 // page has, so the view never depends on the event's internal shape.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { api, call, type S } from "./api/client";
+import { allPages, api, call, PAGE_MAX, type S } from "./api/client";
 import { time } from "./format";
 import { subscribe } from "./live";
 import { Button, ErrorBox, Skeleton, useAction } from "./ui";
@@ -32,8 +32,12 @@ export function Chat({ orderId, with: other }: { orderId: string; with: string }
     // One read at a time; a burst of events costs one more read at most.
     const run = async () => {
       try {
-        const q = last.current ? { after: last.current } : {};
-        merge(await call(api.GET("/api/v1/orders/{id}/messages", { params: { path: { id: orderId }, query: q } })));
+        const after = last.current;
+        merge(
+          await allPages((cursor) =>
+            call(api.GET("/api/v1/orders/{id}/messages", { params: { path: { id: orderId }, query: { after, cursor, limit: PAGE_MAX } } })),
+          ),
+        );
         setLoadError(null);
       } catch (e) {
         setLoadError(e instanceof Error ? e.message : String(e));

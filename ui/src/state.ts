@@ -68,9 +68,10 @@ export async function loadSession() {
     refreshShop(),
     refreshUnread(),
     // Runs shows in the menu for whoever carries batches or is invited to.
-    Promise.all([orNull(call(api.GET("/api/v1/me/runs"))), orNull(call(api.GET("/api/v1/me/invitations")))]).then(([runs, invites]) =>
-      set({ runner: (!!runs && runs.length > 0) || (!!invites && invites.length > 0) }),
-    ),
+    Promise.all([
+      orNull(call(api.GET("/api/v1/me/runs", { params: { query: { limit: 1 } } }))),
+      orNull(call(api.GET("/api/v1/me/invitations", { params: { query: { limit: 1 } } }))),
+    ]).then(([runs, invites]) => set({ runner: (!!runs && runs.items.length > 0) || (!!invites && invites.items.length > 0) })),
   ]);
 }
 

@@ -2,7 +2,7 @@
 // labelled fields, and buttons that show they are working.
 import type { ComponentChildren } from "preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
-import { messageOf } from "./api/client";
+import { messageOf, type Page } from "./api/client";
 
 export type Load<T> = { data?: T; error?: string; loading: boolean; reload: () => void };
 
@@ -23,6 +23,61 @@ export function useLoad<T>(fn: () => Promise<T>, deps: unknown[]): Load<T> {
   }, [...deps, n]);
   const reload = useCallback(() => setN((x) => x + 1), []);
   return { ...s, reload };
+}
+
+export type Paged<T> = Load<T[]> & { more: () => void; hasMore: boolean; loadingMore: boolean };
+
+/**
+ * A list read page by page: the first page when `deps` change, the next
+ * one on `more()` (a "Load more" button), from the last page's cursor.
+ */
+export function usePaged<T>(page: (cursor?: string) => Promise<Page<T>>, deps: unknown[]): Paged<T> {
+  const [next, setNext] = useState<string | null>(null);
+  const [extra, setExtra] = useState<T[]>([]);
+  const [loadingMore, setLoadingMore] = useState(false);
+  const [moreError, setMoreError] = useState<string | undefined>(undefined);
+  const first = useLoad(async () => {
+    const p = await page();
+    setExtra([]);
+    setMoreError(undefined);
+    setNext(p.next_cursor ?? null);
+    return p.items;
+  }, deps);
+  const more = useCallback(() => {
+    if (!next || loadingMore) return;
+    setLoadingMore(true);
+    page(next).then(
+      (p) => {
+        setExtra((x) => [...x, ...p.items]);
+        setNext(p.next_cursor ?? null);
+        setLoadingMore(false);
+      },
+      (e) => {
+        setMoreError(messageOf(e));
+        setLoadingMore(false);
+      },
+    );
+  }, [next, loadingMore, ...deps]);
+  return {
+    ...first,
+    data: first.data ? [...first.data, ...extra] : undefined,
+    error: first.error ?? moreError,
+    more,
+    hasMore: !!next,
+    loadingMore,
+  };
+}
+
+/** The "Load more" button under a paged list; nothing on its last page. */
+export function LoadMore({ list, label = "Load more" }: { list: Paged<unknown>; label?: string }) {
+  if (!list.hasMore) return null;
+  return (
+    <div class="load-more">
+      <Button kind="secondary" busy={list.loadingMore} onClick={list.more}>
+        {label}
+      </Button>
+    </div>
+  );
 }
 
 export function Skeleton({ lines = 3 }: { lines?: number }) {

@@ -64,3 +64,26 @@ export function messageOf(e: unknown): string {
   if (e instanceof Offline) return "You are offline; this needs the network.";
   return e instanceof Error ? e.message : String(e);
 }
+
+/** One page of a list: every list that can grow is read this way. */
+export type Page<T> = { items: T[]; next_cursor?: string | null };
+
+/** The most items a page holds (the API's `limit` rule is 1–200). */
+export const PAGE_MAX = 200;
+
+/**
+ * Every item of a list, reading page after page: for pickers and lists
+ * short by nature (buildings, a shop's slots or staff, your invitations).
+ */
+export async function allPages<T>(page: (cursor?: string) => Promise<Page<T>>): Promise<T[]> {
+  const out: T[] = [];
+  let cursor: string | undefined;
+  // A bound, so a server bug cannot loop the tab forever.
+  for (let i = 0; i < 100; i++) {
+    const p = await page(cursor);
+    out.push(...p.items);
+    if (!p.next_cursor) break;
+    cursor = p.next_cursor;
+  }
+  return out;
+}

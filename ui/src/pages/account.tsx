@@ -1,16 +1,19 @@
 // Account: profile, addresses, sign out; and the notifications list.
 import { useEffect, useState } from "preact/hooks";
-import { api, call, type S } from "../api/client";
+import { allPages, api, call, PAGE_MAX, type S } from "../api/client";
 import { when } from "../format";
 import { subscribe } from "../live";
 import { refreshUnread, useSession } from "../state";
-import { Badge, Button, ErrorBox, Field, type Load, Loaded, Page, useAction, useLoad } from "../ui";
+import { Badge, Button, ErrorBox, Field, type Load, Loaded, LoadMore, Page, useAction, useLoad, usePaged } from "../ui";
 
 export function Account() {
   const s = useSession();
   const addresses = useLoad(() => (s.me ? call(api.GET("/api/v1/me/addresses")) : Promise.resolve([])), [s.me?.id]);
-  const buildings = useLoad(() => call(api.GET("/api/v1/buildings")), []);
-  const devices = useLoad(() => (s.me ? call(api.GET("/api/v1/me/sessions")) : Promise.resolve([])), [s.me?.id]);
+  const buildings = useLoad(() => allPages((cursor) => call(api.GET("/api/v1/buildings", { params: { query: { cursor, limit: PAGE_MAX } } }))), []);
+  const devices = useLoad(
+    () => (s.me ? allPages((cursor) => call(api.GET("/api/v1/me/sessions", { params: { query: { cursor, limit: PAGE_MAX } } }))) : Promise.resolve([])),
+    [s.me?.id],
+  );
   const a = useAction();
   if (!s.me)
     return (
@@ -244,8 +247,9 @@ function VerifyNudge() {
 
 export function Notifications() {
   const s = useSession();
-  const list = useLoad(() => call(api.GET("/api/v1/notifications", { params: { query: { limit: 50 } } })), [s.me?.id]);
-  const broadcasts = useLoad(() => call(api.GET("/api/v1/broadcasts")), [s.me?.id]);
+  const list = usePaged((cursor) => call(api.GET("/api/v1/notifications", { params: { query: { cursor } } })), [s.me?.id]);
+  // Only the unread ones show; the newest page holds them.
+  const broadcasts = useLoad(async () => (await call(api.GET("/api/v1/broadcasts"))).items, [s.me?.id]);
   const a = useAction();
   useEffect(
     () =>
@@ -299,12 +303,12 @@ export function Notifications() {
         )}
       </Loaded>
       <Loaded load={list} lines={5}>
-        {(page) =>
-          page.items.length === 0 ? (
+        {(items) =>
+          items.length === 0 ? (
             <p class="empty">Nothing yet.</p>
           ) : (
             <ul class="cards">
-              {page.items.map((n) => (
+              {items.map((n) => (
                 <li key={n.id} class={`card note note-${n.kind.toLowerCase()}${n.read ? "" : " unread"}`}>
                   <strong>{n.title}</strong> {!n.read && <Badge tone="warn">new</Badge>}
                   <p>{n.message}</p>
@@ -321,6 +325,7 @@ export function Notifications() {
           )
         }
       </Loaded>
+      <LoadMore list={list} label="Older notifications" />
     </Page>
   );
 }

@@ -1,11 +1,11 @@
 // Admin screens (loaded on demand).
 import { useRoute } from "preact-iso";
 import { useState } from "preact/hooks";
-import { api, call, type S } from "../api/client";
+import { allPages, api, call, PAGE_MAX, type S } from "../api/client";
 import { label, money, when } from "../format";
 import { get, set } from "../state";
 import { Alerts, Backups, MailOutbox, Metrics } from "./ops";
-import { Badge, Button, ErrorBox, Field, Loaded, Page, Select, statusTone, useAction, useLoad } from "../ui";
+import { Badge, Button, ErrorBox, Field, Loaded, LoadMore, Page, Select, statusTone, useAction, useLoad, usePaged } from "../ui";
 
 const TABS: [string, string][] = [
   ["shops", "Shops to verify"],
@@ -56,7 +56,7 @@ export function AdminHome() {
 
 function ShopsToVerify() {
   const [status, setStatus] = useState<S["VerificationView"]>("PENDING");
-  const shops = useLoad(() => call(api.GET("/api/v1/admin/shops", { params: { query: { verification: status } } })), [status]);
+  const shops = usePaged((cursor) => call(api.GET("/api/v1/admin/shops", { params: { query: { verification: status, cursor } } })), [status]);
   return (
     <>
       <Select
@@ -79,6 +79,7 @@ function ShopsToVerify() {
           )
         }
       </Loaded>
+      <LoadMore list={shops} />
     </>
   );
 }
@@ -126,7 +127,7 @@ function ShopDecision({ s, onDone }: { s: S["AdminShopView"]; onDone: () => void
 
 function Users() {
   const [q, setQ] = useState("");
-  const users = useLoad(() => call(api.GET("/api/v1/admin/users", { params: { query: { q: q || undefined } } })), [q]);
+  const users = usePaged((cursor) => call(api.GET("/api/v1/admin/users", { params: { query: { q: q || undefined, cursor } } })), [q]);
   const a = useAction();
   type Act = "suspend" | "unsuspend" | "ban" | "sign-out" | "make-admin" | "remove-admin";
   const act = (id: string, what: Act) =>
@@ -148,9 +149,9 @@ function Users() {
       <Field label="Search by email or name" name="q" type="search" value={q} onInput={setQ} />
       <ErrorBox error={a.error} />
       <Loaded load={users} lines={6}>
-        {(page) => (
+        {(list) => (
           <ul class="cards">
-            {page.items.map((u) => (
+            {list.map((u) => (
               <li key={u.id} class="card">
                 <p>
                   <strong>{u.name}</strong> · {u.email} <Badge tone={statusTone(u.status)}>{label(u.status)}</Badge> {u.admin && <Badge>admin</Badge>}
@@ -182,12 +183,20 @@ function Users() {
           </ul>
         )}
       </Loaded>
+      <LoadMore list={users} />
     </>
   );
 }
 
 function NamedList({ kind }: { kind: "buildings" | "categories" }) {
-  const list = useLoad(() => call(kind === "buildings" ? api.GET("/api/v1/buildings") : api.GET("/api/v1/categories")), [kind]);
+  const list = useLoad(
+    () =>
+      allPages((cursor) => {
+        const q = { params: { query: { cursor, limit: PAGE_MAX } } };
+        return call(kind === "buildings" ? api.GET("/api/v1/buildings", q) : api.GET("/api/v1/categories", q));
+      }),
+    [kind],
+  );
   const [name, setName] = useState("");
   const a = useAction();
   const add = (e: Event) => {
@@ -291,10 +300,11 @@ function Broadcasts() {
 }
 
 function Audit() {
-  const audit = useLoad(() => call(api.GET("/api/v1/admin/audit")), []);
+  const audit = usePaged((cursor) => call(api.GET("/api/v1/admin/audit", { params: { query: { cursor } } })), []);
   return (
+    <>
     <Loaded load={audit} lines={8}>
-      {(page) => (
+      {(items) => (
         <div class="table-wrap">
           <table class="audit">
             <thead>
@@ -307,7 +317,7 @@ function Audit() {
               </tr>
             </thead>
             <tbody>
-              {page.items.map((e) => (
+              {items.map((e) => (
                 <tr key={e.id}>
                   <td>{when(e.at)}</td>
                   <td>{e.action}</td>
@@ -321,5 +331,7 @@ function Audit() {
         </div>
       )}
     </Loaded>
+    <LoadMore list={audit} />
+    </>
   );
 }

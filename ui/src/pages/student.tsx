@@ -2,7 +2,7 @@
 // timeline and the delivery OTP, reviews.
 import { useLocation, useRoute } from "preact-iso";
 import { useEffect, useState } from "preact/hooks";
-import { api, call, type S } from "../api/client";
+import { allPages, api, call, PAGE_MAX, type S } from "../api/client";
 import { cartOf, carts, onCartChange, setQuantity, clear, type Line } from "../cart";
 import { countdown, label, minutesToClock, money, time, when } from "../format";
 import { Chat } from "../chat";
@@ -10,7 +10,7 @@ import { subscribe } from "../live";
 import { dismiss, flush, mine, onOutboxChange, place } from "../outbox";
 import { get, useSession } from "../state";
 import { NO_FILTERS, SearchResults, useSearch, type Filters } from "../search";
-import { Badge, Button, ErrorBox, Field, Loaded, Page, Select, Skeleton, statusTone, useAction, useLoad } from "../ui";
+import { Badge, Button, ErrorBox, Field, Loaded, LoadMore, Page, Select, Skeleton, statusTone, useAction, useLoad, usePaged } from "../ui";
 
 const SHOP_TYPES: [string, string][] = [
   ["", "All types"],
@@ -48,10 +48,13 @@ export function Shops() {
   const [type, setType] = useState("");
   const [building, setBuilding] = useState("");
   const [favOnly, setFavOnly] = useState(false);
-  const buildings = useLoad(() => call(api.GET("/api/v1/buildings")), []);
-  const favs = useLoad(() => (s.me ? call(api.GET("/api/v1/me/favorites")) : Promise.resolve([])), [s.me?.id]);
-  const shops = useLoad(
-    () =>
+  const buildings = useLoad(() => allPages((cursor) => call(api.GET("/api/v1/buildings", { params: { query: { cursor, limit: PAGE_MAX } } }))), []);
+  const favs = useLoad(
+    () => (s.me ? allPages((cursor) => call(api.GET("/api/v1/me/favorites", { params: { query: { cursor, limit: PAGE_MAX } } }))) : Promise.resolve([])),
+    [s.me?.id],
+  );
+  const shops = usePaged(
+    (cursor) =>
       call(
         api.GET("/api/v1/shops", {
           params: {
@@ -59,6 +62,7 @@ export function Shops() {
               shop_type: (type || undefined) as S["ShopTypeView"] | undefined,
               building: building || undefined,
               favorites: favOnly || undefined,
+              cursor,
             },
           },
         }),
@@ -67,7 +71,10 @@ export function Shops() {
   );
   const [q, setQ] = useState(() => new URLSearchParams(location.search).get("q") ?? "");
   const [sf, setSf] = useState<Filters>(NO_FILTERS);
-  const categories = useLoad(() => (q ? call(api.GET("/api/v1/categories")) : Promise.resolve([])), [!!q]);
+  const categories = useLoad(
+    () => (q ? allPages((cursor) => call(api.GET("/api/v1/categories", { params: { query: { cursor, limit: PAGE_MAX } } }))) : Promise.resolve([])),
+    [!!q],
+  );
   const search = useSearch(q, sf);
   // The query lives in the address, so Back from a result finds it again.
   useEffect(() => {
@@ -190,6 +197,7 @@ export function Shops() {
               )
             }
           </Loaded>
+          <LoadMore list={shops} label="More shops" />
         </>
       )}
     </Page>
@@ -258,8 +266,11 @@ export function ShopPage() {
   const { params } = useRoute();
   const id = params.id;
   const shop = useLoad(() => call(api.GET("/api/v1/shops/{id}", { params: { path: { id } } })), [id]);
-  const products = useLoad(() => call(api.GET("/api/v1/shops/{id}/products", { params: { path: { id } } })), [id]);
-  const slots = useLoad(() => call(api.GET("/api/v1/shops/{id}/slots", { params: { path: { id } } })), [id]);
+  const products = usePaged((cursor) => call(api.GET("/api/v1/shops/{id}/products", { params: { path: { id }, query: { cursor } } })), [id]);
+  const slots = useLoad(
+    () => allPages((cursor) => call(api.GET("/api/v1/shops/{id}/slots", { params: { path: { id }, query: { cursor, limit: PAGE_MAX } } }))),
+    [id],
+  );
   useCartVersion();
   const cart = cartOf(id);
   return (
@@ -302,6 +313,7 @@ export function ShopPage() {
           </ul>
         )}
       </Loaded>
+      <LoadMore list={products} label="More products" />
       {cart && (
         <div class="sticky-bar">
           <a class="btn btn-primary" href={`/checkout/${id}`}>
@@ -321,7 +333,7 @@ export function ProductPage() {
     () => (product.data ? call(api.GET("/api/v1/shops/{id}", { params: { path: { id: product.data.shop_id } } })) : new Promise<never>(() => {})),
     [product.data?.shop_id],
   );
-  const reviews = useLoad(() => call(api.GET("/api/v1/products/{id}/reviews", { params: { path: { id } } })), [id]);
+  const reviews = usePaged((cursor) => call(api.GET("/api/v1/products/{id}/reviews", { params: { path: { id }, query: { cursor } } })), [id]);
   return (
     <Page title={product.data?.name ?? "Product"}>
       <Loaded load={product}>
@@ -360,6 +372,7 @@ export function ProductPage() {
           )
         }
       </Loaded>
+      <LoadMore list={reviews} label="More reviews" />
     </Page>
   );
 }
@@ -405,7 +418,7 @@ export function Cart() {
 }
 
 function AddressForm({ onSaved }: { onSaved: (a: S["AddressView"]) => void }) {
-  const buildings = useLoad(() => call(api.GET("/api/v1/buildings")), []);
+  const buildings = useLoad(() => allPages((cursor) => call(api.GET("/api/v1/buildings", { params: { query: { cursor, limit: PAGE_MAX } } }))), []);
   const [f, setF] = useState({ label: "Room", building_id: "", room: "", notes: "" });
   const a = useAction();
   const submit = (e: Event) => {
@@ -444,7 +457,10 @@ export function Checkout() {
   useCartVersion();
   const cart = cartOf(shopId);
   const shop = useLoad(() => call(api.GET("/api/v1/shops/{id}", { params: { path: { id: shopId } } })), [shopId]);
-  const slots = useLoad(() => call(api.GET("/api/v1/shops/{id}/slots", { params: { path: { id: shopId } } })), [shopId]);
+  const slots = useLoad(
+    () => allPages((cursor) => call(api.GET("/api/v1/shops/{id}/slots", { params: { path: { id: shopId }, query: { cursor, limit: PAGE_MAX } } }))),
+    [shopId],
+  );
   const addresses = useLoad(() => (s.me ? call(api.GET("/api/v1/me/addresses")) : Promise.resolve([])), [s.me?.id]);
   const [addressId, setAddressId] = useState("");
   const [payment, setPayment] = useState<S["PaymentMethodView"]>("CASH");
@@ -596,7 +612,7 @@ function Queued() {
 
 export function Orders() {
   const s = useSession();
-  const orders = useLoad(() => call(api.GET("/api/v1/orders")), [s.me?.id]);
+  const orders = usePaged((cursor) => call(api.GET("/api/v1/orders", { params: { query: { cursor } } })), [s.me?.id]);
   useEffect(() => subscribe((e) => e.type.startsWith("order") && orders.reload()), []);
   useEffect(() => onOutboxChange(() => orders.reload()), []);
   useEffect(() => void flush(), []);
@@ -610,12 +626,12 @@ export function Orders() {
     <Page title="Your orders">
       <Queued />
       <Loaded load={orders} lines={5}>
-        {(page) =>
-          page.items.length === 0 ? (
+        {(list) =>
+          list.length === 0 ? (
             <p class="empty">No orders yet.</p>
           ) : (
             <ul class="cards">
-              {page.items.map((o) => (
+              {list.map((o) => (
                 <li key={o.id} class="card">
                   <a href={`/orders/${o.id}`} class="card-link">
                     <strong>{o.display_id}</strong> <Badge tone={statusTone(o.status)}>{label(o.status)}</Badge>
@@ -629,6 +645,7 @@ export function Orders() {
           )
         }
       </Loaded>
+      <LoadMore list={orders} label="Older orders" />
     </Page>
   );
 }

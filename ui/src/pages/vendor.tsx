@@ -3,12 +3,12 @@
 // reschedule, pick list), products and stock, slots, shop settings.
 import { useRoute } from "preact-iso";
 import { useEffect, useState } from "preact/hooks";
-import { api, call, type S } from "../api/client";
+import { allPages, api, call, PAGE_MAX, type S } from "../api/client";
 import { countdown, label, minutesToClock, money, time, when } from "../format";
 import { Chat } from "../chat";
 import { subscribe } from "../live";
 import { loadSession, refreshShop, useSession } from "../state";
-import { Badge, Button, ErrorBox, Field, Loaded, Page, Select, Skeleton, statusTone, useAction, useLoad } from "../ui";
+import { Badge, Button, ErrorBox, Field, Loaded, LoadMore, Page, Select, Skeleton, statusTone, useAction, useLoad, usePaged } from "../ui";
 
 const ACTIVE: S["BatchStatusView"][] = ["OPEN", "LOCKED", "IN_TRANSIT"];
 const MILESTONES: S["MilestoneView"][] = ["PACKING", "CLIMB_STARTED", "MIDWAY", "ARRIVED"];
@@ -98,7 +98,10 @@ function CreateShop() {
 export function VendorHome() {
   const s = useSession();
   const shop = s.shop;
-  const batches = useLoad(() => (shop ? call(api.GET("/api/v1/shops/{id}/batches", { params: { path: { id: shop.id } } })) : Promise.resolve([])), [shop?.id]);
+  const batches = usePaged(
+    (cursor) => (shop ? call(api.GET("/api/v1/shops/{id}/batches", { params: { path: { id: shop.id }, query: { cursor } } })) : Promise.resolve({ items: [] })),
+    [shop?.id],
+  );
   useEffect(() => subscribe((e) => e.type === "notification" && batches.reload()), []);
   if (!s.me) return <Page title="My shop">Sign in first.</Page>;
   if (!shop) return <CreateShop />;
@@ -436,8 +439,11 @@ function ProductRow({ p, onChange }: { p: S["ProductView"]; onChange: () => void
 
 export function Products() {
   const { shop } = useSession();
-  const products = useLoad(() => (shop ? call(api.GET("/api/v1/shops/{id}/products", { params: { path: { id: shop.id } } })) : Promise.resolve([])), [shop?.id]);
-  const categories = useLoad(() => call(api.GET("/api/v1/categories")), []);
+  const products = usePaged(
+    (cursor) => (shop ? call(api.GET("/api/v1/shops/{id}/products", { params: { path: { id: shop.id }, query: { cursor } } })) : Promise.resolve({ items: [] })),
+    [shop?.id],
+  );
+  const categories = useLoad(() => allPages((cursor) => call(api.GET("/api/v1/categories", { params: { query: { cursor, limit: PAGE_MAX } } }))), []);
   const [f, setF] = useState({ name: "", description: "", price: "", stock: "10", category_id: "", veg: false, image: "" });
   // Bumped after each product is added, so the photo field starts empty again.
   const [round, setRound] = useState(0);
@@ -469,6 +475,7 @@ export function Products() {
           </ul>
         )}
       </Loaded>
+      <LoadMore list={products} label="More products" />
       <h2>New product</h2>
       <form class="card form" onSubmit={create}>
         <Field label="Name" name="p-name" value={f.name} onInput={(v) => setF({ ...f, name: v })} required />
@@ -491,7 +498,7 @@ export function Products() {
 
 export function Slots() {
   const { shop } = useSession();
-  const slots = useLoad(() => (shop ? call(api.GET("/api/v1/shops/{id}/slots", { params: { path: { id: shop.id } } })) : Promise.resolve([])), [shop?.id]);
+  const slots = useLoad(() => (shop ? allPages((cursor) => call(api.GET("/api/v1/shops/{id}/slots", { params: { path: { id: shop.id }, query: { cursor, limit: PAGE_MAX } } }))) : Promise.resolve([])), [shop?.id]);
   const [f, setF] = useState({ label: "", cutoff: "17:00", max_orders: "" });
   const a = useAction();
   if (!shop) return <Skeleton />;
@@ -550,8 +557,8 @@ export function Slots() {
 
 export function ShopSettings() {
   const { shop } = useSession();
-  const staff = useLoad(() => (shop ? call(api.GET("/api/v1/shops/{id}/staff", { params: { path: { id: shop.id } } })) : Promise.resolve([])), [shop?.id]);
-  const invites = useLoad(() => (shop ? call(api.GET("/api/v1/shops/{id}/staff/invites", { params: { path: { id: shop.id } } })) : Promise.resolve([])), [shop?.id]);
+  const staff = useLoad(() => (shop ? allPages((cursor) => call(api.GET("/api/v1/shops/{id}/staff", { params: { path: { id: shop.id }, query: { cursor, limit: PAGE_MAX } } }))) : Promise.resolve([])), [shop?.id]);
+  const invites = useLoad(() => (shop ? allPages((cursor) => call(api.GET("/api/v1/shops/{id}/staff/invites", { params: { path: { id: shop.id }, query: { cursor, limit: PAGE_MAX } } }))) : Promise.resolve([])), [shop?.id]);
   const [invited, setInvited] = useState("");
   const [f, setF] = useState(() => ({
     name: shop?.name ?? "",
@@ -675,7 +682,7 @@ export function ShopSettings() {
 
 /** Invitations to run for a shop: accept (needs a confirmed address) or decline. */
 function Invitations() {
-  const invites = useLoad(() => call(api.GET("/api/v1/me/invitations")), []);
+  const invites = useLoad(() => allPages((cursor) => call(api.GET("/api/v1/me/invitations", { params: { query: { cursor, limit: PAGE_MAX } } }))), []);
   const a = useAction();
   useEffect(() => subscribe((e) => e.type === "notification" && invites.reload()), []);
   const answer = (shopId: string, accept: boolean) =>
@@ -713,7 +720,7 @@ function Invitations() {
 }
 
 export function Runs() {
-  const runs = useLoad(() => call(api.GET("/api/v1/me/runs")), []);
+  const runs = useLoad(() => allPages((cursor) => call(api.GET("/api/v1/me/runs", { params: { query: { cursor, limit: PAGE_MAX } } }))), []);
   useEffect(() => subscribe((e) => e.type === "notification" && runs.reload()), []);
   return (
     <Page title="Runs">
