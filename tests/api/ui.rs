@@ -275,7 +275,10 @@ async fn fees_are_public_and_follow_the_platform_setting() {
         r.json::<Value>().await.unwrap()
     };
     // No sign-in needed: the cart shows it before checkout.
-    assert_eq!(fees().await, json!({"platform_fee": 0, "currency": "INR"}));
+    assert_eq!(
+        fees().await,
+        json!({"platform_fee": 0, "currency": "INR", "timezone": "Asia/Kolkata"})
+    );
 
     let admin = app.admin_bearer("admin@uni.edu").await;
     let r = c
