@@ -753,6 +753,7 @@ async fn every_operation_answers_every_role_as_the_contract_says() {
             false
         })
         .collect();
+    problems.extend(security_mismatches(&document, &live));
     for (m, p, role) in PENDING_FIXES {
         if !table.iter().any(|r| r.method == *m && r.path == *p) {
             problems.push(format!(
@@ -922,6 +923,42 @@ async fn run_case(app: &TestApp, fx: &Fx, row: &Row<'_>, role: Role) -> Option<M
         got,
         detail,
     })
+}
+
+/// What each operation's `security` in the document says, against its row:
+/// only credentials (`[{bearer}, {session}]`): anonymous callers get 401;
+/// credentials or none (`…, {}`, `MaybeAuth`): anonymous callers do not
+/// get 401; none (`[]`): a credential changes nothing, every role gets the
+/// same answer.
+fn security_mismatches(doc: &Value, rows: &[&Row]) -> Vec<String> {
+    let mut out = Vec::new();
+    for row in rows {
+        let path = format!("/api/v1{}", row.path);
+        let security = &doc["paths"][&path][row.method.to_lowercase()]["security"];
+        let Some(alternatives) = security.as_array() else {
+            out.push(format!("{} declares no `security`", row.label()));
+            continue;
+        };
+        let anonymous_ok = alternatives
+            .iter()
+            .any(|a| a.as_object().is_some_and(|a| a.is_empty()));
+        let anonymous = row.want(Role::Anonymous);
+        if alternatives.is_empty() {
+            if row.want.iter().any(|w| *w != anonymous) {
+                out.push(format!(
+                    "{} is documented as taking no credentials (`security: []`), \
+                     but its row answers roles differently",
+                    row.label()
+                ));
+            }
+        } else if anonymous_ok == (anonymous == U) {
+            out.push(format!(
+                "{} documents security {security}, but anonymous callers get {anonymous}",
+                row.label()
+            ));
+        }
+    }
+    out
 }
 
 /// (METHOD, path under /api/v1) of every operation in the document.
