@@ -80,6 +80,7 @@ type Apis = (
     notifications_api::NotificationsApi,
     notifications_api::BroadcastsApi,
     chat_api::ChatApi,
+    events_api::EventsApi,
     ops_api::OpsApi,
     mail_api::MailApi,
     search_api::SearchApi,
@@ -119,6 +120,7 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             chat_api::ChatApi {
                 state: state.clone(),
             },
+            events_api::EventsApi,
             ops_api::OpsApi {
                 state: state.clone(),
             },
@@ -311,7 +313,6 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         )
         .nest("/docs", docs_page(api_service(state.clone())))
         .at("/setup", poem::get(system::setup_page))
-        .at("/api/v1/events", poem::get(events_api::event_stream))
         .at("/files/:id/:variant", poem::get(files_api::serve_file))
         .nest("/assets", ui::assets())
         .nest("/", api)
