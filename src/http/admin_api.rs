@@ -341,7 +341,7 @@ impl AdminApi {
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Admin")]
 impl AdminApi {
     /// List and search users, in id (creation) order.
-    #[oai(path = "/admin/users", method = "get")]
+    #[oai(path = "/admin/users", method = "get", operation_id = "listUsers")]
     async fn list_users(
         &self,
         auth: Auth,
@@ -368,7 +368,7 @@ impl AdminApi {
     }
 
     /// One user.
-    #[oai(path = "/admin/users/:id", method = "get")]
+    #[oai(path = "/admin/users/:id", method = "get", operation_id = "getUser")]
     async fn get_user(
         &self,
         auth: Auth,
@@ -386,7 +386,11 @@ impl AdminApi {
 
     /// Suspend a user: ends their sessions and open event streams; they
     /// cannot sign in or use their API tokens until unsuspended.
-    #[oai(path = "/admin/users/:id/suspend", method = "post")]
+    #[oai(
+        path = "/admin/users/:id/suspend",
+        method = "post",
+        operation_id = "suspendUser"
+    )]
     async fn suspend(
         &self,
         req: &Request,
@@ -399,7 +403,11 @@ impl AdminApi {
     }
 
     /// Lift a suspension.
-    #[oai(path = "/admin/users/:id/unsuspend", method = "post")]
+    #[oai(
+        path = "/admin/users/:id/unsuspend",
+        method = "post",
+        operation_id = "unsuspendUser"
+    )]
     async fn unsuspend(
         &self,
         req: &Request,
@@ -413,7 +421,11 @@ impl AdminApi {
 
     /// Ban a user for good: ends their sessions and open event streams; a
     /// ban cannot be lifted.
-    #[oai(path = "/admin/users/:id/ban", method = "post")]
+    #[oai(
+        path = "/admin/users/:id/ban",
+        method = "post",
+        operation_id = "banUser"
+    )]
     async fn ban(
         &self,
         req: &Request,
@@ -427,7 +439,11 @@ impl AdminApi {
 
     /// End every session of a user and the event streams those opened
     /// (their API tokens keep working).
-    #[oai(path = "/admin/users/:id/sign-out", method = "post")]
+    #[oai(
+        path = "/admin/users/:id/sign-out",
+        method = "post",
+        operation_id = "signOutUser"
+    )]
     async fn sign_out(
         &self,
         req: &Request,
@@ -440,7 +456,11 @@ impl AdminApi {
     }
 
     /// Give an active user admin rights.
-    #[oai(path = "/admin/users/:id/make-admin", method = "post")]
+    #[oai(
+        path = "/admin/users/:id/make-admin",
+        method = "post",
+        operation_id = "grantAdmin"
+    )]
     async fn make_admin(
         &self,
         req: &Request,
@@ -453,7 +473,11 @@ impl AdminApi {
     }
 
     /// Take admin rights away (never from yourself or the last active admin).
-    #[oai(path = "/admin/users/:id/remove-admin", method = "post")]
+    #[oai(
+        path = "/admin/users/:id/remove-admin",
+        method = "post",
+        operation_id = "revokeAdmin"
+    )]
     async fn remove_admin(
         &self,
         req: &Request,
@@ -466,7 +490,7 @@ impl AdminApi {
     }
 
     /// Platform settings.
-    #[oai(path = "/admin/settings", method = "get")]
+    #[oai(path = "/admin/settings", method = "get", operation_id = "getSettings")]
     async fn get_settings(&self, auth: Auth) -> Result<Json<SettingsView>, ApiError> {
         auth.require_admin()?;
         let s = self.state.store.read(admin::read_settings).await?;
@@ -476,7 +500,12 @@ impl AdminApi {
     /// The platform fee checkout adds now, and the campus currency: public,
     /// so a cart can spell out its total before the order is placed (the
     /// order freezes the fee it was placed with).
-    #[oai(path = "/fees", method = "get", tag = "ApiTags::Orders")]
+    #[oai(
+        path = "/fees",
+        method = "get",
+        operation_id = "getFees",
+        tag = "ApiTags::Orders"
+    )]
     async fn fees(&self) -> Result<Json<FeesView>, ApiError> {
         let s = self.state.store.read(admin::read_settings).await?;
         Ok(Json(FeesView {
@@ -487,7 +516,11 @@ impl AdminApi {
     }
 
     /// Change platform settings; applies to orders placed from now on.
-    #[oai(path = "/admin/settings", method = "put")]
+    #[oai(
+        path = "/admin/settings",
+        method = "put",
+        operation_id = "updateSettings"
+    )]
     async fn put_settings(
         &self,
         req: &Request,
@@ -507,7 +540,11 @@ impl AdminApi {
 
     /// The audit log, newest first. It is append-only: nothing here (or
     /// anywhere) changes or deletes an entry.
-    #[oai(path = "/admin/audit", method = "get")]
+    #[oai(
+        path = "/admin/audit",
+        method = "get",
+        operation_id = "listAuditEntries"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn list_audit(
         &self,
@@ -548,7 +585,7 @@ impl AdminApi {
 
     /// Buildings (hostels, blocks) that addresses point to, sorted by name.
     /// No sign-in needed.
-    #[oai(path = "/buildings", method = "get")]
+    #[oai(path = "/buildings", method = "get", operation_id = "listBuildings")]
     async fn list_buildings(
         &self,
         limit: Query<Limit>,
@@ -559,7 +596,11 @@ impl AdminApi {
     }
 
     /// Add a building.
-    #[oai(path = "/admin/buildings", method = "post")]
+    #[oai(
+        path = "/admin/buildings",
+        method = "post",
+        operation_id = "createBuilding"
+    )]
     async fn create_building(
         &self,
         req: &Request,
@@ -571,7 +612,11 @@ impl AdminApi {
     }
 
     /// Rename a building.
-    #[oai(path = "/admin/buildings/:id", method = "patch")]
+    #[oai(
+        path = "/admin/buildings/:id",
+        method = "patch",
+        operation_id = "renameBuilding"
+    )]
     async fn rename_building(
         &self,
         req: &Request,
@@ -587,7 +632,11 @@ impl AdminApi {
 
     /// Remove a building. Addresses that name it keep its id, and orders
     /// keep their address snapshot.
-    #[oai(path = "/admin/buildings/:id", method = "delete")]
+    #[oai(
+        path = "/admin/buildings/:id",
+        method = "delete",
+        operation_id = "deleteBuilding"
+    )]
     async fn delete_building(
         &self,
         req: &Request,
@@ -598,7 +647,7 @@ impl AdminApi {
     }
 
     /// Product categories, sorted by name. No sign-in needed.
-    #[oai(path = "/categories", method = "get")]
+    #[oai(path = "/categories", method = "get", operation_id = "listCategories")]
     async fn list_categories(
         &self,
         limit: Query<Limit>,
@@ -609,7 +658,11 @@ impl AdminApi {
     }
 
     /// Add a category.
-    #[oai(path = "/admin/categories", method = "post")]
+    #[oai(
+        path = "/admin/categories",
+        method = "post",
+        operation_id = "createCategory"
+    )]
     async fn create_category(
         &self,
         req: &Request,
@@ -621,7 +674,11 @@ impl AdminApi {
     }
 
     /// Rename a category.
-    #[oai(path = "/admin/categories/:id", method = "patch")]
+    #[oai(
+        path = "/admin/categories/:id",
+        method = "patch",
+        operation_id = "renameCategory"
+    )]
     async fn rename_category(
         &self,
         req: &Request,
@@ -636,7 +693,11 @@ impl AdminApi {
     }
 
     /// Remove a category. Products that name it keep its id.
-    #[oai(path = "/admin/categories/:id", method = "delete")]
+    #[oai(
+        path = "/admin/categories/:id",
+        method = "delete",
+        operation_id = "deleteCategory"
+    )]
     async fn delete_category(
         &self,
         req: &Request,

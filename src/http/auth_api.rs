@@ -285,7 +285,11 @@ impl AuthApi {
     /// in (`/auth/verify-email/confirm`); a known one is mailed that it has
     /// an account, with a reset link. Throttled per client network and in
     /// total (429 with `Retry-After`).
-    #[oai(path = "/auth/register", method = "post")]
+    #[oai(
+        path = "/auth/register",
+        method = "post",
+        operation_id = "registerAccount"
+    )]
     async fn register(
         &self,
         req: &Request,
@@ -331,7 +335,7 @@ impl AuthApi {
     }
 
     /// Sign in with email and password. Throttled per account and per IP.
-    #[oai(path = "/auth/login", method = "post")]
+    #[oai(path = "/auth/login", method = "post", operation_id = "signIn")]
     async fn login(
         &self,
         req: &Request,
@@ -351,7 +355,7 @@ impl AuthApi {
     }
 
     /// End this session and the event streams it opened.
-    #[oai(path = "/auth/logout", method = "post")]
+    #[oai(path = "/auth/logout", method = "post", operation_id = "signOut")]
     async fn logout(&self, auth: Auth) -> Result<LogoutResponse, ApiError> {
         self.state.auth.logout(&auth.0).await?;
         let mut c = Cookie::new_with_str(SESSION_COOKIE, "");
@@ -363,7 +367,7 @@ impl AuthApi {
     }
 
     /// Create the first admin with the one-time link printed at first start.
-    #[oai(path = "/auth/setup", method = "post")]
+    #[oai(path = "/auth/setup", method = "post", operation_id = "completeSetup")]
     async fn setup(
         &self,
         req: &Request,
@@ -393,7 +397,11 @@ impl AuthApi {
 
     /// Mail yourself a new email-verification link (one a minute at most;
     /// registering already sends one). 409 when already verified.
-    #[oai(path = "/auth/verify-email/request", method = "post")]
+    #[oai(
+        path = "/auth/verify-email/request",
+        method = "post",
+        operation_id = "requestEmailVerification"
+    )]
     async fn verify_email_request(&self, auth: Auth) -> Result<AcceptedResponse, ApiError> {
         self.state.auth.request_verification(auth.user_id()).await?;
         self.state.mail.wake();
@@ -404,7 +412,11 @@ impl AuthApi {
     /// sign in: the session cookie is set. No sign-in needed before; the
     /// token works once (422 after), and a suspended or banned account is
     /// refused (403) without using it up.
-    #[oai(path = "/auth/verify-email/confirm", method = "post")]
+    #[oai(
+        path = "/auth/verify-email/confirm",
+        method = "post",
+        operation_id = "confirmEmailVerification"
+    )]
     async fn verify_email_confirm(
         &self,
         body: Json<EmailTokenRequest>,
@@ -423,7 +435,11 @@ impl AuthApi {
 
     /// Ask for a password-reset link. The answer is 202 whether or not the
     /// address has an account; throttled like login.
-    #[oai(path = "/auth/password-reset/request", method = "post")]
+    #[oai(
+        path = "/auth/password-reset/request",
+        method = "post",
+        operation_id = "requestPasswordReset"
+    )]
     async fn password_reset_request(
         &self,
         req: &Request,
@@ -440,7 +456,11 @@ impl AuthApi {
     /// Set a new password with the token from the mailed link. Ends every
     /// session and revokes every API token of the account, with the event
     /// streams they opened; sign in again afterwards.
-    #[oai(path = "/auth/password-reset/confirm", method = "post")]
+    #[oai(
+        path = "/auth/password-reset/confirm",
+        method = "post",
+        operation_id = "confirmPasswordReset"
+    )]
     async fn password_reset_confirm(
         &self,
         req: &Request,
@@ -455,7 +475,7 @@ impl AuthApi {
     }
 
     /// The signed-in user.
-    #[oai(path = "/me", method = "get")]
+    #[oai(path = "/me", method = "get", operation_id = "getCurrentUser")]
     async fn me(&self, auth: Auth) -> Result<Json<Me>, ApiError> {
         Ok(Json(auth.0.user.into()))
     }
@@ -463,7 +483,11 @@ impl AuthApi {
     /// Change your password, proving the current one. Every other session
     /// ends (with its event streams); this one stays signed in; API tokens
     /// stay. Throttled like sign-in.
-    #[oai(path = "/me/password", method = "post")]
+    #[oai(
+        path = "/me/password",
+        method = "post",
+        operation_id = "changePassword"
+    )]
     async fn change_password(
         &self,
         req: &Request,
@@ -488,7 +512,7 @@ impl AuthApi {
     }
 
     /// Your signed-in devices (browser sessions), newest first.
-    #[oai(path = "/me/sessions", method = "get")]
+    #[oai(path = "/me/sessions", method = "get", operation_id = "listSessions")]
     async fn list_sessions(
         &self,
         auth: Auth,
@@ -516,7 +540,11 @@ impl AuthApi {
     }
 
     /// Sign out one of your devices; the event streams it opened end.
-    #[oai(path = "/me/sessions/:id", method = "delete")]
+    #[oai(
+        path = "/me/sessions/:id",
+        method = "delete",
+        operation_id = "endSession"
+    )]
     async fn end_session(
         &self,
         auth: Auth,
@@ -527,14 +555,14 @@ impl AuthApi {
     }
 
     /// Your personal API tokens (secrets are never shown again).
-    #[oai(path = "/me/tokens", method = "get")]
+    #[oai(path = "/me/tokens", method = "get", operation_id = "listTokens")]
     async fn list_tokens(&self, auth: Auth) -> Result<Json<Vec<TokenView>>, ApiError> {
         let tokens = self.state.auth.list_tokens(auth.user_id()).await?;
         Ok(Json(tokens.into_iter().map(Into::into).collect()))
     }
 
     /// Create a personal API token; its secret is in this response only.
-    #[oai(path = "/me/tokens", method = "post")]
+    #[oai(path = "/me/tokens", method = "post", operation_id = "createToken")]
     async fn create_token(
         &self,
         auth: Auth,
@@ -552,7 +580,11 @@ impl AuthApi {
     }
 
     /// Revoke one of your tokens; event streams it opened end.
-    #[oai(path = "/me/tokens/:id", method = "delete")]
+    #[oai(
+        path = "/me/tokens/:id",
+        method = "delete",
+        operation_id = "revokeToken"
+    )]
     async fn revoke_token(
         &self,
         auth: Auth,

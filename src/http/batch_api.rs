@@ -146,7 +146,11 @@ pub enum DeliverResponse {
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Orders")]
 impl BatchApi {
     /// A shop's batches, newest first (its staff and admins).
-    #[oai(path = "/shops/:id/batches", method = "get")]
+    #[oai(
+        path = "/shops/:id/batches",
+        method = "get",
+        operation_id = "listShopBatches"
+    )]
     async fn shop_batches(
         &self,
         auth: Auth,
@@ -168,7 +172,7 @@ impl BatchApi {
 
     /// Batches a runner can claim or has claimed, across the shops they
     /// work for (among each shop's 50 newest), newest first.
-    #[oai(path = "/me/runs", method = "get")]
+    #[oai(path = "/me/runs", method = "get", operation_id = "listMyRuns")]
     async fn my_runs(
         &self,
         auth: Auth,
@@ -187,7 +191,7 @@ impl BatchApi {
 
     /// A batch with its orders (no OTPs): the batch's fields, then
     /// `orders` and `total`.
-    #[oai(path = "/batches/:id", method = "get")]
+    #[oai(path = "/batches/:id", method = "get", operation_id = "getBatch")]
     async fn get_batch(
         &self,
         auth: Auth,
@@ -203,7 +207,11 @@ impl BatchApi {
     }
 
     /// Lock the batch now ("go now"), before its cutoff. The shop's owner or an admin.
-    #[oai(path = "/batches/:id/lock", method = "post")]
+    #[oai(
+        path = "/batches/:id/lock",
+        method = "post",
+        operation_id = "lockBatch"
+    )]
     async fn lock(
         &self,
         auth: Auth,
@@ -221,7 +229,11 @@ impl BatchApi {
     }
 
     /// Claim a locked batch to carry it (first claim wins; others get 409).
-    #[oai(path = "/batches/:id/claim", method = "post")]
+    #[oai(
+        path = "/batches/:id/claim",
+        method = "post",
+        operation_id = "claimBatch"
+    )]
     async fn claim(
         &self,
         auth: Auth,
@@ -237,7 +249,11 @@ impl BatchApi {
     }
 
     /// Start the climb: the batch is `IN_TRANSIT`, its orders `OUT_FOR_DELIVERY`.
-    #[oai(path = "/batches/:id/dispatch", method = "post")]
+    #[oai(
+        path = "/batches/:id/dispatch",
+        method = "post",
+        operation_id = "dispatchBatch"
+    )]
     async fn dispatch(
         &self,
         auth: Auth,
@@ -253,7 +269,11 @@ impl BatchApi {
     }
 
     /// Move the batch to the next milestone; every student of the batch hears it.
-    #[oai(path = "/batches/:id/milestone", method = "post")]
+    #[oai(
+        path = "/batches/:id/milestone",
+        method = "post",
+        operation_id = "advanceBatchMilestone"
+    )]
     async fn milestone(
         &self,
         auth: Auth,
@@ -275,7 +295,11 @@ impl BatchApi {
     /// the last wrong try locks the order: 423, settled by an admin.
     /// Runners deliver only on batches they claimed; rate-limited per
     /// staff member (429).
-    #[oai(path = "/orders/:id/deliver", method = "post")]
+    #[oai(
+        path = "/orders/:id/deliver",
+        method = "post",
+        operation_id = "deliverOrder"
+    )]
     async fn deliver(
         &self,
         req: &Request,
@@ -318,7 +342,11 @@ impl BatchApi {
     /// A fresh OTP, made while standing with the student. The tries already
     /// used stay used. The shop's owner may do this twice per order; then
     /// only an admin, with a reason (audited). Runners never.
-    #[oai(path = "/orders/:id/otp", method = "post")]
+    #[oai(
+        path = "/orders/:id/otp",
+        method = "post",
+        operation_id = "regenerateOrderOtp"
+    )]
     async fn regenerate_otp(
         &self,
         req: &Request,
@@ -354,7 +382,7 @@ impl BatchApi {
     }
 
     /// Mark an order's delivery as failed, with a reason.
-    #[oai(path = "/orders/:id/fail", method = "post")]
+    #[oai(path = "/orders/:id/fail", method = "post", operation_id = "failOrder")]
     async fn fail(
         &self,
         auth: Auth,
@@ -372,7 +400,11 @@ impl BatchApi {
     }
 
     /// Move an order into the shop's next open batch.
-    #[oai(path = "/orders/:id/reschedule", method = "post")]
+    #[oai(
+        path = "/orders/:id/reschedule",
+        method = "post",
+        operation_id = "rescheduleOrder"
+    )]
     async fn reschedule(
         &self,
         auth: Auth,
@@ -389,7 +421,11 @@ impl BatchApi {
     }
 
     /// Accept a direct-delivery order: its OTP is made and it is on its way.
-    #[oai(path = "/orders/:id/accept", method = "post")]
+    #[oai(
+        path = "/orders/:id/accept",
+        method = "post",
+        operation_id = "acceptOrder"
+    )]
     async fn accept(
         &self,
         auth: Auth,

@@ -746,7 +746,7 @@ impl CatalogApi {
 impl CatalogApi {
     /// Open your shop (one per user). It stays hidden from students until
     /// an admin verifies it.
-    #[oai(path = "/shops", method = "post")]
+    #[oai(path = "/shops", method = "post", operation_id = "createShop")]
     async fn create_shop(
         &self,
         req: &Request,
@@ -764,7 +764,7 @@ impl CatalogApi {
     }
 
     /// Verified, active shops. `favorites=true` (signed in) lists only yours.
-    #[oai(path = "/shops", method = "get")]
+    #[oai(path = "/shops", method = "get", operation_id = "listShops")]
     async fn list_shops(
         &self,
         auth: MaybeAuth,
@@ -801,7 +801,7 @@ impl CatalogApi {
 
     /// One shop. A shop students cannot see yet is shown to its owner,
     /// runners and admins only.
-    #[oai(path = "/shops/:id", method = "get")]
+    #[oai(path = "/shops/:id", method = "get", operation_id = "getShop")]
     async fn get_shop(
         &self,
         auth: MaybeAuth,
@@ -812,14 +812,14 @@ impl CatalogApi {
     }
 
     /// Your own shop, with its verification status and note.
-    #[oai(path = "/me/shop", method = "get")]
+    #[oai(path = "/me/shop", method = "get", operation_id = "getMyShop")]
     async fn my_shop(&self, auth: Auth) -> Result<Json<ShopView>, ApiError> {
         let shop = catalog::my_shop(&self.state.store, auth.user_id().to_string()).await?;
         Ok(Json(ShopView::new(shop, true)))
     }
 
     /// Change a shop (owner or admin); only the fields sent change.
-    #[oai(path = "/shops/:id", method = "patch")]
+    #[oai(path = "/shops/:id", method = "patch", operation_id = "updateShop")]
     async fn update_shop(
         &self,
         req: &Request,
@@ -840,7 +840,7 @@ impl CatalogApi {
 
     /// Delete a shop (owner or admin). Refused while any of its orders is
     /// unfinished; its orders keep their history.
-    #[oai(path = "/shops/:id", method = "delete")]
+    #[oai(path = "/shops/:id", method = "delete", operation_id = "deleteShop")]
     async fn delete_shop(
         &self,
         req: &Request,
@@ -859,7 +859,11 @@ impl CatalogApi {
 
     /// Submit your shop for verification, or resubmit it after an admin
     /// asked for changes.
-    #[oai(path = "/shops/:id/verification", method = "post")]
+    #[oai(
+        path = "/shops/:id/verification",
+        method = "post",
+        operation_id = "submitShopVerification"
+    )]
     async fn submit_verification(
         &self,
         req: &Request,
@@ -878,7 +882,12 @@ impl CatalogApi {
 
     /// Shops by verification status (e.g. `PENDING`, the queue), oldest
     /// change first, with their owners.
-    #[oai(path = "/admin/shops", method = "get", tag = "ApiTags::Admin")]
+    #[oai(
+        path = "/admin/shops",
+        method = "get",
+        operation_id = "listShopsForReview",
+        tag = "ApiTags::Admin"
+    )]
     async fn admin_list_shops(
         &self,
         auth: Auth,
@@ -907,6 +916,7 @@ impl CatalogApi {
     #[oai(
         path = "/admin/shops/:id/decision",
         method = "post",
+        operation_id = "decideShopVerification",
         tag = "ApiTags::Admin"
     )]
     async fn decide(
@@ -930,7 +940,11 @@ impl CatalogApi {
     }
 
     /// The shop's runners (owner or admin).
-    #[oai(path = "/shops/:id/staff", method = "get")]
+    #[oai(
+        path = "/shops/:id/staff",
+        method = "get",
+        operation_id = "listShopStaff"
+    )]
     async fn list_staff(
         &self,
         auth: Auth,
@@ -950,7 +964,11 @@ impl CatalogApi {
 
     /// Invite a runner by email (owner of a verified shop). The answer is
     /// the same whether or not the address has an account.
-    #[oai(path = "/shops/:id/staff", method = "post")]
+    #[oai(
+        path = "/shops/:id/staff",
+        method = "post",
+        operation_id = "addShopStaff"
+    )]
     async fn add_staff(
         &self,
         req: &Request,
@@ -970,7 +988,11 @@ impl CatalogApi {
     }
 
     /// The shop's pending runner invitations (owner or admin).
-    #[oai(path = "/shops/:id/staff/invites", method = "get")]
+    #[oai(
+        path = "/shops/:id/staff/invites",
+        method = "get",
+        operation_id = "listShopInvites"
+    )]
     async fn list_invites(
         &self,
         auth: Auth,
@@ -989,7 +1011,11 @@ impl CatalogApi {
     }
 
     /// Invitations to run for a shop, sent to the caller's address.
-    #[oai(path = "/me/invitations", method = "get")]
+    #[oai(
+        path = "/me/invitations",
+        method = "get",
+        operation_id = "listMyInvitations"
+    )]
     async fn my_invitations(
         &self,
         auth: Auth,
@@ -1011,7 +1037,11 @@ impl CatalogApi {
 
     /// Accept an invitation: the caller becomes one of the shop's runners
     /// (needs a confirmed email address).
-    #[oai(path = "/me/invitations/:shop_id/accept", method = "post")]
+    #[oai(
+        path = "/me/invitations/:shop_id/accept",
+        method = "post",
+        operation_id = "acceptInvitation"
+    )]
     async fn accept_invitation(
         &self,
         req: &Request,
@@ -1022,7 +1052,11 @@ impl CatalogApi {
     }
 
     /// Decline an invitation.
-    #[oai(path = "/me/invitations/:shop_id", method = "delete")]
+    #[oai(
+        path = "/me/invitations/:shop_id",
+        method = "delete",
+        operation_id = "declineInvitation"
+    )]
     async fn decline_invitation(
         &self,
         req: &Request,
@@ -1033,7 +1067,11 @@ impl CatalogApi {
     }
 
     /// Remove a runner (owner only).
-    #[oai(path = "/shops/:id/staff/:user_id", method = "delete")]
+    #[oai(
+        path = "/shops/:id/staff/:user_id",
+        method = "delete",
+        operation_id = "removeShopStaff"
+    )]
     async fn remove_staff(
         &self,
         req: &Request,
@@ -1053,7 +1091,11 @@ impl CatalogApi {
     }
 
     /// Add a product (owner only).
-    #[oai(path = "/shops/:id/products", method = "post")]
+    #[oai(
+        path = "/shops/:id/products",
+        method = "post",
+        operation_id = "createProduct"
+    )]
     async fn create_product(
         &self,
         auth: Auth,
@@ -1066,7 +1108,11 @@ impl CatalogApi {
     }
 
     /// A shop's products, in the order they were added.
-    #[oai(path = "/shops/:id/products", method = "get")]
+    #[oai(
+        path = "/shops/:id/products",
+        method = "get",
+        operation_id = "listShopProducts"
+    )]
     #[allow(clippy::too_many_arguments)]
     async fn list_products(
         &self,
@@ -1113,7 +1159,7 @@ impl CatalogApi {
     }
 
     /// One product.
-    #[oai(path = "/products/:id", method = "get")]
+    #[oai(path = "/products/:id", method = "get", operation_id = "getProduct")]
     async fn get_product(
         &self,
         auth: MaybeAuth,
@@ -1124,7 +1170,11 @@ impl CatalogApi {
     }
 
     /// Change a product (owner only); only the fields sent change.
-    #[oai(path = "/products/:id", method = "patch")]
+    #[oai(
+        path = "/products/:id",
+        method = "patch",
+        operation_id = "updateProduct"
+    )]
     async fn update_product(
         &self,
         auth: Auth,
@@ -1138,7 +1188,11 @@ impl CatalogApi {
 
     /// Delete a product (owner, or an admin moderating). Orders keep their
     /// snapshots.
-    #[oai(path = "/products/:id", method = "delete")]
+    #[oai(
+        path = "/products/:id",
+        method = "delete",
+        operation_id = "deleteProduct"
+    )]
     async fn delete_product(
         &self,
         req: &Request,
@@ -1156,7 +1210,11 @@ impl CatalogApi {
     }
 
     /// A shop's batch slots; students see the active ones.
-    #[oai(path = "/shops/:id/slots", method = "get")]
+    #[oai(
+        path = "/shops/:id/slots",
+        method = "get",
+        operation_id = "listShopSlots"
+    )]
     async fn list_slots(
         &self,
         auth: MaybeAuth,
@@ -1176,7 +1234,11 @@ impl CatalogApi {
     }
 
     /// Add a batch slot (owner only).
-    #[oai(path = "/shops/:id/slots", method = "post")]
+    #[oai(
+        path = "/shops/:id/slots",
+        method = "post",
+        operation_id = "createSlot"
+    )]
     async fn create_slot(
         &self,
         auth: Auth,
@@ -1188,7 +1250,7 @@ impl CatalogApi {
     }
 
     /// Change a slot (owner only). Batches already made keep their cutoff.
-    #[oai(path = "/slots/:id", method = "patch")]
+    #[oai(path = "/slots/:id", method = "patch", operation_id = "updateSlot")]
     async fn update_slot(
         &self,
         auth: Auth,
@@ -1200,7 +1262,7 @@ impl CatalogApi {
     }
 
     /// Delete a slot (owner only). Batches already made are unaffected.
-    #[oai(path = "/slots/:id", method = "delete")]
+    #[oai(path = "/slots/:id", method = "delete", operation_id = "deleteSlot")]
     async fn delete_slot(
         &self,
         auth: Auth,
@@ -1211,7 +1273,7 @@ impl CatalogApi {
     }
 
     /// Your favourite shops that students can currently see.
-    #[oai(path = "/me/favorites", method = "get")]
+    #[oai(path = "/me/favorites", method = "get", operation_id = "listFavorites")]
     async fn list_favorites(
         &self,
         auth: Auth,
@@ -1231,7 +1293,11 @@ impl CatalogApi {
     }
 
     /// Favourite a shop.
-    #[oai(path = "/me/favorites/:shop_id", method = "put")]
+    #[oai(
+        path = "/me/favorites/:shop_id",
+        method = "put",
+        operation_id = "addFavorite"
+    )]
     async fn add_favorite(
         &self,
         auth: Auth,
@@ -1242,7 +1308,11 @@ impl CatalogApi {
     }
 
     /// Stop favouriting a shop.
-    #[oai(path = "/me/favorites/:shop_id", method = "delete")]
+    #[oai(
+        path = "/me/favorites/:shop_id",
+        method = "delete",
+        operation_id = "removeFavorite"
+    )]
     async fn remove_favorite(
         &self,
         auth: Auth,
@@ -1253,7 +1323,11 @@ impl CatalogApi {
     }
 
     /// Post an announcement (owner only).
-    #[oai(path = "/shops/:id/announcements", method = "post")]
+    #[oai(
+        path = "/shops/:id/announcements",
+        method = "post",
+        operation_id = "createAnnouncement"
+    )]
     async fn create_announcement(
         &self,
         auth: Auth,
@@ -1277,7 +1351,11 @@ impl CatalogApi {
     }
 
     /// A shop's current announcements, newest first.
-    #[oai(path = "/shops/:id/announcements", method = "get")]
+    #[oai(
+        path = "/shops/:id/announcements",
+        method = "get",
+        operation_id = "listShopAnnouncements"
+    )]
     async fn list_announcements(
         &self,
         auth: MaybeAuth,
@@ -1296,7 +1374,11 @@ impl CatalogApi {
     }
 
     /// Delete an announcement (owner, or an admin moderating).
-    #[oai(path = "/announcements/:id", method = "delete")]
+    #[oai(
+        path = "/announcements/:id",
+        method = "delete",
+        operation_id = "deleteAnnouncement"
+    )]
     async fn delete_announcement(
         &self,
         req: &Request,

@@ -65,7 +65,11 @@ enum MessageCreated {
 impl ChatApi {
     /// An order's chat thread, oldest first. Readable by the order's student,
     /// the shop's staff and admins; anyone else gets 404.
-    #[oai(path = "/orders/:id/messages", method = "get")]
+    #[oai(
+        path = "/orders/:id/messages",
+        method = "get",
+        operation_id = "listOrderMessages"
+    )]
     async fn list_messages(
         &self,
         auth: Auth,
@@ -92,7 +96,11 @@ impl ChatApi {
     /// shop's staff). At most 10 messages a minute per author (429 with
     /// Retry-After), 500 per thread; the thread closes 3 days after the order
     /// ends (409). Both sides get a `chat.message` event.
-    #[oai(path = "/orders/:id/messages", method = "post")]
+    #[oai(
+        path = "/orders/:id/messages",
+        method = "post",
+        operation_id = "postOrderMessage"
+    )]
     async fn post_message(
         &self,
         auth: Auth,

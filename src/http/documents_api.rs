@@ -73,7 +73,11 @@ impl DocumentsApi {
     /// by building and room, with a tick box each and the batch totals
     /// (cash to collect, UPI). Never shows OTPs. The shop's owner, its
     /// runners and admins; 404 for anyone else.
-    #[oai(path = "/batches/:id/picklist.pdf", method = "get")]
+    #[oai(
+        path = "/batches/:id/picklist.pdf",
+        method = "get",
+        operation_id = "getBatchPickList"
+    )]
     async fn pick_list(
         &self,
         auth: Auth,
@@ -97,7 +101,11 @@ impl DocumentsApi {
 
     /// The order's receipt as a PDF (no OTP). The ordering student, the
     /// shop's staff and admins; 404 for anyone else.
-    #[oai(path = "/orders/:id/receipt.pdf", method = "get")]
+    #[oai(
+        path = "/orders/:id/receipt.pdf",
+        method = "get",
+        operation_id = "getOrderReceipt"
+    )]
     async fn receipt(
         &self,
         auth: Auth,

@@ -117,7 +117,11 @@ impl EarningsApi {
     /// the day they were delivered, with gross, cash and UPI, delivery fees
     /// and the platform fee owed, in total and per day. The shop's owner and
     /// admins; runners get 403.
-    #[oai(path = "/shops/:id/earnings", method = "get")]
+    #[oai(
+        path = "/shops/:id/earnings",
+        method = "get",
+        operation_id = "getShopEarnings"
+    )]
     async fn earnings(
         &self,
         auth: Auth,
@@ -159,7 +163,11 @@ impl EarningsApi {
     /// units, payment method and status, notes. Cells that a spreadsheet
     /// would run as a formula are prefixed with `'`. The shop's owner and
     /// admins; runners get 403.
-    #[oai(path = "/shops/:id/orders.csv", method = "get")]
+    #[oai(
+        path = "/shops/:id/orders.csv",
+        method = "get",
+        operation_id = "exportShopOrders"
+    )]
     async fn orders_csv(
         &self,
         auth: Auth,

@@ -297,7 +297,7 @@ impl FilesApi {
     /// 429 with `Retry-After` past either. The same bytes again are answered
     /// from their hash (200), without decoding. 413 over the size limit;
     /// 422 for content that is not a usable image.
-    #[oai(path = "/uploads", method = "post")]
+    #[oai(path = "/uploads", method = "post", operation_id = "uploadImage")]
     async fn upload(&self, auth: Auth, body: UploadBody) -> Result<UploadResponse, ApiError> {
         let user = auth.user_id().to_string();
         let state = &self.state;

@@ -124,7 +124,7 @@ pub struct AlertsView {
 impl MailApi {
     /// The mail outbox: queued and dead-lettered mail, oldest first, with
     /// the state of the SMTP connection.
-    #[oai(path = "/admin/mail", method = "get")]
+    #[oai(path = "/admin/mail", method = "get", operation_id = "listMailOutbox")]
     async fn list_outbox(
         &self,
         auth: Auth,
@@ -164,7 +164,11 @@ impl MailApi {
     }
 
     /// Put a dead-lettered mail back in the queue with a fresh set of tries.
-    #[oai(path = "/admin/mail/:id/retry", method = "post")]
+    #[oai(
+        path = "/admin/mail/:id/retry",
+        method = "post",
+        operation_id = "retryMail"
+    )]
     async fn retry_mail(
         &self,
         req: &Request,
@@ -183,7 +187,11 @@ impl MailApi {
     }
 
     /// Remove a mail (queued or dead) from the outbox for good.
-    #[oai(path = "/admin/mail/:id", method = "delete")]
+    #[oai(
+        path = "/admin/mail/:id",
+        method = "delete",
+        operation_id = "discardMail"
+    )]
     async fn discard_mail(
         &self,
         req: &Request,
@@ -200,7 +208,7 @@ impl MailApi {
     }
 
     /// Active alerts (the admin banner) and recent incidents.
-    #[oai(path = "/admin/alerts", method = "get")]
+    #[oai(path = "/admin/alerts", method = "get", operation_id = "getAlerts")]
     async fn alerts(&self, auth: Auth) -> Result<Json<AlertsView>, ApiError> {
         auth.require_admin()?;
         let (active, recent) = self

@@ -414,7 +414,7 @@ fn required_text(
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Orders")]
 impl MarketApi {
     /// Your delivery addresses.
-    #[oai(path = "/me/addresses", method = "get")]
+    #[oai(path = "/me/addresses", method = "get", operation_id = "listAddresses")]
     async fn list_addresses(&self, auth: Auth) -> Result<Json<Vec<AddressView>>, ApiError> {
         let uid = auth.user_id().to_string();
         let list = self
@@ -426,7 +426,11 @@ impl MarketApi {
     }
 
     /// Add an address (at most 20). The first one becomes the default.
-    #[oai(path = "/me/addresses", method = "post")]
+    #[oai(
+        path = "/me/addresses",
+        method = "post",
+        operation_id = "createAddress"
+    )]
     async fn create_address(
         &self,
         auth: Auth,
@@ -443,7 +447,11 @@ impl MarketApi {
     }
 
     /// Change an address. Orders already placed keep their snapshot.
-    #[oai(path = "/me/addresses/:id", method = "patch")]
+    #[oai(
+        path = "/me/addresses/:id",
+        method = "patch",
+        operation_id = "updateAddress"
+    )]
     async fn update_address(
         &self,
         auth: Auth,
@@ -461,7 +469,11 @@ impl MarketApi {
     }
 
     /// Delete an address.
-    #[oai(path = "/me/addresses/:id", method = "delete")]
+    #[oai(
+        path = "/me/addresses/:id",
+        method = "delete",
+        operation_id = "deleteAddress"
+    )]
     async fn delete_address(
         &self,
         auth: Auth,
@@ -476,7 +488,7 @@ impl MarketApi {
     }
 
     /// Your non-empty carts, one per shop, by shop id.
-    #[oai(path = "/cart", method = "get")]
+    #[oai(path = "/cart", method = "get", operation_id = "listCarts")]
     async fn list_carts(
         &self,
         auth: Auth,
@@ -497,7 +509,7 @@ impl MarketApi {
     }
 
     /// Your cart at a shop, with current prices and availability.
-    #[oai(path = "/cart/:shop_id", method = "get")]
+    #[oai(path = "/cart/:shop_id", method = "get", operation_id = "getCart")]
     async fn get_cart(
         &self,
         auth: Auth,
@@ -518,7 +530,7 @@ impl MarketApi {
     }
 
     /// Replace your cart at a shop. Deleted or other shops' products are refused.
-    #[oai(path = "/cart/:shop_id", method = "put")]
+    #[oai(path = "/cart/:shop_id", method = "put", operation_id = "replaceCart")]
     async fn put_cart(
         &self,
         auth: Auth,
@@ -539,7 +551,7 @@ impl MarketApi {
     }
 
     /// Empty your cart at a shop.
-    #[oai(path = "/cart/:shop_id", method = "delete")]
+    #[oai(path = "/cart/:shop_id", method = "delete", operation_id = "emptyCart")]
     async fn delete_cart(
         &self,
         auth: Auth,
@@ -558,7 +570,7 @@ impl MarketApi {
     /// original order for 24 h, a different body is refused (422). A shortage
     /// is a 409 naming the short items; nothing is reserved. An account
     /// whose email is not confirmed yet is refused (403).
-    #[oai(path = "/orders", method = "post")]
+    #[oai(path = "/orders", method = "post", operation_id = "createOrder")]
     async fn checkout(
         &self,
         auth: Auth,
@@ -634,7 +646,7 @@ impl MarketApi {
     }
 
     /// Your orders, newest first.
-    #[oai(path = "/orders", method = "get")]
+    #[oai(path = "/orders", method = "get", operation_id = "listOrders")]
     async fn my_orders(
         &self,
         auth: Auth,
@@ -653,7 +665,7 @@ impl MarketApi {
 
     /// One order. The student sees the OTP once the batch has locked; the
     /// shop's staff and admins never do.
-    #[oai(path = "/orders/:id", method = "get")]
+    #[oai(path = "/orders/:id", method = "get", operation_id = "getOrder")]
     async fn get_order(
         &self,
         auth: Auth,
@@ -671,7 +683,11 @@ impl MarketApi {
 
     /// Cancel an order: the student while it is `NEW`; the shop or an admin
     /// (with a reason) until it is completed. Stock is restored.
-    #[oai(path = "/orders/:id/cancel", method = "post")]
+    #[oai(
+        path = "/orders/:id/cancel",
+        method = "post",
+        operation_id = "cancelOrder"
+    )]
     async fn cancel_order(
         &self,
         auth: Auth,
@@ -691,7 +707,11 @@ impl MarketApi {
     }
 
     /// Put a past order's items back into your cart, capped at current stock.
-    #[oai(path = "/orders/:id/reorder", method = "post")]
+    #[oai(
+        path = "/orders/:id/reorder",
+        method = "post",
+        operation_id = "repeatOrder"
+    )]
     async fn reorder(
         &self,
         auth: Auth,
@@ -708,7 +728,11 @@ impl MarketApi {
     }
 
     /// Review an item of your delivered order (once per item).
-    #[oai(path = "/orders/:id/reviews", method = "post")]
+    #[oai(
+        path = "/orders/:id/reviews",
+        method = "post",
+        operation_id = "createReview"
+    )]
     async fn review(
         &self,
         auth: Auth,
@@ -729,7 +753,11 @@ impl MarketApi {
     }
 
     /// Reviews of a product, newest first.
-    #[oai(path = "/products/:id/reviews", method = "get")]
+    #[oai(
+        path = "/products/:id/reviews",
+        method = "get",
+        operation_id = "listProductReviews"
+    )]
     async fn product_reviews(
         &self,
         #[oai(validator(max_length = 26))] id: Path<String>,
@@ -747,7 +775,11 @@ impl MarketApi {
     }
 
     /// Be told once when a sold-out product is back in stock.
-    #[oai(path = "/products/:id/watch", method = "put")]
+    #[oai(
+        path = "/products/:id/watch",
+        method = "put",
+        operation_id = "watchProduct"
+    )]
     async fn watch(
         &self,
         auth: Auth,
@@ -762,7 +794,11 @@ impl MarketApi {
     }
 
     /// Stop watching a product.
-    #[oai(path = "/products/:id/watch", method = "delete")]
+    #[oai(
+        path = "/products/:id/watch",
+        method = "delete",
+        operation_id = "unwatchProduct"
+    )]
     async fn unwatch(
         &self,
         auth: Auth,
@@ -777,7 +813,11 @@ impl MarketApi {
     }
 
     /// A shop's orders, newest first (its owner, staff and admins). No OTPs.
-    #[oai(path = "/shops/:id/orders", method = "get")]
+    #[oai(
+        path = "/shops/:id/orders",
+        method = "get",
+        operation_id = "listShopOrders"
+    )]
     async fn shop_orders(
         &self,
         auth: Auth,
@@ -800,7 +840,11 @@ impl MarketApi {
 
     /// Admin: set an order's status outside the normal flow, with a reason
     /// (audited). Cancelling restores stock.
-    #[oai(path = "/admin/orders/:id/status", method = "post")]
+    #[oai(
+        path = "/admin/orders/:id/status",
+        method = "post",
+        operation_id = "overrideOrderStatus"
+    )]
     async fn override_status(
         &self,
         req: &Request,

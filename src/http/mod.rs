@@ -28,7 +28,7 @@ pub mod ui;
 use std::sync::Arc;
 
 use poem::{Endpoint, EndpointExt, Request, Route};
-use poem_openapi::{OpenApiService, Tags};
+use poem_openapi::{LicenseObject, OpenApiService, ServerObject, Tags};
 
 use crate::app::AppState;
 use crate::audit::Origin;
@@ -80,6 +80,7 @@ type Apis = (
     notifications_api::NotificationsApi,
     notifications_api::BroadcastsApi,
     chat_api::ChatApi,
+    events_api::EventsApi,
     ops_api::OpsApi,
     mail_api::MailApi,
     search_api::SearchApi,
@@ -119,6 +120,7 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
             chat_api::ChatApi {
                 state: state.clone(),
             },
+            events_api::EventsApi,
             ops_api::OpsApi {
                 state: state.clone(),
             },
@@ -136,6 +138,14 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
         "Uphill API",
         env!("CARGO_PKG_VERSION"),
     )
+    // The paths are absolute (`/api/v1/…`), on the origin that serves the
+    // document.
+    .server(ServerObject::new("/").description("This server"))
+    .license(LicenseObject::new(env!("CARGO_PKG_LICENSE")).url(concat!(
+        "https://spdx.org/licenses/",
+        env!("CARGO_PKG_LICENSE"),
+        ".html"
+    )))
     .description(
         "Campus marketplace with scheduled batch delivery. Errors are RFC 9457 \
          `application/problem+json`. Authenticate with a personal API token \
@@ -145,7 +155,40 @@ pub fn api_service(state: Arc<AppState>) -> OpenApiService<Apis, ()> {
 
 /// The OpenAPI document as JSON (also served at `/api/openapi.json`).
 pub fn openapi_json(state: Arc<AppState>) -> String {
-    nullable_optionals(&api_service(state).spec())
+    finish_document(&api_service(state).spec())
+}
+
+/// The served document: poem-openapi's, with what it cannot say itself
+/// added (`nullable_optionals`, `public_operations`).
+fn finish_document(spec: &str) -> String {
+    public_operations(&nullable_optionals(spec))
+}
+
+/// poem-openapi writes `security` only for an operation with a security
+/// extractor (`Auth`, `MaybeAuth`); one without takes no credentials at
+/// all (sign-up, sign-in, the public reference lists). Such an operation
+/// gets `security: []`, so the document says it is public rather than
+/// leaving it unsaid. `tests/api/authz.rs` checks every operation's
+/// security against what anonymous callers get.
+pub fn public_operations(spec: &str) -> String {
+    let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(spec) else {
+        return spec.to_string();
+    };
+    if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {
+        for item in paths.values_mut() {
+            for (method, op) in item.as_object_mut().into_iter().flatten() {
+                let is_operation = matches!(
+                    method.as_str(),
+                    "get" | "put" | "post" | "delete" | "options" | "head" | "patch" | "trace"
+                );
+                if let Some(op) = op.as_object_mut().filter(|_| is_operation) {
+                    op.entry("security")
+                        .or_insert_with(|| serde_json::json!([]));
+                }
+            }
+        }
+    }
+    serde_json::to_string(&doc).unwrap_or_else(|_| spec.to_string())
 }
 
 /// poem-openapi sends a `None` field as `null` but documents it only as not
@@ -153,9 +196,14 @@ pub fn openapi_json(state: Arc<AppState>) -> String {
 /// every property that is not required as `nullable` (OpenAPI 3.0), wrapping
 /// a `$ref` in `allOf` since siblings of `$ref` are ignored, so the document
 /// says what the server sends — and accepts: poem-openapi reads `null` for
-/// an `Option` as absent.
+/// an `Option` as absent. OpenAPI 3.0 wants a `type` beside `nullable`, so
+/// a wrapped `$ref` also gets its target's type (`object`, or `string` for
+/// an enum).
 pub fn nullable_optionals(spec: &str) -> String {
-    fn walk(v: &mut serde_json::Value) {
+    fn walk(
+        v: &mut serde_json::Value,
+        types: &std::collections::HashMap<String, serde_json::Value>,
+    ) {
         match v {
             serde_json::Value::Object(map) => {
                 let required: Vec<String> = map
@@ -177,20 +225,42 @@ pub fn nullable_optionals(spec: &str) -> String {
                                 obj.insert("allOf".into(), serde_json::json!([{ "$ref": r }]));
                             }
                             obj.insert("nullable".into(), serde_json::Value::Bool(true));
+                            if !obj.contains_key("type") {
+                                let target = obj
+                                    .get("allOf")
+                                    .and_then(|a| a.as_array())
+                                    .into_iter()
+                                    .flatten()
+                                    .find_map(|s| s.get("$ref").and_then(|r| r.as_str()))
+                                    .and_then(|r| types.get(r));
+                                if let Some(ty) = target {
+                                    obj.insert("type".into(), ty.clone());
+                                }
+                            }
                         }
                     }
                 }
                 for child in map.values_mut() {
-                    walk(child);
+                    walk(child, types);
                 }
             }
-            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(|v| walk(v, types)),
             _ => {}
         }
     }
     match serde_json::from_str::<serde_json::Value>(spec) {
         Ok(mut doc) => {
-            walk(&mut doc);
+            // `#/components/schemas/Name` → that schema's `type`.
+            let types = doc["components"]["schemas"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(name, s)| {
+                    let ty = s.get("type")?.clone();
+                    Some((format!("#/components/schemas/{name}"), ty))
+                })
+                .collect();
+            walk(&mut doc, &types);
             serde_json::to_string(&doc).unwrap_or_else(|_| spec.to_string())
         }
         Err(_) => spec.to_string(),
@@ -220,7 +290,7 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
     state
         .metrics
         .set_route_templates(crate::metrics::route_templates(&spec));
-    let document = Arc::new(nullable_optionals(&spec));
+    let document = Arc::new(finish_document(&spec));
     let policy = HttpPolicy {
         shapes: Arc::new(shape::Shapes::new(&spec)),
         trusted_proxies: Arc::new(state.config.trusted_proxies().unwrap_or_default()),
@@ -243,7 +313,6 @@ pub fn routes(state: Arc<AppState>) -> impl Endpoint {
         )
         .nest("/docs", docs_page(api_service(state.clone())))
         .at("/setup", poem::get(system::setup_page))
-        .at("/api/v1/events", poem::get(events_api::event_stream))
         .at("/files/:id/:variant", poem::get(files_api::serve_file))
         .nest("/assets", ui::assets())
         .nest("/", api)

@@ -75,7 +75,11 @@ pub struct ReadAll {
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Notifications")]
 impl NotificationsApi {
     /// Your notifications, newest first.
-    #[oai(path = "/notifications", method = "get")]
+    #[oai(
+        path = "/notifications",
+        method = "get",
+        operation_id = "listNotifications"
+    )]
     async fn list(
         &self,
         auth: Auth,
@@ -105,7 +109,11 @@ impl NotificationsApi {
     }
 
     /// Mark one of your notifications read.
-    #[oai(path = "/notifications/:id/read", method = "post")]
+    #[oai(
+        path = "/notifications/:id/read",
+        method = "post",
+        operation_id = "markNotificationRead"
+    )]
     async fn read(
         &self,
         auth: Auth,
@@ -124,7 +132,11 @@ impl NotificationsApi {
     }
 
     /// Mark all your notifications read.
-    #[oai(path = "/notifications/read-all", method = "post")]
+    #[oai(
+        path = "/notifications/read-all",
+        method = "post",
+        operation_id = "markAllNotificationsRead"
+    )]
     async fn read_all(&self, auth: Auth) -> Result<Json<ReadAll>, ApiError> {
         let uid = auth.user_id().to_string();
         let marked = self
@@ -181,7 +193,11 @@ pub enum BroadcastCreated {
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Notifications")]
 impl BroadcastsApi {
     /// Send a broadcast to everyone or one role (admins only; audited).
-    #[oai(path = "/admin/broadcasts", method = "post")]
+    #[oai(
+        path = "/admin/broadcasts",
+        method = "post",
+        operation_id = "createBroadcast"
+    )]
     async fn create(
         &self,
         req: &Request,
@@ -203,7 +219,7 @@ impl BroadcastsApi {
     }
 
     /// Broadcasts addressed to you, newest first, with your read flag.
-    #[oai(path = "/broadcasts", method = "get")]
+    #[oai(path = "/broadcasts", method = "get", operation_id = "listBroadcasts")]
     async fn list(
         &self,
         auth: Auth,
@@ -221,7 +237,11 @@ impl BroadcastsApi {
     }
 
     /// Mark a broadcast read.
-    #[oai(path = "/broadcasts/:id/read", method = "post")]
+    #[oai(
+        path = "/broadcasts/:id/read",
+        method = "post",
+        operation_id = "markBroadcastRead"
+    )]
     async fn read(
         &self,
         auth: Auth,

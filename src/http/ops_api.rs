@@ -194,7 +194,7 @@ fn backup_error(e: BackupError) -> ApiError {
 #[OpenApi(prefix_path = "/api/v1/admin", tag = "ApiTags::Admin")]
 impl OpsApi {
     /// List backups (newest first) with the backup status. Admins only.
-    #[oai(path = "/backups", method = "get")]
+    #[oai(path = "/backups", method = "get", operation_id = "listBackups")]
     async fn list_backups(&self, auth: Auth) -> Result<Json<BackupList>, ApiError> {
         auth.require_admin()?;
         let b = self.state.backups.clone();
@@ -220,7 +220,7 @@ impl OpsApi {
     /// Take a backup now. Answers 201 once the archive is written and
     /// fsync'd (seconds for a campus-sized store); 409 while another backup
     /// runs. Writes go on while it runs. Admins only; audited.
-    #[oai(path = "/backups", method = "post")]
+    #[oai(path = "/backups", method = "post", operation_id = "createBackup")]
     async fn create_backup(&self, auth: Auth, req: &Request) -> Result<BackupCreated, ApiError> {
         auth.require_admin()?;
         let info = self
@@ -249,7 +249,11 @@ impl OpsApi {
     /// Download a backup archive. The name must be exactly one the list
     /// shows (400 otherwise, so no path can be smuggled in); 404 when no
     /// such backup exists. Admins only; audited.
-    #[oai(path = "/backups/:name", method = "get")]
+    #[oai(
+        path = "/backups/:name",
+        method = "get",
+        operation_id = "downloadBackup"
+    )]
     async fn download_backup(
         &self,
         auth: Auth,
@@ -285,7 +289,11 @@ impl OpsApi {
 
     /// Rollups for the admin charts: requests, 5xx, p95 latency, orders
     /// placed, batches locked, SSE clients and disk free. Admins only.
-    #[oai(path = "/metrics/history", method = "get")]
+    #[oai(
+        path = "/metrics/history",
+        method = "get",
+        operation_id = "getMetricsHistory"
+    )]
     async fn metrics_history(
         &self,
         auth: Auth,

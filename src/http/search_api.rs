@@ -124,7 +124,7 @@ impl SearchApi {
     /// by display id or student name) and admins (all); `users` is for
     /// admins (by name or email). Filters that do not apply to a kind are
     /// ignored. A write is searchable within about a second.
-    #[oai(path = "/search", method = "get")]
+    #[oai(path = "/search", method = "get", operation_id = "search")]
     #[allow(clippy::too_many_arguments)]
     async fn search(
         &self,
@@ -285,7 +285,11 @@ impl SearchAdminApi {
     /// (admins; audited). Searches answer 503 until it is done, and the
     /// call returns when it is. `uphill search reindex` does the same with
     /// the server stopped.
-    #[oai(path = "/admin/search/reindex", method = "post")]
+    #[oai(
+        path = "/admin/search/reindex",
+        method = "post",
+        operation_id = "reindexSearch"
+    )]
     async fn reindex(&self, req: &Request, auth: Auth) -> Result<Json<ReindexReport>, ApiError> {
         auth.require_admin()?;
         let search = self.state.search.clone();

@@ -599,6 +599,9 @@ fn rows(f: &Fx) -> Vec<Row<'_>> {
         op("POST", "/notifications/{id}/read", STUDENTS_OWN).ids(&[&f.student_notification]),
         op("POST", "/notifications/read-all", SIGNED_IN),
         op("GET", "/broadcasts", SIGNED_IN),
+        // The live event stream: an allowed call is answered with the open
+        // stream, which `run_case` leaves unread.
+        op("GET", "/events", SIGNED_IN),
         op("POST", "/broadcasts/{id}/read", SIGNED_IN).ids(&[&f.broadcast]),
         // ----- orders -----
         op("GET", "/orders", SIGNED_IN),
@@ -753,6 +756,7 @@ async fn every_operation_answers_every_role_as_the_contract_says() {
             false
         })
         .collect();
+    problems.extend(security_mismatches(&document, &live));
     for (m, p, role) in PENDING_FIXES {
         if !table.iter().any(|r| r.method == *m && r.path == *p) {
             problems.push(format!(
@@ -885,7 +889,12 @@ async fn run_case(app: &TestApp, fx: &Fx, row: &Row<'_>, role: Role) -> Option<M
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let text = r.text().await.unwrap_or_default();
+    // An open event stream does not end: its headers are the answer.
+    let text = if ctype.starts_with("text/event-stream") {
+        String::new()
+    } else {
+        r.text().await.unwrap_or_default()
+    };
     let detail = || {
         serde_json::from_str::<Value>(&text)
             .ok()
@@ -922,6 +931,42 @@ async fn run_case(app: &TestApp, fx: &Fx, row: &Row<'_>, role: Role) -> Option<M
         got,
         detail,
     })
+}
+
+/// What each operation's `security` in the document says, against its row:
+/// only credentials (`[{bearer}, {session}]`): anonymous callers get 401;
+/// credentials or none (`…, {}`, `MaybeAuth`): anonymous callers do not
+/// get 401; none (`[]`): a credential changes nothing, every role gets the
+/// same answer.
+fn security_mismatches(doc: &Value, rows: &[&Row]) -> Vec<String> {
+    let mut out = Vec::new();
+    for row in rows {
+        let path = format!("/api/v1{}", row.path);
+        let security = &doc["paths"][&path][row.method.to_lowercase()]["security"];
+        let Some(alternatives) = security.as_array() else {
+            out.push(format!("{} declares no `security`", row.label()));
+            continue;
+        };
+        let anonymous_ok = alternatives
+            .iter()
+            .any(|a| a.as_object().is_some_and(|a| a.is_empty()));
+        let anonymous = row.want(Role::Anonymous);
+        if alternatives.is_empty() {
+            if row.want.iter().any(|w| *w != anonymous) {
+                out.push(format!(
+                    "{} is documented as taking no credentials (`security: []`), \
+                     but its row answers roles differently",
+                    row.label()
+                ));
+            }
+        } else if anonymous_ok == (anonymous == U) {
+            out.push(format!(
+                "{} documents security {security}, but anonymous callers get {anonymous}",
+                row.label()
+            ));
+        }
+    }
+    out
 }
 
 /// (METHOD, path under /api/v1) of every operation in the document.

@@ -296,6 +296,9 @@ struct EventStream {
     buf: String,
     /// The server ended the stream.
     ended: bool,
+    /// The served OpenAPI document: every event read is checked against
+    /// its `LiveEvent` schema.
+    document: Value,
 }
 
 impl EventStream {
@@ -314,7 +317,8 @@ impl EventStream {
     }
 
     async fn connect(app: &TestApp, token: &str, last_id: Option<u64>) -> Self {
-        Self::accept(Self::open(app, token, last_id).await)
+        let r = Self::open(app, token, last_id).await;
+        Self::accept(r, app.openapi().await)
     }
 
     /// A stream opened with a browser's session cookie.
@@ -326,10 +330,10 @@ impl EventStream {
         .await
         .expect("connect in time")
         .unwrap();
-        Self::accept(r)
+        Self::accept(r, app.openapi().await)
     }
 
-    fn accept(r: reqwest::Response) -> Self {
+    fn accept(r: reqwest::Response, document: Value) -> Self {
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["content-type"], "text/event-stream");
         assert_eq!(r.headers()["x-accel-buffering"], "no");
@@ -337,6 +341,7 @@ impl EventStream {
             body: r.bytes_stream().map(|c| c.map(|b| b.to_vec())).boxed(),
             buf: String::new(),
             ended: false,
+            document,
         }
     }
 
@@ -355,7 +360,16 @@ impl EventStream {
             self.buf.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
             while let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();
-                got.push(parse(&block));
+                let e = parse(&block);
+                if !e.heartbeat {
+                    let problems = documented(&self.document, &block);
+                    assert!(
+                        problems.is_empty(),
+                        "an event the document does not describe as a LiveEvent:\n{block}\n{}",
+                        problems.join("\n")
+                    );
+                }
+                got.push(e);
             }
         }
         got
@@ -381,6 +395,120 @@ fn parse(block: &str) -> Sse {
         }
     }
     e
+}
+
+/// Where one SSE frame breaks the document's `LiveEvent` schema, which
+/// describes a frame as `{event, id, data}` (the `data` line as JSON).
+fn documented(document: &Value, block: &str) -> Vec<String> {
+    let mut frame = serde_json::Map::new();
+    for line in block.lines() {
+        if let Some((field, value)) = line.split_once(": ") {
+            let value = match field {
+                "data" => serde_json::from_str(value).unwrap_or(Value::Null),
+                _ => Value::String(value.to_string()),
+            };
+            frame.insert(field.to_string(), value);
+        }
+    }
+    let mut problems = Vec::new();
+    conforms(
+        document,
+        &json!({"$ref": "#/components/schemas/LiveEvent"}),
+        &Value::Object(frame),
+        "event",
+        &mut problems,
+    );
+    problems
+}
+
+/// Checks `v` against an OpenAPI 3.0 schema of the kinds poem-openapi
+/// writes (`$ref`, `allOf`, `oneOf` with a discriminator, objects, enums,
+/// `nullable`), strictly: a property the schema does not name is a problem
+/// too, so a payload cannot grow a field the document does not describe.
+fn conforms(doc: &Value, schema: &Value, v: &Value, at: &str, out: &mut Vec<String>) {
+    if let Some(r) = schema["$ref"].as_str() {
+        let name = r.trim_start_matches("#/components/schemas/");
+        let target = &doc["components"]["schemas"][name];
+        assert!(target.is_object(), "{r} is not in the document");
+        return conforms(doc, target, v, at, out);
+    }
+    if v.is_null() && schema["nullable"] == true {
+        return;
+    }
+    if let Some(one_of) = schema["oneOf"].as_array() {
+        let Some(d) = schema["discriminator"]["propertyName"].as_str() else {
+            panic!("{at}: a oneOf without a discriminator")
+        };
+        let Some(kind) = v[d].as_str() else {
+            out.push(format!("{at}: no `{d}`"));
+            return;
+        };
+        match schema["discriminator"]["mapping"][kind].as_str() {
+            Some(r) => conforms(doc, &json!({ "$ref": r }), v, at, out),
+            None => out.push(format!("{at}: `{d}` {kind:?} is none of {one_of:?}")),
+        }
+        return;
+    }
+    // allOf: every part holds, and together they name every property.
+    let mut parts = vec![schema];
+    let mut i = 0;
+    while i < parts.len() {
+        let part = parts[i];
+        if let Some(all) = part["allOf"].as_array() {
+            for p in all {
+                let p = match p["$ref"].as_str() {
+                    Some(r) => {
+                        &doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")]
+                    }
+                    None => p,
+                };
+                parts.push(p);
+            }
+        }
+        i += 1;
+    }
+    let mut named = std::collections::BTreeSet::new();
+    for part in &parts {
+        if let Some(ty) = part["type"].as_str() {
+            let ok = match ty {
+                "object" => v.is_object(),
+                "string" => v.is_string(),
+                "integer" => v.is_i64() || v.is_u64(),
+                "number" => v.is_number(),
+                "boolean" => v.is_boolean(),
+                "array" => v.is_array(),
+                _ => true,
+            };
+            if !ok {
+                out.push(format!("{at}: {v} is not of type {ty}"));
+                return;
+            }
+        }
+        if let Some(allowed) = part["enum"].as_array()
+            && !allowed.contains(v)
+        {
+            out.push(format!("{at}: {v} is none of {allowed:?}"));
+        }
+        for req in part["required"].as_array().into_iter().flatten() {
+            let req = req.as_str().unwrap();
+            if v.get(req).is_none() {
+                out.push(format!("{at}: `{req}` is missing"));
+            }
+        }
+        for (name, prop) in part["properties"].as_object().into_iter().flatten() {
+            named.insert(name.as_str());
+            if let Some(value) = v.get(name) {
+                conforms(doc, prop, value, &format!("{at}.{name}"), out);
+            }
+        }
+    }
+    if let Some(obj) = v.as_object().filter(|_| !named.is_empty()) {
+        for k in obj.keys() {
+            if !named.contains(k.as_str()) {
+                out.push(format!("{at}: `{k}` is not in the document"));
+            }
+        }
+    }
 }
 
 fn kinds(evs: &[Sse]) -> Vec<&str> {
@@ -471,6 +599,83 @@ async fn a_locked_batch_reaches_its_students_stream_live_and_on_replay() {
         .expect("dispatch event");
     assert_eq!(d.data["status"], "IN_TRANSIT");
     assert!(d.id.unwrap() > *ids.last().unwrap());
+}
+
+/// Every kind of event the document lists is sent, and every one sent is
+/// listed (each frame read is checked against its schema on the way).
+#[tokio::test]
+async fn every_kind_of_event_is_one_the_document_describes() {
+    let app = spawn_app_with(|c| c.events.max_streams_per_user = 1).await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let o = order(&app, &m, &s1, &a1, &ulid::Ulid::new().to_string()).await;
+    let (oid, batch) = (o["id"].as_str().unwrap(), o["batch_id"].as_str().unwrap());
+    let mut s = EventStream::connect(&app, &s1, None).await;
+
+    let lock = format!("/api/v1/batches/{batch}/lock");
+    assert_eq!(
+        post(&app, &m.owner_token, &lock, json!({})).await.status(),
+        StatusCode::OK
+    );
+    let chat = format!("/api/v1/orders/{oid}/messages");
+    let r = post(&app, &m.owner_token, &chat, json!({"body": "Packing now"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = post(
+        &app,
+        &admin,
+        "/api/v1/admin/broadcasts",
+        json!({"title": "Hi", "message": "m", "audience": "ALL"}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let live = [
+        "notification",
+        "order.updated",
+        "batch.updated",
+        "chat.message",
+        "broadcast",
+    ];
+    let mut got = s
+        .read_until(Duration::from_secs(5), |e| live.iter().all(|k| has(e, k)))
+        .await;
+    // A newer stream of the same user ends this one (the cap is 1).
+    let _newer = EventStream::connect(&app, &s1, None).await;
+    got.extend(
+        s.read_until(Duration::from_secs(5), |e| has(e, "stream.closed"))
+            .await,
+    );
+
+    let sent: std::collections::BTreeSet<&str> = kinds(&got).into_iter().collect();
+    let document = app.openapi().await;
+    let mapping = document["components"]["schemas"]["LiveEvent"]["discriminator"]["mapping"]
+        .as_object()
+        .expect("LiveEvent has a discriminator mapping");
+    let listed: std::collections::BTreeSet<&str> = mapping.keys().map(String::as_str).collect();
+    assert_eq!(sent, listed, "{got:?}");
+}
+
+/// The check the stream helper runs on every event refuses what the
+/// document does not describe (so a passing events test means something).
+#[tokio::test]
+async fn the_event_check_refuses_what_the_document_does_not_describe() {
+    let app = spawn_app().await;
+    let doc = app.openapi().await;
+    let order = r#"{"order_id":"o","display_id":"UP-1","status":"BATCHED","batch_id":null}"#;
+    let ok = format!("id: 7\nevent: order.updated\ndata: {order}\n\n");
+    assert_eq!(documented(&doc, &ok), Vec::<String>::new());
+    let closed = "event: stream.closed\ndata: {\"reason\":\"replaced\"}\n\n";
+    assert_eq!(documented(&doc, closed), Vec::<String>::new());
+    for bad in [
+        ok.replace("order.updated", "order.moved"),
+        ok.replace("BATCHED", "LOST"),
+        ok.replace("\"batch_id\":null", "\"batch_id\":null,\"otp\":\"1234\""),
+        ok.replace("\"display_id\":\"UP-1\",", ""),
+        ok.replace("id: 7\n", ""),
+        closed.replace("replaced", "bored"),
+    ] {
+        assert!(!documented(&doc, &bad).is_empty(), "passed: {bad}");
+    }
 }
 
 #[tokio::test]

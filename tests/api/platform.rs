@@ -120,6 +120,54 @@ async fn openapi_document_describes_auth_and_problems() {
     assert_eq!(reg["email"]["maxLength"], 254);
 }
 
+/// What `scripts/test` lints with Redocly, checked here too so a plain
+/// `cargo test` catches it: every operation has a unique `operationId` and
+/// declares its `security`, the server is named, and the live event stream
+/// is an operation with a schema for its events.
+#[tokio::test]
+async fn openapi_document_names_every_operation_and_describes_the_event_stream() {
+    let app = spawn_app().await;
+    let spec: Value = app.openapi().await;
+    assert_eq!(spec["servers"][0]["url"], "/");
+    let mut ids = std::collections::BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(ids.insert(id.to_string()), "operationId {id} twice");
+            assert!(
+                id.chars().next().unwrap().is_ascii_lowercase()
+                    && id.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{id} is not camelCase"
+            );
+            assert!(
+                op["security"].is_array(),
+                "{method} {path} declares no security"
+            );
+        }
+    }
+    let events = &spec["paths"]["/api/v1/events"]["get"];
+    assert_eq!(events["operationId"], "streamEvents");
+    assert_eq!(
+        events["responses"]["200"]["content"]["text/event-stream"]["schema"]["$ref"],
+        "#/components/schemas/LiveEvent"
+    );
+    assert_eq!(events["parameters"][0]["name"], "Last-Event-ID");
+    let live = &spec["components"]["schemas"]["LiveEvent"];
+    assert_eq!(live["discriminator"]["propertyName"], "event");
+    for kind in [
+        "notification",
+        "broadcast",
+        "order.updated",
+        "batch.updated",
+        "chat.message",
+        "stream.closed",
+    ] {
+        assert!(live["discriminator"]["mapping"][kind].is_string(), "{kind}");
+    }
+}
+
 #[tokio::test]
 async fn docs_page_is_served_from_the_binary() {
     let app = spawn_app().await;

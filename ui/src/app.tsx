@@ -106,7 +106,7 @@ function AlertBanner() {
     const load = () => call(api.GET("/api/v1/admin/alerts")).then((a) => live && setActive(a.active), () => {});
     load();
     const timer = setInterval(load, 30000);
-    const off = subscribe((e) => e.type === "notification" && load());
+    const off = subscribe((e) => e.event === "notification" && load());
     addEventListener("uphill:alerts", load);
     return () => {
       live = false;
@@ -147,7 +147,7 @@ export function App() {
     connect();
     flush();
     const off = subscribe((e) => {
-      if (e.type === "notification" || e.type === "broadcast") refreshUnread();
+      if (e.event === "notification" || e.event === "broadcast") refreshUnread();
     });
     return () => {
       off();

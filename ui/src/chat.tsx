@@ -52,7 +52,7 @@ export function Chat({ orderId, with: other }: { orderId: string; with: string }
     last.current = undefined;
     catchUp();
     return subscribe((e) => {
-      if (e.type === "chat.message" && e.data?.order_id === orderId) catchUp();
+      if (e.event === "chat.message" && e.data.order_id === orderId) catchUp();
     });
   }, [orderId]);
 

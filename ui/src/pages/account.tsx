@@ -254,8 +254,8 @@ export function Notifications() {
   useEffect(
     () =>
       subscribe((e) => {
-        if (e.type === "notification") list.reload();
-        if (e.type === "broadcast") broadcasts.reload();
+        if (e.event === "notification") list.reload();
+        if (e.event === "broadcast") broadcasts.reload();
       }),
     [],
   );

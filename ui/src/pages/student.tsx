@@ -613,7 +613,7 @@ function Queued() {
 export function Orders() {
   const s = useSession();
   const orders = usePaged((cursor) => call(api.GET("/api/v1/orders", { params: { query: { cursor } } })), [s.me?.id]);
-  useEffect(() => subscribe((e) => e.type.startsWith("order") && orders.reload()), []);
+  useEffect(() => subscribe((e) => e.event === "order.updated" && orders.reload()), []);
   useEffect(() => onOutboxChange(() => orders.reload()), []);
   useEffect(() => void flush(), []);
   if (!s.me)
@@ -771,8 +771,9 @@ export function OrderPage() {
   useEffect(
     () =>
       subscribe((e) => {
-        if (e.data?.order_id !== id) return;
-        if (e.type === "batch.updated" && e.data.milestone) setMilestone(e.data.milestone);
+        // Any event of this order: its status, its batch, its chat.
+        if (!("order_id" in e.data) || e.data.order_id !== id) return;
+        if (e.event === "batch.updated" && e.data.milestone) setMilestone(e.data.milestone);
         // The event carries no OTP: the order itself is read again.
         order.reload();
       }),

@@ -102,7 +102,7 @@ export function VendorHome() {
     (cursor) => (shop ? call(api.GET("/api/v1/shops/{id}/batches", { params: { path: { id: shop.id }, query: { cursor } } })) : Promise.resolve({ items: [] })),
     [shop?.id],
   );
-  useEffect(() => subscribe((e) => e.type === "notification" && batches.reload()), []);
+  useEffect(() => subscribe((e) => e.event === "notification" && batches.reload()), []);
   if (!s.me) return <Page title="My shop">Sign in first.</Page>;
   if (!shop) return <CreateShop />;
   return (
@@ -230,7 +230,7 @@ export function BatchPage() {
   const detail = useLoad(() => call(api.GET("/api/v1/batches/{id}", { params: { path: { id } } })), [id]);
   const [milestone, setMilestone] = useState<S["MilestoneView"]>("PACKING");
   const a = useAction();
-  useEffect(() => subscribe((e) => e.type === "notification" && detail.reload()), [id]);
+  useEffect(() => subscribe((e) => e.event === "notification" && detail.reload()), [id]);
   const owner = !!s.shop && detail.data?.shop_id === s.shop.id;
   // A runner works only a batch nobody else claimed (dispatching claims it).
   const runner = detail.data?.runner_id;
@@ -684,7 +684,7 @@ export function ShopSettings() {
 function Invitations() {
   const invites = useLoad(() => allPages((cursor) => call(api.GET("/api/v1/me/invitations", { params: { query: { cursor, limit: PAGE_MAX } } }))), []);
   const a = useAction();
-  useEffect(() => subscribe((e) => e.type === "notification" && invites.reload()), []);
+  useEffect(() => subscribe((e) => e.event === "notification" && invites.reload()), []);
   const answer = (shopId: string, accept: boolean) =>
     a.run(async () => {
       const p = { params: { path: { shop_id: shopId } } };
@@ -721,7 +721,7 @@ function Invitations() {
 
 export function Runs() {
   const runs = useLoad(() => allPages((cursor) => call(api.GET("/api/v1/me/runs", { params: { query: { cursor, limit: PAGE_MAX } } }))), []);
-  useEffect(() => subscribe((e) => e.type === "notification" && runs.reload()), []);
+  useEffect(() => subscribe((e) => e.event === "notification" && runs.reload()), []);
   return (
     <Page title="Runs">
       <Invitations />
