@@ -208,7 +208,7 @@ async fn created_admin_signs_in_and_sigterm_stops_cleanly() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["user"]["is_admin"], true);
+    assert_eq!(body["user"]["admin"], true);
 
     s.signal("-TERM");
     let status = s.wait(Duration::from_secs(15));
