@@ -22,6 +22,10 @@ pub enum Error {
     /// The record's current state forbids the change.
     #[error("{0}")]
     Conflict(String),
+    /// The write was made from an older version of the record than the one
+    /// stored (`If-Match`): reload, then change.
+    #[error("{0}")]
+    Stale(String),
     /// The record is locked until someone with more rights settles it (an
     /// OTP after too many wrong tries).
     #[error("{0}")]

@@ -162,6 +162,21 @@ impl Check {
     }
 }
 
+/// A write made from a version of the record (`If-Match`) is refused once
+/// the record has changed since, so a form never writes back stale data.
+fn check_version(
+    expected: Option<&str>,
+    updated_at: DateTime<Utc>,
+    what: &str,
+) -> Result<(), Error> {
+    match expected {
+        Some(v) if v != crate::domain::version(updated_at) => Err(Error::Stale(format!(
+            "this {what} changed since you loaded it; reload it and make your change again"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn new_id() -> String {
     ulid::Ulid::new().to_string()
 }

@@ -261,6 +261,7 @@ pub async fn update_product(
     caller: Caller,
     id: String,
     patch: ProductPatch,
+    if_version: Option<String>,
 ) -> Result<Product, Error> {
     let patch = clean_product_patch(patch)?;
     let now = Utc::now();
@@ -275,6 +276,7 @@ pub async fn update_product(
                 Need::Owner,
                 "product",
             )?;
+            check_version(if_version.as_deref(), product.updated_at, "product")?;
             check_category(txn, &patch)?;
             check_images(txn, &[("image", &patch.image)])?;
             let was_out = product.stock == 0;

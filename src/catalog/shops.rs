@@ -380,11 +380,13 @@ pub async fn my_shop(store: &Store, user_id: String) -> Result<Shop, Error> {
         .await
 }
 
+/// `if_version`: the version the change was made from (`If-Match`), if any.
 pub async fn update_shop(
     store: &Store,
     caller: Caller,
     id: String,
     patch: ShopPatch,
+    if_version: Option<String>,
     origin: Origin,
 ) -> Result<Shop, Error> {
     let patch = clean_shop_patch(patch)?;
@@ -397,6 +399,7 @@ pub async fn update_shop(
                 Need::OwnerOrAdmin,
                 "shop",
             )?;
+            check_version(if_version.as_deref(), shop.updated_at, "shop")?;
             check_buildings(txn, patch.delivers_to.as_deref())?;
             check_images(
                 txn,

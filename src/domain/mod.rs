@@ -106,6 +106,12 @@ pub fn is_invisible_or_bidi(c: char) -> bool {
     )
 }
 
+/// A record's version for `ETag` / `If-Match`: its last change to the
+/// microsecond. Every write of a shop or product stamps `updated_at`.
+pub fn version(updated_at: chrono::DateTime<chrono::Utc>) -> String {
+    updated_at.timestamp_micros().to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

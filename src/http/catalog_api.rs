@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use poem::{Request, RequestBody};
-use poem_openapi::param::{Path, Query};
+use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::registry::Registry;
 use poem_openapi::types::MaybeUndefined;
@@ -288,6 +288,9 @@ pub struct ShopView {
     pub direct_delivery_fee: i64,
     pub delivers_to: Vec<String>,
     pub created_at: DateTime<Utc>,
+    /// This state's version: send it back as `If-Match` with a change, and
+    /// a change made from an older state is refused (412).
+    pub version: String,
 }
 
 impl ShopView {
@@ -313,12 +316,20 @@ impl ShopView {
             direct_delivery_fee: s.direct_delivery_fee,
             delivers_to: s.delivers_to,
             created_at: s.created_at,
+            version: crate::domain::version(s.updated_at),
         }
     }
 
     fn public_page(shops: crate::page::Page<Shop>) -> Page<Self> {
         Page::of(shops, |s| Self::new(s, false))
     }
+}
+
+/// The version an `If-Match` header names, quoted or not (`W/` ignored).
+fn version_of(header: Option<String>) -> Option<String> {
+    let h = header?;
+    let v = h.trim().trim_start_matches("W/").trim_matches('"');
+    Some(v.to_string())
 }
 
 /// A shop in the admins' verification queue, with its owner.
@@ -531,6 +542,9 @@ pub struct ProductView {
     /// The sum of every review's stars (1 to 5 each).
     pub rating_sum: u64,
     pub review_count: u64,
+    /// This state's version: send it back as `If-Match` with a change, and
+    /// a change made from an older state is refused (412).
+    pub version: String,
 }
 
 impl From<Product> for ProductView {
@@ -551,6 +565,7 @@ impl From<Product> for ProductView {
             image: ImageView::of(p.image),
             rating_sum: p.rating_sum,
             review_count: p.review_count,
+            version: crate::domain::version(p.updated_at),
         }
     }
 }
@@ -818,13 +833,16 @@ impl CatalogApi {
         Ok(Json(ShopView::new(shop, true)))
     }
 
-    /// Change a shop (owner or admin); only the fields sent change.
+    /// Change a shop (owner or admin); only the fields sent change. With
+    /// `If-Match: <version>` (the `version` the change was made from) a shop
+    /// changed since is refused with 412 and left as it is.
     #[oai(path = "/shops/:id", method = "patch", operation_id = "updateShop")]
     async fn update_shop(
         &self,
         req: &Request,
         auth: Auth,
         #[oai(validator(max_length = 26))] id: Path<String>,
+        #[oai(name = "If-Match", validator(max_length = 40))] if_match: Header<Option<String>>,
         body: Json<UpdateShopRequest>,
     ) -> Result<Json<ShopView>, ApiError> {
         let shop = catalog::update_shop(
@@ -832,6 +850,7 @@ impl CatalogApi {
             caller(&auth),
             id.0,
             body.0.into(),
+            version_of(if_match.0),
             origin(req, Some(auth.user_id())),
         )
         .await?;
@@ -1169,7 +1188,10 @@ impl CatalogApi {
         Ok(Json(p.into()))
     }
 
-    /// Change a product (owner only); only the fields sent change.
+    /// Change a product (owner only); only the fields sent change. With
+    /// `If-Match: <version>` (the `version` the change was made from) a
+    /// product changed since — a restock, a sale — is refused with 412 and
+    /// left as it is.
     #[oai(
         path = "/products/:id",
         method = "patch",
@@ -1179,10 +1201,12 @@ impl CatalogApi {
         &self,
         auth: Auth,
         #[oai(validator(max_length = 26))] id: Path<String>,
+        #[oai(name = "If-Match", validator(max_length = 40))] if_match: Header<Option<String>>,
         body: Json<UpdateProductRequest>,
     ) -> Result<Json<ProductView>, ApiError> {
-        let p =
-            catalog::update_product(&self.state.store, caller(&auth), id.0, body.0.into()).await?;
+        let (store, who) = (&self.state.store, caller(&auth));
+        let p = catalog::update_product(store, who, id.0, body.0.into(), version_of(if_match.0))
+            .await?;
         Ok(Json(p.into()))
     }
 

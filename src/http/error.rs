@@ -107,6 +107,7 @@ impl ApiError {
                 Error::NotFound(_) => StatusCode::NOT_FOUND,
                 Error::Conflict(_) => StatusCode::CONFLICT,
                 Error::Locked(_) => StatusCode::LOCKED,
+                Error::Stale(_) => StatusCode::PRECONDITION_FAILED,
                 Error::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
                 Error::Store(StoreError::Unavailable(_) | StoreError::Locked(_)) => {
                     StatusCode::SERVICE_UNAVAILABLE
@@ -222,6 +223,10 @@ impl ApiResponse for ApiError {
             (403, "Signed in but not allowed (or CSRF token missing)"),
             (404, "No such resource visible to the caller"),
             (409, "Conflicts with the current state"),
+            (
+                412,
+                "`If-Match` names an older version than the stored one: reload, then change",
+            ),
             (413, "Request body too large"),
             (
                 415,

@@ -2190,3 +2190,100 @@ async fn the_cached_catalog_page_changes_with_the_next_write() {
     assert_problem(get(&app, &page, None).await, 404).await;
     assert_problem(get(&app, &page, Some(&student)).await, 404).await;
 }
+
+/// A change made from an older version of a product or shop (`If-Match`)
+/// is a 412 that changes nothing: a form open while the vendor restocked
+/// in another tab never writes the old stock back.
+#[tokio::test]
+async fn a_change_made_from_an_older_version_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let m =
+        crate::fixtures::market(&app, "owner@uni.edu", crate::fixtures::ShopOpts::default()).await;
+    let product = format!("/api/v1/products/{}", m.products[0]);
+    let get = |path: String| {
+        let app = &app;
+        let token = m.owner_token.clone();
+        async move { crate::helpers::get_ok(app, &token, &path).await }
+    };
+    let send_if = |path: String, version: String, body: Value| {
+        let app = &app;
+        let token = m.owner_token.clone();
+        async move {
+            app.client()
+                .patch(app.url(&path))
+                .bearer_auth(token)
+                .header("if-match", version)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // Two tabs load the product; one restocks.
+    let seen = get(product.clone()).await;
+    let v1 = seen["version"].as_str().unwrap().to_string();
+    let r = send_if(product.clone(), format!("\"{v1}\""), json!({"stock": 25})).await;
+    let after = expect(r, 200).await;
+    assert_ne!(after["version"], seen["version"]);
+    // The other tab saves a new name and the stock it had loaded: refused.
+    let r = send_if(
+        product.clone(),
+        v1.clone(),
+        json!({"name": "Chai", "stock": 10}),
+    )
+    .await;
+    let p = assert_problem(r, 412).await;
+    assert!(p["detail"].as_str().unwrap().contains("reload"), "{p}");
+    let now = get(product.clone()).await;
+    assert_eq!(
+        (now["stock"].as_u64(), now["name"].as_str()),
+        (Some(25), after["name"].as_str())
+    );
+    // From the current version (a weak tag is the same version) it goes through.
+    let v2 = now["version"].as_str().unwrap();
+    let r = send_if(
+        product.clone(),
+        format!("W/\"{v2}\""),
+        json!({"name": "Chai"}),
+    )
+    .await;
+    assert_eq!(expect(r, 200).await["stock"], 25);
+    // Without If-Match a change is made as before.
+    expect(
+        patch(&app, &product[7..], &m.owner_token, json!({"discount": 0})).await,
+        200,
+    )
+    .await;
+
+    // The same for shops, for owners and admins alike.
+    let shop = format!("/api/v1/shops/{}", m.shop_id);
+    let seen = get(shop.clone()).await;
+    let v1 = seen["version"].as_str().unwrap().to_string();
+    expect(
+        patch(
+            &app,
+            &shop[7..],
+            &m.owner_token,
+            json!({"location": "Row 4"}),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let r = app
+        .client()
+        .patch(app.url(&shop))
+        .bearer_auth(&admin)
+        .header("if-match", &v1)
+        .json(&json!({"description": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 412).await;
+    let now = get(shop.clone()).await;
+    assert_eq!(now["location"], "Row 4");
+    assert_eq!(now["description"], seen["description"]);
+    let r = send_if(shop, "x".repeat(41), json!({"location": "Row 5"})).await;
+    assert_problem(r, 400).await;
+}

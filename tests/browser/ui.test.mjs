@@ -962,3 +962,44 @@ test("a vendor reads the earnings of today, this week and this month, and downlo
   assert.deepEqual(real(vendor.errors), [], "vendor console errors");
   await vendor.ctx.close();
 });
+
+test("two tabs edit the same product: the restock in one is never written back by the other, whose save is refused with the reason", async () => {
+  const vendor = await context(1280);
+  await signIn(vendor.page, "canteen@uphill.test", server.password);
+  const tabA = vendor.page;
+  const tabB = await vendor.ctx.newPage();
+  const product = "Egg Roll";
+  for (const tab of [tabA, tabB]) {
+    await tab.goto("/vendor/products");
+    await tab.getByTestId(`stock-${product}`).waitFor();
+  }
+  const before = Number(await tabB.getByTestId(`stock-${product}`).textContent());
+  // Tab B opens the form; the form fills from the product as loaded.
+  await tabB.getByRole("button", { name: `Edit ${product}` }).click();
+  const stockField = tabB.locator(`input[name^="stock-"]`).first();
+  assert.equal(await stockField.inputValue(), String(before));
+  // Tab A restocks.
+  await tabA.getByRole("button", { name: `Restock ${product} by 10` }).click();
+  await tabA.getByTestId(`stock-${product}`).filter({ hasText: String(before + 10) }).waitFor();
+  // Tab B saves a new price from its older copy: refused, with the reason.
+  await tabB.locator(`input[name^="price-"]`).first().fill("65");
+  await tabB.getByRole("button", { name: "Save" }).click();
+  await tabB.getByText(/changed since you loaded it; reload/).waitFor();
+  await shoot(tabB, "vendor-product-stale-edit", tabB.getByText(/changed since you loaded it/));
+  const shop = await apiAs(vendor.ctx, "/api/v1/me/shop");
+  const list = await apiAs(vendor.ctx, `/api/v1/shops/${shop.id}/products?limit=200`);
+  const now = list.items.find((p) => p.name === product);
+  assert.equal(now.stock, before + 10, "the restock stands");
+  assert.equal(now.price, 6000, "the refused price was not written");
+  // After a reload the form fills from the new stock, and a save sends only the price.
+  await tabB.reload();
+  await tabB.getByRole("button", { name: `Edit ${product}` }).click();
+  assert.equal(await tabB.locator(`input[name^="stock-"]`).first().inputValue(), String(before + 10));
+  const sent = tabB.waitForRequest((r) => r.method() === "PATCH" && r.url().includes("/api/v1/products/"));
+  await tabB.locator(`input[name^="price-"]`).first().fill("65");
+  await tabB.getByRole("button", { name: "Save" }).click();
+  assert.deepEqual(JSON.parse((await sent).postData()), { price: 6500 });
+  await tabB.getByTestId(`stock-${product}`).filter({ hasText: String(before + 10) }).waitFor();
+  assert.deepEqual(real(vendor.errors), [], "vendor console errors");
+  await vendor.ctx.close();
+});

@@ -381,16 +381,40 @@ function PhotoPicker({ id, label, current, onUploaded, onRemove }: { id: string;
   );
 }
 
+/** The form's fields, filled from the product it edits. */
+function productFields(p: S["ProductView"]) {
+  return { name: p.name, price: String(p.price / 100), discount: String(p.discount / 100), stock: String(p.stock) };
+}
+
 function ProductRow({ p, onChange }: { p: S["ProductView"]; onChange: () => void }) {
   const [edit, setEdit] = useState(false);
-  const [f, setF] = useState({ name: p.name, price: String(p.price / 100), discount: String(p.discount / 100), stock: String(p.stock) });
+  // The record the open form was filled from: only what differs from it is
+  // sent, with its version, so a restock meanwhile is never written back.
+  const [base, setBase] = useState(p);
+  const [f, setF] = useState(() => productFields(p));
   const a = useAction();
-  const patch = (body: S["UpdateProductRequest"]) =>
+  const patch = (from: S["ProductView"], body: S["UpdateProductRequest"]) =>
     a.run(async () => {
-      await call(api.PATCH("/api/v1/products/{id}", { params: { path: { id: p.id } }, body }));
+      await call(api.PATCH("/api/v1/products/{id}", { params: { path: { id: p.id }, header: { "If-Match": from.version } }, body }));
       setEdit(false);
       onChange();
     });
+  const open = () => {
+    if (!edit) {
+      setBase(p);
+      setF(productFields(p));
+    }
+    setEdit(!edit);
+  };
+  const changes = (): S["UpdateProductRequest"] => {
+    const was = productFields(base);
+    const body: S["UpdateProductRequest"] = {};
+    if (f.name !== was.name) body.name = f.name;
+    if (f.price !== was.price) body.price = Math.round(Number(f.price) * 100);
+    if (f.discount !== was.discount) body.discount = Math.round(Number(f.discount) * 100);
+    if (f.stock !== was.stock) body.stock = Number(f.stock);
+    return body;
+  };
   return (
     <li class="card">
       <div class="row">
@@ -398,10 +422,10 @@ function ProductRow({ p, onChange }: { p: S["ProductView"]; onChange: () => void
           <strong>{p.name}</strong> · {money(p.unit_price)} · <span data-testid={`stock-${p.name}`}>{p.stock}</span> in stock
         </span>
         <span class="actions">
-          <Button kind="secondary" busy={a.busy} aria-label={`Restock ${p.name} by 10`} onClick={() => patch({ stock: p.stock + 10 })}>
+          <Button kind="secondary" busy={a.busy} aria-label={`Restock ${p.name} by 10`} onClick={() => patch(p, { stock: p.stock + 10 })}>
             +10
           </Button>
-          <Button kind="secondary" onClick={() => setEdit(!edit)} aria-label={`Edit ${p.name}`}>
+          <Button kind="secondary" onClick={open} aria-label={`Edit ${p.name}`}>
             Edit
           </Button>
         </span>
@@ -420,7 +444,9 @@ function ProductRow({ p, onChange }: { p: S["ProductView"]; onChange: () => void
           class="form"
           onSubmit={(e) => {
             e.preventDefault();
-            patch({ name: f.name, price: Math.round(Number(f.price) * 100), discount: Math.round(Number(f.discount) * 100), stock: Number(f.stock) });
+            const body = changes();
+            if (Object.keys(body).length === 0) setEdit(false);
+            else patch(base, body);
           }}
         >
           <Field label="Name" name={`name-${p.id}`} value={f.name} onInput={(v) => setF({ ...f, name: v })} />
@@ -555,41 +581,68 @@ export function Slots() {
   );
 }
 
+/** The settings form's fields, filled from the shop it edits. */
+function shopFields(shop: S["ShopView"]) {
+  return {
+    name: shop.name,
+    description: shop.description,
+    location: shop.location,
+    delivery_fee: String(shop.delivery_fee / 100),
+    min_order_value: String(shop.min_order_value / 100),
+    accepting_orders: shop.accepting_orders,
+  };
+}
+
+/**
+ * Sends only the fields changed since the form was filled, with the version
+ * it was filled from: a shop changed meanwhile (another tab, an admin) is
+ * refused (412) and the message says to reload, instead of being overwritten.
+ */
+function ShopForm({ shop }: { shop: S["ShopView"] }) {
+  const [f, setF] = useState(() => shopFields(shop));
+  const a = useAction();
+  const save = (e: Event) => {
+    e.preventDefault();
+    const was = shopFields(shop);
+    const body: S["UpdateShopRequest"] = {};
+    if (f.name !== was.name) body.name = f.name;
+    if (f.description !== was.description) body.description = f.description;
+    if (f.location !== was.location) body.location = f.location;
+    if (f.delivery_fee !== was.delivery_fee) body.delivery_fee = Math.round(Number(f.delivery_fee) * 100);
+    if (f.min_order_value !== was.min_order_value) body.min_order_value = Math.round(Number(f.min_order_value) * 100);
+    if (f.accepting_orders !== was.accepting_orders) body.accepting_orders = f.accepting_orders;
+    if (Object.keys(body).length === 0) return;
+    a.run(async () => {
+      await call(api.PATCH("/api/v1/shops/{id}", { params: { path: { id: shop.id }, header: { "If-Match": shop.version } }, body }));
+      await refreshShop();
+    });
+  };
+  return (
+    <form class="card form" onSubmit={save}>
+      <ErrorBox error={a.error} />
+      <Field label="Shop name" name="name" value={f.name} onInput={(v) => setF({ ...f, name: v })} />
+      <Field label="Description" name="description" value={f.description} onInput={(v) => setF({ ...f, description: v })} />
+      <Field label="Location" name="location" value={f.location} onInput={(v) => setF({ ...f, location: v })} />
+      <Field label="Delivery fee" name="delivery_fee" type="number" inputMode="decimal" value={f.delivery_fee} onInput={(v) => setF({ ...f, delivery_fee: v })} />
+      <Field label="Minimum order" name="min_order_value" type="number" inputMode="decimal" value={f.min_order_value} onInput={(v) => setF({ ...f, min_order_value: v })} />
+      <label class="check">
+        <input type="checkbox" checked={f.accepting_orders} onChange={(e) => setF({ ...f, accepting_orders: (e.target as HTMLInputElement).checked })} /> Taking orders
+      </label>
+      <Button type="submit" busy={a.busy}>
+        Save settings
+      </Button>
+    </form>
+  );
+}
+
 export function ShopSettings() {
   const { shop } = useSession();
   const staff = useLoad(() => (shop ? allPages((cursor) => call(api.GET("/api/v1/shops/{id}/staff", { params: { path: { id: shop.id }, query: { cursor, limit: PAGE_MAX } } }))) : Promise.resolve([])), [shop?.id]);
   const invites = useLoad(() => (shop ? allPages((cursor) => call(api.GET("/api/v1/shops/{id}/staff/invites", { params: { path: { id: shop.id }, query: { cursor, limit: PAGE_MAX } } }))) : Promise.resolve([])), [shop?.id]);
   const [invited, setInvited] = useState("");
-  const [f, setF] = useState(() => ({
-    name: shop?.name ?? "",
-    description: shop?.description ?? "",
-    location: shop?.location ?? "",
-    delivery_fee: String((shop?.delivery_fee ?? 0) / 100),
-    min_order_value: String((shop?.min_order_value ?? 0) / 100),
-    accepting_orders: shop?.accepting_orders ?? true,
-  }));
   const [runner, setRunner] = useState("");
   const a = useAction();
   if (!shop) return <Skeleton />;
-  const save = (e: Event) => {
-    e.preventDefault();
-    a.run(async () => {
-      await call(
-        api.PATCH("/api/v1/shops/{id}", {
-          params: { path: { id: shop.id } },
-          body: {
-            name: f.name,
-            description: f.description,
-            location: f.location,
-            delivery_fee: Math.round(Number(f.delivery_fee) * 100),
-            min_order_value: Math.round(Number(f.min_order_value) * 100),
-            accepting_orders: f.accepting_orders,
-          },
-        }),
-      );
-      await refreshShop();
-    });
-  };
   const submitVerification = () =>
     a.run(async () => {
       await call(api.POST("/api/v1/shops/{id}/verification", { params: { path: { id: shop.id } } }));
@@ -619,19 +672,8 @@ export function ShopSettings() {
         )}
       </div>
       <ErrorBox error={a.error} />
-      <form class="card form" onSubmit={save}>
-        <Field label="Shop name" name="name" value={f.name} onInput={(v) => setF({ ...f, name: v })} />
-        <Field label="Description" name="description" value={f.description} onInput={(v) => setF({ ...f, description: v })} />
-        <Field label="Location" name="location" value={f.location} onInput={(v) => setF({ ...f, location: v })} />
-        <Field label="Delivery fee" name="delivery_fee" type="number" inputMode="decimal" value={f.delivery_fee} onInput={(v) => setF({ ...f, delivery_fee: v })} />
-        <Field label="Minimum order" name="min_order_value" type="number" inputMode="decimal" value={f.min_order_value} onInput={(v) => setF({ ...f, min_order_value: v })} />
-        <label class="check">
-          <input type="checkbox" checked={f.accepting_orders} onChange={(e) => setF({ ...f, accepting_orders: (e.target as HTMLInputElement).checked })} /> Taking orders
-        </label>
-        <Button type="submit" busy={a.busy}>
-          Save settings
-        </Button>
-      </form>
+      {/* Filled from the loaded shop; a new version (own save) refills it. */}
+      <ShopForm key={`${shop.id}:${shop.version}`} shop={shop} />
       <h2>Runners</h2>
       <Loaded load={staff}>
         {(list) => (
