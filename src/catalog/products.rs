@@ -22,6 +22,9 @@ pub struct ProductPatch {
     pub price: Option<i64>,
     pub discount: Option<i64>,
     pub stock: Option<u32>,
+    /// Units to add to the stock as it is when the write runs: a restock
+    /// never writes back a number read before a sale.
+    pub restock: Option<u32>,
     pub is_veg: Option<bool>,
     pub image: Option<Option<String>>,
 }
@@ -35,6 +38,7 @@ impl From<ProductInput> for ProductPatch {
             price: Some(i.price),
             discount: Some(i.discount),
             stock: Some(i.stock),
+            restock: None,
             is_veg: Some(i.is_veg),
             image: i.image.map(Some),
         }
@@ -65,6 +69,23 @@ fn clean_product_patch(p: ProductPatch) -> Result<ProductPatch, Error> {
                 Ok(v)
             })
         }),
+        restock: match (p.stock, p.restock) {
+            (Some(_), Some(_)) => {
+                c.ok::<u32>(Err(FieldError::new(
+                    "restock",
+                    "send stock or restock, not both",
+                )));
+                None
+            }
+            (_, Some(v)) if v == 0 || v > MAX_STOCK => {
+                c.ok::<u32>(Err(FieldError::new(
+                    "restock",
+                    format!("must be 1 to {MAX_STOCK}"),
+                )));
+                None
+            }
+            (_, r) => r,
+        },
         is_veg: p.is_veg,
         image: image_ref(&mut c, "image", p.image),
     };
@@ -91,6 +112,9 @@ pub(super) fn apply_product_patch(product: &mut Product, p: &ProductPatch) -> Re
     product.discount = discount;
     if let Some(v) = p.stock {
         product.stock = v;
+    }
+    if let Some(v) = p.restock {
+        product.stock = product.stock.saturating_add(v).min(MAX_STOCK);
     }
     if let Some(v) = p.is_veg {
         product.is_veg = v;

@@ -498,6 +498,10 @@ pub struct UpdateProductRequest {
     pub discount: Option<i64>,
     #[oai(validator(minimum(value = "0"), maximum(value = "100000")))]
     pub stock: Option<u32>,
+    /// Units to add to the stock as it is when the change is made (not
+    /// with `stock`); the result is capped at 100000.
+    #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
+    pub restock: Option<u32>,
     pub veg: Option<bool>,
     /// An upload id; `null` removes the image.
     #[oai(validator(max_length = 64))]
@@ -513,6 +517,7 @@ impl From<UpdateProductRequest> for ProductPatch {
             price: b.price,
             discount: b.discount,
             stock: b.stock,
+            restock: b.restock,
             is_veg: b.veg,
             image: maybe(b.image),
         }

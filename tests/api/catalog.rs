@@ -2248,6 +2248,23 @@ async fn a_change_made_from_an_older_version_is_refused_and_changes_nothing() {
     )
     .await;
     assert_eq!(expect(r, 200).await["stock"], 25);
+    // A restock adds to the stock as it is then, whatever the sender last saw.
+    let r = send_if(product.clone(), v1.clone(), json!({"restock": 5})).await;
+    assert_problem(r, 412).await;
+    let r = patch(&app, &product[7..], &m.owner_token, json!({"restock": 5})).await;
+    assert_eq!(expect(r, 200).await["stock"], 30);
+    let r = patch(
+        &app,
+        &product[7..],
+        &m.owner_token,
+        json!({"restock": 5, "stock": 1}),
+    )
+    .await;
+    let p = assert_problem(r, 422).await;
+    assert_eq!(p["errors"][0]["field"], "restock", "{p}");
+    let r = patch(&app, &product[7..], &m.owner_token, json!({"restock": 0})).await;
+    assert_problem(r, 400).await;
+    assert_eq!(get(product.clone()).await["stock"], 30);
     // Without If-Match a change is made as before.
     expect(
         patch(&app, &product[7..], &m.owner_token, json!({"discount": 0})).await,

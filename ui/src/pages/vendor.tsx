@@ -393,9 +393,12 @@ function ProductRow({ p, onChange }: { p: S["ProductView"]; onChange: () => void
   const [base, setBase] = useState(p);
   const [f, setF] = useState(() => productFields(p));
   const a = useAction();
-  const patch = (from: S["ProductView"], body: S["UpdateProductRequest"]) =>
+  // `from`: the record an edit was made from; a restock is an increment and
+  // holds whatever the stock is by then, so it names none.
+  const patch = (from: S["ProductView"] | null, body: S["UpdateProductRequest"]) =>
     a.run(async () => {
-      await call(api.PATCH("/api/v1/products/{id}", { params: { path: { id: p.id }, header: { "If-Match": from.version } }, body }));
+      const header = from ? { "If-Match": from.version } : undefined;
+      await call(api.PATCH("/api/v1/products/{id}", { params: { path: { id: p.id }, header }, body }));
       setEdit(false);
       onChange();
     });
@@ -422,7 +425,7 @@ function ProductRow({ p, onChange }: { p: S["ProductView"]; onChange: () => void
           <strong>{p.name}</strong> · {money(p.unit_price)} · <span data-testid={`stock-${p.name}`}>{p.stock}</span> in stock
         </span>
         <span class="actions">
-          <Button kind="secondary" busy={a.busy} aria-label={`Restock ${p.name} by 10`} onClick={() => patch(p, { stock: p.stock + 10 })}>
+          <Button kind="secondary" busy={a.busy} aria-label={`Restock ${p.name} by 10`} onClick={() => patch(null, { restock: 10 })}>
             +10
           </Button>
           <Button kind="secondary" onClick={open} aria-label={`Edit ${p.name}`}>
