@@ -34,9 +34,7 @@ const BOTTOM: f32 = 56.0;
 
 /// An amount in minor units as `123.45 INR`.
 pub fn money(minor: i64, currency: &str) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let m = minor.unsigned_abs();
-    format!("{sign}{}.{:02} {currency}", m / 100, m % 100)
+    format!("{} {currency}", crate::domain::money::show(minor))
 }
 
 /// Whether an order is on its batch's pick list: `BATCHED` and

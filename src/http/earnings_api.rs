@@ -16,6 +16,7 @@ use super::error::ApiError;
 use super::extract::Auth;
 use crate::app::AppState;
 use crate::domain::earnings::{self, Range, Sums};
+use crate::domain::money;
 use crate::domain::order::{OrderStatus, PaymentMethod, PaymentStatus};
 use crate::error::Error;
 use crate::market::earnings::{self as books, ExportRow};
@@ -259,14 +260,6 @@ fn campus_time(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
 }
 
-/// Minor units as major units with two decimals (every campus currency so
-/// far has 100 minor units).
-fn major(minor: i64) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let m = minor.unsigned_abs();
-    format!("{sign}{}.{:02}", m / 100, m % 100)
-}
-
 fn csv_row(r: &ExportRow, tz: Tz, currency: &str) -> Vec<String> {
     let o = &r.order;
     let status = match o.status {
@@ -295,10 +288,10 @@ fn csv_row(r: &ExportRow, tz: Tz, currency: &str) -> Vec<String> {
         o.address.building_name.clone(),
         o.address.room.clone(),
         items,
-        major(o.item_total),
-        major(o.delivery_fee),
-        major(o.platform_fee),
-        major(o.total),
+        money::show(o.item_total),
+        money::show(o.delivery_fee),
+        money::show(o.platform_fee),
+        money::show(o.total),
         currency.into(),
         match o.payment_method {
             PaymentMethod::Cash => "cash",
@@ -352,8 +345,8 @@ mod tests {
 
     #[test]
     fn money_in_major_units() {
-        assert_eq!(major(12_345), "123.45");
-        assert_eq!(major(5), "0.05");
-        assert_eq!(major(-250), "-2.50");
+        assert_eq!(money::show(12_345), "123.45");
+        assert_eq!(money::show(5), "0.05");
+        assert_eq!(money::show(-250), "-2.50");
     }
 }
