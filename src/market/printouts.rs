@@ -31,20 +31,12 @@ pub fn pick_list(
     user_id: &str,
     is_admin: bool,
 ) -> Result<PickList, Error> {
-    let not_found = || Error::NotFound("no such batch".into());
-    let b: Batch =
-        codec::get(&txn.open_table(tables::BATCHES)?, batch_id)?.ok_or_else(not_found)?;
-    let shop: Shop = codec::get(&txn.open_table(tables::SHOPS)?, &b.shop_id)?
-        .filter(|s: &Shop| is_admin || s.is_staff(user_id))
-        .ok_or_else(not_found)?;
-    let mut ids = Vec::new();
-    for o in txn
-        .open_multimap_table(tables::BATCH_TO_ORDERS)?
-        .get(b.id.as_str())?
-    {
-        ids.push(o?.value().to_string());
-    }
-    let list = orders::load_many(txn, &ids)?;
+    let (b, list) = super::batches::detail(txn, batch_id, user_id, is_admin)?;
+    // `detail` found the shop to check the rights; shops are only ever
+    // soft-deleted, so a missing one is a broken store.
+    let shop: Shop = codec::get(&txn.open_table(tables::SHOPS)?, &b.shop_id)?.ok_or_else(|| {
+        Error::internal(anyhow::anyhow!("batch {} has no shop {}", b.id, b.shop_id))
+    })?;
     let users = txn.open_table(tables::USERS)?;
     let mut names = HashMap::new();
     for o in &list {
