@@ -19,7 +19,7 @@ use printpdf::{
     PdfSaveOptions, Point, Pt, Rect, TextItem,
 };
 
-use crate::domain::batch::{Batch, BatchStatus};
+use crate::domain::batch::{self, Batch, BatchStatus};
 use crate::domain::order::{Order, OrderStatus, PaymentMethod, PaymentStatus};
 use crate::domain::shop::Shop;
 
@@ -37,22 +37,8 @@ pub fn money(minor: i64, currency: &str) -> String {
     format!("{} {currency}", crate::domain::money::show(minor))
 }
 
-/// Whether an order is on its batch's pick list: `BATCHED` and
-/// `OUT_FOR_DELIVERY` orders always; `NEW` and `RESCHEDULED` ones only while
-/// the batch is still `OPEN` (a preview before the cutoff — locking turns
-/// them into `BATCHED`). Delivered, failed and cancelled orders are not
-/// carried, nor is an order of another batch or shop that was passed in.
-pub fn to_carry(batch: &Batch, o: &Order) -> bool {
-    let status_ok = match o.status {
-        OrderStatus::Batched | OrderStatus::OutForDelivery => true,
-        OrderStatus::New | OrderStatus::Rescheduled => batch.status == BatchStatus::Open,
-        OrderStatus::Completed | OrderStatus::DeliveryFailed | OrderStatus::Cancelled => false,
-    };
-    status_ok && o.batch_id.as_deref() == Some(batch.id.as_str()) && o.shop_id == batch.shop_id
-}
-
 /// The pick list a runner carries uphill: the orders still to be carried
-/// (see [`to_carry`]) grouped by building, then by room, each with a tick
+/// (see [`crate::domain::batch::to_carry`]) grouped by building, then by room, each with a tick
 /// box, its items, total and payment method; then the batch totals.
 /// `names` maps the orders' students (user ids) to their names, so the
 /// runner knows whom to ask for at the door; `tz` is the campus zone every
@@ -65,7 +51,10 @@ pub fn pick_list(
     currency: &str,
     tz: Tz,
 ) -> Vec<u8> {
-    let mut carried: Vec<&Order> = orders.iter().filter(|o| to_carry(batch, o)).collect();
+    let mut carried: Vec<&Order> = orders
+        .iter()
+        .filter(|o| batch::to_carry(batch, o))
+        .collect();
     carried.sort_by(|a, b| {
         let (x, y) = (&a.address, &b.address);
         natural_cmp(&x.building_name, &y.building_name)
@@ -210,6 +199,26 @@ pub fn pick_list(
         s.line(15.0);
         s.text(LEFT, Font::Bold, 10.0, label);
         s.text(LEFT + 110.0, Font::Regular, 10.0, &value);
+    }
+
+    // What to pack, summed over the batch: one pass along the shelves.
+    let prep = batch::prep(batch, orders);
+    if !prep.is_empty() {
+        s.gap(6.0);
+        s.room(24.0 + 15.0);
+        s.rule();
+        s.line(18.0);
+        s.text(LEFT, Font::Bold, 12.5, "To pack");
+        for l in &prep {
+            if s.room(15.0) {
+                s.line(18.0);
+                s.text(LEFT, Font::Bold, 12.5, "To pack (continued)");
+            }
+            s.line(15.0);
+            s.text(LEFT, Font::Bold, 10.0, &format!("{} ×", l.quantity));
+            let name = fit(&clean(&l.name), Font::Regular, 10.0, RIGHT - LEFT - 50.0);
+            s.text(LEFT + 50.0, Font::Regular, 10.0, &name);
+        }
     }
 
     let footer = format!(
@@ -742,6 +751,7 @@ mod tests {
     fn names() -> HashMap<String, String> {
         HashMap::from([("student".to_string(), "Kavya Rao".to_string())])
     }
+    use crate::domain::batch::test_support::batch;
     use crate::domain::order::test_support::{at, item, order};
     use crate::domain::shop::{ShopType, Verification};
 
@@ -770,26 +780,6 @@ mod tests {
             deleted_at: None,
             created_at: at("2026-11-01T00:00:00Z"),
             updated_at: at("2026-11-01T00:00:00Z"),
-        }
-    }
-
-    fn batch(status: BatchStatus) -> Batch {
-        Batch {
-            id: "batch1".into(),
-            shop_id: "shop1".into(),
-            slot_id: "slot1".into(),
-            label: "Night batch".into(),
-            cutoff_at: at("2026-11-22T18:29:00Z"),
-            status,
-            milestone: None,
-            runner_id: None,
-            max_orders: None,
-            order_count: 0,
-            created_at: at("2026-11-22T08:00:00Z"),
-            locked_at: None,
-            dispatched_at: None,
-            completed_at: None,
-            stale_warned_at: None,
         }
     }
 
@@ -896,6 +886,11 @@ mod tests {
         );
         assert!(text.contains("UPI\n157.50 INR (3 orders, 3 not yet marked paid)"));
         assert!(text.contains("Total\n210.00 INR"));
+        // Four carried orders of 2 teas and 1 samosa each, packed at once.
+        assert!(
+            text.contains("To pack\n8 ×\nMasala Tea\n4 ×\nSamosa"),
+            "{text}"
+        );
         for otp in ["987612", "555123"] {
             assert!(!text.contains(otp), "an OTP was printed");
         }

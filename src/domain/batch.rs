@@ -9,6 +9,8 @@ use chrono_tz::Tz;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::order::{Order, OrderStatus};
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Slot {
     pub id: String,
@@ -242,6 +244,125 @@ pub fn check_milestone(
         (s, m) => Err(format!(
             "a {s:?} batch cannot be at {m:?}; dispatch it first"
         )),
+    }
+}
+
+/// Whether an order is on its batch's pick list: `BATCHED` and
+/// `OUT_FOR_DELIVERY` orders always; `NEW` and `RESCHEDULED` ones only while
+/// the batch is still `OPEN` (a preview before the cutoff — locking turns
+/// them into `BATCHED`). Delivered, failed and cancelled orders are not
+/// carried, nor is an order of another batch or shop that was passed in.
+pub fn to_carry(batch: &Batch, o: &Order) -> bool {
+    let status_ok = match o.status {
+        OrderStatus::Batched | OrderStatus::OutForDelivery => true,
+        OrderStatus::New | OrderStatus::Rescheduled => batch.status == BatchStatus::Open,
+        OrderStatus::Completed | OrderStatus::DeliveryFailed | OrderStatus::Cancelled => false,
+    };
+    status_ok && o.batch_id.as_deref() == Some(batch.id.as_str()) && o.shop_id == batch.shop_id
+}
+
+/// One line of a batch's prep summary: a product and how many of it the
+/// batch's carried orders hold, for packing before the climb.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrepLine {
+    pub product_id: String,
+    /// The name on the first order that holds it (a snapshot, like the orders').
+    pub name: String,
+    pub quantity: u32,
+}
+
+/// Each item summed over the orders [`to_carry`] keeps, most first, then by
+/// name: what the vendor packs for this batch.
+pub fn prep(batch: &Batch, orders: &[Order]) -> Vec<PrepLine> {
+    let mut lines: Vec<PrepLine> = Vec::new();
+    let mut at: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for it in orders
+        .iter()
+        .filter(|o| to_carry(batch, o))
+        .flat_map(|o| &o.items)
+    {
+        match at.get(it.product_id.as_str()) {
+            Some(&i) => lines[i].quantity = lines[i].quantity.saturating_add(it.quantity),
+            None => {
+                at.insert(&it.product_id, lines.len());
+                lines.push(PrepLine {
+                    product_id: it.product_id.clone(),
+                    name: it.name.clone(),
+                    quantity: it.quantity,
+                });
+            }
+        }
+    }
+    lines.sort_by(|a, b| {
+        b.quantity
+            .cmp(&a.quantity)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    lines
+}
+
+#[cfg(test)]
+pub mod test_support {
+    use super::*;
+    use crate::domain::order::test_support::at;
+
+    /// A batch of `shop1` cut off at 23:59 campus time on 22 Nov 2026.
+    pub fn batch(status: BatchStatus) -> Batch {
+        Batch {
+            id: "batch1".into(),
+            shop_id: "shop1".into(),
+            slot_id: "slot1".into(),
+            label: "Night batch".into(),
+            cutoff_at: at("2026-11-22T18:29:00Z"),
+            status,
+            milestone: None,
+            runner_id: None,
+            max_orders: None,
+            order_count: 0,
+            created_at: at("2026-11-22T08:00:00Z"),
+            locked_at: None,
+            dispatched_at: None,
+            completed_at: None,
+            stale_warned_at: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod prep_tests {
+    use super::test_support::batch;
+    use super::*;
+    use crate::domain::order::test_support::{item, order};
+
+    #[test]
+    fn prep_sums_each_item_over_the_orders_still_to_carry() {
+        let mut a = order("UP-A", "Hostel A", "101", OrderStatus::Batched);
+        a.items = vec![item("Samosa", 2000, 3), item("Masala Tea", 1000, 1)];
+        let mut b = order("UP-B", "Hostel B", "7", OrderStatus::Batched);
+        b.items = vec![item("Masala Tea", 1000, 4)];
+        // Neither of these is packed: one is cancelled, one of another batch.
+        let mut gone = order("UP-C", "Hostel A", "102", OrderStatus::Cancelled);
+        gone.items = vec![item("Samosa", 2000, 50)];
+        let mut other = order("UP-D", "Hostel A", "103", OrderStatus::Batched);
+        other.batch_id = Some("batch2".into());
+        let lines = prep(&batch(BatchStatus::Locked), &[a, b, gone, other]);
+        let got: Vec<(&str, u32)> = lines
+            .iter()
+            .map(|l| (l.name.as_str(), l.quantity))
+            .collect();
+        assert_eq!(got, [("Masala Tea", 5), ("Samosa", 3)]);
+        assert_eq!(lines[0].product_id, "p-Masala Tea");
+    }
+
+    #[test]
+    fn an_open_batch_previews_its_new_orders_and_a_locked_one_does_not() {
+        let n = order("UP-N", "Hostel A", "1", OrderStatus::New);
+        assert_eq!(
+            prep(&batch(BatchStatus::Open), std::slice::from_ref(&n)).len(),
+            2
+        );
+        assert!(prep(&batch(BatchStatus::Locked), &[n]).is_empty());
+        assert!(prep(&batch(BatchStatus::Open), &[]).is_empty());
     }
 }
 

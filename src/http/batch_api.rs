@@ -94,6 +94,18 @@ pub struct BatchDetail {
     pub orders: Vec<OrderView>,
     /// What the open and completed orders add up to, minor units.
     pub total: i64,
+    /// Each item summed over the orders still to carry (the open batch's
+    /// new orders as a preview), most first: what to pack.
+    pub prep: Vec<PrepLineView>,
+}
+
+/// One item of a batch's prep summary.
+#[derive(Object)]
+pub struct PrepLineView {
+    pub product_id: String,
+    /// The name the orders were placed under.
+    pub name: String,
+    pub quantity: u32,
 }
 
 impl From<batches::BatchDetail> for BatchDetail {
@@ -102,6 +114,15 @@ impl From<batches::BatchDetail> for BatchDetail {
             batch: d.batch.into(),
             orders: d.orders.into_iter().map(|o| order_view(o, false)).collect(),
             total: d.total,
+            prep: d
+                .prep
+                .into_iter()
+                .map(|l| PrepLineView {
+                    product_id: l.product_id,
+                    name: l.name,
+                    quantity: l.quantity,
+                })
+                .collect(),
         }
     }
 }

@@ -245,6 +245,8 @@ pub struct BatchDetail {
     pub orders: Vec<Order>,
     /// What the open and completed orders add up to, minor units.
     pub total: i64,
+    /// Each item summed over the orders still to carry, for packing.
+    pub prep: Vec<crate::domain::batch::PrepLine>,
 }
 
 pub fn batch_detail(
@@ -259,10 +261,12 @@ pub fn batch_detail(
         .filter(|o| o.status.is_open() || o.status == OrderStatus::Completed)
         .map(|o| o.total)
         .sum();
+    let prep = crate::domain::batch::prep(&b, &orders);
     Ok(BatchDetail {
         batch: b,
         orders,
         total,
+        prep,
     })
 }
 

@@ -76,6 +76,28 @@ async fn early_lock_batches_orders_and_shows_the_otp_only_to_the_student() {
     );
     let detail = get_ok(&app, &m.owner_token, &format!("/api/v1/batches/{batch}")).await;
     assert_eq!(detail["orders"].as_array().unwrap().len(), 2);
+    // The prep summary sums each item over both orders.
+    let mut want = std::collections::BTreeMap::<String, u64>::new();
+    for o in [&o1, &o2] {
+        for it in o["items"].as_array().unwrap() {
+            *want
+                .entry(it["product_id"].as_str().unwrap().into())
+                .or_default() += it["quantity"].as_u64().unwrap();
+        }
+    }
+    let got: std::collections::BTreeMap<String, u64> = detail["prep"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["product_id"].as_str().unwrap().into(),
+                l["quantity"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert!(want.values().all(|&q| q >= 2), "each line sums two orders");
     assert!(
         detail["orders"]
             .as_array()
