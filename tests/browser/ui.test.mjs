@@ -7,12 +7,11 @@
 // docs/screenshots/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { startSeededServer, startSmtpSink, launchBrowser, watchConsole } from "./server.mjs";
+import { readFileSync } from "node:fs";
+import { startSeededServer, startSmtpSink, launchBrowser } from "./server.mjs";
+import { real, shoot, signIn, until, openContext, apiAs as apiGet, postJson as post } from "./kit.mjs";
 import { crc32, deflateSync } from "node:zlib";
 
-const SHOTS = resolve(import.meta.dirname, "../../docs/screenshots");
 const SHOP = "Foot Hill Canteen";
 const ITEM = "Samosa (2 pcs)";
 const STUDENT = { email: "kavya@uphill.test", name: "Kavya Rao", password: "kavya-password-1" };
@@ -21,8 +20,11 @@ let server;
 let browser;
 let smtp;
 
+const context = (width, options = {}) => openContext(browser, server.base, width, options);
+const apiAs = (ctx, path) => apiGet(server.base, ctx, path);
+const postJson = (path, body) => post(server.base, path, body);
+
 before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
   // Mail goes to a real SMTP server, so the mailed links can be followed.
   smtp = await startSmtpSink();
   server = await startSeededServer({
@@ -42,52 +44,6 @@ after(async () => {
   await server?.stop();
   await smtp?.stop();
 });
-
-/** Console errors, less the browser's log line for each expected 4xx answer (shown to the user as the problem's detail). */
-const real = (errors) => errors.filter((e) => !/Failed to load resource: the server responded with a status of 4\d\d/.test(e));
-
-async function context(width, options = {}) {
-  const ctx = await browser.newContext({
-    viewport: { width, height: width < 500 ? 780 : 900 },
-    baseURL: server.base,
-    ...options,
-  });
-  const page = await ctx.newPage();
-  return { ctx, page, errors: watchConsole(page) };
-}
-
-/** The same screen at 360 px and 1280 px wide, scrolled to `focus` when given. */
-async function shoot(page, name, focus) {
-  const size = page.viewportSize();
-  for (const width of [360, 1280]) {
-    await page.setViewportSize({ width, height: width < 500 ? 780 : 900 });
-    await page.waitForTimeout(150);
-    if (focus) await focus.evaluate((e) => e.scrollIntoView({ block: "center" }));
-    // Mobile first: nothing may force sideways scrolling at 360 px.
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    assert.ok(overflow <= 0, `${name} at ${width} px scrolls sideways by ${overflow} px`);
-    await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`), fullPage: false });
-  }
-  await page.setViewportSize(size);
-}
-
-async function signIn(page, email, password) {
-  await page.goto("/login");
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password", { exact: true }).fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "Shops" }).waitFor();
-}
-
-/** The API as the student, from Node, with the browser's session cookie. */
-async function apiAs(ctx, path) {
-  const cookies = await ctx.cookies(server.base);
-  const res = await fetch(`${server.base}${path}`, {
-    headers: { cookie: cookies.map((c) => `${c.name}=${c.value}`).join("; ") },
-  });
-  assert.equal(res.status, 200, `${path}: ${res.status}`);
-  return res.json();
-}
 
 async function addToCartAndCheckout(page) {
   await page.goto("/");
@@ -659,23 +615,7 @@ test("a vendor adds a product photo: preview first, then the server's thumbnail;
   await vendor.ctx.close();
 });
 
-/** POST JSON from Node (no browser), e.g. to register a user. */
-async function postJson(path, body) {
-  const res = await fetch(`${server.base}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  assert.ok(res.ok, `${path}: ${res.status} ${await res.clone().text()}`);
-  return res;
-}
 
-/** Polls (bounded) until `check` returns something truthy. */
-async function until(what, check, timeout = 15000) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 test("an admin sees the dead-letter alert, retries one mail and discards another", async () => {
   // Two addresses whose mailbox refuses mail for good: their welcome mails die.
