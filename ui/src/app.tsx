@@ -14,6 +14,7 @@ import { Verify, ResetPassword, ForgotPassword } from "./pages/recover";
 // Vendor, runner and admin screens load on demand: a student never
 // downloads them.
 const Vendor = lazy(() => import("./pages/vendor").then((m) => m.VendorHome));
+const VendorHistory = lazy(() => import("./pages/vendor").then((m) => m.BatchHistory));
 const VendorBatch = lazy(() => import("./pages/vendor").then((m) => m.BatchPage));
 const VendorProducts = lazy(() => import("./pages/vendor").then((m) => m.Products));
 const VendorSlots = lazy(() => import("./pages/vendor").then((m) => m.Slots));
@@ -182,6 +183,7 @@ export function App() {
             <Route path="/reset-password" component={ResetPassword} />
             <Route path="/verify-email" component={Verify} />
             <Route path="/vendor" component={Vendor} />
+            <Route path="/vendor/batches" component={VendorHistory} />
             <Route path="/vendor/batches/:id" component={VendorBatch} />
             <Route path="/vendor/products" component={VendorProducts} />
             <Route path="/vendor/slots" component={VendorSlots} />

@@ -13,12 +13,16 @@ export function money(minor: number): string {
   return f.format(minor / 100);
 }
 
+// Times read in the campus's zone (from /fees), not the device's: a cutoff
+// is "17:00" for everyone on campus, whatever a phone is set to.
+const zone = () => get().fees?.timezone;
+
 export function when(iso: string): string {
-  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+  return new Date(iso).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short", timeZone: zone() });
 }
 
 export function time(iso: string): string {
-  return new Date(iso).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  return new Date(iso).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", timeZone: zone() });
 }
 
 /** "1 h 04 min", "12:09" (under an hour), for a countdown. */

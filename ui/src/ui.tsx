@@ -230,3 +230,37 @@ export function statusTone(s: string): "neutral" | "good" | "warn" | "bad" {
   if (["LOCKED", "BATCHED", "OUT_FOR_DELIVERY", "IN_TRANSIT", "PENDING", "REQUIRES_ACTION", "SUSPENDED"].includes(s)) return "warn";
   return "neutral";
 }
+
+/**
+ * A destructive action in two steps: the first tap asks, in the page, what
+ * will happen; only "Yes" runs it. No `window.confirm`, so it reads the
+ * same on every phone and in tests.
+ */
+export function Confirm({ children, question, yes, onConfirm, busy, kind = "danger", disabled, "aria-label": aria }: { children: ComponentChildren; question: ComponentChildren; yes: string; onConfirm: () => void; busy?: boolean; kind?: "primary" | "secondary" | "danger"; disabled?: boolean; "aria-label"?: string }) {
+  const [asking, setAsking] = useState(false);
+  if (!asking) {
+    return (
+      <Button kind={kind} busy={busy} disabled={disabled} aria-label={aria} onClick={() => setAsking(true)}>
+        {children}
+      </Button>
+    );
+  }
+  return (
+    <span class="confirm" role="group" aria-label="Are you sure?">
+      <span class="confirm-q">{question}</span>
+      <Button
+        kind={kind}
+        busy={busy}
+        onClick={() => {
+          setAsking(false);
+          onConfirm();
+        }}
+      >
+        {yes}
+      </Button>
+      <Button kind="secondary" onClick={() => setAsking(false)}>
+        Keep it
+      </Button>
+    </span>
+  );
+}

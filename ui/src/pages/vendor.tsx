@@ -1,14 +1,14 @@
 // Vendor and runner screens (loaded on demand): today's batches, a batch's
 // orders and its trip (lock, dispatch, milestones, deliver by OTP, fail,
 // reschedule, pick list), products and stock, slots, shop settings.
-import { useRoute } from "preact-iso";
+import { useLocation, useRoute } from "preact-iso";
 import { useEffect, useState } from "preact/hooks";
 import { allPages, api, call, PAGE_MAX, type S } from "../api/client";
 import { countdown, label, minutesToClock, money, time, when } from "../format";
 import { Chat } from "../chat";
 import { subscribe } from "../live";
 import { loadSession, refreshShop, useSession } from "../state";
-import { Badge, Button, ErrorBox, Field, Loaded, LoadMore, Page, Select, Skeleton, statusTone, useAction, useLoad, usePaged } from "../ui";
+import { Badge, Button, Confirm, ErrorBox, Field, Loaded, LoadMore, Page, Select, Skeleton, statusTone, useAction, useLoad, usePaged } from "../ui";
 
 const ACTIVE: S["BatchStatusView"][] = ["OPEN", "LOCKED", "IN_TRANSIT"];
 const MILESTONES: S["MilestoneView"][] = ["PACKING", "CLIMB_STARTED", "MIDWAY", "ARRIVED"];
@@ -16,7 +16,8 @@ const MILESTONES: S["MilestoneView"][] = ["PACKING", "CLIMB_STARTED", "MIDWAY", 
 export function VendorNav() {
   return (
     <nav class="subnav" aria-label="Shop">
-      <a href="/vendor">Batches</a>
+      <a href="/vendor">Today</a>
+      <a href="/vendor/batches">Batch history</a>
       <a href="/vendor/earnings">Earnings</a>
       <a href="/vendor/products">Products</a>
       <a href="/vendor/slots">Slots</a>
@@ -31,14 +32,14 @@ function isToday(iso: string) {
   return d.toDateString() === n.toDateString();
 }
 
-function BatchCard({ b, href }: { b: S["BatchView"]; href: string }) {
+function BatchCard({ b, href, dated }: { b: S["BatchView"]; href: string; dated?: boolean }) {
   const detail = useLoad(() => call(api.GET("/api/v1/batches/{id}", { params: { path: { id: b.id } } })), [b.id, b.status, b.order_count]);
   return (
     <li class="card">
       <a href={href} class="card-link">
         <strong>{b.label}</strong> <Badge tone={statusTone(b.status)}>{label(b.status)}</Badge>
         <span class="muted">
-          cutoff {time(b.cutoff_at)}
+          cutoff {dated ? when(b.cutoff_at) : time(b.cutoff_at)}
           {b.status === "OPEN" && ` (${countdown(Date.parse(b.cutoff_at) - Date.now())})`} · {b.order_count} order{b.order_count === 1 ? "" : "s"}
           {detail.data && ` · ${money(detail.data.total)}`}
           {b.milestone && ` · ${label(b.milestone)}`}
@@ -126,6 +127,50 @@ export function VendorHome() {
       <Button kind="secondary" onClick={batches.reload}>
         Refresh
       </Button>
+    </Page>
+  );
+}
+
+const HISTORY_FILTERS: [string, string][] = [
+  ["", "Every batch"],
+  ["OPEN", "Open"],
+  ["LOCKED", "Locked"],
+  ["IN_TRANSIT", "In transit"],
+  ["COMPLETED", "Completed"],
+  ["CANCELLED", "Cancelled"],
+];
+
+/** Every batch of the shop, newest first, by status; the filter lives in the URL. */
+export function BatchHistory() {
+  const s = useSession();
+  const shop = s.shop;
+  const { url, route } = useLocation();
+  const status = (new URLSearchParams(url.split("?")[1] ?? "").get("status") ?? "") as S["BatchStatusView"] | "";
+  const batches = usePaged(
+    (cursor) =>
+      shop ? call(api.GET("/api/v1/shops/{id}/batches", { params: { path: { id: shop.id }, query: { cursor, status: status || undefined } } })) : Promise.resolve({ items: [] }),
+    [shop?.id, status],
+  );
+  if (!s.me) return <Page title="Batch history">Sign in first.</Page>;
+  if (!shop) return <Skeleton />;
+  return (
+    <Page title="Batch history">
+      <VendorNav />
+      <Select label="Show" name="status" value={status} onChange={(v) => route(v ? `/vendor/batches?status=${v}` : "/vendor/batches")} options={HISTORY_FILTERS} />
+      <Loaded load={batches} lines={6}>
+        {(list) =>
+          list.length === 0 ? (
+            <p class="empty">No batches{status ? ` ${label(status).toLowerCase()}` : ""} yet.</p>
+          ) : (
+            <ul class="cards">
+              {list.map((b) => (
+                <BatchCard key={b.id} b={b} href={`/vendor/batches/${b.id}`} dated />
+              ))}
+            </ul>
+          )
+        }
+      </Loaded>
+      <LoadMore list={batches} label="Older batches" />
     </Page>
   );
 }
@@ -223,6 +268,26 @@ function OrderRow({ o, batch, owner, mine, onChange }: { o: S["OrderView"]; batc
   );
 }
 
+/** Each item summed over the batch: what to pack, in one pass along the shelves. */
+function PrepSummary({ lines, open }: { lines: S["PrepLineView"][]; open: boolean }) {
+  if (lines.length === 0) return null;
+  return (
+    <section class="card" aria-labelledby="prep-h">
+      <h2 id="prep-h">To pack{open && <span class="muted"> (so far: the batch is still open)</span>}</h2>
+      <table class="prep">
+        <tbody>
+          {lines.map((l) => (
+            <tr key={l.product_id}>
+              <td class="qty">{l.quantity} ×</td>
+              <td>{l.name}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
 export function BatchPage() {
   const { params, path } = useRoute();
   const id = params.id;
@@ -254,9 +319,9 @@ export function BatchPage() {
               </p>
               <div class="actions">
                 {d.status === "OPEN" && owner && (
-                  <Button busy={a.busy} onClick={() => act(() => call(api.POST("/api/v1/batches/{id}/lock", p)))}>
+                  <Confirm kind="primary" busy={a.busy} question={`Lock now? No more orders join, and ${d.orders.length} student${d.orders.length === 1 ? " gets" : "s get"} an OTP.`} yes="Yes, lock" onConfirm={() => act(() => call(api.POST("/api/v1/batches/{id}/lock", p)))}>
                     Lock now
-                  </Button>
+                  </Confirm>
                 )}
                 {d.status === "LOCKED" && !owner && !d.runner_id && (
                   <Button busy={a.busy} onClick={() => act(() => call(api.POST("/api/v1/batches/{id}/claim", p)))}>
@@ -285,6 +350,7 @@ export function BatchPage() {
               )}
               <ErrorBox error={a.error} />
             </div>
+            <PrepSummary lines={d.prep} open={d.status === "OPEN"} />
             <ul class="cards">
               {d.orders.map((o) => (
                 <OrderRow key={o.id} o={o} batch={d} owner={owner} mine={mine} onChange={detail.reload} />
