@@ -1,6 +1,6 @@
 import { lazy, LocationProvider, Route, Router, useLocation } from "preact-iso";
 import { useEffect, useState } from "preact/hooks";
-import { connect, disconnect, subscribe } from "./live";
+import { connect, disconnect, subscribe, useLiveStatus } from "./live";
 import { flush, mine, onOutboxChange } from "./outbox";
 import { count, onCartChange } from "./cart";
 import { loadSession, refreshUnread, signOut, useSession } from "./state";
@@ -94,6 +94,43 @@ function OfflineBanner() {
 }
 
 /**
+ * Says when live updates are not coming: lost and retrying (after a few
+ * seconds, so a page load's connect does not flash it), or moved to
+ * another tab. Offline has its own banner.
+ */
+function LiveBanner() {
+  const s = useSession();
+  const status = useLiveStatus();
+  const online = useOnline();
+  const [late, setLate] = useState(false);
+  useEffect(() => {
+    setLate(false);
+    if (status !== "connecting") return;
+    const t = setTimeout(() => setLate(true), 3000);
+    return () => clearTimeout(t);
+  }, [status]);
+  if (!s.me || !online) return null;
+  if (status === "elsewhere") {
+    return (
+      <p class="banner" role="status" data-testid="live-banner">
+        Live updates are on in another tab.{" "}
+        <button class="linkish" type="button" onClick={connect}>
+          Show them here
+        </button>
+      </p>
+    );
+  }
+  if (status === "connecting" && late) {
+    return (
+      <p class="banner" role="status" data-testid="live-banner">
+        Not live: reconnecting… What you see may be out of date.
+      </p>
+    );
+  }
+  return null;
+}
+
+/**
  * Admins see open incidents on every page. Re-read every 30 s, on a
  * notification, and when the admin screens change something.
  */
@@ -162,6 +199,7 @@ export function App() {
       </a>
       <Nav />
       <OfflineBanner />
+      <LiveBanner />
       <AlertBanner />
       <main id="main">
         {s.me === undefined ? (

@@ -6,7 +6,7 @@ import { allPages, api, call, PAGE_MAX, type S } from "../api/client";
 import { cartOf, carts, onCartChange, setQuantity, clear, type Line } from "../cart";
 import { countdown, label, minutesToClock, money, time, when } from "../format";
 import { Chat } from "../chat";
-import { subscribe } from "../live";
+import { subscribe, useLive } from "../live";
 import { dismiss, flush, mine, onOutboxChange, place } from "../outbox";
 import { get, useSession } from "../state";
 import { NO_FILTERS, SearchResults, useSearch, type Filters } from "../search";
@@ -771,14 +771,24 @@ export function OrderPage() {
   useEffect(
     () =>
       subscribe((e) => {
-        // Any event of this order: its status, its batch, its chat.
-        if (!("order_id" in e.data) || e.data.order_id !== id) return;
-        if (e.event === "batch.updated" && e.data.milestone) setMilestone(e.data.milestone);
-        // The event carries no OTP: the order itself is read again.
-        order.reload();
+        if (e.event === "batch.updated" && e.data.order_id === id && e.data.milestone) setMilestone(e.data.milestone);
       }),
     [id],
   );
+  // Any event of this order (its status, its batch, its chat) and any gap
+  // in the stream: the order is read again (events carry no OTP).
+  useLive((e) => "order_id" in e.data && e.data.order_id === id, order.reload, [id]);
+  // When the cutoff passes the batch locks within a minute: read the order
+  // again then, even if the event is lost, so it never reads "Placed" with
+  // a Cancel button after its batch closed.
+  const cutoff = order.data?.status === "NEW" ? order.data.cutoff_at : null;
+  useEffect(() => {
+    if (!cutoff) return;
+    const wait = Date.parse(cutoff) - Date.now();
+    if (wait > 2 ** 31 - 1) return;
+    const timers = [5000, 30000, 70000].map((after) => setTimeout(order.reload, Math.max(0, wait) + after));
+    return () => timers.forEach(clearTimeout);
+  }, [cutoff]);
   return (
     <Page title={order.data ? `Order ${order.data.display_id}` : "Order"}>
       <Loaded load={order} lines={6}>
