@@ -813,6 +813,66 @@ impl AuthService {
             .await
     }
 
+    /// Changes the user's own name and phone: only what is given (an empty
+    /// phone removes it). Audited; the shops the user orders from see the
+    /// new name on orders placed from now on (orders keep their snapshot).
+    pub async fn update_profile(
+        &self,
+        user_id: &str,
+        name: Option<String>,
+        phone: Option<String>,
+        origin: Origin,
+    ) -> Result<User, Error> {
+        let mut errors = Vec::new();
+        let name = name
+            .map(|n| user::parse_name(&n))
+            .transpose()
+            .unwrap_or_else(|e| {
+                errors.push(e);
+                None
+            });
+        let phone = phone
+            .map(|p| user::parse_phone(Some(&p)))
+            .transpose()
+            .unwrap_or_else(|e| {
+                errors.push(e);
+                None
+            });
+        if !errors.is_empty() {
+            return Err(Error::Invalid(errors));
+        }
+        let user_id = user_id.to_string();
+        self.inner
+            .store
+            .write(move |txn| {
+                let mut user = find_user_in(txn, &user_id)?
+                    .ok_or_else(|| Error::Unauthenticated("sign in first".into()))?;
+                let mut changed = Vec::new();
+                if let Some(n) = name.clone().filter(|n| *n != user.name) {
+                    user.name = n;
+                    changed.push("name");
+                }
+                if let Some(p) = phone.clone().filter(|p| *p != user.phone) {
+                    user.phone = p;
+                    changed.push("phone");
+                }
+                if changed.is_empty() {
+                    return Ok(user);
+                }
+                user.updated_at = Utc::now();
+                codec::put(&mut txn.open_table(tables::USERS)?, &user.id, &user)?;
+                audit::append(
+                    txn,
+                    &origin,
+                    "user.profile_change",
+                    &user.id,
+                    format!("changed {}", changed.join(" and ")),
+                )?;
+                Ok(user)
+            })
+            .await
+    }
+
     /// A page of the user's sessions (signed-in devices), newest first.
     pub async fn list_sessions(
         &self,

@@ -366,18 +366,24 @@ pub async fn get_shop(
 pub async fn my_shop(store: &Store, user_id: String) -> Result<Shop, Error> {
     store
         .read(move |txn| {
-            let Some(id) = txn
-                .open_table(tables::OWNER_TO_SHOP)?
-                .get(user_id.as_str())?
-                .map(|g| g.value().to_string())
-            else {
-                return Err(Error::NotFound("you have no shop".into()));
-            };
-            codec::get::<Shop>(&txn.open_table(tables::SHOPS)?, &id)?
-                .filter(|s| s.deleted_at.is_none())
-                .ok_or_else(|| Error::NotFound("you have no shop".into()))
+            owned_shop(txn, &user_id)?.ok_or_else(|| Error::NotFound("you have no shop".into()))
         })
         .await
+}
+
+/// The shop `user_id` owns, unless it was deleted.
+pub fn owned_shop(txn: &redb::ReadTransaction, user_id: &str) -> Result<Option<Shop>, StoreError> {
+    let Some(id) = txn
+        .open_table(tables::OWNER_TO_SHOP)?
+        .get(user_id)?
+        .map(|g| g.value().to_string())
+    else {
+        return Ok(None);
+    };
+    Ok(
+        codec::get::<Shop>(&txn.open_table(tables::SHOPS)?, &id)?
+            .filter(|s| s.deleted_at.is_none()),
+    )
 }
 
 /// `if_version`: the version the change was made from (`If-Match`), if any.

@@ -17,7 +17,9 @@ use super::types::{Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::app::AppState;
 use crate::auth::service::{ApiToken, NewSession, NewUser, Registered, Via, session_public_id};
+use crate::catalog;
 use crate::domain::user::{User, UserStatus};
+use crate::error::Error;
 
 pub struct AuthApi {
     pub state: Arc<AppState>,
@@ -75,10 +77,12 @@ pub struct Me {
     pub status: UserStatusView,
     pub email_verified: bool,
     pub created_at: DateTime<Utc>,
+    /// The shop you own (not deleted), if any: `GET /me/shop` reads it.
+    pub shop_id: Option<String>,
 }
 
-impl From<User> for Me {
-    fn from(u: User) -> Self {
+impl Me {
+    fn new(u: User, shop_id: Option<String>) -> Self {
         Me {
             id: u.id,
             email: u.email,
@@ -88,8 +92,21 @@ impl From<User> for Me {
             status: u.status.into(),
             email_verified: u.email_verified,
             created_at: u.created_at,
+            shop_id,
         }
     }
+}
+
+/// Your name and phone; only the fields sent change.
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct UpdateProfileRequest {
+    /// 1 to 100 characters.
+    #[oai(validator(max_length = 100))]
+    pub name: Option<Text>,
+    /// 5 to 15 digits (with `+`, spaces, dashes, parentheses); empty removes it.
+    #[oai(validator(max_length = 20))]
+    pub phone: Option<String>,
 }
 
 #[derive(Object)]
@@ -268,12 +285,23 @@ impl AuthApi {
         c.to_string()
     }
 
-    fn signed_in(user: User, s: &NewSession) -> SignedIn {
-        SignedIn {
-            user: user.into(),
+    /// The user as they see themselves, with the shop they own.
+    async fn me_view(&self, user: User) -> Result<Me, ApiError> {
+        let uid = user.id.clone();
+        let shop = self
+            .state
+            .store
+            .read(move |txn| Ok::<_, Error>(catalog::owned_shop(txn, &uid)?.map(|s| s.id)))
+            .await?;
+        Ok(Me::new(user, shop))
+    }
+
+    async fn signed_in(&self, user: User, s: &NewSession) -> Result<SignedIn, ApiError> {
+        Ok(SignedIn {
+            user: self.me_view(user).await?,
             csrf_token: s.csrf_token.clone(),
             expires_at: s.expires_at,
-        }
+        })
     }
 }
 
@@ -349,7 +377,7 @@ impl AuthApi {
             .await?;
         let cookie = self.session_cookie(&session);
         Ok(SignInResponse::Ok(
-            Json(Self::signed_in(user, &session)),
+            Json(self.signed_in(user, &session).await?),
             cookie,
         ))
     }
@@ -390,7 +418,7 @@ impl AuthApi {
             .await?;
         let cookie = self.session_cookie(&session);
         Ok(SignInResponse::Created(
-            Json(Self::signed_in(user, &session)),
+            Json(self.signed_in(user, &session).await?),
             cookie,
         ))
     }
@@ -428,7 +456,7 @@ impl AuthApi {
             .await?;
         let cookie = self.session_cookie(&session);
         Ok(SignInResponse::Ok(
-            Json(Self::signed_in(user, &session)),
+            Json(self.signed_in(user, &session).await?),
             cookie,
         ))
     }
@@ -477,7 +505,29 @@ impl AuthApi {
     /// The signed-in user.
     #[oai(path = "/me", method = "get", operation_id = "getCurrentUser")]
     async fn me(&self, auth: Auth) -> Result<Json<Me>, ApiError> {
-        Ok(Json(auth.0.user.into()))
+        Ok(Json(self.me_view(auth.0.user).await?))
+    }
+
+    /// Change your name or phone (only the fields sent). Audited.
+    #[oai(path = "/me", method = "patch", operation_id = "updateProfile")]
+    async fn update_profile(
+        &self,
+        req: &Request,
+        auth: Auth,
+        body: Json<UpdateProfileRequest>,
+    ) -> Result<Json<Me>, ApiError> {
+        let b = body.0;
+        let user = self
+            .state
+            .auth
+            .update_profile(
+                auth.user_id(),
+                b.name.map(Text::into_inner),
+                b.phone,
+                origin(req, Some(auth.user_id())),
+            )
+            .await?;
+        Ok(Json(self.me_view(user).await?))
     }
 
     /// Change your password, proving the current one. Every other session

@@ -816,3 +816,65 @@ async fn changing_the_password_ends_the_other_sessions_and_devices_can_be_signed
     assert_eq!(me(&c).await, StatusCode::UNAUTHORIZED);
     assert_eq!(sessions(&a).await.as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_user_changes_their_name_and_phone_and_bad_values_change_nothing() {
+    use crate::fixtures::{ShopOpts, market, student};
+    use crate::helpers::{expect, send};
+    use reqwest::Method;
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (s, _) = student(&app, "asha@uni.edu", &m).await;
+    // `/me` names the shop its user owns, so a client need not probe for one.
+    let owner = expect(
+        send(&app, Method::GET, "/me", Some(&m.owner_token), None).await,
+        200,
+    )
+    .await;
+    assert_eq!(owner["shop_id"], m.shop_id.as_str());
+    let before = expect(send(&app, Method::GET, "/me", Some(&s), None).await, 200).await;
+    assert!(before["shop_id"].is_null());
+
+    let patch = |body: Value, token: Option<String>| {
+        let app = &app;
+        async move { send(app, Method::PATCH, "/me", token.as_deref(), Some(body)).await }
+    };
+    // Against the schema: 400; against the rules: 422; each names the field.
+    for (body, status, field) in [
+        (json!({"name": ""}), 422, "name"),
+        (json!({"name": "x".repeat(101)}), 400, "name"),
+        (json!({"phone": "call me"}), 422, "phone"),
+        (json!({"phone": "12"}), 422, "phone"),
+        (json!({"name": 7}), 400, "name"),
+    ] {
+        let p = expect(patch(body.clone(), Some(s.clone())).await, status).await;
+        assert!(p.to_string().contains(field), "{body} → {p}");
+    }
+    assert_problem(
+        patch(json!({"email": "other@uni.edu"}), Some(s.clone())).await,
+        400,
+    )
+    .await;
+    assert_problem(patch(json!({"name": "Nobody"}), None).await, 401).await;
+    let same = expect(send(&app, Method::GET, "/me", Some(&s), None).await, 200).await;
+    assert_eq!(same, before, "refused changes change nothing");
+
+    let me = expect(
+        patch(
+            json!({"name": "Asha Menon", "phone": "+91 98765 43210"}),
+            Some(s.clone()),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(me["name"], "Asha Menon");
+    assert_eq!(me["phone"], "+91 98765 43210");
+    assert_eq!(me["email"], before["email"]);
+    // Only what is sent changes; an empty phone removes it.
+    let me = expect(patch(json!({"phone": ""}), Some(s.clone())).await, 200).await;
+    assert_eq!(me["name"], "Asha Menon");
+    assert!(me["phone"].is_null());
+    let read = expect(send(&app, Method::GET, "/me", Some(&s), None).await, 200).await;
+    assert_eq!(read["name"], "Asha Menon");
+}

@@ -472,6 +472,7 @@ fn rows(f: &Fx) -> Vec<Row<'_>> {
         }),
         op("POST", "/auth/logout", SIGNED_IN).stage(SignOut),
         op("GET", "/me", SIGNED_IN),
+        op("PATCH", "/me", SIGNED_IN).json(json!({"phone": "+91 98765 43210"})),
         op("GET", "/me/tokens", SIGNED_IN),
         op("POST", "/me/tokens", SIGNED_IN).json(json!({"name": "authz extra"})),
         op("DELETE", "/me/tokens/{id}", STUDENTS_OWN)

@@ -96,8 +96,11 @@ test("a student orders, sees the OTP live when the vendor locks, and reviews aft
   // Demo fees: delivery ₹10, platform ₹2.
   assert.equal(await page.getByTestId("total").innerText(), "₹72.00");
 
-  // No address yet: one is added right here.
+  // No address yet: one is added right here; the building is asked, never guessed.
+  const save = page.getByRole("button", { name: "Save address" });
   await page.getByLabel("Room").fill("C-7");
+  assert.ok(await save.isDisabled(), "no building chosen yet");
+  await page.getByLabel("Building").selectOption({ label: "Hostel C" });
   await page.getByRole("button", { name: "Save address" }).click();
   await page.getByRole("radio", { name: /room C-7/ }).waitFor();
   await page.getByRole("button", { name: /^Place order/ }).click();

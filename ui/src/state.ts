@@ -45,27 +45,32 @@ export async function refreshUnread() {
 }
 
 export async function refreshShop() {
-  set({ shop: await orNull(call(api.GET("/api/v1/me/shop"))) });
+  // `/me` says whether there is a shop: no 404 probe for everyone else.
+  const me = await orNull(call(api.GET("/api/v1/me")));
+  set({ me: me ?? get().me, shop: me?.shop_id ? await orNull(call(api.GET("/api/v1/me/shop"))) : null });
 }
 
 /** Loads the signed-in user and what they can do. */
 export async function loadSession() {
   call(api.GET("/api/v1/fees")).then((fees) => set({ fees }), () => {});
   let me: S["Me"] | null = null;
-  try {
-    me = await orNull(call(api.GET("/api/v1/me")));
-  } catch {
-    me = null;
-  }
   // A session cookie without its CSRF token (storage cleared) could read
-  // but never change anything: sign in again for a fresh pair.
-  if (!me || !hasCsrf()) {
+  // but never change anything: sign in again for a fresh pair. Without a
+  // token there is no session to ask about (and no 401 in the console).
+  if (hasCsrf()) {
+    try {
+      me = await orNull(call(api.GET("/api/v1/me")));
+    } catch {
+      me = null;
+    }
+  }
+  if (!me) {
     set({ me: null, shop: null, runner: false, unread: 0 });
     return;
   }
   set({ me });
   await Promise.allSettled([
-    refreshShop(),
+    me.shop_id ? orNull(call(api.GET("/api/v1/me/shop"))).then((shop) => set({ shop })) : set({ shop: null }),
     refreshUnread(),
     // Runs shows in the menu for whoever carries batches or is invited to.
     Promise.all([

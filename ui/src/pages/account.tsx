@@ -3,18 +3,18 @@ import { useEffect, useState } from "preact/hooks";
 import { allPages, api, call, PAGE_MAX, type S } from "../api/client";
 import { when } from "../format";
 import { subscribe } from "../live";
-import { refreshUnread, useSession } from "../state";
-import { Badge, Button, ErrorBox, Field, type Load, Loaded, LoadMore, Page, useAction, useLoad, usePaged } from "../ui";
+import { refreshUnread, set, useSession } from "../state";
+import { AddressForm, useBuildings } from "../address";
+import { Badge, Button, Confirm, ErrorBox, Field, type Load, Loaded, LoadMore, Page, useAction, useLoad, usePaged } from "../ui";
 
 export function Account() {
   const s = useSession();
   const addresses = useLoad(() => (s.me ? call(api.GET("/api/v1/me/addresses")) : Promise.resolve([])), [s.me?.id]);
-  const buildings = useLoad(() => allPages((cursor) => call(api.GET("/api/v1/buildings", { params: { query: { cursor, limit: PAGE_MAX } } }))), []);
+  const buildings = useBuildings();
   const devices = useLoad(
     () => (s.me ? allPages((cursor) => call(api.GET("/api/v1/me/sessions", { params: { query: { cursor, limit: PAGE_MAX } } }))) : Promise.resolve([])),
     [s.me?.id],
   );
-  const a = useAction();
   if (!s.me)
     return (
       <Page title="Account">
@@ -38,39 +38,102 @@ export function Account() {
           {!s.shop && <a href="/vendor">Open a shop</a>} {s.runner && <a href="/runs">Your runs</a>}
         </p>
       </div>
-      <h2>Addresses</h2>
-      <ErrorBox error={a.error} />
-      <Loaded load={addresses}>
-        {(list) => (
-          <ul class="list">
-            {list.length === 0 && <li class="empty">No addresses yet; add one at checkout.</li>}
-            {list.map((x) => (
-              <li key={x.id} class="row">
-                <span>
-                  {x.label}: {bname(x.building_id)}, room {x.room} {x.default && <Badge>default</Badge>}
-                </span>
-                <Button
-                  kind="secondary"
-                  busy={a.busy}
-                  aria-label={`Delete address ${x.label}`}
-                  onClick={() =>
-                    a.run(async () => {
-                      await call(api.DELETE("/api/v1/me/addresses/{id}", { params: { path: { id: x.id } } }));
-                      addresses.reload();
-                    })
-                  }
-                >
-                  Delete
-                </Button>
-              </li>
-            ))}
-          </ul>
-        )}
-      </Loaded>
+      <Profile me={s.me} />
+      <Addresses list={addresses} bname={bname} />
       <ChangePassword onChanged={devices.reload} />
       <Devices list={devices} />
       <Tokens />
     </Page>
+  );
+}
+
+/** Name and phone, filled from the account; only what changed is sent. */
+function Profile({ me }: { me: S["Me"] }) {
+  const was = { name: me.name, phone: me.phone ?? "" };
+  const [f, setF] = useState(was);
+  const [saved, setSaved] = useState(false);
+  const a = useAction();
+  const save = (e: Event) => {
+    e.preventDefault();
+    const body: S["UpdateProfileRequest"] = {};
+    if (f.name !== was.name) body.name = f.name;
+    if (f.phone !== was.phone) body.phone = f.phone;
+    if (Object.keys(body).length === 0) return;
+    a.run(async () => {
+      const next = await call(api.PATCH("/api/v1/me", { body }));
+      set({ me: next });
+      setSaved(true);
+    });
+  };
+  return (
+    <form class="card form" onSubmit={save} aria-labelledby="profile-h">
+      <h2 id="profile-h">Profile</h2>
+      <Field label="Name" name="profile-name" value={f.name} onInput={(v) => (setF({ ...f, name: v }), setSaved(false))} maxLength={100} required autoComplete="name" />
+      <Field label="Phone" name="profile-phone" type="tel" value={f.phone} onInput={(v) => (setF({ ...f, phone: v }), setSaved(false))} maxLength={20} autoComplete="tel" hint="Shops you order from see it, to call you at the door." />
+      <ErrorBox error={a.error} />
+      <Button type="submit" busy={a.busy} disabled={f.name === was.name && f.phone === was.phone}>
+        Save profile
+      </Button>
+      {saved && <p role="status">Profile saved.</p>}
+    </form>
+  );
+}
+
+/** The user's addresses: add, edit, make one the default, delete (after asking). */
+function Addresses({ list, bname }: { list: Load<S["AddressView"][]>; bname: (id: string) => string }) {
+  const [editing, setEditing] = useState<string | null>(null);
+  const a = useAction();
+  const done = () => (setEditing(null), list.reload());
+  return (
+    <section aria-labelledby="addresses-h">
+      <h2 id="addresses-h">Addresses</h2>
+      <ErrorBox error={a.error} />
+      <Loaded load={list}>
+        {(items) => (
+          <ul class="cards">
+            {items.length === 0 && <li class="empty">No addresses yet.</li>}
+            {items.map((x) =>
+              editing === x.id ? (
+                <li key={x.id} class="card">
+                  <AddressForm address={x} onSaved={done} onCancel={() => setEditing(null)} />
+                </li>
+              ) : (
+                <li key={x.id} class="card" data-testid={`address-${x.label}`}>
+                  <p>
+                    <strong>{x.label}</strong> {x.default && <Badge>default</Badge>}
+                    <br />
+                    {bname(x.building_id)}, room {x.room}
+                    {x.notes && <span class="muted"> · {x.notes}</span>}
+                  </p>
+                  <div class="actions">
+                    <Button kind="secondary" aria-label={`Edit address ${x.label}`} onClick={() => setEditing(x.id)}>
+                      Edit
+                    </Button>
+                    {!x.default && (
+                      <Button kind="secondary" busy={a.busy} aria-label={`Make ${x.label} the default`} onClick={() => a.run(async () => (await call(api.PATCH("/api/v1/me/addresses/{id}", { params: { path: { id: x.id } }, body: { default: true } })), list.reload()))}>
+                        Make default
+                      </Button>
+                    )}
+                    <Confirm busy={a.busy} aria-label={`Delete address ${x.label}`} question={`Delete “${x.label}”?`} yes="Yes, delete" onConfirm={() => a.run(async () => (await call(api.DELETE("/api/v1/me/addresses/{id}", { params: { path: { id: x.id } } })), list.reload()))}>
+                      Delete
+                    </Confirm>
+                  </div>
+                </li>
+              ),
+            )}
+          </ul>
+        )}
+      </Loaded>
+      {editing === "new" ? (
+        <div class="card">
+          <AddressForm makeDefault={(list.data ?? []).length === 0} onSaved={done} onCancel={() => setEditing(null)} />
+        </div>
+      ) : (
+        <Button kind="secondary" onClick={() => setEditing("new")}>
+          Add an address
+        </Button>
+      )}
+    </section>
   );
 }
 

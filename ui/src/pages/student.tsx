@@ -7,6 +7,7 @@ import { cartOf, carts, onCartChange, setQuantity, clear, type Line } from "../c
 import { countdown, label, minutesToClock, money, time, when } from "../format";
 import { Chat } from "../chat";
 import { subscribe, useLive } from "../live";
+import { AddressForm } from "../address";
 import { dismiss, flush, mine, onOutboxChange, place } from "../outbox";
 import { get, useSession } from "../state";
 import { NO_FILTERS, SearchResults, useSearch, type Filters } from "../search";
@@ -417,38 +418,6 @@ export function Cart() {
   );
 }
 
-function AddressForm({ onSaved }: { onSaved: (a: S["AddressView"]) => void }) {
-  const buildings = useLoad(() => allPages((cursor) => call(api.GET("/api/v1/buildings", { params: { query: { cursor, limit: PAGE_MAX } } }))), []);
-  const [f, setF] = useState({ label: "Room", building_id: "", room: "", notes: "" });
-  const a = useAction();
-  const submit = (e: Event) => {
-    e.preventDefault();
-    a.run(async () => {
-      const building_id = f.building_id || buildings.data?.[0]?.id || "";
-      const saved = await call(api.POST("/api/v1/me/addresses", { body: { ...f, building_id, default: true } }));
-      onSaved(saved);
-    });
-  };
-  return (
-    <form class="form" onSubmit={submit} aria-label="New address">
-      <Field label="Label" name="label" value={f.label} onInput={(v) => setF({ ...f, label: v })} />
-      <Select
-        label="Building"
-        name="building_id"
-        value={f.building_id}
-        onChange={(v) => setF({ ...f, building_id: v })}
-        options={(buildings.data ?? []).map((b): [string, string] => [b.id, b.name])}
-      />
-      <Field label="Room" name="room" value={f.room} onInput={(v) => setF({ ...f, room: v })} required />
-      <Field label="Notes for the vendor" name="notes" value={f.notes} onInput={(v) => setF({ ...f, notes: v })} />
-      <ErrorBox error={a.error} />
-      <Button type="submit" busy={a.busy} kind="secondary">
-        Save address
-      </Button>
-    </form>
-  );
-}
-
 export function Checkout() {
   const { params } = useRoute();
   const { route } = useLocation();
@@ -527,7 +496,7 @@ export function Checkout() {
           {addresses.loading && !addresses.data ? (
             <Skeleton lines={2} />
           ) : list.length === 0 ? (
-            <AddressForm onSaved={(x) => (setAddressId(x.id), addresses.reload())} />
+            <AddressForm makeDefault onSaved={(x) => (setAddressId(x.id), addresses.reload())} />
           ) : (
             list.map((x) => (
               <label class="radio" key={x.id}>

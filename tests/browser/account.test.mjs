@@ -1,0 +1,83 @@
+// A student's account in headless Chromium: profile (name, phone), and
+// addresses added, edited, made the default and deleted after asking; no
+// page probes for a shop the user does not have.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startSeededServer, launchBrowser } from "./server.mjs";
+import { shoot, signIn, openContext, apiAs } from "./kit.mjs";
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startSeededServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test("a student edits their profile and addresses, and nothing is probed for a shop they do not have", async () => {
+  const { ctx, page, errors } = await openContext(browser, server.base, 360);
+  const probes = [];
+  page.on("request", (r) => new URL(r.url()).pathname === "/api/v1/me/shop" && probes.push(r.url()));
+  await signIn(page, "ravi@uphill.test", server.password);
+  await page.goto("/account");
+
+  // Profile: filled from the account; a reload shows what was saved.
+  const name = page.getByLabel("Name", { exact: true });
+  assert.equal(await name.inputValue(), "Ravi Kumar");
+  await name.fill("Ravi K.");
+  await page.getByLabel("Phone").fill("+91 98450 12345");
+  await page.getByRole("button", { name: "Save profile" }).click();
+  await page.getByRole("status").filter({ hasText: "Profile saved." }).waitFor();
+  await page.getByLabel("Phone").fill("12");
+  await page.getByRole("button", { name: "Save profile" }).click();
+  await page.getByRole("alert").filter({ hasText: /phone/ }).waitFor();
+  await page.reload();
+  assert.equal(await page.getByLabel("Name", { exact: true }).inputValue(), "Ravi K.");
+  assert.equal(await page.getByLabel("Phone").inputValue(), "+91 98450 12345");
+  const me = await apiAs(server.base, ctx, "/api/v1/me");
+  assert.equal(me.phone, "+91 98450 12345", "the refused phone was not saved");
+
+  // A second address: the building is asked for, not guessed.
+  await page.getByRole("button", { name: "Add an address" }).click();
+  const form = page.getByRole("form", { name: "New address" });
+  await form.getByLabel("Label").fill("Lab");
+  await form.getByLabel("Room").fill("L-204");
+  assert.ok(await form.getByRole("button", { name: "Save address" }).isDisabled());
+  await form.getByLabel("Building").selectOption({ label: "Hostel C" });
+  await form.getByRole("button", { name: "Save address" }).click();
+  const lab = page.getByTestId("address-Lab");
+  await lab.getByText("Hostel C, room L-204").waitFor();
+
+  // Edit it (the form fills from it), then make it the default.
+  await page.getByRole("button", { name: "Edit address Lab" }).click();
+  const edit = page.getByRole("form", { name: "Edit address Lab" });
+  assert.equal(await edit.getByLabel("Room").inputValue(), "L-204");
+  await edit.getByLabel("Room").fill("L-210");
+  await edit.getByRole("button", { name: "Save address" }).click();
+  await lab.getByText("Hostel C, room L-210").waitFor();
+  await page.getByRole("button", { name: "Make Lab the default" }).click();
+  await lab.getByText("default").waitFor();
+  let list = await apiAs(server.base, ctx, "/api/v1/me/addresses");
+  assert.deepEqual(list.filter((x) => x.default).map((x) => x.label), ["Lab"], "one default");
+  await shoot(page, "account-profile-addresses", page.getByRole("heading", { name: "Addresses" }));
+
+  // Delete asks first.
+  await page.getByRole("button", { name: "Delete address Lab" }).click();
+  await page.getByRole("button", { name: "Keep it" }).click();
+  assert.equal((await apiAs(server.base, ctx, "/api/v1/me/addresses")).length, list.length);
+  await page.getByRole("button", { name: "Delete address Lab" }).click();
+  await page.getByRole("button", { name: "Yes, delete" }).click();
+  await lab.waitFor({ state: "detached" });
+  list = await apiAs(server.base, ctx, "/api/v1/me/addresses");
+  assert.ok(!list.some((x) => x.label === "Lab"));
+
+  assert.deepEqual(probes, [], "a student's pages never ask for /me/shop");
+  // No 404 probe: the only failed request is the refused phone's 422.
+  assert.deepEqual(errors.filter((e) => !/status of 422/.test(e)), [], "console errors");
+  await ctx.close();
+});
