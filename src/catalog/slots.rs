@@ -125,13 +125,44 @@ pub fn next_cutoff_at(slot: &Slot, now: DateTime<Utc>, tz: Tz) -> Option<DateTim
     }
 }
 
-/// A shop's slots in display order; students see only active ones.
+/// The cutoff of the slot's next batch that still takes orders: a batch
+/// locked early, full or on its way is skipped, as checkout skips it (the
+/// same `Availability`). None for an inactive slot, or none in a week.
+pub fn next_open_cutoff(
+    txn: &redb::ReadTransaction,
+    slot: &Slot,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Result<Option<DateTime<Utc>>, StoreError> {
+    if !slot.active {
+        return Ok(None);
+    }
+    let keys = txn.open_table(tables::BATCH_KEY_TO_BATCH)?;
+    let batches = txn.open_table(tables::BATCHES)?;
+    for cutoff in batch::upcoming_cutoffs(slot, now, tz, 8) {
+        let key = crate::market::orders::batch_key(&slot.shop_id, cutoff);
+        let taken = match keys.get(key.as_str())? {
+            Some(id) => codec::get::<batch::Batch>(&batches, id.value())?
+                .is_some_and(|b| b.availability() == batch::Availability::Closed),
+            None => false,
+        };
+        if !taken {
+            return Ok(Some(cutoff));
+        }
+    }
+    Ok(None)
+}
+
+/// A shop's slots in display order, each with the cutoff of its next batch
+/// that takes orders; students see only active ones.
 pub async fn list_slots(
     store: &Store,
     viewer: Option<Caller>,
     shop_id: String,
     page: PageRequest,
-) -> Result<Page<Slot>, Error> {
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> Result<Page<(Slot, Option<DateTime<Utc>>)>, Error> {
     store
         .read(move |txn| {
             let shop = codec::get(&txn.open_table(tables::SHOPS)?, &shop_id)?;
@@ -154,7 +185,10 @@ pub async fn list_slots(
                     &s.id,
                 ])
             };
-            Ok(page.sort_and_take(out, key, Dir::Asc))
+            page.sort_and_take(out, key, Dir::Asc).try_map(|s| {
+                let next = next_open_cutoff(txn, &s, now, tz)?;
+                Ok::<_, Error>((s, next))
+            })
         })
         .await
 }

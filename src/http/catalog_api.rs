@@ -683,7 +683,9 @@ pub struct SlotView {
     pub sort_order: i32,
     pub weekdays: Option<Vec<u8>>,
     pub max_orders: Option<u32>,
-    /// When this slot's next batch closes; null for an inactive slot.
+    /// When this slot's next batch that still takes orders closes (a batch
+    /// locked early or full is skipped, as checkout skips it); null for an
+    /// inactive slot.
     pub next_cutoff_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
@@ -1251,14 +1253,22 @@ impl CatalogApi {
         limit: Query<Limit>,
         cursor: Query<Cursor>,
     ) -> Result<Json<Page<SlotView>>, ApiError> {
+        let tz = self.state.config.campus_tz().map_err(ApiError::internal)?;
         let slots = catalog::list_slots(
             &self.state.store,
             auth.caller(),
             id.0,
             page::request(limit.0, cursor.0),
+            Utc::now(),
+            tz,
         )
         .await?
-        .try_map(|s| self.slot_view(s))?;
+        .try_map(|(s, next)| {
+            self.slot_view(s).map(|v| SlotView {
+                next_cutoff_at: next,
+                ..v
+            })
+        })?;
         Ok(Json(Page::of(slots, |s| s)))
     }
 

@@ -131,6 +131,11 @@ async fn early_lock_batches_orders_and_shows_the_otp_only_to_the_student() {
     .await;
     let o3 = order(&app, &m, &s1, &a1, "k3").await;
     assert_ne!(o3["batch_id"], o1["batch_id"]);
+    // The slots answer names the batch an order joins now: not the locked one.
+    let slots = get_ok(&app, &s1, &format!("/api/v1/shops/{}/slots", m.shop_id)).await;
+    let next = &slots["items"][0]["next_cutoff_at"];
+    assert_eq!(next, &o3["cutoff_at"], "{slots}");
+    assert_ne!(next, &o1["cutoff_at"]);
 }
 
 #[tokio::test]
