@@ -208,8 +208,8 @@ pub fn mark_all_read(txn: &WriteTransaction, user_id: &str) -> Result<u64, Store
     Ok(total - left)
 }
 
-/// Who a broadcast is for. Everyone is a student; the other roles follow
-/// from the shop and admin indexes, so nothing per user is stored.
+/// Who a broadcast is for. The roles follow from the shop, staff and admin
+/// indexes, so nothing per user is stored; a student is a user with none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Audience {
@@ -239,9 +239,12 @@ pub struct Roles {
 }
 
 impl Roles {
+    /// "Students" are the users who hold no other role: an admin who
+    /// writes to students does not mean the vendors (who may order too).
     pub fn hears(&self, a: Audience) -> bool {
         match a {
-            Audience::All | Audience::Students => true,
+            Audience::All => true,
+            Audience::Students => !(self.vendor || self.runner || self.admin),
             Audience::Vendors => self.vendor,
             Audience::Runners => self.runner,
             Audience::Admins => self.admin,
@@ -341,6 +344,37 @@ pub fn broadcasts_for(
             })
         });
     page.take(found, Dir::Desc)
+}
+
+/// How many of the newest broadcasts count toward a user's unread badge:
+/// an old broadcast nobody opened does not nag forever.
+pub const BROADCAST_WINDOW: usize = 100;
+
+/// Broadcasts for the user's audience among the newest `BROADCAST_WINDOW`
+/// that they have not read.
+pub fn unread_broadcasts(txn: &ReadTransaction, user_id: &str) -> Result<u64, StoreError> {
+    let r = roles(txn, user_id)?;
+    let mut read = std::collections::HashSet::new();
+    for id in txn
+        .open_multimap_table(tables::BROADCAST_READS)?
+        .get(user_id)?
+    {
+        read.insert(id?.value().to_string());
+    }
+    let mut n = 0;
+    for e in txn
+        .open_table(tables::BROADCASTS)?
+        .iter()?
+        .rev()
+        .take(BROADCAST_WINDOW)
+    {
+        let (id, v) = e?;
+        let b: Broadcast = codec::decode(v.value())?;
+        if r.hears(b.audience) && !read.contains(id.value()) {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// Records that the user read a broadcast; `None` when there is no such

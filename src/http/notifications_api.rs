@@ -64,6 +64,9 @@ pub struct NotificationPage {
     pub page: Page<NotificationView>,
     /// All of the caller's unread notifications, not just this page's.
     pub unread_count: u64,
+    /// Broadcasts to the caller's audience not read yet (among the newest
+    /// 100): the badge shows both counts added up.
+    pub unread_broadcasts: u64,
 }
 
 #[derive(Object)]
@@ -94,10 +97,15 @@ impl NotificationsApi {
         let found = self
             .state
             .store
-            .read(move |txn| Ok::<_, ApiError>(notify::list(txn, &uid, unread_only, &req)?))
+            .read(move |txn| {
+                let broadcasts = notify::unread_broadcasts(txn, &uid)?;
+                Ok::<_, ApiError>((notify::list(txn, &uid, unread_only, &req)?, broadcasts))
+            })
             .await?;
+        let (found, unread_broadcasts) = found;
         Ok(Json(NotificationPage {
             unread_count: found.unread_count,
+            unread_broadcasts,
             page: Page::of(
                 crate::page::Page {
                     items: found.items,

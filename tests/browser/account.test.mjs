@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startSeededServer, launchBrowser } from "./server.mjs";
-import { shoot, signIn, openContext, apiAs } from "./kit.mjs";
+import { shoot, signIn, openContext, apiAs, postJson, tokenFor } from "./kit.mjs";
 
 let server;
 let browser;
@@ -80,4 +80,29 @@ test("a student edits their profile and addresses, and nothing is probed for a s
   // No 404 probe: the only failed request is the refused phone's 422.
   assert.deepEqual(errors.filter((e) => !/status of 422/.test(e)), [], "console errors");
   await ctx.close();
+});
+
+test("a broadcast to students counts in a student's badge until dismissed, and never reaches a vendor", async () => {
+  const admin = await tokenFor(server.base, "admin@uphill.test", server.password);
+  const student = await openContext(browser, server.base, 360);
+  const vendor = await openContext(browser, server.base, 360);
+  await signIn(student.page, "meera@uphill.test", server.password);
+  await signIn(vendor.page, "juice@uphill.test", server.password);
+  const badge = (p) => p.getByTestId("unread");
+  const before = (await badge(student.page).count()) ? Number(await badge(student.page).textContent()) : 0;
+  await postJson(server.base, "/api/v1/admin/broadcasts", { title: "Water cut", message: "No water 2-4 PM in Hostel C", audience: "STUDENTS" }, { authorization: `Bearer ${admin}` });
+  // Live: the badge counts it without a reload.
+  await badge(student.page).filter({ hasText: String(before + 1) }).waitFor();
+  await student.page.goto("/notifications");
+  await student.page.getByText("No water 2-4 PM in Hostel C").waitFor();
+  await student.page.getByRole("button", { name: "Dismiss" }).first().click();
+  await student.page.getByText("No water 2-4 PM in Hostel C").waitFor({ state: "detached" });
+  if (before === 0) await badge(student.page).waitFor({ state: "detached" });
+  else await badge(student.page).filter({ hasText: String(before) }).waitFor();
+  // The vendor's pages never heard of it.
+  await vendor.page.goto("/notifications");
+  await vendor.page.getByRole("heading", { name: "Notifications" }).waitFor();
+  assert.equal(await vendor.page.getByText("No water 2-4 PM in Hostel C").count(), 0);
+  await student.ctx.close();
+  await vendor.ctx.close();
 });

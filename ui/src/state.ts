@@ -41,7 +41,7 @@ async function orNull<T>(p: Promise<T>): Promise<T | null> {
 
 export async function refreshUnread() {
   const page = await orNull(call(api.GET("/api/v1/notifications", { params: { query: { limit: 1 } } })));
-  set({ unread: page?.unread_count ?? 0 });
+  set({ unread: (page?.unread_count ?? 0) + (page?.unread_broadcasts ?? 0) });
 }
 
 export async function refreshShop() {

@@ -356,7 +356,7 @@ export function Notifications() {
                   <button
                     type="button"
                     class="linkish"
-                    onClick={() => a.run(async () => (await call(api.POST("/api/v1/broadcasts/{id}/read", { params: { path: { id: b.id } } })), broadcasts.reload()))}
+                    onClick={() => a.run(async () => (await call(api.POST("/api/v1/broadcasts/{id}/read", { params: { path: { id: b.id } } })), broadcasts.reload(), refreshUnread()))}
                   >
                     Dismiss
                   </button>
