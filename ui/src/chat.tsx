@@ -76,7 +76,7 @@ export function Chat({ orderId, with: other }: { orderId: string; with: string }
         loadError ? <ErrorBox error={loadError} /> : <Skeleton lines={2} />
       ) : (
         // role=log: a polite live region that reads out what is appended.
-        <div class="chat-log" role="log" aria-live="polite" aria-label={`Messages with ${other}`}>
+        <div class="chat-log" role="log" aria-live="polite" aria-label={`Messages with ${other}`} tabIndex={0}>
           <ol class="msgs">
           {msgs.length === 0 && <li class="empty">No messages yet.</li>}
           {msgs.map((m) => (

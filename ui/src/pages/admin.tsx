@@ -305,7 +305,7 @@ function Audit() {
     <>
     <Loaded load={audit} lines={8}>
       {(items) => (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-label="Audit log entries">
           <table class="audit">
             <thead>
               <tr>

@@ -72,7 +72,7 @@ function Sums({ s }: { s: S["EarningsSums"] }) {
 function Chart({ days }: { days: S["EarningsDay"][] }) {
   const top = Math.max(1, ...days.map((d) => d.collected));
   return (
-    <ol class="bars" aria-label="Collected per day">
+    <ol class="bars" aria-label="Collected per day" tabIndex={0}>
       {days.map((d) => (
         <li key={d.date} title={`${d.date}: ${money(d.collected)}, ${d.orders} order${d.orders === 1 ? "" : "s"}`}>
           <span class="bar" style={{ height: `${Math.round((d.collected / top) * 100)}%` }} />
