@@ -279,9 +279,26 @@ fn docs_page(api: OpenApiService<Apis, ()>) -> impl Endpoint {
         poem::get(poem::endpoint::make_sync(move |_| {
             poem::Response::builder()
                 .content_type("text/html; charset=utf-8")
-                .body(html.get_or_init(|| api.swagger_ui_html().into()).clone())
+                .body(html.get_or_init(|| docs_html(&api)).clone())
         })),
     )
+}
+
+/// Swagger UI with one addition: try-it sends the web app's CSRF token
+/// (kept in this origin's localStorage at sign-in) with every request, so
+/// an admin signed in on the web app can try unsafe calls with the session
+/// cookie; without a session it sends nothing and a pasted token is used.
+fn docs_html(api: &OpenApiService<Apis, ()>) -> bytes::Bytes {
+    const HOOK: &str = "deepLinking: true,";
+    const CSRF: &str = "deepLinking: true,\n        requestInterceptor: (r) => { \
+         const t = localStorage.getItem('uphill.csrf'); \
+         if (t) r.headers['X-CSRF-Token'] = t; return r; },";
+    let html = api.swagger_ui_html();
+    debug_assert!(
+        html.contains(HOOK),
+        "poem-openapi's Swagger UI template changed"
+    );
+    html.replacen(HOOK, CSRF, 1).into()
 }
 
 pub fn routes(state: Arc<AppState>) -> impl Endpoint {

@@ -77,3 +77,36 @@ test("an admin is created from the setup link, then tries a call in /docs", asyn
   await context.close();
   await docsContext.close();
 });
+
+test("an admin signed in on the web app creates a token through /docs try-it and calls an admin operation with it", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, baseURL: server.base });
+  const page = await context.newPage();
+  await page.goto("/login");
+  await page.getByLabel("Email").fill("admin@uni.edu");
+  await page.getByLabel("Password", { exact: true }).fill("correct horse battery");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Shops" }).waitFor();
+
+  // The README's path: /docs, with the session of the web app (no token pasted).
+  await page.goto("/docs");
+  await page.locator(".swagger-ui .info .title", { hasText: "Uphill API" }).waitFor();
+  const op = page.locator(".opblock", {
+    has: page.locator(".opblock-summary-path", { hasText: /^\/api\/v1\/me\/tokens$/ }),
+  }).filter({ has: page.locator(".opblock-summary-method", { hasText: "POST" }) });
+  await op.locator(".opblock-summary").first().click();
+  await op.getByRole("button", { name: "Try it out" }).click();
+  await op.locator("textarea.body-param__text").fill('{"name": "made in /docs"}');
+  await op.getByRole("button", { name: "Execute" }).click();
+  const status = op.locator(".live-responses-table .response .response-col_status").first();
+  await status.waitFor();
+  // Without the session's CSRF token this was a 403.
+  assert.equal((await status.innerText()).trim(), "201");
+  const body = JSON.parse(await op.locator(".live-responses-table .response-col_description pre").first().innerText());
+  assert.match(body.secret, /^uph_[0-9a-f]{64}$/);
+
+  // The token works alone, for an admin operation.
+  const users = await fetch(`${server.base}/api/v1/admin/users`, { headers: { authorization: `Bearer ${body.secret}` } });
+  assert.equal(users.status, 200);
+  assert.ok((await users.json()).items.some((u) => u.email === "admin@uni.edu"));
+  await context.close();
+});
