@@ -140,6 +140,83 @@ pub fn get_user(txn: &ReadTransaction, id: &str) -> Result<User, Error> {
     crate::auth::service::find_user(txn, id)?.ok_or_else(|| Error::NotFound("no such user".into()))
 }
 
+/// How many of a user's newest orders, and of the newest audit entries
+/// that name them, the detail shows.
+pub const DETAIL_ORDERS: usize = 10;
+pub const DETAIL_AUDIT: usize = 20;
+/// The audit log has no index by person: the detail reads this many of the
+/// newest entries for the user's, so a request stays bounded.
+pub const DETAIL_AUDIT_SCAN: usize = 5_000;
+
+/// What an admin sees about one user before acting: their shop, the shops
+/// they run for, how many devices are signed in, their newest orders and
+/// the newest audit entries by or about them.
+pub struct UserDetail {
+    pub user: User,
+    pub shop: Option<(String, String)>,
+    pub runner_for: Vec<(String, String)>,
+    pub sessions: u64,
+    pub order_count: u64,
+    pub recent_orders: Vec<crate::domain::order::Order>,
+    pub audit: Vec<AuditEntry>,
+}
+
+pub fn user_detail(txn: &ReadTransaction, id: &str) -> Result<UserDetail, Error> {
+    let user = get_user(txn, id)?;
+    let shops = txn.open_table(tables::SHOPS)?;
+    let named = |shop_id: &str| -> Result<Option<(String, String)>, Error> {
+        Ok(codec::get::<crate::domain::shop::Shop>(&shops, shop_id)?.map(|s| (s.id, s.name)))
+    };
+    let shop = match txn.open_table(tables::OWNER_TO_SHOP)?.get(id)? {
+        Some(g) => named(g.value())?,
+        None => None,
+    };
+    let mut runner_for = Vec::new();
+    for s in txn.open_multimap_table(tables::STAFF_TO_SHOPS)?.get(id)? {
+        if let Some(n) = named(s?.value())? {
+            runner_for.push(n);
+        }
+    }
+    let sessions = txn
+        .open_multimap_table(tables::USER_TO_SESSIONS)?
+        .get(id)?
+        .len();
+    let order_ids = txn.open_multimap_table(tables::USER_TO_ORDERS)?;
+    let order_count = order_ids.get(id)?.len();
+    let orders = txn.open_table(tables::ORDERS)?;
+    let mut recent_orders = Vec::new();
+    // Order ids are ULIDs: the last ones are the newest.
+    for oid in order_ids.get(id)?.rev().take(DETAIL_ORDERS) {
+        if let Some(o) = codec::get(&orders, oid?.value())? {
+            recent_orders.push(o);
+        }
+    }
+    let mut audit = Vec::new();
+    for e in txn
+        .open_table(tables::AUDIT_LOG)?
+        .iter()?
+        .rev()
+        .take(DETAIL_AUDIT_SCAN)
+    {
+        let entry: AuditEntry = codec::decode(e?.1.value())?;
+        if entry.target == id || entry.actor_id.as_deref() == Some(id) {
+            audit.push(entry);
+            if audit.len() == DETAIL_AUDIT {
+                break;
+            }
+        }
+    }
+    Ok(UserDetail {
+        user,
+        shop,
+        runner_for,
+        sessions,
+        order_count,
+        recent_orders,
+        audit,
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserAction {
     Suspend,
@@ -289,6 +366,10 @@ pub fn act_on_user(
         && let Some(why) = action.refused_on_self()
     {
         return Err(Error::Conflict(why.into()));
+    }
+    // A ban cannot be lifted: the audit log says why it was made.
+    if action == UserAction::Ban && reason.is_none_or(|r| r.trim().is_empty()) {
+        return Err(FieldError::new("reason", "say why: a ban cannot be lifted").into());
     }
 
     let mut details = Vec::new();

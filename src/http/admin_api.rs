@@ -107,6 +107,51 @@ impl From<User> for AdminUser {
     }
 }
 
+/// A shop by id and name.
+#[derive(Object)]
+pub struct ShopRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// One user with what an admin needs before acting on them.
+#[derive(Object)]
+pub struct AdminUserDetail {
+    #[oai(flatten)]
+    pub user: AdminUser,
+    /// The shop they own, if any.
+    pub shop: Option<ShopRef>,
+    /// The shops they carry batches for.
+    pub runner_for: Vec<ShopRef>,
+    /// Signed-in devices (sessions) now.
+    pub sessions: u64,
+    pub order_count: u64,
+    /// Their newest orders (up to 10), without OTPs.
+    pub recent_orders: Vec<super::market_api::OrderView>,
+    /// The newest audit entries by or about them (up to 20, from the
+    /// newest 5,000 entries of the log).
+    pub audit: Vec<AuditEntryView>,
+}
+
+impl From<admin::UserDetail> for AdminUserDetail {
+    fn from(d: admin::UserDetail) -> Self {
+        let shop_ref = |(id, name)| ShopRef { id, name };
+        AdminUserDetail {
+            user: d.user.into(),
+            shop: d.shop.map(shop_ref),
+            runner_for: d.runner_for.into_iter().map(shop_ref).collect(),
+            sessions: d.sessions,
+            order_count: d.order_count,
+            recent_orders: d
+                .recent_orders
+                .into_iter()
+                .map(|o| super::market_api::order_view(o, false))
+                .collect(),
+            audit: d.audit.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
 fn status_from_view(s: UserStatusView) -> UserStatus {
     match s {
         UserStatusView::Active => UserStatus::Active,
@@ -367,21 +412,22 @@ impl AdminApi {
         Ok(Json(Page::of(page, Into::into)))
     }
 
-    /// One user.
+    /// One user, with their shop, the shops they run for, signed-in
+    /// devices, newest orders and the newest audit entries by or about them.
     #[oai(path = "/admin/users/:id", method = "get", operation_id = "getUser")]
     async fn get_user(
         &self,
         auth: Auth,
         #[oai(validator(max_length = 26))] id: Path<String>,
-    ) -> Result<Json<AdminUser>, ApiError> {
+    ) -> Result<Json<AdminUserDetail>, ApiError> {
         auth.require_admin()?;
         let id = id.0;
-        let user = self
+        let detail = self
             .state
             .store
-            .read(move |txn| admin::get_user(txn, &id))
+            .read(move |txn| admin::user_detail(txn, &id))
             .await?;
-        Ok(Json(user.into()))
+        Ok(Json(detail.into()))
     }
 
     /// Suspend a user: ends their sessions and open event streams; they

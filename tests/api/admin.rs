@@ -258,7 +258,17 @@ async fn users_are_listed_searched_filtered_and_paged() {
         ids.push(s.id);
     }
     ok_json(act(&app, &admin, &ids[2], "suspend", None).await).await;
-    ok_json(act(&app, &admin, &ids[4], "ban", None).await).await;
+    ok_json(
+        act(
+            &app,
+            &admin,
+            &ids[4],
+            "ban",
+            Some(json!({"reason": "spam"})),
+        )
+        .await,
+    )
+    .await;
 
     let all = ok_json(get(&app, &admin, "/api/v1/admin/users").await).await;
     let items = all["items"].as_array().unwrap();
@@ -463,7 +473,24 @@ async fn a_ban_is_final_and_refused_transitions_change_nothing() {
     // A banned admin loses the rights for good.
     let other = student(&app, "eve@uni.edu").await;
     ok_json(act(&app, &admin, &other.id, "make-admin", None).await).await;
-    let r = ok_json(act(&app, &admin, &other.id, "ban", None).await).await;
+    // A ban says why (it cannot be lifted): without a reason, nothing happens.
+    assert_problem(act(&app, &admin, &other.id, "ban", None).await, 422).await;
+    assert_problem(
+        act(&app, &admin, &other.id, "ban", Some(json!({"reason": " "}))).await,
+        422,
+    )
+    .await;
+    let r = ok_json(
+        act(
+            &app,
+            &admin,
+            &other.id,
+            "ban",
+            Some(json!({"reason": "stole a bike"})),
+        )
+        .await,
+    )
+    .await;
     assert_eq!(r["user"]["admin"], false);
     assert_eq!(r["user"]["status"], "BANNED");
     let log = audit(

@@ -22,6 +22,7 @@ const VendorSettings = lazy(() => import("./pages/vendor").then((m) => m.ShopSet
 const VendorEarnings = lazy(() => import("./pages/earnings").then((m) => m.Earnings));
 const Runs = lazy(() => import("./pages/vendor").then((m) => m.Runs));
 const Admin = lazy(() => import("./pages/admin").then((m) => m.AdminHome));
+const AdminUser = lazy(() => import("./pages/admin").then((m) => m.AdminUserPage));
 
 function useOnline() {
   const [online, setOnline] = useState(navigator.onLine);
@@ -230,6 +231,7 @@ export function App() {
             <Route path="/runs" component={Runs} />
             <Route path="/runs/:id" component={VendorBatch} />
             <Route path="/admin" component={Admin} />
+            <Route path="/admin/users/:id" component={AdminUser} />
             <Route path="/admin/:tab" component={Admin} />
             <Route default component={NotFound} />
           </Router>

@@ -5,7 +5,7 @@ import { allPages, api, call, PAGE_MAX, type S } from "../api/client";
 import { label, money, when } from "../format";
 import { get, set } from "../state";
 import { Alerts, Backups, MailOutbox, Metrics } from "./ops";
-import { Badge, Button, ErrorBox, Field, Loaded, LoadMore, Page, Select, statusTone, useAction, useLoad, usePaged } from "../ui";
+import { Badge, Button, Confirm, ErrorBox, Field, Loaded, LoadMore, Page, Select, statusTone, useAction, useLoad, usePaged } from "../ui";
 
 const TABS: [string, string][] = [
   ["shops", "Shops to verify"],
@@ -125,59 +125,120 @@ function ShopDecision({ s, onDone }: { s: S["AdminShopView"]; onDone: () => void
   );
 }
 
-function Users() {
-  const [q, setQ] = useState("");
-  const users = usePaged((cursor) => call(api.GET("/api/v1/admin/users", { params: { query: { q: q || undefined, cursor } } })), [q]);
+type UserAct = "suspend" | "unsuspend" | "ban" | "sign-out" | "make-admin" | "remove-admin";
+
+/** Calls one user action; a reason goes along when given. */
+function userAction(id: string, what: UserAct, reason?: string) {
+  const p = { params: { path: { id } }, body: reason ? { reason } : {} };
+  const calls = {
+    suspend: () => api.POST("/api/v1/admin/users/{id}/suspend", p),
+    unsuspend: () => api.POST("/api/v1/admin/users/{id}/unsuspend", p),
+    ban: () => api.POST("/api/v1/admin/users/{id}/ban", p),
+    "sign-out": () => api.POST("/api/v1/admin/users/{id}/sign-out", p),
+    "make-admin": () => api.POST("/api/v1/admin/users/{id}/make-admin", p),
+    "remove-admin": () => api.POST("/api/v1/admin/users/{id}/remove-admin", p),
+  };
+  return call(calls[what]() as Promise<{ data?: unknown; error?: unknown; response: Response }>);
+}
+
+/**
+ * The actions that make sense for the user as they are: a banned account
+ * has none but signing out (a ban is final); suspend or unsuspend by
+ * status; admin rights only for an active account. Ban asks for a reason
+ * and a confirmation.
+ */
+function UserActions({ u, onDone }: { u: S["AdminUser"]; onDone: () => void }) {
+  const [reason, setReason] = useState("");
+  const [banning, setBanning] = useState(false);
   const a = useAction();
-  type Act = "suspend" | "unsuspend" | "ban" | "sign-out" | "make-admin" | "remove-admin";
-  const act = (id: string, what: Act) =>
-    a.run(async () => {
-      const p = { params: { path: { id } }, body: {} };
-      const calls = {
-        suspend: () => api.POST("/api/v1/admin/users/{id}/suspend", p),
-        unsuspend: () => api.POST("/api/v1/admin/users/{id}/unsuspend", p),
-        ban: () => api.POST("/api/v1/admin/users/{id}/ban", p),
-        "sign-out": () => api.POST("/api/v1/admin/users/{id}/sign-out", p),
-        "make-admin": () => api.POST("/api/v1/admin/users/{id}/make-admin", p),
-        "remove-admin": () => api.POST("/api/v1/admin/users/{id}/remove-admin", p),
-      };
-      await call(calls[what]() as Promise<{ data?: unknown; error?: unknown; response: Response }>);
-      users.reload();
-    });
+  const act = (what: UserAct, why?: string) => a.run(async () => (await userAction(u.id, what, why), setBanning(false), onDone()));
+  const banned = u.status === "BANNED";
   return (
     <>
-      <Field label="Search by email or name" name="q" type="search" value={q} onInput={setQ} />
+      <div class="actions">
+        {u.status === "ACTIVE" && (
+          <Confirm kind="secondary" busy={a.busy} question={`Suspend ${u.name}? They are signed out everywhere until unsuspended.`} yes="Yes, suspend" onConfirm={() => act("suspend")}>
+            Suspend
+          </Confirm>
+        )}
+        {u.status === "SUSPENDED" && (
+          <Button kind="secondary" busy={a.busy} onClick={() => act("unsuspend")}>
+            Unsuspend
+          </Button>
+        )}
+        {!banned && !banning && (
+          <Button kind="danger" busy={a.busy} onClick={() => setBanning(true)}>
+            Ban…
+          </Button>
+        )}
+        <Button kind="secondary" busy={a.busy} onClick={() => act("sign-out")}>
+          Sign out everywhere
+        </Button>
+        {u.status === "ACTIVE" && !u.admin && (
+          <Confirm kind="secondary" busy={a.busy} question={`Make ${u.name} an admin? They can change everything on campus.`} yes="Yes, make admin" onConfirm={() => act("make-admin")}>
+            Make admin
+          </Confirm>
+        )}
+        {u.admin && (
+          <Confirm kind="secondary" busy={a.busy} question={`Remove ${u.name}'s admin rights?`} yes="Yes, remove" onConfirm={() => act("remove-admin")}>
+            Remove admin
+          </Confirm>
+        )}
+      </div>
+      {banning && (
+        <div class="card form" role="group" aria-label={`Ban ${u.name}`}>
+          <p>
+            <strong>A ban cannot be lifted.</strong> {u.name} is signed out everywhere, can never sign in again, and loses any admin rights.
+          </p>
+          <Field label="Reason (kept in the audit log)" name={`ban-reason-${u.id}`} value={reason} onInput={setReason} maxLength={500} required />
+          <div class="actions">
+            <Button kind="danger" busy={a.busy} disabled={!reason.trim()} onClick={() => act("ban", reason.trim())}>
+              Ban {u.name}
+            </Button>
+            <Button kind="secondary" onClick={() => setBanning(false)}>
+              Keep the account
+            </Button>
+          </div>
+        </div>
+      )}
       <ErrorBox error={a.error} />
+    </>
+  );
+}
+
+const USER_FILTERS: [string, string][] = [
+  ["", "Every status"],
+  ["ACTIVE", "Active"],
+  ["SUSPENDED", "Suspended"],
+  ["BANNED", "Banned"],
+];
+
+function Users() {
+  const [q, setQ] = useState("");
+  const [status, setStatus] = useState("");
+  const users = usePaged(
+    (cursor) => call(api.GET("/api/v1/admin/users", { params: { query: { q: q || undefined, status: (status || undefined) as S["UserStatusView"] | undefined, cursor } } })),
+    [q, status],
+  );
+  return (
+    <>
+      <div class="filters">
+        <Field label="Search by email or name" name="q" type="search" value={q} onInput={setQ} />
+        <Select label="Status" name="status" value={status} onChange={setStatus} options={USER_FILTERS} />
+      </div>
       <Loaded load={users} lines={6}>
         {(list) => (
           <ul class="cards">
+            {list.length === 0 && <li class="empty">No users match.</li>}
             {list.map((u) => (
-              <li key={u.id} class="card">
+              <li key={u.id} class="card" data-testid={`user-${u.email}`}>
                 <p>
-                  <strong>{u.name}</strong> · {u.email} <Badge tone={statusTone(u.status)}>{label(u.status)}</Badge> {u.admin && <Badge>admin</Badge>}
+                  <a href={`/admin/users/${u.id}`}>
+                    <strong>{u.name}</strong>
+                  </a>{" "}
+                  · {u.email} <Badge tone={statusTone(u.status)}>{label(u.status)}</Badge> {u.admin && <Badge>admin</Badge>}
                 </p>
-                <div class="actions">
-                  {u.status === "ACTIVE" ? (
-                    <Button kind="secondary" busy={a.busy} onClick={() => act(u.id, "suspend")}>
-                      Suspend
-                    </Button>
-                  ) : (
-                    <Button kind="secondary" busy={a.busy} onClick={() => act(u.id, "unsuspend")}>
-                      Unsuspend
-                    </Button>
-                  )}
-                  {u.status !== "BANNED" && (
-                    <Button kind="danger" busy={a.busy} onClick={() => act(u.id, "ban")}>
-                      Ban
-                    </Button>
-                  )}
-                  <Button kind="secondary" busy={a.busy} onClick={() => act(u.id, "sign-out")}>
-                    Sign out everywhere
-                  </Button>
-                  <Button kind="secondary" busy={a.busy} onClick={() => act(u.id, u.admin ? "remove-admin" : "make-admin")}>
-                    {u.admin ? "Remove admin" : "Make admin"}
-                  </Button>
-                </div>
+                <UserActions u={u} onDone={users.reload} />
               </li>
             ))}
           </ul>
@@ -185,6 +246,67 @@ function Users() {
       </Loaded>
       <LoadMore list={users} />
     </>
+  );
+}
+
+/** One user: who they are, what they run, their devices, orders and audit trail. */
+export function AdminUserPage() {
+  const { params } = useRoute();
+  const id = params.id;
+  const detail = useLoad(() => call(api.GET("/api/v1/admin/users/{id}", { params: { path: { id } } })), [id]);
+  if (!get().me?.admin) return <Page title="User">Admins only.</Page>;
+  return (
+    <Page title={detail.data ? detail.data.name : "User"}>
+      <a href="/admin/users">← Users</a>
+      <Loaded load={detail} lines={8}>
+        {(u) => (
+          <>
+            <div class="card">
+              <p>
+                {u.email} {u.phone && `· ${u.phone}`} <Badge tone={statusTone(u.status)}>{label(u.status)}</Badge> {u.admin && <Badge>admin</Badge>} {!u.email_verified && <Badge>email not confirmed</Badge>}
+              </p>
+              <p class="muted">
+                Joined {when(u.created_at)} · {u.sessions} signed-in device{u.sessions === 1 ? "" : "s"} · {u.order_count} order{u.order_count === 1 ? "" : "s"}
+                {u.shop && ` · owns ${u.shop.name}`}
+                {u.runner_for.length > 0 && ` · runs for ${u.runner_for.map((s) => s.name).join(", ")}`}
+              </p>
+              <UserActions u={u} onDone={detail.reload} />
+            </div>
+            <h2>Newest orders</h2>
+            {u.recent_orders.length === 0 ? (
+              <p class="empty">No orders.</p>
+            ) : (
+              <ul class="list">
+                {u.recent_orders.map((o) => (
+                  <li key={o.id} class="row">
+                    <span>
+                      {o.display_id} · {when(o.created_at)}
+                    </span>
+                    <span>
+                      <Badge tone={statusTone(o.status)}>{label(o.status)}</Badge> {money(o.total)}
+                    </span>
+                  </li>
+                ))}
+              </ul>
+            )}
+            <h2>Audit trail</h2>
+            {u.audit.length === 0 ? (
+              <p class="empty">Nothing recorded.</p>
+            ) : (
+              <ul class="list" aria-label="Audit trail">
+                {u.audit.map((e) => (
+                  <li key={e.id}>
+                    <strong>{e.action}</strong> · {when(e.at)} {e.actor_id === u.id ? "(by them)" : ""}
+                    <br />
+                    <span class="muted">{e.details}</span>
+                  </li>
+                ))}
+              </ul>
+            )}
+          </>
+        )}
+      </Loaded>
+    </Page>
   );
 }
 

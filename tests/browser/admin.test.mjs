@@ -1,0 +1,63 @@
+// The admin's users screen in headless Chromium: filters, a ban that asks
+// for a reason and a confirmation, actions that match the user's state
+// afterwards, and the user's detail with their audit trail.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startSeededServer, launchBrowser } from "./server.mjs";
+import { real, shoot, signIn, openContext, apiAs } from "./kit.mjs";
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startSeededServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+test("an admin bans a user only with a reason and a confirmation; the screen then offers only what still applies", async () => {
+  const { ctx, page, errors } = await openContext(browser, server.base, 1280);
+  await signIn(page, "admin@uphill.test", server.password);
+  await page.goto("/admin/users");
+  await page.getByLabel("Search by email or name").fill("meera");
+  const card = page.getByTestId("user-meera@uphill.test");
+  await card.waitFor();
+  for (const name of ["Suspend", "Ban…", "Sign out everywhere", "Make admin"]) await card.getByRole("button", { name }).waitFor();
+
+  await card.getByRole("button", { name: "Ban…" }).click();
+  const ban = card.getByRole("group", { name: "Ban Meera Iyer" });
+  const go = ban.getByRole("button", { name: "Ban Meera Iyer" });
+  assert.ok(await go.isDisabled(), "no reason, no ban");
+  await shoot(page, "admin-users-ban", ban);
+  await ban.getByRole("button", { name: "Keep the account" }).click();
+  const users = await apiAs(server.base, ctx, "/api/v1/admin/users?q=meera");
+  assert.equal(users.items[0].status, "ACTIVE", "backing out changed nothing");
+
+  await card.getByRole("button", { name: "Ban…" }).click();
+  await ban.getByLabel(/Reason/).fill("Sold fake OTPs");
+  await go.click();
+  await card.getByText("Banned", { exact: true }).waitFor();
+  // A ban is final: only signing out is left.
+  assert.deepEqual(await card.getByRole("button").allTextContents(), ["Sign out everywhere"]);
+
+  // The status filter finds them among the banned only.
+  await page.getByLabel("Status").selectOption("BANNED");
+  await card.waitFor();
+  await page.getByLabel("Status").selectOption("ACTIVE");
+  await page.getByText("No users match.").waitFor();
+
+  // The detail: their audit trail says who banned them and why.
+  await page.getByLabel("Status").selectOption("");
+  await card.getByRole("link", { name: "Meera Iyer" }).click();
+  await page.getByRole("heading", { name: "Meera Iyer" }).waitFor();
+  const trail = page.getByRole("list", { name: "Audit trail" });
+  await trail.getByText("user.ban").waitFor();
+  await trail.getByText(/reason: Sold fake OTPs/).waitFor();
+  await shoot(page, "admin-user-detail");
+  assert.deepEqual(real(errors), [], "console errors");
+  await ctx.close();
+});
