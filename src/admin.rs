@@ -516,6 +516,43 @@ pub struct AuditQuery {
 const ID_CLOCK_SLACK_MS: u64 = 1_000;
 
 /// The audit log, newest first, filtered by exact matches and a time range.
+/// What the ids in audit entries stand for, read now: a user as "Name
+/// (email)", a shop or product by name, an order by display id. An id that
+/// is none of those (a setting, a file) has no label.
+pub fn audit_labels(
+    txn: &ReadTransaction,
+    entries: &[AuditEntry],
+) -> Result<std::collections::HashMap<String, String>, Error> {
+    use crate::domain::{catalog::Product, order::Order, shop::Shop};
+    let users = txn.open_table(tables::USERS)?;
+    let shops = txn.open_table(tables::SHOPS)?;
+    let products = txn.open_table(tables::PRODUCTS)?;
+    let orders = txn.open_table(tables::ORDERS)?;
+    let mut out = std::collections::HashMap::new();
+    let ids = entries
+        .iter()
+        .flat_map(|e| [e.actor_id.as_deref(), Some(e.target.as_str())])
+        .flatten();
+    for id in ids {
+        if out.contains_key(id) || id.len() != 26 {
+            continue;
+        }
+        let label = if let Some(u) = codec::get::<User>(&users, id)? {
+            Some(format!("{} ({})", u.name, u.email))
+        } else if let Some(s) = codec::get::<Shop>(&shops, id)? {
+            Some(s.name)
+        } else if let Some(o) = codec::get::<Order>(&orders, id)? {
+            Some(o.display_id)
+        } else {
+            codec::get::<Product>(&products, id)?.map(|p| p.name)
+        };
+        if let Some(l) = label {
+            out.insert(id.to_string(), l);
+        }
+    }
+    Ok(out)
+}
+
 pub fn list_audit(txn: &ReadTransaction, query: &AuditQuery) -> Result<Page<AuditEntry>, Error> {
     if let (Some(from), Some(to)) = (query.from, query.to)
         && from > to

@@ -226,6 +226,11 @@ pub struct AuditEntryView {
     pub details: String,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// Who the actor is now ("Name (email)"); in the audit list only.
+    pub actor_name: Option<String>,
+    /// What the target is now: a user, a shop or product by name, an order
+    /// by display id; none for other targets. In the audit list only.
+    pub target_name: Option<String>,
 }
 
 impl From<AuditEntry> for AuditEntryView {
@@ -239,6 +244,8 @@ impl From<AuditEntry> for AuditEntryView {
             details: e.details,
             ip: e.ip,
             user_agent: e.user_agent,
+            actor_name: None,
+            target_name: None,
         }
     }
 }
@@ -621,12 +628,21 @@ impl AdminApi {
             limit: limit.0.0,
             cursor: cursor.0.0,
         };
-        let page = self
+        let (page, labels) = self
             .state
             .store
-            .read(move |txn| admin::list_audit(txn, &query))
+            .read(move |txn| {
+                let page = admin::list_audit(txn, &query)?;
+                let labels = admin::audit_labels(txn, &page.items)?;
+                Ok::<_, ApiError>((page, labels))
+            })
             .await?;
-        Ok(Json(Page::of(page, Into::into)))
+        Ok(Json(Page::of(page, |e| {
+            let mut v = AuditEntryView::from(e);
+            v.actor_name = v.actor_id.as_ref().and_then(|a| labels.get(a).cloned());
+            v.target_name = labels.get(&v.target).cloned();
+            v
+        })))
     }
 
     /// Buildings (hostels, blocks) that addresses point to, sorted by name.

@@ -872,6 +872,20 @@ async fn audit_log_records_actions_with_origin_and_filters_and_pages() {
     assert_eq!(suspend["target"], s.id.as_str());
     assert_eq!(suspend["ip"], "127.0.0.1");
     assert_eq!(suspend["user_agent"], "admin-console/1.0");
+    // Names for the ids, read now: who did it, to whom.
+    assert_eq!(suspend["actor_name"], "Campus Admin (admin@uni.edu)");
+    assert_eq!(
+        suspend["target_name"],
+        format!(
+            "{} (sam@uni.edu)",
+            me(&app, &s.token).await["name"].as_str().unwrap()
+        )
+    );
+    assert!(
+        items[2]["target_name"].is_null(),
+        "a setting has no name: {}",
+        items[2]
+    );
     assert!(
         suspend["details"]
             .as_str()

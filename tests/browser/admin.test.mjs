@@ -58,6 +58,22 @@ test("an admin bans a user only with a reason and a confirmation; the screen the
   await trail.getByText("user.ban").waitFor();
   await trail.getByText(/reason: Sold fake OTPs/).waitFor();
   await shoot(page, "admin-user-detail");
+
+  // The audit log names who did what to whom; a click filters, the URL keeps it.
+  await page.goto("/admin/audit");
+  const log = page.getByRole("region", { name: "Audit log entries" });
+  const row = log.getByRole("row").filter({ hasText: "user.ban" });
+  await row.getByRole("button", { name: "Campus Admin (admin@uphill.test)" }).waitFor();
+  await row.getByRole("button", { name: "Meera Iyer (meera@uphill.test)" }).waitFor();
+  await row.getByRole("button", { name: "user.ban" }).click();
+  await page.waitForURL(/\/admin\/audit\?action=user\.ban$/);
+  await page.reload();
+  const actions = await log.locator("tbody tr td:nth-child(3)").allTextContents();
+  assert.deepEqual(actions, ["user.ban"]);
+  await shoot(page, "admin-audit");
+  await page.getByRole("button", { name: "Clear the action filter" }).click();
+  await page.waitForURL(/\/admin\/audit$/);
+  assert.ok((await log.locator("tbody tr").count()) > 1);
   assert.deepEqual(real(errors), [], "console errors");
   await ctx.close();
 });

@@ -157,7 +157,7 @@ type FieldProps = {
   name: string;
   value: string | number;
   onInput: (v: string) => void;
-  type?: "text" | "email" | "password" | "number" | "tel" | "search" | "time";
+  type?: "text" | "email" | "password" | "number" | "tel" | "search" | "time" | "date";
   required?: boolean;
   hint?: string;
   min?: number;

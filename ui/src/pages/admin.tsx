@@ -1,5 +1,5 @@
 // Admin screens (loaded on demand).
-import { useRoute } from "preact-iso";
+import { useLocation, useRoute } from "preact-iso";
 import { useState } from "preact/hooks";
 import { allPages, api, call, PAGE_MAX, type S } from "../api/client";
 import { label, money, when } from "../format";
@@ -421,39 +421,108 @@ function Broadcasts() {
   );
 }
 
+/** Campus-day bounds for the date filter, as RFC 3339 instants. */
+function dayBound(date: string, end: boolean): string | undefined {
+  if (!date) return undefined;
+  const d = new Date(`${date}T${end ? "23:59:59.999" : "00:00:00"}`);
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+}
+
+/**
+ * The audit log with names for its ids, filtered by actor, action, target
+ * and dates; the filters live in the URL (reload and Back keep them), and a
+ * click on a name filters by it.
+ */
 function Audit() {
-  const audit = usePaged((cursor) => call(api.GET("/api/v1/admin/audit", { params: { query: { cursor } } })), []);
+  const { url, route } = useLocation();
+  const f = new URLSearchParams(url.split("?")[1] ?? "");
+  const param = (k: string) => f.get(k) ?? "";
+  const setFilter = (k: string, v: string) => {
+    const next = new URLSearchParams(f);
+    if (v) next.set(k, v);
+    else next.delete(k);
+    const q = next.toString();
+    route(q ? `/admin/audit?${q}` : "/admin/audit");
+  };
+  const query = { actor: param("actor") || undefined, action: param("action") || undefined, target: param("target") || undefined, from: dayBound(param("from"), false), to: dayBound(param("to"), true) };
+  const audit = usePaged((cursor) => call(api.GET("/api/v1/admin/audit", { params: { query: { ...query, cursor } } })), [url]);
+  const [action, setAction] = useState(param("action"));
+  const chip = (k: string, text: string) => (
+    <button type="button" class="linkish" onClick={() => setFilter(k, "")} aria-label={`Clear the ${k} filter`}>
+      {text} ✕
+    </button>
+  );
   return (
     <>
-    <Loaded load={audit} lines={8}>
-      {(items) => (
-        <div class="table-wrap" tabIndex={0} role="region" aria-label="Audit log entries">
-          <table class="audit">
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Action</th>
-                <th scope="col">Target</th>
-                <th scope="col">Details</th>
-                <th scope="col">From</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((e) => (
-                <tr key={e.id}>
-                  <td>{when(e.at)}</td>
-                  <td>{e.action}</td>
-                  <td>{e.target}</td>
-                  <td>{e.details}</td>
-                  <td>{e.ip}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+      <form
+        class="filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setFilter("action", action.trim());
+        }}
+      >
+        <Field label="Action (exact, e.g. user.ban)" name="audit-action" value={action} onInput={setAction} maxLength={64} />
+        <Field label="From" name="audit-from" type="date" value={param("from")} onInput={(v) => setFilter("from", v)} />
+        <Field label="To" name="audit-to" type="date" value={param("to")} onInput={(v) => setFilter("to", v)} />
+      </form>
+      {(param("actor") || param("target") || param("action")) && (
+        <p class="actions" aria-label="Filters">
+          {param("actor") && chip("actor", `by ${param("actor")}`)}
+          {param("target") && chip("target", `about ${param("target")}`)}
+          {param("action") && chip("action", param("action"))}
+        </p>
       )}
-    </Loaded>
-    <LoadMore list={audit} />
+      <Loaded load={audit} lines={8}>
+        {(items) =>
+          items.length === 0 ? (
+            <p class="empty">No entries match.</p>
+          ) : (
+            <div class="table-wrap" tabIndex={0} role="region" aria-label="Audit log entries">
+              <table class="audit">
+                <thead>
+                  <tr>
+                    <th scope="col">When</th>
+                    <th scope="col">Who</th>
+                    <th scope="col">Action</th>
+                    <th scope="col">Target</th>
+                    <th scope="col">Details</th>
+                    <th scope="col">From</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {items.map((e) => (
+                    <tr key={e.id}>
+                      <td>{when(e.at)}</td>
+                      <td>
+                        {e.actor_id ? (
+                          <button type="button" class="linkish" title={e.actor_id} onClick={() => setFilter("actor", e.actor_id ?? "")}>
+                            {e.actor_name ?? e.actor_id}
+                          </button>
+                        ) : (
+                          "server console"
+                        )}
+                      </td>
+                      <td>
+                        <button type="button" class="linkish" onClick={() => (setAction(e.action), setFilter("action", e.action))}>
+                          {e.action}
+                        </button>
+                      </td>
+                      <td>
+                        <button type="button" class="linkish" title={e.target} onClick={() => setFilter("target", e.target)}>
+                          {e.target_name ?? e.target}
+                        </button>
+                      </td>
+                      <td>{e.details}</td>
+                      <td>{e.ip}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )
+        }
+      </Loaded>
+      <LoadMore list={audit} label="Older entries" />
     </>
   );
 }
