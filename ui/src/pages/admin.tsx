@@ -41,6 +41,7 @@ export function AdminHome() {
         <>
           <NamedList kind="buildings" />
           <NamedList kind="categories" />
+          <Reindex />
         </>
       )}
       {tab === "fee" && <Fee />}
@@ -335,6 +336,17 @@ function NamedList({ kind }: { kind: "buildings" | "categories" }) {
       await call(kind === "buildings" ? api.DELETE("/api/v1/admin/buildings/{id}", p) : api.DELETE("/api/v1/admin/categories/{id}", p));
       list.reload();
     });
+  const [editing, setEditing] = useState<{ id: string; name: string } | null>(null);
+  const rename = (e: Event) => {
+    e.preventDefault();
+    if (!editing) return;
+    a.run(async () => {
+      const p = { params: { path: { id: editing.id } }, body: { name: editing.name } };
+      await call(kind === "buildings" ? api.PATCH("/api/v1/admin/buildings/{id}", p) : api.PATCH("/api/v1/admin/categories/{id}", p));
+      setEditing(null);
+      list.reload();
+    });
+  };
   const title = kind === "buildings" ? "Buildings" : "Categories";
   return (
     <section>
@@ -342,14 +354,33 @@ function NamedList({ kind }: { kind: "buildings" | "categories" }) {
       <Loaded load={list}>
         {(items) => (
           <ul class="list">
-            {items.map((x) => (
-              <li key={x.id} class="row">
-                {x.name}
-                <Button kind="secondary" aria-label={`Delete ${x.name}`} onClick={() => remove(x.id)}>
-                  Delete
-                </Button>
-              </li>
-            ))}
+            {items.map((x) =>
+              editing?.id === x.id ? (
+                <li key={x.id}>
+                  <form class="inline-form" onSubmit={rename}>
+                    <Field label={`New name for ${x.name}`} name={`rename-${x.id}`} value={editing.name} onInput={(v) => setEditing({ id: x.id, name: v })} required maxLength={100} />
+                    <Button type="submit" busy={a.busy} disabled={!editing.name.trim() || editing.name === x.name}>
+                      Rename
+                    </Button>
+                    <Button kind="secondary" onClick={() => setEditing(null)}>
+                      Cancel
+                    </Button>
+                  </form>
+                </li>
+              ) : (
+                <li key={x.id} class="row">
+                  {x.name}
+                  <span class="actions">
+                    <Button kind="secondary" aria-label={`Rename ${x.name}`} onClick={() => setEditing({ id: x.id, name: x.name })}>
+                      Rename
+                    </Button>
+                    <Confirm kind="danger" busy={a.busy} aria-label={`Delete ${x.name}`} question={`Delete ${x.name}?`} yes="Yes, delete" onConfirm={() => remove(x.id)}>
+                      Delete
+                    </Confirm>
+                  </span>
+                </li>
+              ),
+            )}
           </ul>
         )}
       </Loaded>
@@ -359,6 +390,27 @@ function NamedList({ kind }: { kind: "buildings" | "categories" }) {
           Add
         </Button>
       </form>
+      <ErrorBox error={a.error} />
+    </section>
+  );
+}
+
+/** Rebuilds the search index from the store (searches wait until it is done). */
+function Reindex() {
+  const [report, setReport] = useState<S["ReindexReport"] | null>(null);
+  const a = useAction();
+  return (
+    <section aria-labelledby="reindex-h">
+      <h2 id="reindex-h">Search index</h2>
+      <p class="muted">Rebuild it if search misses something that is there. Searches wait a moment while it runs.</p>
+      <Confirm kind="secondary" busy={a.busy} question="Rebuild the search index now?" yes="Yes, rebuild" onConfirm={() => a.run(async () => setReport(await call(api.POST("/api/v1/admin/search/reindex"))))}>
+        Rebuild the search index
+      </Confirm>
+      {report && (
+        <p role="status">
+          Rebuilt in {report.millis} ms: {report.products} products, {report.shops} shops, {report.orders} orders, {report.users} users.
+        </p>
+      )}
       <ErrorBox error={a.error} />
     </section>
   );
