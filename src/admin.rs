@@ -140,6 +140,121 @@ pub fn get_user(txn: &ReadTransaction, id: &str) -> Result<User, Error> {
     crate::auth::service::find_user(txn, id)?.ok_or_else(|| Error::NotFound("no such user".into()))
 }
 
+/// The campus's orders as admins filter them.
+pub struct OrderQuery {
+    pub status: Option<crate::domain::order::OrderStatus>,
+    pub shop_id: Option<String>,
+    pub building_id: Option<String>,
+    /// Placed at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Placed before this instant.
+    pub to: Option<DateTime<Utc>>,
+    /// Case-insensitive: the display id, or the student's name or email.
+    pub q: Option<String>,
+    pub limit: usize,
+    /// The last order id of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// An order with the names an admin reads it by.
+pub struct OrderRow {
+    pub order: crate::domain::order::Order,
+    pub shop_name: String,
+    pub student_name: String,
+    pub student_email: String,
+}
+
+/// A page of orders, newest first. Ids are ULIDs, so `to` bounds the key
+/// range and `from` ends the scan; at most `SCAN_BUDGET` orders are read
+/// per page (then the page ends early with a cursor to go on from).
+pub fn list_orders(txn: &ReadTransaction, query: &OrderQuery) -> Result<Page<OrderRow>, Error> {
+    use crate::domain::{order::Order, shop::Shop};
+    let limit = clamp_limit(query.limit);
+    let needle = query
+        .q
+        .as_deref()
+        .map(|q| q.trim().to_lowercase())
+        .filter(|q| !q.is_empty());
+    let to_key = query.to.map(|to| {
+        let ms = u64::try_from(to.timestamp_millis()).unwrap_or(0);
+        ulid::Ulid::from_parts(ms, 0).to_string()
+    });
+    let upper = match (query.cursor.as_deref(), to_key.as_deref()) {
+        (Some(c), Some(t)) => Bound::Excluded(c.min(t)),
+        (Some(c), None) => Bound::Excluded(c),
+        (None, Some(t)) => Bound::Excluded(t),
+        (None, None) => Bound::Unbounded,
+    };
+    let orders = txn.open_table(tables::ORDERS)?;
+    let users = txn.open_table(tables::USERS)?;
+    let shops = txn.open_table(tables::SHOPS)?;
+    let mut names: std::collections::HashMap<String, (String, String)> = Default::default();
+    let mut shop_names: std::collections::HashMap<String, String> = Default::default();
+    let mut items = Vec::new();
+    let mut last_seen = None;
+    for (scanned, entry) in orders
+        .range::<&str>((Bound::Unbounded, upper))?
+        .rev()
+        .enumerate()
+    {
+        let (key, value) = entry?;
+        if items.len() == limit || scanned == SCAN_BUDGET {
+            return Ok(Page {
+                items,
+                next_cursor: last_seen,
+            });
+        }
+        last_seen = Some(key.value().to_string());
+        let o: Order = codec::decode(value.value())?;
+        if query.from.is_some_and(|f| o.created_at < f) {
+            return Ok(Page {
+                items,
+                next_cursor: None,
+            });
+        }
+        if query.status.is_some_and(|s| s != o.status)
+            || query.shop_id.as_deref().is_some_and(|s| s != o.shop_id)
+            || query
+                .building_id
+                .as_deref()
+                .is_some_and(|b| b != o.address.building_id)
+        {
+            continue;
+        }
+        if !names.contains_key(&o.user_id) {
+            let who = codec::get::<User>(&users, &o.user_id)?
+                .map(|u| (u.name, u.email))
+                .unwrap_or_default();
+            names.insert(o.user_id.clone(), who);
+        }
+        let (student_name, student_email) = names[&o.user_id].clone();
+        if let Some(n) = &needle
+            && !(o.display_id.to_lowercase().contains(n)
+                || student_name.to_lowercase().contains(n)
+                || student_email.to_lowercase().contains(n))
+        {
+            continue;
+        }
+        if !shop_names.contains_key(&o.shop_id) {
+            let name = codec::get::<Shop>(&shops, &o.shop_id)?
+                .map(|s| s.name)
+                .unwrap_or_default();
+            shop_names.insert(o.shop_id.clone(), name);
+        }
+        let shop_name = shop_names[&o.shop_id].clone();
+        items.push(OrderRow {
+            order: o,
+            shop_name,
+            student_name,
+            student_email,
+        });
+    }
+    Ok(Page {
+        items,
+        next_cursor: None,
+    })
+}
+
 /// How many of a user's newest orders, and of the newest audit entries
 /// that name them, the detail shows.
 pub const DETAIL_ORDERS: usize = 10;

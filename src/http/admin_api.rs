@@ -107,6 +107,17 @@ impl From<User> for AdminUser {
     }
 }
 
+/// An order as the admins' list shows it: the order (without its OTP),
+/// with its shop's and student's names.
+#[derive(Object)]
+pub struct AdminOrderView {
+    #[oai(flatten)]
+    pub order: super::market_api::OrderView,
+    pub shop_name: String,
+    pub student_name: String,
+    pub student_email: String,
+}
+
 /// A shop by id and name.
 #[derive(Object)]
 pub struct ShopRef {
@@ -642,6 +653,62 @@ impl AdminApi {
             v.actor_name = v.actor_id.as_ref().and_then(|a| labels.get(a).cloned());
             v.target_name = labels.get(&v.target).cloned();
             v
+        })))
+    }
+
+    /// Every order on campus, newest first, by status, shop, building,
+    /// campus dates placed (`YYYY-MM-DD`; one given, the other is today; at
+    /// most 366 days) and text (display id, student name or email). A page
+    /// reads at most 10,000 orders: it may come back short, with a cursor.
+    #[oai(path = "/admin/orders", method = "get", operation_id = "listAllOrders")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_orders(
+        &self,
+        auth: Auth,
+        status: Query<Option<super::market_api::OrderStatusView>>,
+        #[oai(validator(max_length = 26))] shop: Query<Option<String>>,
+        #[oai(validator(max_length = 26))] building: Query<Option<String>>,
+        #[oai(validator(max_length = 10))] from: Query<Option<String>>,
+        #[oai(validator(max_length = 10))] to: Query<Option<String>>,
+        #[oai(validator(max_length = 100))] q: Query<Option<String>>,
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<AdminOrderView>>, ApiError> {
+        auth.require_admin()?;
+        let (from_at, to_at) = if from.0.is_some() || to.0.is_some() {
+            let tz = self.state.config.campus_tz().map_err(ApiError::internal)?;
+            let today = Utc::now().with_timezone(&tz).date_naive();
+            let r = crate::domain::earnings::Range::parse(
+                from.0.as_deref(),
+                to.0.as_deref(),
+                today,
+                366,
+            )
+            .map_err(crate::error::Error::Invalid)?;
+            (Some(r.starts_at(tz)), Some(r.ends_at(tz)))
+        } else {
+            (None, None)
+        };
+        let query = admin::OrderQuery {
+            status: status.0.map(Into::into),
+            shop_id: shop.0,
+            building_id: building.0,
+            from: from_at,
+            to: to_at,
+            q: q.0,
+            limit: limit.0.0,
+            cursor: cursor.0.0,
+        };
+        let page = self
+            .state
+            .store
+            .read(move |txn| admin::list_orders(txn, &query))
+            .await?;
+        Ok(Json(Page::of(page, |r| AdminOrderView {
+            order: super::market_api::order_view(r.order, false),
+            shop_name: r.shop_name,
+            student_name: r.student_name,
+            student_email: r.student_email,
         })))
     }
 

@@ -414,6 +414,7 @@ fn rows(f: &Fx) -> Vec<Row<'_>> {
             .ids(&[&f.mail_discard])
             .stage(Delete),
         op("GET", "/admin/metrics/history", ADMIN_ONLY),
+        op("GET", "/admin/orders", ADMIN_ONLY),
         op("POST", "/admin/orders/{id}/status", ADMIN_ONLY)
             .ids(&[&f.order_new])
             .json(json!({"status": "CANCELLED", "reason": "authorization contract test"}))

@@ -9,6 +9,7 @@ import { Badge, Button, Confirm, ErrorBox, Field, Loaded, LoadMore, Page, Select
 
 const TABS: [string, string][] = [
   ["shops", "Shops to verify"],
+  ["orders", "Orders"],
   ["users", "Users"],
   ["places", "Buildings & categories"],
   ["fee", "Platform fee"],
@@ -36,6 +37,7 @@ export function AdminHome() {
         <a href="/docs">API docs</a>
       </nav>
       {tab === "shops" && <ShopsToVerify />}
+      {tab === "orders" && <AllOrders />}
       {tab === "users" && <Users />}
       {tab === "places" && (
         <>
@@ -123,6 +125,119 @@ function ShopDecision({ s, onDone }: { s: S["AdminShopView"]; onDone: () => void
       )}
       <ErrorBox error={a.error} />
     </li>
+  );
+}
+
+const ORDER_STATUSES: S["OrderStatusView"][] = ["NEW", "BATCHED", "OUT_FOR_DELIVERY", "COMPLETED", "DELIVERY_FAILED", "CANCELLED", "RESCHEDULED"];
+
+/** Every order on campus, filtered; the filters live in the URL. */
+function AllOrders() {
+  const { url, route } = useLocation();
+  const f = new URLSearchParams(url.split("?")[1] ?? "");
+  const param = (k: string) => f.get(k) ?? "";
+  const setFilter = (k: string, v: string) => {
+    const next = new URLSearchParams(f);
+    if (v) next.set(k, v);
+    else next.delete(k);
+    const q = next.toString();
+    route(q ? `/admin/orders?${q}` : "/admin/orders");
+  };
+  const shops = useLoad(() => allPages((cursor) => call(api.GET("/api/v1/shops", { params: { query: { cursor, limit: PAGE_MAX } } }))), []);
+  const [text, setText] = useState(param("q"));
+  const query = {
+    status: (param("status") || undefined) as S["OrderStatusView"] | undefined,
+    shop: param("shop") || undefined,
+    from: param("from") || undefined,
+    to: param("to") || undefined,
+    q: param("q") || undefined,
+  };
+  const orders = usePaged((cursor) => call(api.GET("/api/v1/admin/orders", { params: { query: { ...query, cursor } } })), [url]);
+  const [open, setOpen] = useState<string | null>(null);
+  return (
+    <>
+      <form
+        class="filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setFilter("q", text.trim());
+        }}
+      >
+        <Field label="Order, student name or email" name="orders-q" type="search" value={text} onInput={setText} maxLength={100} />
+        <Select label="Status" name="orders-status" value={param("status")} onChange={(v) => setFilter("status", v)} options={[["", "Every status"], ...ORDER_STATUSES.map((st): [string, string] => [st, label(st)])]} />
+        <Select label="Shop" name="orders-shop" value={param("shop")} onChange={(v) => setFilter("shop", v)} options={[["", "Every shop"], ...(shops.data ?? []).map((x): [string, string] => [x.id, x.name])]} />
+        <Field label="Placed from" name="orders-from" type="date" value={param("from")} onInput={(v) => setFilter("from", v)} />
+        <Field label="Placed until" name="orders-to" type="date" value={param("to")} onInput={(v) => setFilter("to", v)} />
+      </form>
+      <Loaded load={orders} lines={6}>
+        {(list) => (
+          <ul class="cards">
+            {list.length === 0 && <li class="empty">No orders match.</li>}
+            {list.map((o) => (
+              <li key={o.id} class="card" data-testid={`admin-order-${o.display_id}`}>
+                <p>
+                  <strong>{o.display_id}</strong> <Badge tone={statusTone(o.status)}>{label(o.status)}</Badge> · {money(o.total)}
+                  <br />
+                  <span class="muted">
+                    {o.shop_name} · {o.student_name} ({o.student_email}) · {when(o.created_at)}
+                  </span>
+                </p>
+                <Button kind="secondary" onClick={() => setOpen(open === o.id ? null : o.id)} aria-expanded={open === o.id}>
+                  {open === o.id ? "Close" : "Details"}
+                </Button>
+                {open === o.id && <AdminOrderDetail o={o} onDone={orders.reload} />}
+              </li>
+            ))}
+          </ul>
+        )}
+      </Loaded>
+      <LoadMore list={orders} label="Older orders" />
+    </>
+  );
+}
+
+/** An order's items, address and timeline, and the audited status override. */
+function AdminOrderDetail({ o, onDone }: { o: S["AdminOrderView"]; onDone: () => void }) {
+  const [status, setStatus] = useState<S["OrderStatusView"]>(o.status === "CANCELLED" ? "COMPLETED" : "CANCELLED");
+  const [reason, setReason] = useState("");
+  const a = useAction();
+  return (
+    <div class="form">
+      <ul class="list compact">
+        {o.items.map((it) => (
+          <li key={it.product_id}>
+            {it.quantity} × {it.name} · {money(it.line_total)}
+          </li>
+        ))}
+      </ul>
+      <p class="muted">
+        To {o.address.building_name}, room {o.address.room} · {o.payment_method === "UPI" ? "UPI" : "cash"} ({label(o.payment_status)}){o.notes && ` · “${o.notes}”`}
+      </p>
+      <ol class="list compact" aria-label={`Timeline of ${o.display_id}`}>
+        {o.transitions.map((t) => (
+          <li key={t.at + t.status}>
+            {label(t.status)} · {when(t.at)}
+          </li>
+        ))}
+      </ol>
+      {(o.cancellation_reason || o.failure_reason) && <p>Reason: {o.cancellation_reason ?? o.failure_reason}</p>}
+      <div class="card" role="group" aria-label={`Override the status of ${o.display_id}`}>
+        <p>
+          <strong>Override the status.</strong> Outside the normal flow: the reason goes to the audit log and the student and the shop are told.
+        </p>
+        <Select label="New status" name={`override-${o.id}`} value={status} onChange={(v) => setStatus(v as S["OrderStatusView"])} options={ORDER_STATUSES.filter((st) => st !== o.status).map((st): [string, string] => [st, label(st)])} />
+        <Field label="Reason" name={`override-reason-${o.id}`} value={reason} onInput={setReason} maxLength={500} required />
+        <Confirm
+          busy={a.busy}
+          disabled={!reason.trim()}
+          question={`Set ${o.display_id} to ${label(status)}?`}
+          yes="Yes, set it"
+          onConfirm={() => a.run(async () => (await call(api.POST("/api/v1/admin/orders/{id}/status", { params: { path: { id: o.id } }, body: { status, reason: reason.trim() } })), onDone()))}
+        >
+          Set status
+        </Confirm>
+        <ErrorBox error={a.error} />
+      </div>
+    </div>
   );
 }
 
