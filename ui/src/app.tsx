@@ -15,9 +15,9 @@ import { Verify, ResetPassword, ForgotPassword } from "./pages/recover";
 // downloads them.
 const Vendor = lazy(() => import("./pages/vendor").then((m) => m.VendorHome));
 const VendorBatch = lazy(() => import("./pages/vendor").then((m) => m.BatchPage));
-const VendorProducts = lazy(() => import("./pages/vendor").then((m) => m.Products));
-const VendorSlots = lazy(() => import("./pages/vendor").then((m) => m.Slots));
-const VendorSettings = lazy(() => import("./pages/vendor").then((m) => m.ShopSettings));
+const VendorProducts = lazy(() => import("./pages/setup").then((m) => m.Products));
+const VendorSlots = lazy(() => import("./pages/setup").then((m) => m.Slots));
+const VendorSettings = lazy(() => import("./pages/setup").then((m) => m.ShopSettings));
 const VendorEarnings = lazy(() => import("./pages/earnings").then((m) => m.Earnings));
 const Runs = lazy(() => import("./pages/vendor").then((m) => m.Runs));
 const Admin = lazy(() => import("./pages/admin").then((m) => m.AdminHome));
