@@ -18,6 +18,7 @@ const VendorBatch = lazy(() => import("./pages/vendor").then((m) => m.BatchPage)
 const VendorProducts = lazy(() => import("./pages/setup").then((m) => m.Products));
 const VendorSlots = lazy(() => import("./pages/setup").then((m) => m.Slots));
 const VendorSettings = lazy(() => import("./pages/setup").then((m) => m.ShopSettings));
+const VendorAnnouncements = lazy(() => import("./pages/setup").then((m) => m.Announcements));
 const VendorEarnings = lazy(() => import("./pages/earnings").then((m) => m.Earnings));
 const Runs = lazy(() => import("./pages/vendor").then((m) => m.Runs));
 const Admin = lazy(() => import("./pages/admin").then((m) => m.AdminHome));
@@ -186,6 +187,7 @@ export function App() {
             <Route path="/vendor/products" component={VendorProducts} />
             <Route path="/vendor/slots" component={VendorSlots} />
             <Route path="/vendor/settings" component={VendorSettings} />
+            <Route path="/vendor/announcements" component={VendorAnnouncements} />
             <Route path="/vendor/earnings" component={VendorEarnings} />
             <Route path="/runs" component={Runs} />
             <Route path="/runs/:id" component={VendorBatch} />

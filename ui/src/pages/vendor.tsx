@@ -21,6 +21,7 @@ export function VendorNav() {
       <a href="/vendor/earnings">Earnings</a>
       <a href="/vendor/products">Products</a>
       <a href="/vendor/slots">Slots</a>
+      <a href="/vendor/announcements">Announcements</a>
       <a href="/vendor/settings">Shop settings</a>
     </nav>
   );
