@@ -762,8 +762,8 @@ function Checklist({ shop, onReady }: { shop: S["ShopView"]; onReady: (ready: bo
       {items.map(([ok, fix, what]) => (
         <li key={what} class={ok ? "done" : "todo"}>
           <span aria-hidden="true">{ok ? "✓" : ok === false ? "✗" : "…"}</span> {what}
+          <span class="sr">{ok ? " (done)" : ok === false ? " (missing)" : " (checking)"}</span>
           {ok === false && <> · {fix}</>}
-          <span class="sr">{ok ? " (done)" : " (missing)"}</span>
         </li>
       ))}
     </ul>
