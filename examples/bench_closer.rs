@@ -40,7 +40,7 @@ async fn one_run(batches: usize, per_batch: usize) -> f64 {
         location: String::new(),
         shop_type: ShopType::Canteen,
         opens_at: 0,
-        closes_at: 1439,
+        closes_at: 0,
         image: None,
         upi_id: None,
         upi_qr_image: None,

@@ -154,7 +154,7 @@ fn seed(store: &Store, products: usize) -> Result<(), StoreError> {
                 ShopType::Canteen
             },
             opens_at: 0,
-            closes_at: 1439,
+            closes_at: 0,
             image: None,
             upi_id: None,
             upi_qr_image: None,

@@ -1,6 +1,7 @@
 //! Verification: a shop asks to be verified and an admin decides.
 
 use super::*;
+use crate::domain::shop::{missing_for_verification, name_list};
 
 pub async fn submit_verification(
     store: &Store,
@@ -13,6 +14,17 @@ pub async fn submit_verification(
         .write(move |txn| {
             let mut shop = gate(load_shop(txn, &id)?, Some(&caller), Need::Owner, "shop")?;
             shop.verification = shop.verification.submit().map_err(Error::Conflict)?;
+            let missing = missing_for_verification(
+                &shop,
+                has_live_product(txn, &shop.id)?,
+                has_active_slot(txn, &shop.id)?,
+            );
+            if !missing.is_empty() {
+                return Err(Error::Conflict(format!(
+                    "before it can be submitted for verification, the shop needs {}",
+                    name_list(&missing)
+                )));
+            }
             shop.updated_at = now;
             save_shop(txn, &shop)?;
             audit::append(
@@ -25,6 +37,32 @@ pub async fn submit_verification(
             Ok(shop)
         })
         .await
+}
+
+fn has_live_product(txn: &WriteTransaction, shop_id: &str) -> Result<bool, StoreError> {
+    let products = txn.open_table(tables::PRODUCTS)?;
+    for id in txn
+        .open_multimap_table(tables::SHOP_TO_PRODUCTS)?
+        .get(shop_id)?
+    {
+        if codec::get::<Product>(&products, id?.value())?.is_some_and(|p| p.deleted_at.is_none()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+fn has_active_slot(txn: &WriteTransaction, shop_id: &str) -> Result<bool, StoreError> {
+    let slots = txn.open_table(tables::SLOTS)?;
+    for id in txn
+        .open_multimap_table(tables::SHOP_TO_SLOTS)?
+        .get(shop_id)?
+    {
+        if codec::get::<Slot>(&slots, id?.value())?.is_some_and(|s| s.active) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Shops for the admins' verification queue, oldest change first, with

@@ -8,6 +8,7 @@ pub mod batch;
 pub mod catalog;
 pub mod chat;
 pub mod earnings;
+pub mod hours;
 pub mod money;
 pub mod order;
 pub mod otp;

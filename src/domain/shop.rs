@@ -113,10 +113,95 @@ impl Shop {
     }
 }
 
+/// What a shop's checklist still lacks before the owner may submit it for
+/// verification: something to sell, a batch to deliver it in, and a way to
+/// be paid. A UPI id is required, so no shop is cash-only: checkout offers
+/// every student UPI, and a shop without an id could not be paid that way.
+/// Empty when the shop is ready.
+pub fn missing_for_verification(
+    shop: &Shop,
+    has_product: bool,
+    has_active_slot: bool,
+) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    if !has_product {
+        out.push("a product");
+    }
+    if !has_active_slot {
+        out.push("an active batch slot");
+    }
+    if shop.upi_id.as_deref().is_none_or(|u| u.trim().is_empty()) {
+        out.push("a UPI id");
+    }
+    out
+}
+
+/// "a product, an active batch slot and a UPI id".
+pub fn name_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use Verification::*;
+
+    fn shop(upi_id: Option<&str>) -> Shop {
+        let now = Utc::now();
+        Shop {
+            id: "s".into(),
+            owner_id: "o".into(),
+            name: "Chai Point".into(),
+            description: String::new(),
+            location: String::new(),
+            shop_type: ShopType::Canteen,
+            opens_at: 0,
+            closes_at: 0,
+            image: None,
+            upi_id: upi_id.map(Into::into),
+            upi_qr_image: None,
+            is_active: true,
+            accepting_orders: true,
+            verification: NotStarted,
+            verification_note: None,
+            min_order_value: 0,
+            delivery_fee: 0,
+            direct_delivery_fee: 0,
+            delivers_to: vec![],
+            staff: vec![],
+            deleted_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn a_shop_needs_a_product_an_active_slot_and_a_upi_id_to_be_submitted() {
+        let ready = shop(Some("chai@okaxis"));
+        assert!(missing_for_verification(&ready, true, true).is_empty());
+        assert_eq!(
+            missing_for_verification(&shop(None), false, false),
+            ["a product", "an active batch slot", "a UPI id"]
+        );
+        assert_eq!(missing_for_verification(&ready, false, true), ["a product"]);
+        assert_eq!(
+            missing_for_verification(&ready, true, false),
+            ["an active batch slot"]
+        );
+        assert_eq!(
+            missing_for_verification(&shop(Some(" ")), true, true),
+            ["a UPI id"]
+        );
+        assert_eq!(
+            name_list(&["a product", "an active batch slot", "a UPI id"]),
+            "a product, an active batch slot and a UPI id"
+        );
+        assert_eq!(name_list(&["a UPI id"]), "a UPI id");
+    }
 
     #[test]
     fn verification_workflow() {

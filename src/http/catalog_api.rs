@@ -136,11 +136,12 @@ pub struct CreateShopRequest {
     #[oai(validator(max_length = 200), default)]
     pub location: Text,
     pub shop_type: ShopTypeView,
-    /// Minutes from midnight, campus time, 0 to 1439.
+    /// Minutes from midnight, campus time, 0 to 1439. Orders are taken from
+    /// `opens_at` up to `closes_at`; equal values mean open all day.
     #[oai(validator(minimum(value = "0"), maximum(value = "1439")))]
     pub opens_at: u16,
     /// Minutes from midnight, campus time, 0 to 1439; earlier than
-    /// `opens_at` means the shop is open past midnight.
+    /// `opens_at` means the shop is open past midnight, equal means all day.
     #[oai(validator(minimum(value = "0"), maximum(value = "1439")))]
     pub closes_at: u16,
     /// A UPI id such as `name@bank`, at most 60 characters.
@@ -884,7 +885,8 @@ impl CatalogApi {
     }
 
     /// Submit your shop for verification, or resubmit it after an admin
-    /// asked for changes.
+    /// asked for changes. The shop needs at least one product, one active
+    /// batch slot and a UPI id first; a 409 names what is missing.
     #[oai(
         path = "/shops/:id/verification",
         method = "post",

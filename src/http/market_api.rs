@@ -568,8 +568,9 @@ impl MarketApi {
     /// Place an order (checkout). Send a fresh `Idempotency-Key` (a UUID)
     /// per order and reuse it when retrying: the same key and body return the
     /// original order for 24 h, a different body is refused (422). A shortage
-    /// is a 409 naming the short items; nothing is reserved. An account
-    /// whose email is not confirmed yet is refused (403).
+    /// is a 409 naming the short items; nothing is reserved. A shop outside
+    /// its opening hours (campus time) is a 409 saying when it opens. An
+    /// account whose email is not confirmed yet is refused (403).
     #[oai(path = "/orders", method = "post", operation_id = "createOrder")]
     async fn checkout(
         &self,

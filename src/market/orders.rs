@@ -18,7 +18,7 @@ use crate::domain::order::{
     self, Actor, Line, Order, OrderItem, OrderStatus, PaymentMethod, PaymentStatus, Transition,
 };
 use crate::domain::shop::Shop;
-use crate::domain::{FieldError, money};
+use crate::domain::{FieldError, hours, money};
 use crate::error::Error;
 use crate::page::{Dir, Page, PageRequest};
 use crate::store::{StoreError, cache, codec, tables};
@@ -264,9 +264,10 @@ pub fn place(
         return Ok(Placed::Replayed(o));
     }
 
-    // 2. The shop takes orders. The shop, its slots and the settings come
-    // through the writer's cache (`store::cache`): `Store::write_keeping_cache`
-    // is what lets them stay decoded between orders.
+    // 2. The shop takes orders and is open now (campus time). The shop, its
+    // slots and the settings come through the writer's cache
+    // (`store::cache`): `Store::write_keeping_cache` is what lets them stay
+    // decoded between orders.
     let shop = cache::cached(&c.shop_id, || {
         codec::get::<Shop>(&txn.open_table(tables::SHOPS)?, &c.shop_id)
     })?;
@@ -277,6 +278,13 @@ pub fn place(
         return Err(Error::Conflict(format!(
             "{} is not accepting orders right now",
             shop.name
+        )));
+    }
+    if !hours::is_open(shop.opens_at, shop.closes_at, hours::minute_of_day(now, tz)) {
+        return Err(Error::Conflict(format!(
+            "{} is closed now: it opens at {} (campus time)",
+            shop.name,
+            hours::clock(shop.opens_at)
         )));
     }
 

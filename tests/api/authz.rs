@@ -1131,7 +1131,7 @@ fn shop_body(name: &str) -> Value {
         "location": "Market row 3",
         "shop_type": "CANTEEN",
         "opens_at": 0,
-        "closes_at": 1439,
+        "closes_at": 0,
         "upi_id": "chai@okaxis",
         "min_order_value": 0,
         "delivery_fee": 1000,
@@ -1244,30 +1244,20 @@ async fn fixture(app: &TestApp, operations: &BTreeSet<(String, String)>) -> Fx {
     )
     .await);
 
-    // Two verified shops.
+    // Two shops, verified below once they have what verification needs.
     let mut shops = Vec::new();
     for (who, name) in [
         (&owner, "Foot Hill Canteen"),
         (&owner2, "Market Stationery"),
     ] {
-        let shop = id(&setup_call(app, who, M::POST, "/shops", Some(shop_body(name))).await);
-        setup_call(
+        shops.push(id(&setup_call(
             app,
             who,
             M::POST,
-            &format!("/shops/{shop}/verification"),
-            None,
+            "/shops",
+            Some(shop_body(name)),
         )
-        .await;
-        setup_call(
-            app,
-            &admin,
-            M::POST,
-            &format!("/admin/shops/{shop}/decision"),
-            Some(json!({"verification": "VERIFIED"})),
-        )
-        .await;
-        shops.push(shop);
+        .await));
     }
     let (shop_a, shop_b) = (shops[0].clone(), shops[1].clone());
 
@@ -1317,6 +1307,41 @@ async fn fixture(app: &TestApp, operations: &BTreeSet<(String, String)>) -> Fx {
         Some(json!({"cutoff_minutes": 420, "label": "Dawn batch", "active": false})),
     )
     .await);
+    // Shop B's product and slot; the UPI id is in `shop_body`.
+    setup_call(
+        app,
+        &owner2,
+        M::POST,
+        &format!("/shops/{shop_b}/products"),
+        Some(product("Notebook", 5)),
+    )
+    .await;
+    setup_call(
+        app,
+        &owner2,
+        M::POST,
+        &format!("/shops/{shop_b}/slots"),
+        Some(json!({"cutoff_minutes": 1439, "label": "Night batch", "active": true})),
+    )
+    .await;
+    for (who, shop) in [(&owner, &shop_a), (&owner2, &shop_b)] {
+        setup_call(
+            app,
+            who,
+            M::POST,
+            &format!("/shops/{shop}/verification"),
+            None,
+        )
+        .await;
+        setup_call(
+            app,
+            &admin,
+            M::POST,
+            &format!("/admin/shops/{shop}/decision"),
+            Some(json!({"verification": "VERIFIED"})),
+        )
+        .await;
+    }
     let announcements = format!("/shops/{shop_a}/announcements");
     let mut anns = Vec::new();
     for title in ["Samosas at 5", "Closed Sunday", "New chai"] {

@@ -176,17 +176,7 @@ async fn create_shop(app: &TestApp, owner: &str, name: &str) -> String {
 }
 
 async fn verify(app: &TestApp, admin: &str, owner: &str, shop_id: &str) {
-    expect(
-        post(
-            app,
-            &format!("/shops/{shop_id}/verification"),
-            owner,
-            json!(null),
-        )
-        .await,
-        200,
-    )
-    .await;
+    crate::fixtures::submit_for_verification(app, owner, shop_id).await;
     expect(
         post(
             app,
@@ -250,17 +240,7 @@ async fn a_new_shop_becomes_public_after_verification_and_restocks_notify_watche
     assert_eq!(list, json!([]));
 
     // Submit; the admins' queue shows it with the owner's name and email.
-    let s = expect(
-        post(
-            &app,
-            &format!("/shops/{id}/verification"),
-            &owner,
-            json!({}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    let s = crate::fixtures::submit_for_verification(&app, &owner, &id).await;
     assert_eq!(s["verification"], "PENDING");
     let queue = expect(
         get(&app, "/admin/shops?verification=PENDING", Some(&admin)).await,
@@ -571,30 +551,10 @@ async fn shops_students_cannot_see_are_404_for_them_but_visible_to_their_people(
     crate::fixtures::add_staff(&app, &not_started, &user_id(&app, &runner).await).await;
     let o2 = app.bearer("o2@uni.edu").await;
     let pending = create_shop(&app, &o2, "Pending").await;
-    expect(
-        post(
-            &app,
-            &format!("/shops/{pending}/verification"),
-            &o2,
-            json!({}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    crate::fixtures::submit_for_verification(&app, &o2, &pending).await;
     let o3 = app.bearer("o3@uni.edu").await;
     let rejected = create_shop(&app, &o3, "Rejected").await;
-    expect(
-        post(
-            &app,
-            &format!("/shops/{rejected}/verification"),
-            &o3,
-            json!({}),
-        )
-        .await,
-        200,
-    )
-    .await;
+    crate::fixtures::submit_for_verification(&app, &o3, &rejected).await;
     expect(
         post(
             &app,
@@ -727,6 +687,7 @@ async fn verification_follows_its_workflow_and_only_admins_decide() {
     assert_problem(post(&app, &submit, &admin, json!({})).await, 403).await;
     assert_problem(post(&app, &submit, &student, json!({})).await, 404).await;
     assert_eq!(read().await, "NOT_STARTED");
+    crate::fixtures::checklist(&app, &owner, &id).await;
     expect(post(&app, &submit, &owner, json!({})).await, 200).await;
     assert_problem(post(&app, &submit, &owner, json!({})).await, 409).await;
     assert_eq!(read().await, "PENDING");

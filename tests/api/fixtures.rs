@@ -79,8 +79,10 @@ pub async fn market(app: &TestApp, owner_email: &str, opts: ShopOpts) -> Market 
         description: "Tea and snacks".into(),
         location: "Market row 3".into(),
         shop_type: ShopType::Canteen,
-        opens_at: 8 * 60,
-        closes_at: 22 * 60,
+        // Open all day (equal hours), so no ordering test depends on the
+        // time it runs at; tests/api/setup.rs tests the hours themselves.
+        opens_at: 0,
+        closes_at: 0,
         image: None,
         upi_id: Some("canteen@upi".into()),
         upi_qr_image: None,
@@ -322,4 +324,67 @@ pub async fn move_cutoff(
         })
         .await
         .unwrap();
+}
+
+/// Gives a shop made through the API what verification asks for besides
+/// its UPI id (SPEC: a product and an active slot), through the API too;
+/// returns the product's and the slot's ids.
+pub async fn checklist(app: &TestApp, token: &str, shop_id: &str) -> (String, String) {
+    use crate::helpers::{expect, send};
+    use reqwest::Method;
+    let p = expect(
+        send(
+            app,
+            Method::POST,
+            &format!("/shops/{shop_id}/products"),
+            Some(token),
+            Some(json!({"name": "Checklist item", "price": 100, "stock": 1})),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let s = expect(
+        send(
+            app,
+            Method::POST,
+            &format!("/shops/{shop_id}/slots"),
+            Some(token),
+            Some(json!({"cutoff_minutes": 1439, "label": "Checklist batch"})),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let id = |v: &Value| v["id"].as_str().unwrap().to_string();
+    (id(&p), id(&s))
+}
+
+/// Submits a shop for verification (asserting 200) with a product and a
+/// slot made for the submission and deleted after it, for tests about what
+/// follows, whose own products and slots are then all the shop has.
+pub async fn submit_for_verification(app: &TestApp, token: &str, shop_id: &str) -> Value {
+    use crate::helpers::{expect, send};
+    use reqwest::Method;
+    let (product, slot) = checklist(app, token, shop_id).await;
+    let shop = expect(
+        send(
+            app,
+            Method::POST,
+            &format!("/shops/{shop_id}/verification"),
+            Some(token),
+            None,
+        )
+        .await,
+        200,
+    )
+    .await;
+    for path in [format!("/products/{product}"), format!("/slots/{slot}")] {
+        expect(
+            send(app, Method::DELETE, &path, Some(token), None).await,
+            204,
+        )
+        .await;
+    }
+    shop
 }

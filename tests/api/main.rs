@@ -20,6 +20,7 @@ mod metrics;
 mod pages;
 mod platform;
 mod search;
+mod setup;
 mod shapes;
 #[path = "../support/smtp.rs"]
 mod smtp;

@@ -75,7 +75,8 @@ fn shop_body(name: &str) -> Value {
         "location": "Market row 3",
         "shop_type": "CANTEEN",
         "opens_at": 480,
-        "closes_at": 1320
+        "closes_at": 1320,
+        "upi_id": "rolls@okaxis"
     })
 }
 
@@ -95,18 +96,7 @@ async fn api_shop(app: &TestApp, admin: &str, owner: &str, name: &str, verify: b
     .await;
     let id = s["id"].as_str().unwrap().to_string();
     if verify {
-        expect(
-            send(
-                app,
-                Method::POST,
-                &format!("/shops/{id}/verification"),
-                Some(owner),
-                Some(json!(null)),
-            )
-            .await,
-            200,
-        )
-        .await;
+        crate::fixtures::submit_for_verification(app, owner, &id).await;
         expect(
             send(
                 app,
@@ -489,18 +479,7 @@ async fn only_what_the_caller_may_see() {
         );
     }
     // Verifying the shop makes its products appear; suspending it hides them.
-    expect(
-        send(
-            &app,
-            Method::POST,
-            &format!("/shops/{hidden}/verification"),
-            Some(&hidden_owner),
-            Some(json!(null)),
-        )
-        .await,
-        200,
-    )
-    .await;
+    crate::fixtures::submit_for_verification(&app, &hidden_owner, &hidden).await;
     expect(
         send(
             &app,

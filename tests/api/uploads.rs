@@ -226,7 +226,7 @@ async fn vendor(app: &TestApp, email: &str) -> (String, String) {
         app,
         "/shops",
         &token,
-        json!({"name": "Foot Hill Canteen", "shop_type": "CANTEEN", "opens_at": 480, "closes_at": 1320}),
+        json!({"name": "Foot Hill Canteen", "shop_type": "CANTEEN", "opens_at": 480, "closes_at": 1320, "upi_id": "canteen@okaxis"}),
     )
     .await;
     assert_eq!(r.status(), StatusCode::CREATED);
@@ -1165,14 +1165,7 @@ async fn an_unverified_shop_uploads_a_few_images_and_a_verified_one_more() {
     assert_eq!(app.state.files.decoded(), 2);
 
     let admin = app.admin_bearer("admin@uphill.test").await;
-    let r = post_json(
-        &app,
-        &format!("/shops/{shop}/verification"),
-        &token,
-        json!(null),
-    )
-    .await;
-    assert_eq!(r.status(), StatusCode::OK);
+    crate::fixtures::submit_for_verification(&app, &token, &shop).await;
     let r = post_json(
         &app,
         &format!("/admin/shops/{shop}/decision"),

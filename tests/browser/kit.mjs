@@ -22,13 +22,13 @@ export async function openContext(browser, base, width, options = {}) {
   return { ctx, page, errors: watchConsole(page) };
 }
 
-/** The same screen at 360 px and 1280 px wide, scrolled to `focus` when given. */
-export async function shoot(page, name, focus) {
+/** The same screen at 360 px and 1280 px wide, scrolled to `focus` when given (to its `block` position). */
+export async function shoot(page, name, focus, block = "center") {
   const size = page.viewportSize();
   for (const width of [360, 1280]) {
     await page.setViewportSize({ width, height: width < 500 ? 780 : 900 });
     await page.waitForTimeout(150);
-    if (focus) await focus.evaluate((e) => e.scrollIntoView({ block: "center" }));
+    if (focus) await focus.evaluate((e, b) => e.scrollIntoView({ block: b }), block);
     // Mobile first: nothing may force sideways scrolling at 360 px.
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `${name} at ${width} px scrolls sideways by ${overflow} px`);

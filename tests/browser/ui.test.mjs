@@ -234,7 +234,20 @@ test("an admin verifies a new shop", async () => {
   await p.getByLabel("Description").fill("Notebooks, pens and printouts.");
   await p.getByLabel("Location in the market").fill("Market row 2, shop 9");
   await p.getByLabel("Type").selectOption("STATIONERY");
+  await p.getByLabel("UPI id (optional now)").fill("nila@okaxis");
   await p.getByRole("button", { name: "Create shop" }).click();
+  // Verification needs a product and an active slot too (the UPI id is given).
+  await p.getByRole("link", { name: "Products" }).click();
+  const product = p.getByRole("form", { name: "New product" });
+  await product.getByLabel("Name").fill("A5 notebook");
+  await product.getByLabel("Price").fill("40");
+  await product.getByRole("button", { name: "Add product" }).click();
+  await p.getByTestId("product-A5 notebook").waitFor();
+  await p.getByRole("link", { name: "Slots" }).click();
+  const slot = p.getByRole("form", { name: "New slot" });
+  await slot.getByLabel("Label").fill("5 PM Batch");
+  await slot.getByRole("button", { name: "Add slot" }).click();
+  await p.getByTestId("slot-5 PM Batch").waitFor();
   await p.getByRole("link", { name: "Shop settings" }).click();
   await p.getByRole("button", { name: "Submit for verification" }).click();
   await p.getByText("Pending", { exact: true }).first().waitFor();

@@ -16,9 +16,10 @@ import { Verify, ResetPassword, ForgotPassword } from "./pages/recover";
 const Vendor = lazy(() => import("./pages/vendor").then((m) => m.VendorHome));
 const VendorHistory = lazy(() => import("./pages/vendor").then((m) => m.BatchHistory));
 const VendorBatch = lazy(() => import("./pages/vendor").then((m) => m.BatchPage));
-const VendorProducts = lazy(() => import("./pages/vendor").then((m) => m.Products));
-const VendorSlots = lazy(() => import("./pages/vendor").then((m) => m.Slots));
-const VendorSettings = lazy(() => import("./pages/vendor").then((m) => m.ShopSettings));
+const VendorProducts = lazy(() => import("./pages/setup").then((m) => m.Products));
+const VendorSlots = lazy(() => import("./pages/setup").then((m) => m.Slots));
+const VendorSettings = lazy(() => import("./pages/setup").then((m) => m.ShopSettings));
+const VendorAnnouncements = lazy(() => import("./pages/setup").then((m) => m.Announcements));
 const VendorEarnings = lazy(() => import("./pages/earnings").then((m) => m.Earnings));
 const Runs = lazy(() => import("./pages/vendor").then((m) => m.Runs));
 const Admin = lazy(() => import("./pages/admin").then((m) => m.AdminHome));
@@ -227,6 +228,7 @@ export function App() {
             <Route path="/vendor/products" component={VendorProducts} />
             <Route path="/vendor/slots" component={VendorSlots} />
             <Route path="/vendor/settings" component={VendorSettings} />
+            <Route path="/vendor/announcements" component={VendorAnnouncements} />
             <Route path="/vendor/earnings" component={VendorEarnings} />
             <Route path="/runs" component={Runs} />
             <Route path="/runs/:id" component={VendorBatch} />

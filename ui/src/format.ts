@@ -41,3 +41,32 @@ export const label = (s: string) => s.charAt(0) + s.slice(1).toLowerCase().repla
 export function minutesToClock(m: number): string {
   return `${String(Math.floor(m / 60)).padStart(2, "0")}:${String(m % 60).padStart(2, "0")}`;
 }
+
+/** "08:30" (a time input's value) to minutes from midnight. */
+export function clockToMinutes(v: string): number {
+  const [h, m] = v.split(":").map(Number);
+  return (h || 0) * 60 + (m || 0);
+}
+
+/** The minute of the day now on the campus clock (`fees.timezone`). */
+export function campusMinute(at = new Date()): number {
+  const timeZone = get().fees?.timezone;
+  const parts = new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).formatToParts(at);
+  const n = (t: string) => Number(parts.find((p) => p.type === t)?.value ?? 0);
+  return n("hour") * 60 + n("minute");
+}
+
+/**
+ * The server's rule (`domain::hours`): open from `opens` up to `closes`,
+ * past midnight when `closes` is earlier, all day when they are equal.
+ */
+export function isOpen(opens: number, closes: number, minute = campusMinute()): boolean {
+  if (opens === closes) return true;
+  if (opens < closes) return minute >= opens && minute < closes;
+  return minute >= opens || minute < closes;
+}
+
+/** "Open 08:00–22:00", or "Open all day". */
+export function hoursText(opens: number, closes: number): string {
+  return opens === closes ? "Open all day" : `Open ${minutesToClock(opens)}–${minutesToClock(closes)}`;
+}

@@ -236,7 +236,7 @@ export function statusTone(s: string): "neutral" | "good" | "warn" | "bad" {
  * will happen; only "Yes" runs it. No `window.confirm`, so it reads the
  * same on every phone and in tests.
  */
-export function Confirm({ children, question, yes, onConfirm, busy, kind = "danger", disabled, "aria-label": aria }: { children: ComponentChildren; question: ComponentChildren; yes: string; onConfirm: () => void; busy?: boolean; kind?: "primary" | "secondary" | "danger"; disabled?: boolean; "aria-label"?: string }) {
+export function Confirm({ children, question, yes, onConfirm, busy, kind = "danger", disabled, group = "Are you sure?", "aria-label": aria }: { children: ComponentChildren; question: ComponentChildren; yes: string; onConfirm: () => void; busy?: boolean; kind?: "primary" | "secondary" | "danger"; disabled?: boolean; group?: string; "aria-label"?: string }) {
   const [asking, setAsking] = useState(false);
   if (!asking) {
     return (
@@ -246,7 +246,7 @@ export function Confirm({ children, question, yes, onConfirm, busy, kind = "dang
     );
   }
   return (
-    <span class="confirm" role="group" aria-label="Are you sure?">
+    <span class="confirm" role="group" aria-label={group}>
       <span class="confirm-q">{question}</span>
       <Button
         kind={kind}

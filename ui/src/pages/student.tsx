@@ -4,7 +4,7 @@ import { useLocation, useRoute } from "preact-iso";
 import { useEffect, useState } from "preact/hooks";
 import { allPages, api, call, PAGE_MAX, type S } from "../api/client";
 import { cartOf, carts, onCartChange, setQuantity, clear, type Line } from "../cart";
-import { countdown, label, minutesToClock, money, time, when } from "../format";
+import { countdown, hoursText, isOpen, label, minutesToClock, money, time, when } from "../format";
 import { Chat } from "../chat";
 import { subscribe, useLive } from "../live";
 import { AddressForm } from "../address";
@@ -177,7 +177,7 @@ export function Shops() {
                           {label(shop.shop_type)} · {shop.location}
                         </span>
                         <span class="muted">
-                          Open {minutesToClock(shop.opens_at)}–{minutesToClock(shop.closes_at)}
+                          {hoursText(shop.opens_at, shop.closes_at)}
                           {!shop.accepting_orders && " · not taking orders now"}
                         </span>
                       </a>
@@ -263,6 +263,16 @@ function Cutoff({ slots }: { slots: S["SlotView"][] }) {
   );
 }
 
+/** Outside its hours (campus time) a shop takes no orders; say when it opens. */
+function ClosedNow({ shop }: { shop: S["ShopView"] }) {
+  if (isOpen(shop.opens_at, shop.closes_at)) return null;
+  return (
+    <p class="banner" role="status">
+      Closed now · opens {minutesToClock(shop.opens_at)}
+    </p>
+  );
+}
+
 export function ShopPage() {
   const { params } = useRoute();
   const id = params.id;
@@ -284,6 +294,7 @@ export function ShopPage() {
               {label(s.shop_type)} · {s.location} · delivery {money(s.delivery_fee)}
               {s.min_order_value > 0 && ` · minimum order ${money(s.min_order_value)}`}
             </p>
+            <ClosedNow shop={s} />
             {slots.data && <Cutoff slots={slots.data} />}
           </div>
         )}
@@ -489,6 +500,7 @@ export function Checkout() {
   };
   return (
     <Page title={`Checkout: ${cart.shopName}`}>
+      {shop.data && <ClosedNow shop={shop.data} />}
       {slots.data ? <Cutoff slots={slots.data} /> : <Skeleton lines={1} />}
       <form class="form" onSubmit={submit}>
         <fieldset class="card">
