@@ -10,6 +10,7 @@ pub mod chat;
 pub mod earnings;
 pub mod money;
 pub mod order;
+pub mod order_filter;
 pub mod otp;
 pub mod shop;
 pub mod uploads;

@@ -245,6 +245,8 @@ pub struct BatchDetail {
     pub orders: Vec<Order>,
     /// What the open and completed orders add up to, minor units.
     pub total: i64,
+    /// The orders' students, by user id.
+    pub students: std::collections::HashMap<String, super::orders::Student>,
 }
 
 pub fn batch_detail(
@@ -259,10 +261,12 @@ pub fn batch_detail(
         .filter(|o| o.status.is_open() || o.status == OrderStatus::Completed)
         .map(|o| o.total)
         .sum();
+    let students = super::orders::students_of(&txn.open_table(tables::USERS)?, &orders)?;
     Ok(BatchDetail {
         batch: b,
         orders,
         total,
+        students,
     })
 }
 
@@ -963,7 +967,7 @@ pub fn accept_direct(
     digits: u8,
     now: DateTime<Utc>,
 ) -> Result<Order, Error> {
-    let (mut o, _, _) = owner_order(txn, order_id, user_id, is_admin)?;
+    let (mut o, shop, _) = owner_order(txn, order_id, user_id, is_admin)?;
     if o.batch_id.is_some() {
         return Err(Error::Conflict(
             "this order goes with its batch, not directly".into(),
@@ -978,6 +982,7 @@ pub fn accept_direct(
     .map_err(Error::Conflict)?;
     o.otp = Some(new_otp(digits));
     save_order(txn, &o)?;
+    super::orders::shop_event(txn, &shop, &o)?;
     tell(
         txn,
         &o.user_id,
