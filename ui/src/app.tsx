@@ -18,6 +18,9 @@ const VendorBatch = lazy(() => import("./pages/vendor").then((m) => m.BatchPage)
 const VendorProducts = lazy(() => import("./pages/vendor").then((m) => m.Products));
 const VendorSlots = lazy(() => import("./pages/vendor").then((m) => m.Slots));
 const VendorSettings = lazy(() => import("./pages/vendor").then((m) => m.ShopSettings));
+const VendorOrders = lazy(() => import("./pages/vendor-orders").then((m) => m.VendorOrders));
+const VendorOrder = lazy(() => import("./pages/vendor-orders").then((m) => m.VendorOrder));
+const VendorInbox = lazy(() => import("./pages/vendor-orders").then((m) => m.VendorInbox));
 const VendorEarnings = lazy(() => import("./pages/earnings").then((m) => m.Earnings));
 const Runs = lazy(() => import("./pages/vendor").then((m) => m.Runs));
 const Admin = lazy(() => import("./pages/admin").then((m) => m.AdminHome));
@@ -183,6 +186,9 @@ export function App() {
             <Route path="/verify-email" component={Verify} />
             <Route path="/vendor" component={Vendor} />
             <Route path="/vendor/batches/:id" component={VendorBatch} />
+            <Route path="/vendor/orders" component={VendorOrders} />
+            <Route path="/vendor/orders/:id" component={VendorOrder} />
+            <Route path="/vendor/inbox" component={VendorInbox} />
             <Route path="/vendor/products" component={VendorProducts} />
             <Route path="/vendor/slots" component={VendorSlots} />
             <Route path="/vendor/settings" component={VendorSettings} />
