@@ -207,10 +207,29 @@ const SLOTS: &[(u16, &str)] = &[
     (17 * 60, "5 PM batch"),
     (21 * 60, "Night batch"),
 ];
-const STUDENTS: &[(&str, &str, usize, &str)] = &[
-    ("asha@uphill.test", "Asha Menon", 0, "A-101"),
-    ("ravi@uphill.test", "Ravi Kumar", 1, "B-214"),
-    ("meera@uphill.test", "Meera Iyer", 3, "G-12"),
+/// (email, name, building, room, phone)
+const STUDENTS: &[(&str, &str, usize, &str, &str)] = &[
+    (
+        "asha@uphill.test",
+        "Asha Menon",
+        0,
+        "A-101",
+        "+91 98450 11101",
+    ),
+    (
+        "ravi@uphill.test",
+        "Ravi Kumar",
+        1,
+        "B-214",
+        "+91 98450 22214",
+    ),
+    (
+        "meera@uphill.test",
+        "Meera Iyer",
+        3,
+        "G-12",
+        "+91 98450 33012",
+    ),
 ];
 
 pub fn is_seeded(store: &Store) -> Result<bool, StoreError> {
@@ -224,33 +243,43 @@ pub fn demo(store: &Store) -> Result<Option<Seeded>, Error> {
     }
     let password = crate::auth::token::random_secret()[..16].to_string();
     let mut accounts = Vec::new();
-    let mut create =
-        |role: &'static str, email: &str, name: &str, admin: bool| -> Result<String, Error> {
-            let u = AuthService::create_user_blocking(
-                store,
-                NewUser {
-                    email: email.into(),
-                    name: name.into(),
-                    password: password.clone(),
-                    phone: None,
-                },
-                admin,
-            )?;
-            accounts.push(Account {
-                role,
+    let mut create = |role: &'static str,
+                      email: &str,
+                      name: &str,
+                      phone: Option<&str>,
+                      admin: bool|
+     -> Result<String, Error> {
+        let u = AuthService::create_user_blocking(
+            store,
+            NewUser {
                 email: email.into(),
-            });
-            Ok(u.id)
-        };
-    create("admin", "admin@uphill.test", "Campus Admin", true)?;
+                name: name.into(),
+                password: password.clone(),
+                phone: phone.map(str::to_string),
+            },
+            admin,
+        )?;
+        accounts.push(Account {
+            role,
+            email: email.into(),
+        });
+        Ok(u.id)
+    };
+    create("admin", "admin@uphill.test", "Campus Admin", None, true)?;
     let students: Vec<String> = STUDENTS
         .iter()
-        .map(|(e, n, _, _)| create("student", e, n, false))
+        .map(|(e, n, _, _, p)| create("student", e, n, Some(p), false))
         .collect::<Result<_, _>>()?;
-    let runner = create("runner", "runner@uphill.test", "Deepak (runner)", false)?;
+    let runner = create(
+        "runner",
+        "runner@uphill.test",
+        "Deepak (runner)",
+        None,
+        false,
+    )?;
     let owners: Vec<String> = SHOPS
         .iter()
-        .map(|s| create("vendor", s.owner, &format!("{} owner", s.name), false))
+        .map(|s| create("vendor", s.owner, &format!("{} owner", s.name), None, false))
         .collect::<Result<_, _>>()?;
 
     store.write_blocking(move |txn| {
@@ -363,7 +392,7 @@ pub fn demo(store: &Store) -> Result<Option<Seeded>, Error> {
                     .insert(shop.id.as_str(), p.id.as_str())?;
             }
         }
-        for ((_, _, building, room), uid) in STUDENTS.iter().zip(&students) {
+        for ((_, _, building, room, _), uid) in STUDENTS.iter().zip(&students) {
             let a = Address {
                 id: id(),
                 user_id: uid.clone(),

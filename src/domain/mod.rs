@@ -11,6 +11,7 @@ pub mod earnings;
 pub mod hours;
 pub mod money;
 pub mod order;
+pub mod order_filter;
 pub mod otp;
 pub mod shop;
 pub mod uploads;

@@ -14,7 +14,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::error::ApiError;
 use super::extract::Auth;
-use super::market_api::{OrderView, order_view};
+use super::market_api::{OrderView, staff_order_view, staff_order_view_of};
 use super::page::{self, Cursor, Limit, Page};
 use super::types::{Text, mirror_enum};
 use super::{ApiTags, origin};
@@ -90,7 +90,7 @@ impl From<Batch> for BatchView {
 pub struct BatchDetail {
     #[oai(flatten)]
     pub batch: BatchView,
-    /// The batch's orders, without OTPs.
+    /// The batch's orders, without OTPs, each with its student.
     pub orders: Vec<OrderView>,
     /// What the open and completed orders add up to, minor units.
     pub total: i64,
@@ -112,7 +112,14 @@ impl From<batches::BatchDetail> for BatchDetail {
     fn from(d: batches::BatchDetail) -> Self {
         BatchDetail {
             batch: d.batch.into(),
-            orders: d.orders.into_iter().map(|o| order_view(o, false)).collect(),
+            orders: d
+                .orders
+                .into_iter()
+                .map(|o| {
+                    let student = d.students.get(&o.user_id).cloned().unwrap_or_default();
+                    staff_order_view(o, student)
+                })
+                .collect(),
             total: d.total,
             prep: d
                 .prep
@@ -348,7 +355,9 @@ impl BatchApi {
             })
             .await?;
         match outcome {
-            Delivered::Done(o) => Ok(DeliverResponse::Delivered(Json(order_view(*o, false)))),
+            Delivered::Done(o) => Ok(DeliverResponse::Delivered(Json(
+                staff_order_view_of(&self.state, *o).await?,
+            ))),
             Delivered::Wrong { left: 0 } => Err(ApiError::Rule(Error::Locked(
                 "wrong OTP, and that was the last try: this order is locked; a campus admin \
                  settles it"
@@ -399,7 +408,7 @@ impl BatchApi {
                 )
             })
             .await?;
-        Ok(Json(order_view(o, false)))
+        Ok(Json(staff_order_view_of(&self.state, o).await?))
     }
 
     /// Mark an order's delivery as failed, with a reason.
@@ -417,7 +426,7 @@ impl BatchApi {
             .store
             .write(move |txn| batches::fail(txn, &id.0, &uid, admin, &reason, Utc::now()))
             .await?;
-        Ok(Json(order_view(o, false)))
+        Ok(Json(staff_order_view_of(&self.state, o).await?))
     }
 
     /// Move an order into the shop's next open batch.
@@ -438,7 +447,7 @@ impl BatchApi {
             .store
             .write(move |txn| batches::reschedule(txn, &id.0, &uid, admin, Utc::now(), tz))
             .await?;
-        Ok(Json(order_view(o, false)))
+        Ok(Json(staff_order_view_of(&self.state, o).await?))
     }
 
     /// Accept a direct-delivery order: its OTP is made and it is on its way.
@@ -459,6 +468,6 @@ impl BatchApi {
             .store
             .write(move |txn| batches::accept_direct(txn, &id.0, &uid, admin, digits, Utc::now()))
             .await?;
-        Ok(Json(order_view(o, false)))
+        Ok(Json(staff_order_view_of(&self.state, o).await?))
     }
 }

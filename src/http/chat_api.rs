@@ -47,6 +47,18 @@ fn view(m: Message, caller: &str) -> MessageView {
     }
 }
 
+/// One order's thread in a shop's inbox: its latest message.
+#[derive(Object)]
+pub struct ChatThreadView {
+    pub order_id: String,
+    pub display_id: String,
+    pub student_name: String,
+    /// Who wrote the latest message.
+    pub last_sender: SenderView,
+    pub last_message: String,
+    pub last_at: DateTime<Utc>,
+}
+
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct MessageRequest {
@@ -95,7 +107,8 @@ impl ChatApi {
     /// Write to the shop (as the order's student) or to the student (as the
     /// shop's staff). At most 10 messages a minute per author (429 with
     /// Retry-After), 500 per thread; the thread closes 3 days after the order
-    /// ends (409). Both sides get a `chat.message` event.
+    /// ends (409). Both sides get a `chat.message` event; a student's
+    /// message also notifies the shop's owner and runners.
     #[oai(
         path = "/orders/:id/messages",
         method = "post",
@@ -116,5 +129,38 @@ impl ChatApi {
             .write(move |txn| thread::post(txn, &id.0, &uid, admin, &text, Utc::now()))
             .await?;
         Ok(MessageCreated::Created(Json(view(m, auth.user_id()))))
+    }
+
+    /// The shop's order chats, latest activity first: per thread the
+    /// order, its student and the latest message. The shop's owner, its
+    /// runners and admins; anyone else gets 404.
+    #[oai(
+        path = "/shops/:id/chats",
+        method = "get",
+        operation_id = "listShopChats"
+    )]
+    async fn shop_chats(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<ChatThreadView>>, ApiError> {
+        let uid = auth.user_id().to_string();
+        let admin = auth.is_admin();
+        let req = page::request(limit.0, cursor.0);
+        let list = self
+            .state
+            .store
+            .read(move |txn| thread::inbox(txn, &id.0, &uid, admin, &req))
+            .await?;
+        Ok(Json(Page::of(list, |(t, student_name)| ChatThreadView {
+            order_id: t.order_id,
+            display_id: t.display_id,
+            student_name,
+            last_sender: t.last_sender.into(),
+            last_message: t.last_body,
+            last_at: t.last_at,
+        })))
     }
 }

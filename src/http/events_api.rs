@@ -176,7 +176,8 @@ pub struct EventsApi;
 impl EventsApi {
     /// Your live events as server-sent events (`text/event-stream`, for an
     /// `EventSource`): notifications, broadcasts to your audience, your
-    /// orders' and batches' changes, and your orders' chat messages. Each
+    /// orders' and batches' changes, new and cancelled orders of the shop
+    /// you run or work for, and your orders' chat messages. Each
     /// event is described by `LiveEvent`: its `event` field names the kind,
     /// `id` is its sequence number and `data` one line of JSON. Comment
     /// lines (`:`) are heartbeats. When the server ends the stream its
@@ -400,6 +401,17 @@ pub struct OrderUpdatedEvent {
     pub batch_id: Option<String>,
 }
 
+/// `shop.order`: an order of a shop you run or work for was placed,
+/// cancelled or accepted (a hint: read the order again).
+#[derive(Object)]
+pub struct ShopOrderEvent {
+    pub order_id: String,
+    pub display_id: String,
+    pub status: OrderStatusView,
+    /// The batch it rides in; absent for a direct order.
+    pub batch_id: Option<String>,
+}
+
 /// `batch.updated`: the batch one of your orders rides in changed.
 #[derive(Object)]
 pub struct BatchUpdatedEvent {
@@ -461,6 +473,14 @@ pub struct OrderUpdatedFrame {
     pub data: OrderUpdatedEvent,
 }
 
+/// A `shop.order` event.
+#[derive(Object)]
+pub struct ShopOrderFrame {
+    /// The event's sequence number (`Last-Event-ID` after it).
+    pub id: String,
+    pub data: ShopOrderEvent,
+}
+
 /// A `batch.updated` event.
 #[derive(Object)]
 pub struct BatchUpdatedFrame {
@@ -496,6 +516,8 @@ pub enum LiveEvent {
     OrderUpdated(OrderUpdatedFrame),
     #[oai(mapping = "batch.updated")]
     BatchUpdated(BatchUpdatedFrame),
+    #[oai(mapping = "shop.order")]
+    ShopOrder(ShopOrderFrame),
     #[oai(mapping = "chat.message")]
     ChatMessage(ChatMessageFrame),
     #[oai(mapping = "stream.closed")]

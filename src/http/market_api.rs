@@ -20,6 +20,7 @@ use crate::domain::catalog::{Address, AddressSnapshot, Review};
 use crate::domain::order::{
     MAX_LINES, Order, OrderItem, OrderStatus, PaymentMethod, PaymentStatus, normalize_lines,
 };
+use crate::domain::order_filter::OrderFilter;
 use crate::error::Error;
 use crate::market::orders::{Checkout, Delivery, Placed, Relation};
 use crate::market::{self, addresses, carts, orders, reviews};
@@ -270,6 +271,46 @@ pub struct OrderView {
     pub failure_reason: Option<String>,
     pub transitions: Vec<TransitionView>,
     pub created_at: DateTime<Utc>,
+    /// Who ordered, for the shop's owner, its runners and admins (whom to
+    /// ask for at the door); absent in the student's own view.
+    pub student: Option<OrderStudentView>,
+}
+
+/// The student of an order, as the shop's people see them.
+#[derive(Object)]
+pub struct OrderStudentView {
+    pub name: String,
+    /// As the student gave it; absent when they did not.
+    pub phone: Option<String>,
+}
+
+impl From<orders::Student> for OrderStudentView {
+    fn from(s: orders::Student) -> Self {
+        OrderStudentView {
+            name: s.name,
+            phone: s.phone,
+        }
+    }
+}
+
+/// An order as the shop's people and admins see it: no OTP, with its
+/// student.
+pub fn staff_order_view(o: Order, student: orders::Student) -> OrderView {
+    OrderView {
+        student: Some(student.into()),
+        ..order_view(o, false)
+    }
+}
+
+/// `staff_order_view` for an order just changed by a write: its student
+/// is read afterwards.
+pub async fn staff_order_view_of(state: &AppState, o: Order) -> Result<OrderView, ApiError> {
+    let uid = o.user_id.clone();
+    let student = state
+        .store
+        .read(move |txn| orders::student_of(&txn.open_table(crate::store::tables::USERS)?, &uid))
+        .await?;
+    Ok(staff_order_view(o, student))
 }
 
 fn item_view(i: OrderItem) -> OrderItemView {
@@ -326,6 +367,7 @@ pub fn order_view(o: Order, for_student: bool) -> OrderView {
             })
             .collect(),
         created_at: o.created_at,
+        student: None,
     }
 }
 
@@ -665,7 +707,8 @@ impl MarketApi {
     }
 
     /// One order. The student sees the OTP once the batch has locked; the
-    /// shop's staff and admins never do.
+    /// shop's staff and admins never do, but see the student's name and
+    /// phone (`student`).
     #[oai(path = "/orders/:id", method = "get", operation_id = "getOrder")]
     async fn get_order(
         &self,
@@ -674,16 +717,32 @@ impl MarketApi {
     ) -> Result<Json<OrderView>, ApiError> {
         let uid = auth.user_id().to_string();
         let admin = auth.is_admin();
-        let (o, rel) = self
+        let (o, student) = self
             .state
             .store
-            .read(move |txn| orders::find(txn, &id.0, &uid, admin))
+            .read(move |txn| {
+                let (o, rel) = orders::find(txn, &id.0, &uid, admin)?;
+                let student = match rel {
+                    Relation::Student => None,
+                    Relation::Staff { .. } | Relation::Admin => Some(orders::student_of(
+                        &txn.open_table(crate::store::tables::USERS)?,
+                        &o.user_id,
+                    )?),
+                };
+                Ok::<_, ApiError>((o, student))
+            })
             .await?;
-        Ok(Json(order_view(o, matches!(rel, Relation::Student))))
+        Ok(Json(match student {
+            None => order_view(o, true),
+            Some(s) => staff_order_view(o, s),
+        }))
     }
 
     /// Cancel an order: the student while it is `NEW`; the shop or an admin
-    /// (with a reason) until it is completed. Stock is restored.
+    /// (with a reason) until it is completed. Stock is restored in the same
+    /// write; the student is notified of a shop's or admin's cancellation,
+    /// the shop's owner of the student's, and the shop's people get a
+    /// `shop.order` event.
     #[oai(
         path = "/orders/:id/cancel",
         method = "post",
@@ -703,8 +762,10 @@ impl MarketApi {
             .store
             .write(move |txn| orders::cancel(txn, &id.0, &uid, admin, reason.clone(), Utc::now()))
             .await?;
-        let mine = o.user_id == auth.user_id();
-        Ok(Json(order_view(o, mine)))
+        if o.user_id == auth.user_id() {
+            return Ok(Json(order_view(o, true)));
+        }
+        Ok(Json(staff_order_view_of(&self.state, o).await?))
     }
 
     /// Put a past order's items back into your cart, capped at current stock.
@@ -813,30 +874,55 @@ impl MarketApi {
         Ok(NoContent::Done)
     }
 
-    /// A shop's orders, newest first (its owner, staff and admins). No OTPs.
+    /// A shop's orders, newest first (its owner, staff and admins), each
+    /// with its student; no OTPs. Filters: `status`; `from` and `to`,
+    /// campus days (`campus.timezone`, inclusive) the order was placed on;
+    /// `q`, text found in the display id, the student's name or an item's
+    /// name, in any case. A page reads at most 1,000 orders: when the
+    /// filters match rarely it may come back short, even empty, with a
+    /// `next_cursor` that goes on from where it stopped.
     #[oai(
         path = "/shops/:id/orders",
         method = "get",
         operation_id = "listShopOrders"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn shop_orders(
         &self,
         auth: Auth,
         #[oai(validator(max_length = 26))] id: Path<String>,
         status: Query<Option<OrderStatusView>>,
+        /// First campus day the orders were placed on, `YYYY-MM-DD`.
+        #[oai(validator(max_length = 10))]
+        from: Query<Option<String>>,
+        /// Last campus day the orders were placed on, `YYYY-MM-DD`.
+        #[oai(validator(max_length = 10))]
+        to: Query<Option<String>>,
+        /// Text in the display id, the student's name or an item's name
+        /// (case-insensitive), at most 100 characters.
+        #[oai(validator(max_length = 100))]
+        q: Query<Option<String>>,
         limit: Query<Limit>,
         cursor: Query<Cursor>,
     ) -> Result<Json<Page<OrderView>>, ApiError> {
         let uid = auth.user_id().to_string();
         let admin = auth.is_admin();
-        let want: Option<OrderStatus> = status.0.map(Into::into);
+        let tz = self.state.config.campus_tz().map_err(ApiError::internal)?;
+        let filter = OrderFilter::parse(
+            status.0.map(Into::into),
+            from.0.as_deref(),
+            to.0.as_deref(),
+            q.0.as_deref(),
+            tz,
+        )
+        .map_err(Error::Invalid)?;
         let req = page::request(limit.0, cursor.0);
         let list = self
             .state
             .store
-            .read(move |txn| orders::shop_page(txn, &id.0, &uid, admin, want, &req))
+            .read(move |txn| orders::shop_page(txn, &id.0, &uid, admin, &filter, &req))
             .await?;
-        Ok(Json(Page::of(list, |o| order_view(o, false))))
+        Ok(Json(Page::of(list, |(o, s)| staff_order_view(o, s))))
     }
 
     /// Admin: set an order's status outside the normal flow, with a reason
@@ -864,6 +950,6 @@ impl MarketApi {
                 orders::override_status(txn, &id.0, status, &reason, &origin, Utc::now())
             })
             .await?;
-        Ok(Json(order_view(o, false)))
+        Ok(Json(staff_order_view_of(&self.state, o).await?))
     }
 }

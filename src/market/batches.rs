@@ -247,6 +247,8 @@ pub struct BatchDetail {
     pub total: i64,
     /// Each item summed over the orders still to carry, for packing.
     pub prep: Vec<crate::domain::batch::PrepLine>,
+    /// The orders' students, by user id.
+    pub students: std::collections::HashMap<String, super::orders::Student>,
 }
 
 pub fn batch_detail(
@@ -262,11 +264,13 @@ pub fn batch_detail(
         .map(|o| o.total)
         .sum();
     let prep = crate::domain::batch::prep(&b, &orders);
+    let students = super::orders::students_of(&txn.open_table(tables::USERS)?, &orders)?;
     Ok(BatchDetail {
         batch: b,
         orders,
         total,
         prep,
+        students,
     })
 }
 
@@ -967,7 +971,7 @@ pub fn accept_direct(
     digits: u8,
     now: DateTime<Utc>,
 ) -> Result<Order, Error> {
-    let (mut o, _, _) = owner_order(txn, order_id, user_id, is_admin)?;
+    let (mut o, shop, _) = owner_order(txn, order_id, user_id, is_admin)?;
     if o.batch_id.is_some() {
         return Err(Error::Conflict(
             "this order goes with its batch, not directly".into(),
@@ -982,6 +986,7 @@ pub fn accept_direct(
     .map_err(Error::Conflict)?;
     o.otp = Some(new_otp(digits));
     save_order(txn, &o)?;
+    super::orders::shop_event(txn, &shop, &o)?;
     tell(
         txn,
         &o.user_id,

@@ -12,6 +12,7 @@ use crate::domain::shop::Shop;
 use crate::domain::user::User;
 use crate::error::Error;
 use crate::market::orders::{self, Relation};
+use crate::notify::{self, Category, Kind, Note};
 use crate::page::{Dir, Page, PageRequest};
 use crate::store::{StoreError, codec, tables};
 
@@ -152,6 +153,10 @@ pub fn post(
     if let Some(o) = data.as_object_mut() {
         o.remove("author_id");
     }
+    index_thread(txn, &order, &m)?;
+    if sender == Sender::Student {
+        tell_shop(txn, &shop, &order, &m)?;
+    }
     let mut parties = vec![order.user_id.clone(), shop.owner_id.clone()];
     parties.extend(shop.staff.iter().cloned());
     parties.sort();
@@ -160,4 +165,141 @@ pub fn post(
         crate::events::emit(txn, p, "chat.message", data.clone())?;
     }
     Ok(m)
+}
+
+/// The latest message of one order's thread: a row of the shop's inbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Thread {
+    pub order_id: String,
+    pub shop_id: String,
+    pub display_id: String,
+    pub student_id: String,
+    pub last_message_id: String,
+    pub last_sender: Sender,
+    pub last_body: String,
+    pub last_at: DateTime<Utc>,
+}
+
+fn inbox_key(shop_id: &str, message_id: &str) -> String {
+    format!("{shop_id}/{message_id}")
+}
+
+/// Moves the order's thread to the top of its shop's inbox: one record
+/// and one index row per thread, replaced on every message, so the inbox
+/// never reads the messages themselves.
+fn index_thread(txn: &WriteTransaction, order: &Order, m: &Message) -> Result<(), StoreError> {
+    let mut threads = txn.open_table(tables::CHAT_THREADS)?;
+    let mut inbox = txn.open_table(tables::SHOP_CHATS)?;
+    if let Some(old) = codec::get::<Thread>(&threads, &order.id)? {
+        inbox.remove(inbox_key(&old.shop_id, &old.last_message_id).as_str())?;
+    }
+    let t = Thread {
+        order_id: order.id.clone(),
+        shop_id: order.shop_id.clone(),
+        display_id: order.display_id.clone(),
+        student_id: order.user_id.clone(),
+        last_message_id: m.id.clone(),
+        last_sender: m.sender,
+        last_body: m.body.clone(),
+        last_at: m.at,
+    };
+    inbox.insert(
+        inbox_key(&t.shop_id, &t.last_message_id).as_str(),
+        t.order_id.as_str(),
+    )?;
+    codec::put(&mut threads, &t.order_id, &t)
+}
+
+/// A student wrote: the shop's owner and runners get a notification that
+/// opens the order (the live `chat.message` reaches open pages only).
+fn tell_shop(
+    txn: &WriteTransaction,
+    shop: &Shop,
+    order: &Order,
+    m: &Message,
+) -> Result<(), StoreError> {
+    const PREVIEW: usize = 120;
+    let mut preview: String = m.body.chars().take(PREVIEW).collect();
+    if m.body.chars().count() > PREVIEW {
+        preview.push('…');
+    }
+    let mut people = vec![shop.owner_id.clone()];
+    people.extend(shop.staff.iter().cloned());
+    people.sort();
+    people.dedup();
+    for p in &people {
+        notify::push(
+            txn,
+            p,
+            Note {
+                title: "New message",
+                message: format!("{} ({}): {preview}", m.sender_name, order.display_id),
+                kind: Kind::Info,
+                category: Category::Order,
+                action: Some(format!("/vendor/orders/{}", order.id)),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Builds the inbox from the stored messages (the migration that made it).
+pub fn reindex_threads(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let mut last: std::collections::BTreeMap<String, Message> = Default::default();
+    for e in txn.open_table(tables::CHAT_MESSAGES)?.iter()? {
+        let m: Message = codec::decode(e?.1.value())?;
+        // Keys are in creation order within a thread: the last one wins.
+        last.insert(m.order_id.clone(), m);
+    }
+    for (order_id, m) in last {
+        let order = codec::get::<Order>(&txn.open_table(tables::ORDERS)?, &order_id)?;
+        if let Some(order) = order {
+            index_thread(txn, &order, &m)?;
+        }
+    }
+    Ok(())
+}
+
+/// A page of a shop's chat threads, latest activity first, each with its
+/// student's name: for the shop's owner, its runners and admins (anyone
+/// else: no such shop). Reads one index row and one thread per item.
+pub fn inbox(
+    txn: &ReadTransaction,
+    shop_id: &str,
+    user_id: &str,
+    is_admin: bool,
+    page: &PageRequest,
+) -> Result<Page<(Thread, String)>, Error> {
+    let shop = crate::market::visible_shop(txn, shop_id, Some(user_id), is_admin)?;
+    if !(is_admin || shop.is_staff(user_id)) {
+        return Err(Error::NotFound("no such shop".into()));
+    }
+    let lo = inbox_key(&shop.id, "");
+    let hi = match &page.after {
+        Some(after) => inbox_key(&shop.id, after),
+        None => format!("{}0", shop.id),
+    };
+    let index = txn.open_table(tables::SHOP_CHATS)?;
+    let threads = txn.open_table(tables::CHAT_THREADS)?;
+    let users = txn.open_table(tables::USERS)?;
+    let found = index
+        .range(lo.as_str()..hi.as_str())?
+        .rev()
+        .filter_map(|row| {
+            let order_id = match row {
+                Ok((_, v)) => v.value().to_string(),
+                Err(e) => return Some(Err(Error::from(StoreError::from(e)))),
+            };
+            let t = match codec::get::<Thread>(&threads, &order_id) {
+                Ok(Some(t)) => t,
+                Ok(None) => return None,
+                Err(e) => return Some(Err(e.into())),
+            };
+            let name = match codec::get::<User>(&users, &t.student_id) {
+                Ok(u) => u.map(|u| u.name).unwrap_or_default(),
+                Err(e) => return Some(Err(e.into())),
+            };
+            Some(Ok((t.last_message_id.clone(), (t, name))))
+        });
+    page.take(found, Dir::Desc)
 }

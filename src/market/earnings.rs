@@ -36,7 +36,7 @@ pub fn books_of(
 }
 
 /// The smallest order id (a ULID) placed at or after `at`.
-fn first_id_at(at: DateTime<Utc>) -> String {
+pub(crate) fn first_id_at(at: DateTime<Utc>) -> String {
     let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
     ulid::Ulid::from_parts(ms, 0).to_string()
 }

@@ -4,6 +4,8 @@
 //! and refuses without writing; only then are stock, batch, order and
 //! indexes written together.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use redb::{ReadTransaction, ReadableMultimapTable, ReadableTable, WriteTransaction};
@@ -17,7 +19,9 @@ use crate::domain::catalog::Product;
 use crate::domain::order::{
     self, Actor, Line, Order, OrderItem, OrderStatus, PaymentMethod, PaymentStatus, Transition,
 };
+use crate::domain::order_filter::OrderFilter;
 use crate::domain::shop::Shop;
+use crate::domain::user::User;
 use crate::domain::{FieldError, hours, money};
 use crate::error::Error;
 use crate::page::{Dir, Page, PageRequest};
@@ -466,6 +470,8 @@ pub fn place(
         .insert(o.user_id.as_str(), o.id.as_str())?;
     txn.open_multimap_table(tables::SHOP_TO_ORDERS)?
         .insert(o.shop_id.as_str(), o.id.as_str())?;
+    txn.open_table(tables::SHOP_ORDERS)?
+        .insert(shop_order_key(&o.shop_id, &o.id).as_str(), o.id.as_str())?;
     if let Some(b) = &batch {
         txn.open_multimap_table(tables::BATCH_TO_ORDERS)?
             .insert(b.id.as_str(), o.id.as_str())?;
@@ -483,6 +489,7 @@ pub fn place(
     // The cart was checked out.
     txn.open_table(tables::CARTS)?
         .remove(carts::key(&c.user_id, &shop.id).as_str())?;
+    tell_shop_of_new(txn, shop, &o)?;
     // The order that fills its slot's `max_orders` locks the batch at once
     // (SPEC §3), itself included: its answer already carries the OTP.
     if let Some(b) = &batch
@@ -594,23 +601,188 @@ pub fn student_page(
     Ok(index_page(txn, &index, user_id, |_| true, page)?)
 }
 
-/// A page of a shop's orders, newest first, optionally of one status: for
-/// its owner, its runners and admins (anyone else: no such shop).
+/// Most index rows one page of a shop's orders looks at. A page whose
+/// filters match rarely stops there, short (even empty), with a cursor
+/// that continues after the last row looked at.
+pub const SCAN_LIMIT: usize = 1_000;
+
+/// The key of an order in `SHOP_ORDERS`.
+pub fn shop_order_key(shop_id: &str, order_id: &str) -> String {
+    format!("{shop_id}/{order_id}")
+}
+
+/// Who placed an order, as the shop's people see them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Student {
+    pub name: String,
+    pub phone: Option<String>,
+}
+
+/// The student of an order (an account gone reads as a blank name).
+pub fn student_of(
+    users: &impl ReadableTable<&'static str, &'static [u8]>,
+    user_id: &str,
+) -> Result<Student, StoreError> {
+    Ok(codec::get::<User>(users, user_id)?
+        .map(|u| Student {
+            name: u.name,
+            phone: u.phone,
+        })
+        .unwrap_or_default())
+}
+
+/// The students of `orders`, by user id, each read once.
+pub fn students_of<'a>(
+    users: &impl ReadableTable<&'static str, &'static [u8]>,
+    orders: impl IntoIterator<Item = &'a Order>,
+) -> Result<HashMap<String, Student>, StoreError> {
+    let mut out = HashMap::new();
+    for o in orders {
+        if !out.contains_key(&o.user_id) {
+            out.insert(o.user_id.clone(), student_of(users, &o.user_id)?);
+        }
+    }
+    Ok(out)
+}
+
+/// A page of a shop's orders, newest first, that pass `filter`, each with
+/// its student: for its owner, its runners and admins (anyone else: no
+/// such shop). The placed-on days narrow the key range read; at most
+/// `SCAN_LIMIT` orders are read per page (see the constant).
 pub fn shop_page(
     txn: &ReadTransaction,
     shop_id: &str,
     user_id: &str,
     is_admin: bool,
-    status: Option<OrderStatus>,
+    filter: &OrderFilter,
     page: &PageRequest,
-) -> Result<Page<Order>, Error> {
+) -> Result<Page<(Order, Student)>, Error> {
     let shop = super::visible_shop(txn, shop_id, Some(user_id), is_admin)?;
     if !(is_admin || shop.is_staff(user_id)) {
         return Err(Error::NotFound("no such shop".into()));
     }
-    let index = txn.open_multimap_table(tables::SHOP_TO_ORDERS)?;
-    let keep = |o: &Order| status.is_none_or(|s| o.status == s);
-    Ok(index_page(txn, &index, &shop.id, keep, page)?)
+    let id_at = super::earnings::first_id_at;
+    let lo = shop_order_key(&shop.id, &filter.placed_from.map(id_at).unwrap_or_default());
+    // '0' follows '/': the end of the shop's range.
+    let mut hi = match filter.placed_before {
+        Some(t) => shop_order_key(&shop.id, &id_at(t)),
+        None => format!("{}0", shop.id),
+    };
+    if let Some(after) = &page.after {
+        hi = hi.min(shop_order_key(&shop.id, after));
+    }
+    let empty = || Page {
+        items: vec![],
+        next_cursor: None,
+    };
+    if lo >= hi {
+        return Ok(empty());
+    }
+    let limit = page.limit();
+    let index = txn.open_table(tables::SHOP_ORDERS)?;
+    let orders = txn.open_table(tables::ORDERS)?;
+    let users = txn.open_table(tables::USERS)?;
+    let mut students: HashMap<String, Student> = HashMap::new();
+    let mut out: Vec<(Order, Student)> = Vec::new();
+    let mut last_seen: Option<String> = None;
+    for (scanned, row) in index.range(lo.as_str()..hi.as_str())?.rev().enumerate() {
+        let (_, id) = row?;
+        let id = id.value().to_string();
+        if scanned == SCAN_LIMIT {
+            // Out of budget: go on from the last row read, or from the
+            // page's last order when it is full.
+            let next = if out.len() == limit {
+                out.last().map(|(o, _)| o.id.clone())
+            } else {
+                last_seen
+            };
+            return Ok(Page {
+                items: out,
+                next_cursor: next,
+            });
+        }
+        last_seen = Some(id.clone());
+        let Some(o) = codec::get::<Order>(&orders, &id)? else {
+            continue;
+        };
+        if filter.status.is_some_and(|s| o.status != s) {
+            continue;
+        }
+        let student = match students.get(&o.user_id) {
+            Some(s) => s.clone(),
+            None => {
+                let s = student_of(&users, &o.user_id)?;
+                students.insert(o.user_id.clone(), s.clone());
+                s
+            }
+        };
+        if !filter.matches(&o, &student.name) {
+            continue;
+        }
+        if out.len() == limit {
+            // One more matches: there is a next page.
+            return Ok(Page {
+                next_cursor: out.last().map(|(o, _)| o.id.clone()),
+                items: out,
+            });
+        }
+        out.push((o, student));
+    }
+    Ok(Page {
+        items: out,
+        next_cursor: None,
+    })
+}
+
+/// Tells the shop's owner of a new order (a notification) and every one of
+/// its people (a `shop.order` live event), in the checkout's transaction.
+fn tell_shop_of_new(txn: &WriteTransaction, shop: &Shop, o: &Order) -> Result<(), StoreError> {
+    let items: Vec<String> = o
+        .items
+        .iter()
+        .map(|i| format!("{} × {}", i.quantity, i.name))
+        .collect();
+    let (title, waits) = if o.batch_id.is_none() {
+        ("New direct order", " It waits for you to accept it.")
+    } else {
+        ("New order", "")
+    };
+    crate::notify::push(
+        txn,
+        &shop.owner_id,
+        crate::notify::Note {
+            title,
+            message: format!(
+                "{}: {}, {}.{waits}",
+                o.display_id,
+                items.join(", "),
+                money::show(o.total)
+            ),
+            kind: crate::notify::Kind::Info,
+            category: crate::notify::Category::Order,
+            action: Some(format!("/vendor/orders/{}", o.id)),
+        },
+    )?;
+    shop_event(txn, shop, o)
+}
+
+/// `shop.order`: one of the shop's orders was placed or changed, for its
+/// owner and every runner (a hint to read the order again).
+pub fn shop_event(txn: &WriteTransaction, shop: &Shop, o: &Order) -> Result<(), StoreError> {
+    let data = serde_json::json!({
+        "order_id": o.id,
+        "display_id": o.display_id,
+        "status": o.status,
+        "batch_id": o.batch_id,
+    });
+    let mut people = vec![shop.owner_id.clone()];
+    people.extend(shop.staff.iter().cloned());
+    people.sort();
+    people.dedup();
+    for p in &people {
+        crate::events::emit(txn, p, "shop.order", data.clone())?;
+    }
+    Ok(())
 }
 
 pub fn load_many(txn: &ReadTransaction, ids: &[String]) -> Result<Vec<Order>, StoreError> {
@@ -707,6 +879,26 @@ pub fn cancel(
     if let Some(b) = &o.batch_id {
         super::batches::complete_if_done(txn, b, now)?;
     }
+    let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, &o.shop_id)?;
+    if let Some(shop) = &shop {
+        shop_event(txn, shop, &o)?;
+        if actor == Actor::Student {
+            crate::notify::push(
+                txn,
+                &shop.owner_id,
+                crate::notify::Note {
+                    title: "Order cancelled by the student",
+                    message: format!(
+                        "{} was cancelled by the student; its stock is back.",
+                        o.display_id
+                    ),
+                    kind: crate::notify::Kind::Warning,
+                    category: crate::notify::Category::Order,
+                    action: Some(format!("/vendor/orders/{}", o.id)),
+                },
+            )?;
+        }
+    }
     if actor != Actor::Student {
         crate::notify::push(
             txn,
@@ -789,4 +981,129 @@ pub fn sweep_idempotency(txn: &WriteTransaction, now: DateTime<Utc>) -> Result<u
         keep
     })?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::shop::{ShopType, Verification};
+    use crate::store::{Store, WriterOptions};
+
+    fn shop(owner: &str) -> Shop {
+        let now = Utc::now();
+        Shop {
+            id: "01SHOP0000000000000000000".into(),
+            owner_id: owner.into(),
+            name: "Chai Point".into(),
+            description: String::new(),
+            location: String::new(),
+            shop_type: ShopType::Canteen,
+            opens_at: 0,
+            closes_at: 0,
+            image: None,
+            upi_id: None,
+            upi_qr_image: None,
+            is_active: true,
+            accepting_orders: true,
+            verification: Verification::Verified,
+            verification_note: None,
+            min_order_value: 0,
+            delivery_fee: 0,
+            direct_delivery_fee: 0,
+            delivers_to: vec![],
+            staff: vec![],
+            deleted_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// A filter that matches rarely reads at most `SCAN_LIMIT` orders per
+    /// page and hands back a cursor that continues where it stopped.
+    #[test]
+    fn a_page_reads_a_bounded_number_of_orders_and_its_cursor_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), WriterOptions::default()).unwrap();
+        let s = shop("owner");
+        let total = SCAN_LIMIT + 5;
+        let sid = s.id.clone();
+        store
+            .write_blocking(move |txn| {
+                codec::put(&mut txn.open_table(tables::SHOPS)?, &s.id, &s)?;
+                let mut orders = txn.open_table(tables::ORDERS)?;
+                let mut index = txn.open_table(tables::SHOP_ORDERS)?;
+                let mut generator = ulid::Generator::new();
+                for i in 0..total {
+                    let mut o = crate::domain::order::test_support::order(
+                        "UP-AAAAA",
+                        "Hostel A",
+                        "1",
+                        OrderStatus::Completed,
+                    );
+                    o.id = generator.generate().unwrap().to_string();
+                    o.shop_id = s.id.clone();
+                    // Only the oldest order matches the text.
+                    if i == 0 {
+                        o.display_id = "UP-FIRST".into();
+                    }
+                    codec::put(&mut orders, &o.id, &o)?;
+                    index.insert(shop_order_key(&s.id, &o.id).as_str(), o.id.as_str())?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        let filter = OrderFilter {
+            text: Some("up-first".into()),
+            ..Default::default()
+        };
+        let read = |after: Option<String>| {
+            let (sid, filter) = (sid.clone(), filter.clone());
+            store
+                .read_blocking(move |txn| {
+                    shop_page(
+                        txn,
+                        &sid,
+                        "owner",
+                        false,
+                        &filter,
+                        &PageRequest::new(10, after),
+                    )
+                })
+                .unwrap()
+        };
+        let first = read(None);
+        assert!(first.items.is_empty(), "the match is past the budget");
+        let cursor = first.next_cursor.expect("a cursor to go on");
+        let second = read(Some(cursor));
+        assert_eq!(second.items.len(), 1);
+        assert_eq!(second.items[0].0.display_id, "UP-FIRST");
+        assert_eq!(second.next_cursor, None);
+        // Without a filter, a full page stops at its limit.
+        let all = store
+            .read_blocking(|txn| {
+                shop_page(
+                    txn,
+                    &sid,
+                    "owner",
+                    false,
+                    &OrderFilter::default(),
+                    &PageRequest::new(10, None),
+                )
+            })
+            .unwrap();
+        assert_eq!(all.items.len(), 10);
+        assert!(all.next_cursor.is_some());
+        // Someone who is not the shop's sees no such shop.
+        let refused = store.read_blocking(|txn| {
+            shop_page(
+                txn,
+                &sid,
+                "stranger",
+                false,
+                &OrderFilter::default(),
+                &PageRequest::default(),
+            )
+        });
+        assert!(matches!(refused, Err(Error::NotFound(_))));
+    }
 }

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use redb::{Database, ReadTransaction, ReadableTable, WriteTransaction};
+use redb::{Database, ReadTransaction, ReadableMultimapTable, ReadableTable, WriteTransaction};
 
 use super::{StoreError, tables};
 
@@ -26,6 +26,7 @@ const MIGRATIONS: &[Migration] = &[
     create_files_tables,
     create_order_count_table,
     index_reviews_by_product,
+    index_shop_orders_and_chats,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -246,6 +247,28 @@ fn index_reviews_by_product(txn: &WriteTransaction) -> Result<(), StoreError> {
         idx.insert(product.as_str(), value.as_str())?;
     }
     Ok(())
+}
+
+/// A shop's orders as one key range and its chat threads by latest
+/// activity (the vendor's orders desk and inbox), filled here from the
+/// orders and messages already stored.
+fn index_shop_orders_and_chats(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let mut pairs = Vec::new();
+    for e in txn.open_multimap_table(tables::SHOP_TO_ORDERS)?.iter()? {
+        let (shop, orders) = e?;
+        for o in orders {
+            pairs.push((shop.value().to_string(), o?.value().to_string()));
+        }
+    }
+    let mut t = txn.open_table(tables::SHOP_ORDERS)?;
+    for (shop, order) in pairs {
+        t.insert(
+            crate::market::orders::shop_order_key(&shop, &order).as_str(),
+            order.as_str(),
+        )?;
+    }
+    drop(t);
+    crate::market::chat::reindex_threads(txn)
 }
 
 #[cfg(test)]

@@ -98,6 +98,11 @@ pub const USER_TO_ORDERS: MultimapTableDefinition<&str, &str> =
 pub const SHOP_TO_ORDERS: MultimapTableDefinition<&str, &str> =
     MultimapTableDefinition::new("shop_to_orders");
 
+/// "shop id/order id" → order id: a shop's orders as one key range, so a
+/// page (and a range of days, order ids being ULIDs) is a range read from
+/// where the last page ended, not a walk from the newest order
+pub const SHOP_ORDERS: TableDefinition<&str, &str> = TableDefinition::new("shop_orders");
+
 /// "user id/key" → `IdempotencyRecord` (24 h)
 pub const IDEMPOTENCY: RecordTable = TableDefinition::new("idempotency");
 
@@ -164,6 +169,12 @@ pub const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 
 /// `order id/message id` → `market::chat::Message`; a thread is one key range
 pub const CHAT_MESSAGES: RecordTable = TableDefinition::new("chat_messages");
+/// order id → `market::chat::Thread`: the last message of each order's
+/// thread, kept by `chat::post`
+pub const CHAT_THREADS: RecordTable = TableDefinition::new("chat_threads");
+/// "shop id/last message id" → order id: a shop's threads by latest
+/// activity (message ids are time-ordered), one row per thread
+pub const SHOP_CHATS: TableDefinition<&str, &str> = TableDefinition::new("shop_chats");
 // --- Operations (appended migration `create_ops_tables`) ---
 
 /// minute (unix seconds of the rollup) → `metrics::Rollup`: one-minute
@@ -270,6 +281,7 @@ pub const ALL: &[AnyTable] = {
         StrToStr(DISPLAY_TO_ORDER),
         MultiStr(USER_TO_ORDERS),
         MultiStr(SHOP_TO_ORDERS),
+        StrToStr(SHOP_ORDERS),
         Records(
             IDEMPOTENCY,
             as_type::<crate::market::orders::IdempotencyRecord>,
@@ -294,6 +306,8 @@ pub const ALL: &[AnyTable] = {
         U64Records(EVENTS, as_type::<crate::events::Event>),
         U64Records(METRICS_ROLLUPS, as_json),
         Records(CHAT_MESSAGES, as_type::<crate::market::chat::Message>),
+        Records(CHAT_THREADS, as_type::<crate::market::chat::Thread>),
+        StrToStr(SHOP_CHATS),
         Records(OUTBOX, as_json),
         StrToStr(OUTBOX_DUE),
         StrToStr(OUTBOX_DEAD),

@@ -665,6 +665,7 @@ fn rows(f: &Fx) -> Vec<Row<'_>> {
             .ids(&[&f.order_new])
             .stage(Settle),
         op("GET", "/shops/{id}/orders", STAFF_READ).ids(&[&f.shop_a]),
+        op("GET", "/shops/{id}/chats", STAFF_READ).ids(&[&f.shop_a]),
         op("GET", "/shops/{id}/earnings", OWNER_OR_ADMIN).ids(&[&f.shop_a]),
         op("GET", "/shops/{id}/orders.csv", OWNER_OR_ADMIN).ids(&[&f.shop_a]),
         // ----- batches -----

@@ -594,6 +594,8 @@ async fn the_cron_closer_locks_a_due_batch_within_seconds() {
     assert_eq!(mine["status"], "BATCHED");
     assert!(mine["otp"].is_string());
     // The vendor and the student were told.
+    let titles = get_ok(&app, &m.owner_token, "/api/v1/notifications").await["items"].clone();
+    assert_eq!(titles[0]["title"], "Batch ready", "{titles}");
     let owner_id = user_id(&app, &m.owner_token).await;
     let sid = user_id(&app, &s1).await;
     let counts = app
@@ -608,7 +610,8 @@ async fn the_cron_closer_locks_a_due_batch_within_seconds() {
         })
         .await
         .unwrap();
-    assert_eq!(counts, (1, 1));
+    // The owner: the new order, then the locked batch.
+    assert_eq!(counts, (2, 1));
     assert!(
         app.state
             .closer_last_run

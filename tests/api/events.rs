@@ -619,6 +619,8 @@ async fn every_kind_of_event_is_one_the_document_describes() {
     let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
     let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
     let admin = app.admin_bearer("admin@uni.edu").await;
+    // The shop's side hears of the order (`shop.order`).
+    let mut shop_side = EventStream::connect(&app, &m.owner_token, None).await;
     let o = order(&app, &m, &s1, &a1, &ulid::Ulid::new().to_string()).await;
     let (oid, batch) = (o["id"].as_str().unwrap(), o["batch_id"].as_str().unwrap());
     let mut s = EventStream::connect(&app, &s1, None).await;
@@ -653,6 +655,11 @@ async fn every_kind_of_event_is_one_the_document_describes() {
     let _newer = EventStream::connect(&app, &s1, None).await;
     got.extend(
         s.read_until(Duration::from_secs(5), |e| has(e, "stream.closed"))
+            .await,
+    );
+    got.extend(
+        shop_side
+            .read_until(Duration::from_secs(5), |e| has(e, "shop.order"))
             .await,
     );
 
@@ -1516,4 +1523,203 @@ async fn signing_out_a_device_ends_its_streams() {
     assert_eq!(r.status(), reqwest::StatusCode::NO_CONTENT);
     assert_ends_before(&app, &uid, &mut on_phone, "revoked").await;
     assert_still_live(&mut on_laptop).await;
+}
+
+// ---------- the shop's side: new orders, cancellations, messages ----------
+
+fn event<'a>(evs: &'a [Sse], kind: &str) -> Option<&'a Sse> {
+    evs.iter().find(|e| e.event == kind)
+}
+
+#[tokio::test]
+async fn a_new_order_and_a_students_cancellation_reach_the_shops_people_live() {
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let other = market(&app, "owner2@uni.edu", ShopOpts::default()).await;
+    let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
+    let runner = app.bearer("runner@uni.edu").await;
+    add_staff(&app, &m.shop_id, &user_id(&app, &runner).await).await;
+    let mut owner = EventStream::connect(&app, &m.owner_token, None).await;
+    let mut staff = EventStream::connect(&app, &runner, None).await;
+    let mut outsider = EventStream::connect(&app, &other.owner_token, None).await;
+
+    let o = order(&app, &m, &s1, &a1, &ulid::Ulid::new().to_string()).await;
+    let oid = o["id"].as_str().unwrap();
+    let got = owner
+        .read_until(Duration::from_secs(3), |e| {
+            has(e, "shop.order") && has(e, "notification")
+        })
+        .await;
+    let live = event(&got, "shop.order").expect("shop.order for the owner");
+    assert_eq!(live.data["order_id"], oid);
+    assert_eq!(live.data["display_id"], o["display_id"]);
+    assert_eq!(live.data["status"], "NEW");
+    assert_eq!(live.data["batch_id"], o["batch_id"]);
+    let note = event(&got, "notification").expect("a notification for the owner");
+    assert_eq!(note.data["category"], "ORDER");
+    assert_eq!(note.data["title"], "New order");
+    assert_eq!(note.data["action"], format!("/vendor/orders/{oid}"));
+    let seen = staff
+        .read_until(Duration::from_secs(3), |e| has(e, "shop.order"))
+        .await;
+    assert_eq!(event(&seen, "shop.order").unwrap().data["order_id"], oid);
+    assert!(
+        !has(&seen, "notification"),
+        "runners are not notified: {seen:?}"
+    );
+    let unread = get_ok(&app, &m.owner_token, "/api/v1/notifications").await;
+    assert_eq!(unread["unread_count"], 1);
+
+    // The student cancels: the owner is told, every one of the shop hears it.
+    let r = post(
+        &app,
+        &s1,
+        &format!("/api/v1/orders/{oid}/cancel"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let got = owner
+        .read_until(Duration::from_secs(3), |e| {
+            has(e, "shop.order") && has(e, "notification")
+        })
+        .await;
+    assert_eq!(
+        event(&got, "shop.order").unwrap().data["status"],
+        "CANCELLED"
+    );
+    let note = event(&got, "notification").unwrap();
+    assert_eq!(note.data["title"], "Order cancelled by the student");
+    assert_eq!(note.data["action"], format!("/vendor/orders/{oid}"));
+    let seen = staff
+        .read_until(Duration::from_secs(3), |e| has(e, "shop.order"))
+        .await;
+    assert_eq!(
+        event(&seen, "shop.order").unwrap().data["status"],
+        "CANCELLED"
+    );
+
+    // Another shop hears nothing of it.
+    let theirs = outsider
+        .read_until(Duration::from_millis(500), |e| !kinds(e).is_empty())
+        .await;
+    assert!(kinds(&theirs).is_empty(), "{theirs:?}");
+}
+
+#[tokio::test]
+async fn a_direct_order_asks_to_be_accepted_and_its_acceptance_is_heard() {
+    let app = spawn_app().await;
+    let m = market(
+        &app,
+        "owner@uni.edu",
+        ShopOpts {
+            direct_delivery_fee: 2000,
+            with_slot: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
+    let mut owner = EventStream::connect(&app, &m.owner_token, None).await;
+    let o = order(&app, &m, &s1, &a1, "direct").await;
+    let oid = o["id"].as_str().unwrap();
+    assert!(o["batch_id"].is_null(), "direct: {o}");
+    let got = owner
+        .read_until(Duration::from_secs(3), |e| has(e, "notification"))
+        .await;
+    assert_eq!(
+        event(&got, "notification").unwrap().data["title"],
+        "New direct order"
+    );
+    // The shop's list of NEW orders holds it until it is accepted.
+    let new = get_ok(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/shops/{}/orders?status=NEW", m.shop_id),
+    )
+    .await;
+    assert_eq!(new["items"][0]["id"], oid);
+    let r = post(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/orders/{oid}/accept"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "OUT_FOR_DELIVERY");
+    assert!(v["otp"].is_null());
+    let got = owner
+        .read_until(Duration::from_secs(3), |e| {
+            e.iter()
+                .any(|x| x.event == "shop.order" && x.data["status"] == "OUT_FOR_DELIVERY")
+        })
+        .await;
+    assert!(
+        got.iter()
+            .any(|x| x.event == "shop.order" && x.data["status"] == "OUT_FOR_DELIVERY"),
+        "{got:?}"
+    );
+    let new = get_ok(
+        &app,
+        &m.owner_token,
+        &format!("/api/v1/shops/{}/orders?status=NEW", m.shop_id),
+    )
+    .await;
+    assert_eq!(new["items"], json!([]));
+}
+
+#[tokio::test]
+async fn a_students_message_notifies_the_shops_people_and_a_reply_only_streams() {
+    let app = spawn_app().await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
+    let runner = app.bearer("runner@uni.edu").await;
+    add_staff(&app, &m.shop_id, &user_id(&app, &runner).await).await;
+    let o = order(&app, &m, &s1, &a1, &ulid::Ulid::new().to_string()).await;
+    let oid = o["id"].as_str().unwrap();
+    let chat = format!("/api/v1/orders/{oid}/messages");
+    let mut staff = EventStream::connect(&app, &runner, None).await;
+
+    let r = post(&app, &s1, &chat, json!({"body": "Please ring twice"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let got = staff
+        .read_until(Duration::from_secs(3), |e| {
+            has(e, "chat.message") && has(e, "notification")
+        })
+        .await;
+    let note = event(&got, "notification").expect("the runner is notified");
+    assert_eq!(note.data["title"], "New message");
+    assert!(
+        note.data["message"]
+            .as_str()
+            .unwrap()
+            .contains("Please ring twice")
+    );
+    assert_eq!(note.data["action"], format!("/vendor/orders/{oid}"));
+    let owners = get_ok(&app, &m.owner_token, "/api/v1/notifications").await;
+    assert!(
+        owners["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["title"] == "New message"),
+        "{owners}"
+    );
+
+    // The shop's reply reaches the student's stream, not their notifications.
+    let before = get_ok(&app, &s1, "/api/v1/notifications").await["unread_count"].clone();
+    let mut mine = EventStream::connect(&app, &s1, None).await;
+    let r = post(&app, &m.owner_token, &chat, json!({"body": "Will do"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let got = mine
+        .read_until(Duration::from_secs(3), |e| has(e, "chat.message"))
+        .await;
+    assert!(has(&got, "chat.message"));
+    assert!(!has(&got, "notification"), "{got:?}");
+    assert_eq!(
+        get_ok(&app, &s1, "/api/v1/notifications").await["unread_count"],
+        before
+    );
 }

@@ -20,6 +20,9 @@ const VendorProducts = lazy(() => import("./pages/setup").then((m) => m.Products
 const VendorSlots = lazy(() => import("./pages/setup").then((m) => m.Slots));
 const VendorSettings = lazy(() => import("./pages/setup").then((m) => m.ShopSettings));
 const VendorAnnouncements = lazy(() => import("./pages/setup").then((m) => m.Announcements));
+const VendorOrders = lazy(() => import("./pages/vendor-orders").then((m) => m.VendorOrders));
+const VendorOrder = lazy(() => import("./pages/vendor-orders").then((m) => m.VendorOrder));
+const VendorInbox = lazy(() => import("./pages/vendor-orders").then((m) => m.VendorInbox));
 const VendorEarnings = lazy(() => import("./pages/earnings").then((m) => m.Earnings));
 const Runs = lazy(() => import("./pages/vendor").then((m) => m.Runs));
 const Admin = lazy(() => import("./pages/admin").then((m) => m.AdminHome));
@@ -225,6 +228,9 @@ export function App() {
             <Route path="/vendor" component={Vendor} />
             <Route path="/vendor/batches" component={VendorHistory} />
             <Route path="/vendor/batches/:id" component={VendorBatch} />
+            <Route path="/vendor/orders" component={VendorOrders} />
+            <Route path="/vendor/orders/:id" component={VendorOrder} />
+            <Route path="/vendor/inbox" component={VendorInbox} />
             <Route path="/vendor/products" component={VendorProducts} />
             <Route path="/vendor/slots" component={VendorSlots} />
             <Route path="/vendor/settings" component={VendorSettings} />

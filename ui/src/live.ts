@@ -37,6 +37,7 @@ const KINDS: Record<LiveKind, true> = {
   broadcast: true,
   "order.updated": true,
   "batch.updated": true,
+  "shop.order": true,
   "chat.message": true,
 };
 

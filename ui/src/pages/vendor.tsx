@@ -2,31 +2,22 @@
 // orders and its trip (lock, dispatch, milestones, deliver by OTP, fail,
 // reschedule, pick list), batch history. The shop's set-up is in setup.tsx.
 import { useLocation, useRoute } from "preact-iso";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { allPages, api, call, PAGE_MAX, type S } from "../api/client";
 import { countdown, label, money, time, when } from "../format";
 import { Chat } from "../chat";
 import { CreateShop } from "./setup";
+import { itemsLine, OrderActions, OrderLink, useLiveReload, VendorNav } from "./vendor-orders";
 import { subscribe } from "../live";
 import { loadSession, useSession } from "../state";
-import { Badge, Button, Confirm, ErrorBox, Field, Loaded, LoadMore, Page, Select, Skeleton, statusTone, useAction, useLoad, usePaged } from "../ui";
+import { Badge, Button, Confirm, ErrorBox, Loaded, LoadMore, Page, Select, Skeleton, statusTone, useAction, useLoad, usePaged } from "../ui";
 
 const ACTIVE: S["BatchStatusView"][] = ["OPEN", "LOCKED", "IN_TRANSIT"];
 const MILESTONES: S["MilestoneView"][] = ["PACKING", "CLIMB_STARTED", "MIDWAY", "ARRIVED"];
 
-export function VendorNav() {
-  return (
-    <nav class="subnav" aria-label="Shop">
-      <a href="/vendor">Today</a>
-      <a href="/vendor/batches">Batch history</a>
-      <a href="/vendor/earnings">Earnings</a>
-      <a href="/vendor/products">Products</a>
-      <a href="/vendor/slots">Slots</a>
-      <a href="/vendor/announcements">Announcements</a>
-      <a href="/vendor/settings">Shop settings</a>
-    </nav>
-  );
-}
+// The shop's menu lives with the orders desk; the shop's other screens
+// import it from here.
+export { VendorNav };
 
 function isToday(iso: string) {
   const d = new Date(iso);
@@ -51,37 +42,168 @@ function BatchCard({ b, href, dated }: { b: S["BatchView"]; href: string; dated?
   );
 }
 
+const SOUND_KEY = "uphill.vendor.sound";
+let audio: AudioContext | null = null;
+
+/** A short two-note chime made on the spot: no sound file to download. */
+function chime() {
+  try {
+    audio ??= new AudioContext();
+    const now = audio.currentTime;
+    for (const [i, freq] of [880, 1320].entries()) {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, now + i * 0.15);
+      gain.gain.exponentialRampToValueAtTime(0.2, now + i * 0.15 + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, now + i * 0.15 + 0.14);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(now + i * 0.15);
+      osc.stop(now + i * 0.15 + 0.15);
+    }
+  } catch {
+    // No audio here (a locked-down browser): the list still updates.
+  }
+}
+
 export function VendorHome() {
   const s = useSession();
   const shop = s.shop;
+  const [sound, setSound] = useState(() => localStorage.getItem(SOUND_KEY) === "1");
+  const soundOn = useRef(sound);
+  soundOn.current = sound;
   const batches = usePaged(
     (cursor) => (shop ? call(api.GET("/api/v1/shops/{id}/batches", { params: { path: { id: shop.id }, query: { cursor } } })) : Promise.resolve({ items: [] })),
     [shop?.id],
   );
-  useEffect(() => subscribe((e) => e.event === "notification" && batches.reload()), []);
+  const orders = (query: { status?: "NEW"; limit: number }) =>
+    shop ? call(api.GET("/api/v1/shops/{id}/orders", { params: { path: { id: shop.id }, query } })).then((p) => p.items) : Promise.resolve([] as S["OrderView"][]);
+  // NEW orders without a batch are direct ones waiting for the shop.
+  const waiting = useLoad(() => orders({ status: "NEW", limit: PAGE_MAX }).then((l) => l.filter((o) => !o.batch_id)), [shop?.id]);
+  const latest = useLoad(() => orders({ limit: 6 }), [shop?.id]);
+  const alerts = useLoad(() => call(api.GET("/api/v1/notifications", { params: { query: { unread: true, limit: 6 } } })), [s.me?.id]);
+  useLiveReload(
+    () => {
+      batches.reload();
+      waiting.reload();
+      latest.reload();
+      alerts.reload();
+    },
+    (e) => e.event === "shop.order" || e.event === "chat.message" || e.event === "notification",
+    [shop?.id],
+  );
+  useEffect(
+    () =>
+      subscribe((e) => {
+        if (e.event === "shop.order" && e.data.status === "NEW" && soundOn.current) chime();
+      }),
+    [],
+  );
+  const toggleSound = (on: boolean) => {
+    setSound(on);
+    if (on) {
+      localStorage.setItem(SOUND_KEY, "1");
+      // Started from the click: browsers only let a page play after one.
+      chime();
+    } else localStorage.removeItem(SOUND_KEY);
+  };
   if (!s.me) return <Page title="My shop">Sign in first.</Page>;
   if (!shop) return <CreateShop />;
+  // `/me/shop` is the shop the caller owns: this page is its owner's.
+  const owner = true;
   return (
     <Page title={shop.name} actions={<Badge tone={statusTone(shop.verification)}>{label(shop.verification)}</Badge>}>
-      <VendorNav />
-      <h2>Today's batches</h2>
-      <Loaded load={batches} lines={4}>
-        {(list) => {
-          const today = list.filter((b) => ACTIVE.includes(b.status) || isToday(b.cutoff_at));
-          return today.length === 0 ? (
-            <p class="empty">No batches today yet: the first order for a slot opens one.</p>
-          ) : (
-            <ul class="cards">
-              {today.map((b) => (
-                <BatchCard key={b.id} b={b} href={`/vendor/batches/${b.id}`} />
-              ))}
-            </ul>
-          );
-        }}
-      </Loaded>
-      <Button kind="secondary" onClick={batches.reload}>
-        Refresh
-      </Button>
+      <div class="desk">
+        <VendorNav />
+        <label class="check sound">
+          <input type="checkbox" checked={sound} onChange={(e) => toggleSound((e.target as HTMLInputElement).checked)} /> Sound on a new order
+        </label>
+        <div class="dashboard">
+          <section class="panel" aria-labelledby="d-batches">
+            <h2 id="d-batches">Today's batches</h2>
+            <Loaded load={batches} lines={4}>
+              {(list) => {
+                const today = list.filter((b) => ACTIVE.includes(b.status) || isToday(b.cutoff_at));
+                return today.length === 0 ? (
+                  <p class="empty">No batches today yet: the first order for a slot opens one.</p>
+                ) : (
+                  <ul class="cards">
+                    {today.map((b) => (
+                      <BatchCard key={b.id} b={b} href={`/vendor/batches/${b.id}`} />
+                    ))}
+                  </ul>
+                );
+              }}
+            </Loaded>
+          </section>
+          <section class="panel" aria-labelledby="d-waiting">
+            <h2 id="d-waiting">Waiting to be accepted</h2>
+            <Loaded load={waiting} lines={2}>
+              {(list) =>
+                list.length === 0 ? (
+                  <p class="empty">No direct orders waiting.</p>
+                ) : (
+                  <ul class="cards">
+                    {list.map((o) => (
+                      <li key={o.id} class="card" data-testid={`waiting-${o.display_id}`}>
+                        <a href={`/vendor/orders/${o.id}`}>
+                          <strong>{o.display_id}</strong>
+                        </a>{" "}
+                        · {o.student?.name} · {money(o.total)}
+                        <p class="muted">
+                          {itemsLine(o)} · {o.address.building_name}, room {o.address.room}
+                        </p>
+                        <OrderActions o={o} owner={owner} mine={owner} onChange={waiting.reload} />
+                      </li>
+                    ))}
+                  </ul>
+                )
+              }
+            </Loaded>
+            <h2 id="d-latest">Latest orders</h2>
+            <Loaded load={latest} lines={3}>
+              {(list) =>
+                list.length === 0 ? (
+                  <p class="empty">No orders yet.</p>
+                ) : (
+                  <ul class="cards" aria-labelledby="d-latest">
+                    {list.map((o) => (
+                      <OrderLink key={o.id} o={o} />
+                    ))}
+                  </ul>
+                )
+              }
+            </Loaded>
+            <p>
+              <a href="/vendor/orders">All orders →</a>
+            </p>
+          </section>
+          <section class="panel" aria-labelledby="d-alerts">
+            <h2 id="d-alerts">Alerts</h2>
+            <Loaded load={alerts} lines={3}>
+              {(page) =>
+                page.items.length === 0 ? (
+                  <p class="empty">Nothing new.</p>
+                ) : (
+                  <ul class="cards">
+                    {page.items.map((n) => (
+                      <li key={n.id} class="card note unread">
+                        {n.action ? <a href={n.action}>{n.title}</a> : <strong>{n.title}</strong>}
+                        <p class="muted">
+                          {n.message} · <time dateTime={n.created_at}>{time(n.created_at)}</time>
+                        </p>
+                      </li>
+                    ))}
+                  </ul>
+                )
+              }
+            </Loaded>
+            <p>
+              <a href="/vendor/inbox">Inbox →</a> · <a href="/notifications">All alerts →</a>
+            </p>
+          </section>
+        </div>
+      </div>
     </Page>
   );
 }
@@ -130,48 +252,20 @@ export function BatchHistory() {
   );
 }
 
-// The shop's owner may make two new OTPs per order; then only an admin.
-const OWNER_REGENERATIONS = 2;
-
-function OrderRow({ o, batch, owner, mine, onChange }: { o: S["OrderView"]; batch: S["BatchView"]; owner: boolean; mine: boolean; onChange: () => void }) {
-  const [otp, setOtp] = useState("");
-  const [reason, setReason] = useState("");
+function OrderRow({ o, owner, mine, onChange }: { o: S["OrderView"]; owner: boolean; mine: boolean; onChange: () => void }) {
   // The thread loads only once opened: a batch can hold many orders.
   const [chat, setChat] = useState(false);
-  const a = useAction();
   const n = o.display_id;
-  const deliverable = o.status === "OUT_FOR_DELIVERY" && mine;
-  const regensLeft = Math.max(0, OWNER_REGENERATIONS - o.otp_regenerations);
-  const open = !["COMPLETED", "CANCELLED", "DELIVERY_FAILED", "RESCHEDULED"].includes(o.status);
-  const deliver = (e: Event) => {
-    e.preventDefault();
-    a.run(async () => {
-      await call(api.POST("/api/v1/orders/{id}/deliver", { params: { path: { id: o.id } }, body: { otp } }));
-      setOtp("");
-      onChange();
-    });
-  };
-  const fail = () =>
-    a.run(async () => {
-      await call(api.POST("/api/v1/orders/{id}/fail", { params: { path: { id: o.id } }, body: { reason } }));
-      onChange();
-    });
-  const reschedule = () =>
-    a.run(async () => {
-      await call(api.POST("/api/v1/orders/{id}/reschedule", { params: { path: { id: o.id } } }));
-      onChange();
-    });
-  const newOtp = () =>
-    a.run(async () => {
-      await call(api.POST("/api/v1/orders/{id}/otp", { params: { path: { id: o.id } }, body: {} }));
-      onChange();
-    });
   return (
     <li class="card" data-testid={`order-${n}`}>
       <div class="row">
-        <strong>{n}</strong> <Badge tone={statusTone(o.status)}>{label(o.status)}</Badge>
+        <a href={`/vendor/orders/${o.id}`}>
+          <strong>{n}</strong>
+        </a>{" "}
+        <Badge tone={statusTone(o.status)}>{label(o.status)}</Badge>
       </div>
       <p class="muted">
+        {o.student?.name && `${o.student.name} · `}
         {o.address.building_name}, room {o.address.room} · {money(o.total)} {o.payment_method === "UPI" ? "UPI" : "cash"}
         {o.notes && ` · “${o.notes}”`}
       </p>
@@ -182,39 +276,7 @@ function OrderRow({ o, batch, owner, mine, onChange }: { o: S["OrderView"]; batc
           </li>
         ))}
       </ul>
-      {deliverable && (
-        <form class="inline-form" onSubmit={deliver} aria-label={`Deliver ${n}`}>
-          <Field label={`OTP for ${n}`} name={`otp-${n}`} value={otp} onInput={(v) => setOtp(v.replace(/\D/g, ""))} inputMode="numeric" maxLength={8} required autoComplete="off" />
-          <Button type="submit" busy={a.busy} disabled={otp.length < 4}>
-            Delivered
-          </Button>
-        </form>
-      )}
-      {deliverable && o.otp_failures > 0 && (
-        <p class="muted" role="status">
-          {o.otp_failures} wrong {o.otp_failures === 1 ? "try" : "tries"} so far on this order. Ask the student to read the OTP from their own phone.
-        </p>
-      )}
-      {open && owner && batch.status !== "OPEN" && (
-        <details>
-          <summary>Problem with this order?</summary>
-          <Field label="Reason" name={`reason-${n}`} value={reason} onInput={setReason} maxLength={500} />
-          <div class="actions">
-            <Button kind="danger" busy={a.busy} disabled={!reason} onClick={fail}>
-              Mark failed
-            </Button>
-            <Button kind="secondary" busy={a.busy} onClick={reschedule}>
-              Move to next batch
-            </Button>
-            {["BATCHED", "OUT_FOR_DELIVERY"].includes(o.status) && (
-              <Button kind="secondary" busy={a.busy} disabled={regensLeft === 0} onClick={newOtp}>
-                {regensLeft === 0 ? "New OTP: ask a campus admin" : `New OTP (${regensLeft} left)`}
-              </Button>
-            )}
-          </div>
-        </details>
-      )}
-      <ErrorBox error={a.error} />
+      <OrderActions o={o} owner={owner} mine={mine} onChange={onChange} />
       <details onToggle={(e) => setChat((e.target as HTMLDetailsElement).open)}>
         <summary>Chat about {n}</summary>
         {chat && <Chat orderId={o.id} with={`the student (${n})`} />}
@@ -308,7 +370,7 @@ export function BatchPage() {
             <PrepSummary lines={d.prep} open={d.status === "OPEN"} />
             <ul class="cards">
               {d.orders.map((o) => (
-                <OrderRow key={o.id} o={o} batch={d} owner={owner} mine={mine} onChange={detail.reload} />
+                <OrderRow key={o.id} o={o} owner={owner} mine={mine} onChange={detail.reload} />
               ))}
             </ul>
           </>
