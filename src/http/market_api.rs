@@ -135,7 +135,8 @@ pub struct CartView {
 #[derive(Object)]
 pub struct ReorderView {
     pub cart: CartView,
-    /// Products of the old order that could not be added (sold out or gone).
+    /// Ids of the old order's products that could not be added (sold out
+    /// or gone); the order's items name them.
     pub skipped: Vec<String>,
 }
 

@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startSeededServer, launchBrowser } from "./server.mjs";
-import { shoot, signIn, openContext, apiAs, postJson, tokenFor } from "./kit.mjs";
+import { real, shoot, signIn, openContext, apiAs, postJson, tokenFor } from "./kit.mjs";
 
 let server;
 let browser;
@@ -105,4 +105,42 @@ test("a broadcast to students counts in a student's badge until dismissed, and n
   assert.equal(await vendor.page.getByText("No water 2-4 PM in Hostel C").count(), 0);
   await student.ctx.close();
   await vendor.ctx.close();
+});
+
+test("order again: a past order's items go back in the cart (the server's, so a second phone has it too) and order again", async () => {
+  const base = server.base;
+  const asha = await tokenFor(base, "asha@uphill.test", server.password);
+  const get = async (path) => (await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${asha}` } })).json();
+  const shop = (await get("/api/v1/shops?limit=200")).items.find((s) => s.name === "Squeeze Juice Bar");
+  const product = (await get(`/api/v1/shops/${shop.id}/products?limit=200`)).items.find((p) => p.name === "Lime Soda");
+  const [address] = await get("/api/v1/me/addresses");
+  const auth = { authorization: `Bearer ${asha}` };
+  const first = await (await postJson(base, "/api/v1/orders", { shop_id: shop.id, items: [{ product_id: product.id, quantity: 2 }], address_id: address.id, payment_method: "CASH" }, { ...auth, "idempotency-key": "again-1" })).json();
+  await postJson(base, `/api/v1/orders/${first.id}/cancel`, {}, auth);
+
+  const phone = await openContext(browser, base, 360);
+  await signIn(phone.page, "asha@uphill.test", server.password);
+  await phone.page.goto(`/orders/${first.id}`);
+  await phone.page.getByRole("button", { name: "Order again" }).click();
+  await phone.page.getByRole("status").filter({ hasText: "In your cart again." }).waitFor();
+  const server_cart = await get(`/api/v1/cart/${shop.id}`);
+  assert.deepEqual(server_cart.items.map((l) => [l.name, l.quantity]), [["Lime Soda", 2]], "the server's cart holds it");
+
+  // A second device signed in later finds the same cart.
+  const laptop = await openContext(browser, base, 1280);
+  await signIn(laptop.page, "asha@uphill.test", server.password);
+  await laptop.page.goto("/cart");
+  await laptop.page.getByText("Lime Soda").waitFor();
+
+  // Order it again from the phone.
+  await phone.page.getByRole("link", { name: "Go to the cart" }).click();
+  await phone.page.getByRole("link", { name: /^Checkout/ }).click();
+  await phone.page.getByRole("button", { name: /^Place order/ }).click();
+  await phone.page.waitForURL(/\/orders\/[0-9A-Z]{26}$/);
+  const again = await get(phone.page.url().replace(/.*\/orders\//, "/api/v1/orders/"));
+  assert.notEqual(again.id, first.id);
+  assert.deepEqual(again.items.map((i) => [i.name, i.quantity]), [["Lime Soda", 2]]);
+  assert.deepEqual(real(phone.errors), [], "console errors");
+  await phone.ctx.close();
+  await laptop.ctx.close();
 });

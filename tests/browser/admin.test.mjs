@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startSeededServer, launchBrowser } from "./server.mjs";
-import { real, shoot, signIn, openContext, apiAs } from "./kit.mjs";
+import { real, shoot, signIn, openContext, apiAs, postJson, tokenFor } from "./kit.mjs";
 
 let server;
 let browser;
@@ -104,6 +104,47 @@ test("an admin renames a building, deletes one only after confirming, and rebuil
   await page.getByRole("button", { name: "Yes, rebuild" }).click();
   await page.getByRole("status").filter({ hasText: /Rebuilt in \d+ ms: \d+ products, 6 shops/ }).waitFor();
   await shoot(page, "admin-places", page.getByRole("heading", { name: "Search index" }));
+  assert.deepEqual(real(errors), [], "console errors");
+  await ctx.close();
+});
+
+test("an admin finds an order among all orders and overrides its status with a reason, after confirming", async () => {
+  const base = server.base;
+  const asha = await tokenFor(base, "asha@uphill.test", server.password);
+  const get = async (token, path) => (await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } })).json();
+  const shop = (await get(asha, "/api/v1/shops?limit=200")).items.find((s) => s.name === "Squeeze Juice Bar");
+  const product = (await get(asha, `/api/v1/shops/${shop.id}/products?limit=200`)).items[0];
+  const [address] = await get(asha, "/api/v1/me/addresses");
+  const placed = await (
+    await postJson(base, "/api/v1/orders", { shop_id: shop.id, items: [{ product_id: product.id, quantity: 1 }], address_id: address.id, payment_method: "CASH" }, { authorization: `Bearer ${asha}`, "idempotency-key": "admin-override-1" })
+  ).json();
+
+  const { ctx, page, errors } = await openContext(browser, base, 1280);
+  await signIn(page, "admin@uphill.test", server.password);
+  await page.goto("/admin/orders");
+  await page.getByLabel("Order, student name or email").fill("asha@uphill");
+  await page.getByLabel("Order, student name or email").press("Enter");
+  await page.waitForURL(/q=asha%40uphill/);
+  const card = page.getByTestId(`admin-order-${placed.display_id}`);
+  await card.getByText("Squeeze Juice Bar · Asha Menon (asha@uphill.test)", { exact: false }).waitFor();
+  await page.getByLabel("Status").selectOption("CANCELLED");
+  await page.getByText("No orders match.").waitFor();
+  await page.goBack();
+  await card.getByRole("button", { name: "Details" }).click();
+  const override = card.getByRole("group", { name: `Override the status of ${placed.display_id}` });
+  await override.getByLabel("New status").selectOption("CANCELLED");
+  assert.ok(await override.getByRole("button", { name: "Set status" }).isDisabled(), "a reason first");
+  await override.getByLabel("Reason").fill("Shop closed for a power cut");
+  await override.getByRole("button", { name: "Set status" }).click();
+  await shoot(page, "admin-order-override", override);
+  await override.getByRole("button", { name: "Yes, set it" }).click();
+  await card.getByText("Cancelled", { exact: true }).waitFor();
+  const after = await get(asha, `/api/v1/orders/${placed.id}`);
+  assert.equal(after.status, "CANCELLED");
+  const notes = await get(asha, "/api/v1/notifications");
+  assert.ok(JSON.stringify(notes.items).includes(placed.display_id), "the student is told");
+  const audit = await apiAs(base, ctx, `/api/v1/admin/audit?target=${placed.id}`);
+  assert.ok(audit.items.some((e) => e.details.includes("Shop closed for a power cut")), "audited with the reason");
   assert.deepEqual(real(errors), [], "console errors");
   await ctx.close();
 });

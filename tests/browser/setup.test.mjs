@@ -411,3 +411,18 @@ test("a slot's days are edited; slots list in sort order; a delete asks first", 
   );
   assert.deepEqual(real(vendor.errors), [], "console errors");
 });
+
+test("the owner closes the shop for good only after confirming; the page then offers to open a new one", async () => {
+  const { page } = vendor;
+  const shop = await get("/api/v1/me/shop");
+  await page.goto("/vendor/settings");
+  await page.getByRole("heading", { name: "Close the shop for good" }).waitFor();
+  await page.getByRole("button", { name: `Delete ${shop.name}` }).click();
+  await page.getByRole("group", { name: `Confirm: delete ${shop.name}` }).getByRole("button", { name: "Keep" }).click();
+  assert.equal((await get("/api/v1/me")).shop_id, shop.id, "kept");
+  await page.getByRole("button", { name: `Delete ${shop.name}` }).click();
+  await page.getByRole("button", { name: "Yes, delete" }).click();
+  await page.getByRole("heading", { name: "Open a shop" }).waitFor();
+  assert.equal((await get("/api/v1/me")).shop_id, null, "gone");
+  assert.equal((await fetch(`${server.base}/api/v1/shops/${shop.id}`)).status, 404, "nobody else sees it");
+});

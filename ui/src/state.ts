@@ -1,6 +1,7 @@
 // App-wide state: who is signed in, their roles, the unread count, fees.
 // A tiny observable instead of a state library: a few fields, few writers.
 import { useEffect, useState } from "preact/hooks";
+import { pull } from "./cart";
 import { api, call, hasCsrf, Problem, setCsrf, type S } from "./api/client";
 
 export type Session = {
@@ -72,6 +73,7 @@ export async function loadSession() {
   await Promise.allSettled([
     me.shop_id ? orNull(call(api.GET("/api/v1/me/shop"))).then((shop) => set({ shop })) : set({ shop: null }),
     refreshUnread(),
+    pull(),
     // Runs shows in the menu for whoever carries batches or is invited to.
     Promise.all([
       orNull(call(api.GET("/api/v1/me/runs", { params: { query: { limit: 1 } } }))),

@@ -844,7 +844,21 @@ export function ShopSettings() {
           Invitation sent to {invited}. They accept it under Runs after signing in with that address; if they have no account yet, ask them to sign up with it.
         </p>
       )}
+      <CloseShop shop={shop} />
     </Page>
+  );
+}
+
+/** Deleting the shop: refused while orders are open; the history stays. */
+function CloseShop({ shop }: { shop: S["ShopView"] }) {
+  const a = useAction();
+  return (
+    <section class="card" aria-labelledby="close-h">
+      <h2 id="close-h">Close the shop for good</h2>
+      <p class="muted">Students no longer see it and cannot order. Past orders and earnings stay readable. To stop orders for a while, untick “Taking orders” instead.</p>
+      <ConfirmDelete what={shop.name} busy={a.busy} onConfirm={() => a.run(async () => (await call(api.DELETE("/api/v1/shops/{id}", { params: { path: { id: shop.id } } })), await refreshShop(), location.assign("/vendor")))} />
+      <ErrorBox error={a.error} />
+    </section>
   );
 }
 

@@ -3,7 +3,7 @@
 import { useLocation, useRoute } from "preact-iso";
 import { useEffect, useState } from "preact/hooks";
 import { allPages, api, call, PAGE_MAX, type S } from "../api/client";
-import { cartOf, carts, onCartChange, setQuantity, clear, type Line } from "../cart";
+import { adopt, cartOf, carts, onCartChange, setQuantity, clear, type Line } from "../cart";
 import { countdown, hoursText, isOpen, label, minutesToClock, money, time, when } from "../format";
 import { Chat } from "../chat";
 import { subscribe, useLive } from "../live";
@@ -744,6 +744,33 @@ function CancelForm({ order, onDone }: { order: S["OrderView"]; onDone: () => vo
   );
 }
 
+/** Puts the order's items back in the cart (capped at today's stock) and says what could not come back. */
+function OrderAgain({ order }: { order: S["OrderView"] }) {
+  const [done, setDone] = useState<S["ReorderView"] | null>(null);
+  const a = useAction();
+  const again = () =>
+    a.run(async () => {
+      const r = await call(api.POST("/api/v1/orders/{id}/reorder", { params: { path: { id: order.id } } }));
+      const shop = await call(api.GET("/api/v1/shops/{id}", { params: { path: { id: order.shop_id } } }));
+      adopt(r.cart, shop.name);
+      setDone(r);
+    });
+  return (
+    <div class="card">
+      {done ? (
+        <p role="status">
+          {done.cart.items.length > 0 ? "In your cart again." : "Nothing could be added."} {done.skipped.length > 0 && `Sold out or gone: ${order.items.filter((it) => done.skipped.includes(it.product_id)).map((it) => it.name).join(", ")}.`} <a href="/cart">Go to the cart</a>
+        </p>
+      ) : (
+        <Button kind="secondary" busy={a.busy} onClick={again}>
+          Order again
+        </Button>
+      )}
+      <ErrorBox error={a.error} />
+    </div>
+  );
+}
+
 export function OrderPage() {
   const { params } = useRoute();
   const id = params.id;
@@ -822,6 +849,7 @@ export function OrderPage() {
               <a href={`/api/v1/orders/${o.id}/receipt.pdf`}>Receipt (PDF)</a>
             </div>
             {o.status === "NEW" && <CancelForm order={o} onDone={order.reload} />}
+            {o.status !== "NEW" && <OrderAgain order={o} />}
             {o.status === "COMPLETED" && <Reviews order={o} />}
             <Chat orderId={o.id} with="the shop" />
           </>
