@@ -20,7 +20,7 @@ use printpdf::{
 };
 
 use crate::domain::batch::{self, Batch, BatchStatus};
-use crate::domain::order::{Order, OrderStatus, PaymentMethod, PaymentStatus};
+use crate::domain::order::{Order, PaymentMethod, PaymentStatus};
 use crate::domain::shop::Shop;
 
 // A4 portrait, in points.
@@ -348,7 +348,7 @@ pub fn receipt(shop: &Shop, order: &Order, student: &str, currency: &str, tz: Tz
         ("Order", o.display_id.clone()),
         ("For", clean(student)),
         ("Date", stamp(o.created_at, tz)),
-        ("Status", order_status_label(o.status).to_string()),
+        ("Status", o.status.label().to_string()),
         (
             "Payment",
             format!(
@@ -445,18 +445,6 @@ fn plural(n: usize, noun: &str) -> String {
 /// Campus time as a person reads it, with its zone: `2026-12-02 17:00 IST`.
 fn stamp(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string()
-}
-
-fn order_status_label(s: OrderStatus) -> &'static str {
-    match s {
-        OrderStatus::New => "New",
-        OrderStatus::Batched => "Batched",
-        OrderStatus::OutForDelivery => "Out for delivery",
-        OrderStatus::Completed => "Completed",
-        OrderStatus::DeliveryFailed => "Delivery failed",
-        OrderStatus::Cancelled => "Cancelled",
-        OrderStatus::Rescheduled => "Rescheduled",
-    }
 }
 
 fn batch_status_label(s: BatchStatus) -> &'static str {
@@ -752,6 +740,7 @@ mod tests {
         HashMap::from([("student".to_string(), "Kavya Rao".to_string())])
     }
     use crate::domain::batch::test_support::batch;
+    use crate::domain::order::OrderStatus;
     use crate::domain::order::test_support::{at, item, order};
     use crate::domain::shop::{ShopType, Verification};
 

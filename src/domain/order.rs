@@ -26,6 +26,19 @@ pub enum OrderStatus {
 
 impl OrderStatus {
     /// Still on its way: counts as "open" for its batch.
+    /// The status as people read it ("Out for delivery").
+    pub fn label(self) -> &'static str {
+        match self {
+            OrderStatus::New => "New",
+            OrderStatus::Batched => "Batched",
+            OrderStatus::OutForDelivery => "Out for delivery",
+            OrderStatus::Completed => "Completed",
+            OrderStatus::DeliveryFailed => "Delivery failed",
+            OrderStatus::Cancelled => "Cancelled",
+            OrderStatus::Rescheduled => "Rescheduled",
+        }
+    }
+
     pub fn is_open(self) -> bool {
         matches!(
             self,

@@ -963,6 +963,30 @@ pub fn override_status(
         &o.id,
         format!("{} {from:?} -> {status:?}: {reason}", o.display_id),
     )?;
+    // The student and the shop hear of it, live and as a notification.
+    super::batches::order_event(txn, &o)?;
+    let message = format!(
+        "{} is now {} (was {}): {reason}",
+        o.display_id,
+        status.label().to_lowercase(),
+        from.label().to_lowercase()
+    );
+    let note = |action: String| crate::notify::Note {
+        title: "Order changed by a campus admin",
+        message: message.clone(),
+        kind: crate::notify::Kind::Warning,
+        category: crate::notify::Category::Order,
+        action: Some(action),
+    };
+    crate::notify::push(txn, &o.user_id, note(format!("/orders/{}", o.id)))?;
+    if let Some(shop) = codec::get::<Shop>(&txn.open_table(tables::SHOPS)?, &o.shop_id)? {
+        shop_event(txn, &shop, &o)?;
+        crate::notify::push(
+            txn,
+            &shop.owner_id,
+            note(format!("/vendor/orders/{}", o.id)),
+        )?;
+    }
     Ok(o)
 }
 

@@ -684,6 +684,18 @@ async fn reviews_need_a_completed_order_and_update_ratings_once() {
     .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["payment_status"], "PAID");
+    // The student and the shop's owner are told, with the reason.
+    for who in [&token, &m.owner_token] {
+        let notes = get_ok(&app, who, "/api/v1/notifications").await;
+        let told = notes["items"].as_array().unwrap().iter().any(|n| {
+            n["title"] == "Order changed by a campus admin"
+                && n["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("delivered, OTP app down")
+        });
+        assert!(told, "{notes}");
+    }
 
     for (body, status) in [
         (json!({"product_id": m.products[0], "rating": 6}), 422),

@@ -152,6 +152,7 @@ test("a student orders, sees the OTP live when the vendor locks, and reviews aft
   await shoot(page, "student-order-chat");
 
   await vendor.page.getByRole("button", { name: "Lock now" }).click();
+  await vendor.page.getByRole("button", { name: "Yes, lock" }).click();
 
   // The OTP arrives over SSE, large, without a reload.
   const otpBox = page.getByTestId("otp");
