@@ -144,3 +144,32 @@ test("order again: a past order's items go back in the cart (the server's, so a 
   await phone.ctx.close();
   await laptop.ctx.close();
 });
+
+test("checkout says how much is missing below the shop's minimum, and a UPI payer sees where to pay, there and on the order", async () => {
+  const { ctx, page, errors } = await openContext(browser, server.base, 360);
+  await signIn(page, "meera@uphill.test", server.password);
+  await page.goto("/");
+  await page.getByRole("link", { name: /Crumbs Bakery/ }).click();
+  await page.getByRole("heading", { name: "Crumbs Bakery" }).waitFor();
+  await page.getByRole("button", { name: "Add Veg Puff to cart" }).click();
+  await page.getByRole("link", { name: /^Checkout/ }).click();
+  // ₹25 of a ₹30 minimum: the button waits, and says why in money.
+  await page.getByText("This shop's minimum order is ₹30.00: add ₹5.00 more to order.").waitFor();
+  assert.ok(await page.getByRole("button", { name: /^Place order/ }).isDisabled());
+  await page.goBack();
+  await page.getByRole("button", { name: "One more Veg Puff" }).click();
+  await page.getByRole("link", { name: /^Checkout/ }).click();
+  await page.getByRole("button", { name: /^Place order/ }).waitFor();
+  assert.equal(await page.getByText(/add .* more to order/).count(), 0);
+  await page.getByLabel("UPI").check();
+  const shop = (await apiAs(server.base, ctx, "/api/v1/shops?limit=200")).items.find((s) => s.name === "Crumbs Bakery");
+  assert.equal(await page.getByTestId("upi-id").textContent(), shop.upi_id);
+  await shoot(page, "student-checkout-upi", page.getByTestId("upi-id"));
+  await page.getByRole("button", { name: /^Place order/ }).click();
+  await page.waitForURL(/\/orders\/[0-9A-Z]{26}$/);
+  // The order names its shop and where to pay.
+  await page.getByRole("link", { name: "Crumbs Bakery" }).waitFor();
+  assert.equal(await page.getByTestId("upi-id").textContent(), shop.upi_id);
+  assert.deepEqual(real(errors), [], "console errors");
+  await ctx.close();
+});

@@ -478,6 +478,8 @@ export function Checkout() {
   const delivery = shop.data?.delivery_fee ?? 0;
   const platform = get().fees?.platform_fee ?? 0;
   const total = sub + delivery + platform;
+  // Below the shop's minimum the server refuses: say by how much, up front.
+  const short = Math.max(0, (shop.data?.min_order_value ?? 0) - sub);
   const submit = (e: Event) => {
     e.preventDefault();
     a.run(async () => {
@@ -554,13 +556,37 @@ export function Checkout() {
             </tr>
           </tbody>
         </table>
-        {shop.data && sub < shop.data.min_order_value && <p class="warn">This shop's minimum order is {money(shop.data.min_order_value)}.</p>}
+        {payment === "UPI" && shop.data && <UpiDetails shop={shop.data} />}
+        {short > 0 && (
+          <p class="warn" role="status">
+            This shop's minimum order is {money(shop.data?.min_order_value ?? 0)}: add {money(short)} more to order.
+          </p>
+        )}
         <ErrorBox error={a.error} />
-        <Button type="submit" busy={a.busy} disabled={!chosen}>
+        <Button type="submit" busy={a.busy} disabled={!chosen || short > 0}>
           Place order · {money(total)}
         </Button>
       </form>
     </Page>
+  );
+}
+
+/** Where a UPI payment goes: the shop's UPI id and QR code, for paying on delivery. */
+function UpiDetails({ shop }: { shop: S["ShopView"] }) {
+  if (!shop.upi_id && !shop.upi_qr_image) return <p class="muted">{shop.name} has not given a UPI id yet: ask at the door, or pay cash.</p>;
+  return (
+    <div class="card upi" aria-label={`Pay ${shop.name} by UPI`}>
+      <p>
+        Pay <strong>{shop.name}</strong> by UPI when your order arrives{shop.upi_id && (
+          <>
+            {" "}
+            to <code data-testid="upi-id">{shop.upi_id}</code>
+          </>
+        )}
+        .
+      </p>
+      {shop.upi_qr_image && <img src={shop.upi_qr_image.medium} alt={`UPI QR code of ${shop.name}`} width={200} height={200} />}
+    </div>
   );
 }
 
@@ -775,6 +801,8 @@ export function OrderPage() {
   const { params } = useRoute();
   const id = params.id;
   const order = useLoad(() => call(api.GET("/api/v1/orders/{id}", { params: { path: { id } } })), [id]);
+  const shopId = order.data?.shop_id;
+  const shop = useLoad(() => (shopId ? call(api.GET("/api/v1/shops/{id}", { params: { path: { id: shopId } } })) : Promise.resolve(null)), [shopId]);
   const [milestone, setMilestone] = useState<string | null>(null);
   useEffect(
     () =>
@@ -802,6 +830,11 @@ export function OrderPage() {
       <Loaded load={order} lines={6}>
         {(o) => (
           <>
+            {shop.data && (
+              <p class="muted">
+                From <a href={`/shops/${shop.data.id}`}>{shop.data.name}</a>
+              </p>
+            )}
             {o.otp && ["BATCHED", "OUT_FOR_DELIVERY"].includes(o.status) && (
               <div class="otp card" role="status" aria-live="polite">
                 <p>Your delivery code. Say it only once you have your items.</p>
@@ -811,6 +844,7 @@ export function OrderPage() {
               </div>
             )}
             <Timeline order={o} milestone={milestone} />
+            {o.payment_method === "UPI" && o.payment_status !== "PAID" && shop.data && !["CANCELLED", "COMPLETED"].includes(o.status) && <UpiDetails shop={shop.data} />}
             <div class="card">
               <ul class="list">
                 {o.items.map((it) => (
