@@ -689,20 +689,22 @@ impl MarketApi {
         })
     }
 
-    /// Your orders, newest first.
+    /// Your orders, newest first, optionally of one status.
     #[oai(path = "/orders", method = "get", operation_id = "listOrders")]
     async fn my_orders(
         &self,
         auth: Auth,
+        status: Query<Option<OrderStatusView>>,
         limit: Query<Limit>,
         cursor: Query<Cursor>,
     ) -> Result<Json<Page<OrderView>>, ApiError> {
         let uid = auth.user_id().to_string();
+        let want: Option<OrderStatus> = status.0.map(Into::into);
         let req = page::request(limit.0, cursor.0);
         let list = self
             .state
             .store
-            .read(move |txn| orders::student_page(txn, &uid, &req))
+            .read(move |txn| orders::student_page(txn, &uid, want, &req))
             .await?;
         Ok(Json(Page::of(list, |o| order_view(o, true))))
     }

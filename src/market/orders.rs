@@ -595,10 +595,12 @@ fn index_page(
 pub fn student_page(
     txn: &ReadTransaction,
     user_id: &str,
+    status: Option<OrderStatus>,
     page: &PageRequest,
 ) -> Result<Page<Order>, Error> {
     let index = txn.open_multimap_table(tables::USER_TO_ORDERS)?;
-    Ok(index_page(txn, &index, user_id, |_| true, page)?)
+    let wanted = |o: &Order| status.is_none_or(|s| o.status == s);
+    Ok(index_page(txn, &index, user_id, wanted, page)?)
 }
 
 /// Most index rows one page of a shop's orders looks at. A page whose

@@ -161,6 +161,28 @@ async fn checkout_places_an_order_with_snapshots_and_frozen_fees() {
         .await
         .unwrap();
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    let status = mine["items"][0]["status"].as_str().unwrap().to_string();
+    let of = |s: &str| {
+        let (app, token) = (&app, token.clone());
+        let path = format!("/api/v1/orders?status={s}");
+        async move {
+            get_ok(app, &token, &path).await["items"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(of(&status).await, 1, "its own status finds it");
+    assert_eq!(of("DELIVERY_FAILED").await, 0, "another status does not");
+    assert_problem(
+        c.get(app.url("/api/v1/orders?status=LOST"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -140,6 +140,15 @@ test("order again: a past order's items go back in the cart (the server's, so a 
   const again = await get(phone.page.url().replace(/.*\/orders\//, "/api/v1/orders/"));
   assert.notEqual(again.id, first.id);
   assert.deepEqual(again.items.map((i) => [i.name, i.quantity]), [["Lime Soda", 2]]);
+  // The history names the shop and filters by status, in the URL.
+  await phone.page.goto("/orders");
+  await phone.page.getByLabel("Show").selectOption("CANCELLED");
+  await phone.page.waitForURL(/\/orders\?status=CANCELLED$/);
+  const cancelled = phone.page.locator(`a[href="/orders/${first.id}"]`);
+  await cancelled.getByText("Squeeze Juice Bar").waitFor();
+  assert.equal(await phone.page.locator(`a[href="/orders/${again.id}"]`).count(), 0, "the new order is not cancelled");
+  await phone.page.reload();
+  await cancelled.waitFor();
   assert.deepEqual(real(phone.errors), [], "console errors");
   await phone.ctx.close();
   await laptop.ctx.close();

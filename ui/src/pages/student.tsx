@@ -619,7 +619,12 @@ function Queued() {
 
 export function Orders() {
   const s = useSession();
-  const orders = usePaged((cursor) => call(api.GET("/api/v1/orders", { params: { query: { cursor } } })), [s.me?.id]);
+  const { url, route } = useLocation();
+  const status = (new URLSearchParams(url.split("?")[1] ?? "").get("status") ?? "") as S["OrderStatusView"] | "";
+  const orders = usePaged((cursor) => call(api.GET("/api/v1/orders", { params: { query: { cursor, status: status || undefined } } })), [s.me?.id, status]);
+  // Names for the shop ids on the orders: the campus has few shops.
+  const shops = useLoad(() => allPages((cursor) => call(api.GET("/api/v1/shops", { params: { query: { cursor, limit: PAGE_MAX } } }))), []);
+  const shopName = (id: string) => shops.data?.find((x) => x.id === id)?.name ?? "A shop no longer open";
   useEffect(() => subscribe((e) => e.event === "order.updated" && orders.reload()), []);
   useEffect(() => onOutboxChange(() => orders.reload()), []);
   useEffect(() => void flush(), []);
@@ -632,16 +637,24 @@ export function Orders() {
   return (
     <Page title="Your orders">
       <Queued />
+      <Select
+        label="Show"
+        name="order-status"
+        value={status}
+        onChange={(v) => route(v ? `/orders?status=${v}` : "/orders")}
+        options={[["", "Every order"], ["NEW", "Placed"], ["BATCHED", "Batch locked"], ["OUT_FOR_DELIVERY", "On the way"], ["COMPLETED", "Delivered"], ["CANCELLED", "Cancelled"], ["DELIVERY_FAILED", "Delivery failed"]]}
+      />
       <Loaded load={orders} lines={5}>
         {(list) =>
           list.length === 0 ? (
-            <p class="empty">No orders yet.</p>
+            <p class="empty">{status ? "No orders with this status." : "No orders yet."}</p>
           ) : (
             <ul class="cards">
               {list.map((o) => (
                 <li key={o.id} class="card">
                   <a href={`/orders/${o.id}`} class="card-link">
                     <strong>{o.display_id}</strong> <Badge tone={statusTone(o.status)}>{label(o.status)}</Badge>
+                    <span>{shopName(o.shop_id)}</span>
                     <span class="muted">
                       {o.items.length} item{o.items.length === 1 ? "" : "s"} · {money(o.total)} · {when(o.created_at)}
                     </span>
