@@ -161,6 +161,9 @@ test("checkout says how much is missing below the shop's minimum, and a UPI paye
   await page.getByRole("link", { name: /Crumbs Bakery/ }).click();
   await page.getByRole("heading", { name: "Crumbs Bakery" }).waitFor();
   await page.getByRole("button", { name: "Add Veg Puff to cart" }).click();
+  // Focus moves to the control that replaced "Add", not to the page.
+  await page.getByRole("button", { name: "One more Veg Puff" }).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("aria-label")), "One more Veg Puff");
   await page.getByRole("link", { name: /^Checkout/ }).click();
   // ₹25 of a ₹30 minimum: the button waits, and says why in money.
   await page.getByText("This shop's minimum order is ₹30.00: add ₹5.00 more to order.").waitFor();

@@ -1,7 +1,7 @@
 // The student path: shops, products, cart, checkout, orders with the live
 // timeline and the delivery OTP, reviews.
 import { useLocation, useRoute } from "preact-iso";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { allPages, api, call, PAGE_MAX, type S } from "../api/client";
 import { adopt, cartOf, carts, onCartChange, setQuantity, clear, type Line } from "../cart";
 import { countdown, hoursText, isOpen, label, minutesToClock, money, time, when } from "../format";
@@ -210,20 +210,30 @@ function Qty({ shop, p }: { shop: S["ShopView"]; p: S["ProductView"] }) {
   const q = cartOf(shop.id)?.lines[p.id]?.quantity ?? 0;
   const line = { product_id: p.id, name: p.name, unit_price: p.unit_price };
   const setQ = (n: number) => setQuantity(shop.id, shop.name, line, Math.min(n, p.stock));
+  // "Add" turns into the −/+ stepper and back: keyboard focus follows the
+  // control that replaced the one pressed, instead of falling to the page.
+  const add = useRef<HTMLButtonElement>(null);
+  const more = useRef<HTMLButtonElement>(null);
+  const [follow, setFollow] = useState(false);
+  useEffect(() => {
+    if (!follow) return;
+    setFollow(false);
+    (q === 0 ? add : more).current?.focus();
+  }, [q, follow]);
   if (!p.in_stock) return <WatchButton product={p} />;
   if (q === 0)
     return (
-      <Button kind="secondary" onClick={() => setQ(1)} aria-label={`Add ${p.name} to cart`}>
+      <button type="button" ref={add} class="btn btn-secondary" onClick={() => (setFollow(true), setQ(1))} aria-label={`Add ${p.name} to cart`}>
         Add
-      </Button>
+      </button>
     );
   return (
     <div class="qty" role="group" aria-label={`${p.name} quantity`}>
-      <button type="button" class="btn btn-secondary" aria-label={`One less ${p.name}`} onClick={() => setQ(q - 1)}>
+      <button type="button" class="btn btn-secondary" aria-label={`One less ${p.name}`} onClick={() => (q === 1 && setFollow(true), setQ(q - 1))}>
         −
       </button>
       <output aria-live="polite">{q}</output>
-      <button type="button" class="btn btn-secondary" aria-label={`One more ${p.name}`} disabled={q >= p.stock} onClick={() => setQ(q + 1)}>
+      <button type="button" ref={more} class="btn btn-secondary" aria-label={`One more ${p.name}`} disabled={q >= p.stock} onClick={() => setQ(q + 1)}>
         +
       </button>
     </div>
