@@ -156,6 +156,8 @@ pub fn post(
     index_thread(txn, &order, &m)?;
     if sender == Sender::Student {
         tell_shop(txn, &shop, &order, &m)?;
+    } else {
+        tell_student(txn, &order, &m)?;
     }
     let mut parties = vec![order.user_id.clone(), shop.owner_id.clone()];
     parties.extend(shop.staff.iter().cloned());
@@ -210,6 +212,38 @@ fn index_thread(txn: &WriteTransaction, order: &Order, m: &Message) -> Result<()
     codec::put(&mut threads, &t.order_id, &t)
 }
 
+/// The first 120 characters of a message, for a notification.
+fn preview(body: &str) -> String {
+    const PREVIEW: usize = 120;
+    let mut p: String = body.chars().take(PREVIEW).collect();
+    if body.chars().count() > PREVIEW {
+        p.push('…');
+    }
+    p
+}
+
+/// The shop replied: the student gets a notification that opens the order,
+/// so a reply is not missed when the order page is closed.
+fn tell_student(txn: &WriteTransaction, order: &Order, m: &Message) -> Result<(), StoreError> {
+    notify::push(
+        txn,
+        &order.user_id,
+        Note {
+            title: "The shop replied",
+            message: format!(
+                "{} ({}): {}",
+                m.sender_name,
+                order.display_id,
+                preview(&m.body)
+            ),
+            kind: Kind::Info,
+            category: Category::Order,
+            action: Some(format!("/orders/{}", order.id)),
+        },
+    )?;
+    Ok(())
+}
+
 /// A student wrote: the shop's owner and runners get a notification that
 /// opens the order (the live `chat.message` reaches open pages only).
 fn tell_shop(
@@ -218,11 +252,7 @@ fn tell_shop(
     order: &Order,
     m: &Message,
 ) -> Result<(), StoreError> {
-    const PREVIEW: usize = 120;
-    let mut preview: String = m.body.chars().take(PREVIEW).collect();
-    if m.body.chars().count() > PREVIEW {
-        preview.push('…');
-    }
+    let preview = preview(&m.body);
     let mut people = vec![shop.owner_id.clone()];
     people.extend(shop.staff.iter().cloned());
     people.sort();

@@ -1671,7 +1671,7 @@ async fn a_direct_order_asks_to_be_accepted_and_its_acceptance_is_heard() {
 }
 
 #[tokio::test]
-async fn a_students_message_notifies_the_shops_people_and_a_reply_only_streams() {
+async fn a_students_message_notifies_the_shops_people_and_a_reply_notifies_the_student() {
     let app = spawn_app().await;
     let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
     let (s1, a1) = student(&app, "s1@uni.edu", &m).await;
@@ -1708,18 +1708,34 @@ async fn a_students_message_notifies_the_shops_people_and_a_reply_only_streams()
         "{owners}"
     );
 
-    // The shop's reply reaches the student's stream, not their notifications.
-    let before = get_ok(&app, &s1, "/api/v1/notifications").await["unread_count"].clone();
+    // The shop's reply reaches the student live and as a notification
+    // (which opens the order), so it is not missed with the page closed.
+    let before = get_ok(&app, &s1, "/api/v1/notifications").await["unread_count"]
+        .as_u64()
+        .unwrap();
     let mut mine = EventStream::connect(&app, &s1, None).await;
     let r = post(&app, &m.owner_token, &chat, json!({"body": "Will do"})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let got = mine
-        .read_until(Duration::from_secs(3), |e| has(e, "chat.message"))
+        .read_until(Duration::from_secs(3), |e| {
+            has(e, "chat.message") && has(e, "notification")
+        })
         .await;
-    assert!(has(&got, "chat.message"));
-    assert!(!has(&got, "notification"), "{got:?}");
+    let note = event(&got, "notification").expect("the student is notified");
+    assert_eq!(note.data["title"], "The shop replied");
+    assert!(note.data["message"].as_str().unwrap().contains("Will do"));
+    assert_eq!(note.data["action"], format!("/orders/{oid}"));
     assert_eq!(
         get_ok(&app, &s1, "/api/v1/notifications").await["unread_count"],
-        before
+        before + 1
     );
+    // The shop's own people are not notified of their own reply.
+    let owners_after = get_ok(&app, &m.owner_token, "/api/v1/notifications").await;
+    let replies = owners_after["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["message"].as_str().unwrap_or("").contains("Will do"))
+        .count();
+    assert_eq!(replies, 0, "{owners_after}");
 }
