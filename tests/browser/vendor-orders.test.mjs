@@ -137,7 +137,7 @@ test("a vendor runs the orders desk: live dashboard, filters, the student, cance
   // A student orders: the order shows up on the open dashboard by itself.
   const first = await placeOrder(asha, shop, [{ product_id: samosa.id, quantity: enough(samosa) }]);
   await page.getByTestId(`row-${first.display_id}`).waitFor({ timeout: 10000 });
-  await page.getByRole("region", { name: "Alerts" }).getByText("New order").first().waitFor();
+  await page.getByRole("region", { name: "Notifications" }).getByText("New order").first().waitFor();
   // A direct order waits for the shop to accept it.
   const direct = await placeOrder(asha, shop, [{ product_id: other.id, quantity: enough(other) }], "DIRECT");
   const waiting = page.getByTestId(`waiting-${direct.display_id}`);

@@ -75,7 +75,7 @@ function Nav() {
         {s.me &&
           link(
             "/notifications",
-            "Alerts",
+            "Notifications",
             s.unread > 0 ? (
               <span class="count" data-testid="unread" aria-label={`${s.unread} unread`}>
                 {s.unread}

@@ -179,7 +179,7 @@ export function VendorHome() {
             </p>
           </section>
           <section class="panel" aria-labelledby="d-alerts">
-            <h2 id="d-alerts">Alerts</h2>
+            <h2 id="d-alerts">Notifications</h2>
             <Loaded load={alerts} lines={3}>
               {(page) =>
                 page.items.length === 0 ? (
