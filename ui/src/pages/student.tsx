@@ -401,6 +401,29 @@ export function ProductPage() {
 
 const subtotal = (lines: Record<string, Line>) => Object.values(lines).reduce((n, l) => n + l.unit_price * l.quantity, 0);
 
+/**
+ * What the server says about a cart line now (stock moves after it was
+ * added): "sold out" or "only N left". Read from the server's copy of the
+ * cart, once per shop per visit; offline it says nothing.
+ */
+const serverCarts = new Map<string, Promise<S["CartView"] | null>>();
+function Availability({ shopId, productId, quantity }: { shopId: string; productId: string; quantity: number }) {
+  const view = useLoad(() => {
+    if (!navigator.onLine) return Promise.resolve(null);
+    let p = serverCarts.get(shopId);
+    if (!p) {
+      p = call(api.GET("/api/v1/cart/{shop_id}", { params: { path: { shop_id: shopId } } })).catch(() => null);
+      serverCarts.set(shopId, p);
+      // A later visit reads it again.
+      setTimeout(() => serverCarts.delete(shopId), 10000);
+    }
+    return p;
+  }, [shopId, quantity]);
+  const line = view.data?.items.find((x) => x.product_id === productId);
+  if (!line || line.available) return null;
+  return <span class="warn">{line.stock === 0 ? " · sold out" : ` · only ${line.stock} left`}</span>;
+}
+
 export function Cart() {
   useCartVersion();
   const all = Object.entries(carts());
@@ -419,6 +442,7 @@ export function Cart() {
               <li key={l.product_id} class="row">
                 <span>
                   {l.quantity} × {l.name}
+                  <Availability shopId={shopId} productId={l.product_id} quantity={l.quantity} />
                 </span>
                 <span>{money(l.unit_price * l.quantity)}</span>
                 <button type="button" class="linkish" onClick={() => setQuantity(shopId, c.shopName, l, 0)} aria-label={`Remove ${l.name}`}>
