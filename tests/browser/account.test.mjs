@@ -185,3 +185,36 @@ test("checkout says how much is missing below the shop's minimum, and a UPI paye
   assert.deepEqual(real(errors), [], "console errors");
   await ctx.close();
 });
+
+test("checkout lets the student pick a later batch, or direct delivery for its fee", async () => {
+  const { ctx, page, errors } = await openContext(browser, server.base, 360);
+  await signIn(page, "ravi@uphill.test", server.password);
+  const shop = (await apiAs(server.base, ctx, "/api/v1/shops?limit=200")).items.find((s) => s.name === "Squeeze Juice Bar");
+  const slots = (await apiAs(server.base, ctx, `/api/v1/shops/${shop.id}/slots?limit=200`)).items
+    .filter((s) => s.active && s.next_cutoff_at)
+    .sort((a, b) => Date.parse(a.next_cutoff_at) - Date.parse(b.next_cutoff_at));
+  const order = async (pick) => {
+    await page.goto(`/shops/${shop.id}`);
+    await page.getByRole("button", { name: "Add Orange Juice to cart" }).click();
+    await page.getByRole("link", { name: /^Checkout/ }).click();
+    const when = page.getByRole("group", { name: "When" });
+    await when.getByRole("radio").first().waitFor();
+    assert.equal(await when.getByRole("radio").count(), slots.length + 1, "each slot's next batch, and direct");
+    await pick(when);
+    await page.getByRole("button", { name: /^Place order/ }).click();
+    await page.waitForURL(/\/orders\/[0-9A-Z]{26}$/);
+    return apiAs(server.base, ctx, page.url().replace(/.*\/orders\//, "/api/v1/orders/"));
+  };
+  // The second batch, not the next one.
+  const later = await order((when) => when.getByRole("radio").nth(1).check());
+  assert.equal(Date.parse(later.cutoff_at), Date.parse(slots[1].next_cutoff_at));
+  // Direct: no batch, the direct fee, shown on the bill first.
+  const direct = await order(async (when) => {
+    await when.getByRole("radio", { name: /Direct delivery/ }).check();
+    await page.getByRole("table", { name: "Bill" }).getByText("₹25.00").waitFor();
+  });
+  assert.equal(direct.batch_id ?? null, null);
+  assert.equal(direct.delivery_fee, shop.direct_delivery_fee);
+  assert.deepEqual(real(errors), [], "console errors");
+  await ctx.close();
+});

@@ -480,6 +480,9 @@ export function Checkout() {
   const [payment, setPayment] = useState<S["PaymentMethodView"]>("CASH");
   const [notes, setNotes] = useState("");
   const [queued, setQueued] = useState(false);
+  // "": the next batch that takes orders (the first option shown); else a
+  // slot's next batch by `slotId|cutoff`, or "direct".
+  const [when, setWhen] = useState("");
   const a = useAction();
   if (!s.me)
     return (
@@ -509,7 +512,11 @@ export function Checkout() {
   const list = addresses.data ?? [];
   const chosen = addressId || list.find((x) => x.default)?.id || list[0]?.id || "";
   const sub = subtotal(cart.lines);
-  const delivery = shop.data?.delivery_fee ?? 0;
+  const batches = (slots.data ?? []).filter((x) => x.active && x.next_cutoff_at).sort((x, y) => Date.parse(x.next_cutoff_at!) - Date.parse(y.next_cutoff_at!));
+  const directFee = shop.data?.direct_delivery_fee ?? 0;
+  const direct = when === "direct" || (when === "" && batches.length === 0 && directFee > 0);
+  const picked = batches.find((x) => `${x.id}|${x.next_cutoff_at}` === when);
+  const delivery = direct ? directFee : (shop.data?.delivery_fee ?? 0);
   const platform = get().fees?.platform_fee ?? 0;
   const total = sub + delivery + platform;
   // Below the shop's minimum the server refuses: say by how much, up front.
@@ -524,6 +531,7 @@ export function Checkout() {
         address_id: chosen,
         payment_method: payment,
         notes: notes || undefined,
+        ...(direct ? { delivery: "DIRECT" as const } : picked ? { delivery: "BATCH" as const, slot_id: picked.id, cutoff_at: picked.next_cutoff_at } : {}),
         // What this page showed: if prices or fees moved, the server refuses
         // (409, naming the new ones) rather than charge something unseen.
         expected_total: total,
@@ -552,6 +560,24 @@ export function Checkout() {
               </label>
             ))
           )}
+        </fieldset>
+        <fieldset class="card">
+          <legend>When</legend>
+          {batches.map((x, i) => {
+            const key = `${x.id}|${x.next_cutoff_at}`;
+            return (
+              <label class="radio" key={key}>
+                <input type="radio" name="when" value={key} checked={when === key || (when === "" && i === 0)} onChange={() => setWhen(i === 0 ? "" : key)} /> {x.label}, orders close {time(x.next_cutoff_at!)}
+                {i === 0 && " (the next batch)"}
+              </label>
+            );
+          })}
+          {directFee > 0 && (
+            <label class="radio">
+              <input type="radio" name="when" value="direct" checked={direct} onChange={() => setWhen("direct")} /> Direct delivery, no waiting for a batch (delivery {money(directFee)})
+            </label>
+          )}
+          {batches.length === 0 && directFee === 0 && <p class="muted">No batch is scheduled: this shop takes no orders now.</p>}
         </fieldset>
         <fieldset class="card">
           <legend>Pay on delivery</legend>
