@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startSeededServer, launchBrowser } from "./server.mjs";
-import { real, shoot, signIn, openContext, apiAs, postJson, tokenFor } from "./kit.mjs";
+import { real, shoot, signIn, openContext, apiAs, postJson, tokenFor, until } from "./kit.mjs";
 
 let server;
 let browser;
@@ -216,5 +216,34 @@ test("checkout lets the student pick a later batch, or direct delivery for its f
   assert.equal(direct.batch_id ?? null, null);
   assert.equal(direct.delivery_fee, shop.direct_delivery_fee);
   assert.deepEqual(real(errors), [], "console errors");
+  await ctx.close();
+});
+
+test("offline from a cold start: signed in and a cart filled online, checkout opened for the first time offline still orders once", async () => {
+  const base = server.base;
+  const token = await tokenFor(base, "asha@uphill.test", server.password);
+  const count = async () => (await (await fetch(`${base}/api/v1/orders?limit=200`, { headers: { authorization: `Bearer ${token}` } })).json()).items.length;
+  const { ctx, page, errors } = await openContext(browser, base, 360);
+  await signIn(page, "asha@uphill.test", server.password);
+  const shop = (await apiAs(base, ctx, "/api/v1/shops?limit=200")).items.find((s) => s.name === "Crumbs Bakery");
+  await page.goto(`/shops/${shop.id}`);
+  await page.getByRole("button", { name: "Add Bun Maska to cart" }).click();
+  // Sign-in read the addresses through the service worker, which kept them.
+  await until("the offline copies", () =>
+    page.evaluate(async () => !!navigator.serviceWorker.controller && !!(await (await caches.open("uphill-api-v1")).match("/api/v1/me/addresses"))),
+  );
+  const before = await count();
+  await ctx.setOffline(true);
+  // Checkout was never opened: a cold load, offline.
+  await page.goto(`/checkout/${shop.id}`);
+  await page.getByRole("status").filter({ hasText: "You are offline" }).waitFor();
+  await page.getByRole("group", { name: "Deliver to" }).getByRole("radio").first().waitFor();
+  await page.getByRole("button", { name: /^Place order/ }).click();
+  await page.getByTestId("queued").waitFor();
+  await ctx.setOffline(false);
+  await until("the queued order sent", async () => (await count()) === before + 1, 20000);
+  await page.waitForTimeout(1500);
+  assert.equal(await count(), before + 1, "sent exactly once");
+  assert.deepEqual(real(errors).filter((e) => !/ERR_INTERNET_DISCONNECTED|Failed to fetch|net::/.test(e)), [], "console errors");
   await ctx.close();
 });

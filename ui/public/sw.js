@@ -8,7 +8,7 @@
 //   admin data) goes straight to the network.
 // Signing out clears the API cache (the page deletes it), so another user
 // on the same device never reads the previous one's orders.
-const SHELL = "uphill-shell-v1";
+const SHELL = "uphill-shell-v2";
 const ASSETS = "uphill-assets-v1";
 const API = "uphill-api-v1";
 const READABLE_OFFLINE = [
@@ -26,6 +26,8 @@ self.addEventListener("install", (event) => {
       if (!res.ok) return;
       const html = await res.clone().text();
       await cache.put("/", res);
+      // The logo and the manifest the shell links to.
+      await cache.addAll(["/favicon.svg", "/manifest.webmanifest"]);
       // The entry script and style the shell names, so a cold offline load works.
       const assets = [...html.matchAll(/(?:src|href)="(\/assets\/[^"]+)"/g)].map((m) => m[1]);
       const store = await caches.open(ASSETS);
@@ -74,6 +76,10 @@ self.addEventListener("fetch", (event) => {
   if (req.mode === "navigate") {
     const owned = /^\/(api|docs|files|metrics|healthz|readyz|setup)(\/|$)/.test(url.pathname);
     if (!owned) event.respondWith(networkFirst(SHELL, req, "/"));
+    return;
+  }
+  if (url.pathname === "/favicon.svg" || url.pathname === "/manifest.webmanifest") {
+    event.respondWith(networkFirst(SHELL, req));
     return;
   }
   if (url.pathname.startsWith("/assets/")) {

@@ -1,8 +1,8 @@
 // App-wide state: who is signed in, their roles, the unread count, fees.
 // A tiny observable instead of a state library: a few fields, few writers.
 import { useEffect, useState } from "preact/hooks";
-import { pull } from "./cart";
-import { api, call, hasCsrf, Problem, setCsrf, type S } from "./api/client";
+import { carts, pull } from "./cart";
+import { api, call, hasCsrf, PAGE_MAX, Problem, setCsrf, type S } from "./api/client";
 
 export type Session = {
   me: S["Me"] | null | undefined; // undefined while loading
@@ -73,13 +73,36 @@ export async function loadSession() {
   await Promise.allSettled([
     me.shop_id ? orNull(call(api.GET("/api/v1/me/shop"))).then((shop) => set({ shop })) : set({ shop: null }),
     refreshUnread(),
-    pull(),
+    pull().then(warm),
     // Runs shows in the menu for whoever carries batches or is invited to.
     Promise.all([
       orNull(call(api.GET("/api/v1/me/runs", { params: { query: { limit: 1 } } }))),
       orNull(call(api.GET("/api/v1/me/invitations", { params: { query: { limit: 1 } } }))),
     ]).then(([runs, invites]) => set({ runner: (!!runs && runs.items.length > 0) || (!!invites && invites.items.length > 0) })),
   ]);
+}
+
+/**
+ * Reads, once signed in, what an offline checkout needs (addresses, fees,
+ * orders, buildings, and the shop and slots of every cart) through the
+ * service worker, which keeps the last copy of each: a phone that goes
+ * offline before ever opening checkout can still order. The URLs are the
+ * ones the pages ask for.
+ */
+async function warm() {
+  if (!("serviceWorker" in navigator) || !navigator.onLine) return;
+  const sw = navigator.serviceWorker;
+  await sw.ready;
+  if (!sw.controller) {
+    await new Promise((ok) => {
+      sw.addEventListener("controllerchange", ok, { once: true });
+      setTimeout(ok, 5000);
+    });
+  }
+  if (!sw.controller) return;
+  const urls = ["/api/v1/me", "/api/v1/me/addresses", "/api/v1/fees", "/api/v1/orders", `/api/v1/buildings?limit=${PAGE_MAX}`];
+  for (const shopId of Object.keys(carts())) urls.push(`/api/v1/shops/${shopId}`, `/api/v1/shops/${shopId}/slots?limit=${PAGE_MAX}`);
+  await Promise.allSettled(urls.map((u) => fetch(u, { credentials: "same-origin" })));
 }
 
 export function signedIn(s: S["SignedIn"]) {
