@@ -275,6 +275,12 @@ pub struct OrderView {
     /// Who ordered, for the shop's owner, its runners and admins (whom to
     /// ask for at the door); absent in the student's own view.
     pub student: Option<OrderStudentView>,
+    /// How far the runner got while the order is out for delivery; read
+    /// with the order in `GET /orders/{id}` only.
+    pub milestone: Option<super::batch_api::MilestoneView>,
+    /// The products of this order its student has reviewed; in the
+    /// student's own `GET /orders/{id}` only.
+    pub reviewed: Option<Vec<String>>,
 }
 
 /// The student of an order, as the shop's people see them.
@@ -369,6 +375,8 @@ pub fn order_view(o: Order, for_student: bool) -> OrderView {
             .collect(),
         created_at: o.created_at,
         student: None,
+        milestone: None,
+        reviewed: None,
     }
 }
 
@@ -720,7 +728,7 @@ impl MarketApi {
     ) -> Result<Json<OrderView>, ApiError> {
         let uid = auth.user_id().to_string();
         let admin = auth.is_admin();
-        let (o, student) = self
+        let (o, student, milestone, reviewed) = self
             .state
             .store
             .read(move |txn| {
@@ -732,13 +740,33 @@ impl MarketApi {
                         &o.user_id,
                     )?),
                 };
-                Ok::<_, ApiError>((o, student))
+                // State the page also hears live: here too, so a reload keeps it.
+                let milestone = match (&o.batch_id, o.status) {
+                    (Some(b), OrderStatus::OutForDelivery) => {
+                        crate::store::codec::get::<crate::domain::batch::Batch>(
+                            &txn.open_table(crate::store::tables::BATCHES)?,
+                            b,
+                        )?
+                        .and_then(|b| b.milestone)
+                    }
+                    _ => None,
+                };
+                let reviewed = match (&rel, o.status) {
+                    (Relation::Student, OrderStatus::Completed) => {
+                        Some(crate::market::reviews::reviewed(txn, &o.id)?)
+                    }
+                    _ => None,
+                };
+                Ok::<_, ApiError>((o, student, milestone, reviewed))
             })
             .await?;
-        Ok(Json(match student {
+        let mut view = match student {
             None => order_view(o, true),
             Some(s) => staff_order_view(o, s),
-        }))
+        };
+        view.milestone = milestone.map(Into::into);
+        view.reviewed = reviewed;
+        Ok(Json(view))
     }
 
     /// Cancel an order: the student while it is `NEW`; the shop or an admin

@@ -15,6 +15,24 @@ fn review_key(order_id: &str, product_id: &str) -> String {
     format!("{order_id}/{product_id}")
 }
 
+/// The products of an order that have a review (keys `order id/product id`).
+pub fn reviewed(txn: &redb::ReadTransaction, order_id: &str) -> Result<Vec<String>, StoreError> {
+    let from = format!("{order_id}/");
+    // '0' follows '/': the range holds exactly this order's keys.
+    let to = format!("{order_id}0");
+    let mut out = Vec::new();
+    for e in txn
+        .open_table(tables::REVIEWS)?
+        .range(from.as_str()..to.as_str())?
+    {
+        let (k, _) = e?;
+        if let Some(p) = k.value().strip_prefix(from.as_str()) {
+            out.push(p.to_string());
+        }
+    }
+    Ok(out)
+}
+
 /// Reviews one item of the reviewer's completed order; updates the
 /// product's aggregates in the same transaction.
 pub fn create(

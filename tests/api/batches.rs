@@ -208,6 +208,8 @@ async fn otp_delivery_with_lockout_regeneration_and_batch_completion() {
     }
     let st = get_ok(&app, &s1, &format!("/api/v1/orders/{id1}")).await;
     assert_eq!(st["status"], "OUT_FOR_DELIVERY");
+    // The milestone is in the order itself, so a reload shows it.
+    assert_eq!(st["milestone"], "MIDWAY");
     let otp = st["otp"].as_str().unwrap().to_string();
 
     // The student cannot complete their own order; strangers cannot see it.

@@ -738,9 +738,14 @@ async fn reviews_need_a_completed_order_and_update_ratings_once() {
         0
     );
 
+    let seen = get_ok(&app, &token, &format!("/api/v1/orders/{id}")).await;
+    assert_eq!(seen["reviewed"], json!([]), "nothing reviewed yet");
     let r = review(&token, good.clone()).await.unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_problem(review(&token, good).await.unwrap(), 409).await;
+    // The order says what was reviewed, so a reload does not ask again.
+    let seen = get_ok(&app, &token, &format!("/api/v1/orders/{id}")).await;
+    assert_eq!(seen["reviewed"], json!([m.products[0]]));
     let p = fixtures::product(&app, &m.products[0]).await;
     assert_eq!((p.rating_sum, p.review_count), (4, 1));
     let list: Vec<Value> = crate::helpers::page_items(

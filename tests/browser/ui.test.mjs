@@ -182,6 +182,10 @@ test("a student orders, sees the OTP live when the vendor locks, and reviews aft
   await vendor.page.getByLabel("Milestone").selectOption("MIDWAY");
   await vendor.page.getByRole("button", { name: "Set milestone" }).click();
   await page.getByTestId("milestone").waitFor({ timeout: 10000 });
+  // The milestone is the order's too: a reload still shows it.
+  await page.reload();
+  await page.getByTestId("milestone").locator(".done").nth(2).waitFor();
+  loads = 0;
 
   const row = vendor.page.getByTestId(`order-${displayId}`);
   const wrong = otp === "0000" ? "1111" : "0000";
@@ -203,6 +207,10 @@ test("a student orders, sees the OTP live when the vendor locks, and reviews aft
   await review.getByRole("button", { name: "Submit review" }).click();
   await page.getByText(`Thanks for reviewing ${ITEM}`).waitFor();
   assert.equal(loads, 0, "the order page was not reloaded");
+  // A reload remembers the review instead of asking again.
+  await page.reload();
+  await page.getByText(`Thanks for reviewing ${ITEM}`).waitFor();
+  assert.equal(await page.getByRole("form", { name: `Review ${ITEM}` }).count(), 0);
 
   const orders = await apiAs(student.ctx, "/api/v1/orders");
   assert.equal(orders.items.length, 1);

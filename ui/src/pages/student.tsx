@@ -775,7 +775,8 @@ function Timeline({ order, milestone }: { order: S["OrderView"]; milestone?: str
 }
 
 function Reviews({ order }: { order: S["OrderView"] }) {
-  const [done, setDone] = useState<Record<string, boolean>>({});
+  // Reviewed before (the order says which), or just now.
+  const [done, setDone] = useState<Record<string, boolean>>(() => Object.fromEntries((order.reviewed ?? []).map((id) => [id, true])));
   return (
     <section aria-label="Reviews">
       <h2>Rate what you got</h2>
@@ -916,7 +917,7 @@ export function OrderPage() {
                 </p>
               </div>
             )}
-            <Timeline order={o} milestone={milestone} />
+            <Timeline order={o} milestone={milestone ?? o.milestone ?? null} />
             {o.payment_method === "UPI" && o.payment_status !== "PAID" && shop.data && !["CANCELLED", "COMPLETED"].includes(o.status) && <UpiDetails shop={shop.data} />}
             <div class="card">
               <ul class="list">
