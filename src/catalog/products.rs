@@ -399,3 +399,20 @@ pub async fn delete_product(
         })
         .await
 }
+
+/// Whether `user_id` watches `product_id` for a restock.
+pub fn is_watching(
+    txn: &redb::ReadTransaction,
+    product_id: &str,
+    user_id: &str,
+) -> Result<bool, Error> {
+    for u in txn
+        .open_multimap_table(tables::STOCK_WATCHES)?
+        .get(product_id)?
+    {
+        if u?.value() == user_id {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

@@ -551,6 +551,9 @@ pub struct ProductView {
     /// This state's version: send it back as `If-Match` with a change, and
     /// a change made from an older state is refused (412).
     pub version: String,
+    /// Whether you asked to be told when it is back in stock; in
+    /// `GET /products/{id}` when signed in only.
+    pub watching: Option<bool>,
 }
 
 impl From<Product> for ProductView {
@@ -572,6 +575,7 @@ impl From<Product> for ProductView {
             rating_sum: p.rating_sum,
             review_count: p.review_count,
             version: crate::domain::version(p.updated_at),
+            watching: None,
         }
     }
 }
@@ -1193,8 +1197,23 @@ impl CatalogApi {
         auth: MaybeAuth,
         #[oai(validator(max_length = 26))] id: Path<String>,
     ) -> Result<Json<ProductView>, ApiError> {
-        let p = catalog::get_product(&self.state.store, auth.caller(), id.0).await?;
-        Ok(Json(p.into()))
+        let caller = auth.caller();
+        let p = catalog::get_product(&self.state.store, caller.clone(), id.0).await?;
+        let watching = match caller {
+            Some(c) => {
+                let pid = p.id.clone();
+                Some(
+                    self.state
+                        .store
+                        .read(move |txn| catalog::is_watching(txn, &pid, &c.id))
+                        .await?,
+                )
+            }
+            None => None,
+        };
+        let mut view = ProductView::from(p);
+        view.watching = watching;
+        Ok(Json(view))
     }
 
     /// Change a product (owner only); only the fields sent change. With

@@ -794,6 +794,19 @@ async fn watchers_hear_once_when_a_cancellation_restocks() {
         watch(&m.products[1]).await.unwrap().status(),
         StatusCode::NO_CONTENT
     );
+    let product = format!("/api/v1/products/{}", m.products[1]);
+    // The product says you watch it, so a reload keeps the button's state.
+    assert_eq!(get_ok(&app, &watcher, &product).await["watching"], true);
+    assert_eq!(get_ok(&app, &buyer, &product).await["watching"], false);
+    let anonymous: Value = c
+        .get(app.url(&product))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(anonymous["watching"].is_null());
     assert_eq!(
         watch(&m.products[1]).await.unwrap().status(),
         StatusCode::NO_CONTENT,

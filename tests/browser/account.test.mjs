@@ -247,3 +247,26 @@ test("offline from a cold start: signed in and a cart filled online, checkout op
   assert.deepEqual(real(errors).filter((e) => !/ERR_INTERNET_DISCONNECTED|Failed to fetch|net::/.test(e)), [], "console errors");
   await ctx.close();
 });
+
+test("a stock watch survives a reload of the shop page", async () => {
+  const base = server.base;
+  const vendor = await tokenFor(base, "bakery@uphill.test", server.password);
+  const auth = { authorization: `Bearer ${vendor}` };
+  const shop = await (await fetch(`${base}/api/v1/me/shop`, { headers: auth })).json();
+  const products = (await (await fetch(`${base}/api/v1/shops/${shop.id}/products?limit=200`, { headers: auth })).json()).items;
+  const croissant = products.find((p) => p.name === "Croissant");
+  const patched = await fetch(`${base}/api/v1/products/${croissant.id}`, { method: "PATCH", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ stock: 0 }) });
+  assert.equal(patched.status, 200);
+
+  const { ctx, page, errors } = await openContext(browser, base, 360);
+  await signIn(page, "ravi@uphill.test", server.password);
+  await page.goto(`/shops/${shop.id}`);
+  const row = page.locator(".product", { hasText: "Croissant" });
+  await row.getByRole("button", { name: "Sold out: notify me" }).click();
+  await row.getByRole("button", { name: "Watching: stop" }).waitFor();
+  await page.reload();
+  await row.getByRole("button", { name: "Watching: stop" }).waitFor();
+  assert.equal((await apiAs(base, ctx, `/api/v1/products/${croissant.id}`)).watching, true);
+  assert.deepEqual(real(errors), [], "console errors");
+  await ctx.close();
+});

@@ -242,8 +242,17 @@ function Qty({ shop, p }: { shop: S["ShopView"]; p: S["ProductView"] }) {
 
 function WatchButton({ product }: { product: S["ProductView"] }) {
   const s = useSession();
-  const [watching, setWatching] = useState(false);
+  const [watching, setWatching] = useState(product.watching ?? false);
   const a = useAction();
+  // Lists do not say who watches; the product itself does (one read per
+  // sold-out product, for a signed-in student).
+  useEffect(() => {
+    if (!s.me || product.watching != null) return;
+    call(api.GET("/api/v1/products/{id}", { params: { path: { id: product.id } } })).then(
+      (p) => setWatching(!!p.watching),
+      () => {},
+    );
+  }, [product.id, s.me?.id]);
   if (!s.me) return <span class="muted">Sold out</span>;
   const toggle = () =>
     a.run(async () => {
