@@ -199,7 +199,7 @@ export function VendorHome() {
               }
             </Loaded>
             <p>
-              <a href="/vendor/inbox">Inbox →</a> · <a href="/notifications">All alerts →</a>
+              <a href="/vendor/inbox">Inbox →</a> · <a href="/notifications">All notifications →</a>
             </p>
           </section>
         </div>
