@@ -73,7 +73,9 @@ export async function loadSession() {
   await Promise.allSettled([
     me.shop_id ? orNull(call(api.GET("/api/v1/me/shop"))).then((shop) => set({ shop })) : set({ shop: null }),
     refreshUnread(),
-    pull().then(warm),
+    // Not awaited: sign-in never waits on the service worker (it may be
+    // blocked or never become ready in this browser).
+    pull().then(() => void warm()),
     // Runs shows in the menu for whoever carries batches or is invited to.
     Promise.all([
       orNull(call(api.GET("/api/v1/me/runs", { params: { query: { limit: 1 } } }))),
@@ -92,7 +94,9 @@ export async function loadSession() {
 async function warm() {
   if (!("serviceWorker" in navigator) || !navigator.onLine) return;
   const sw = navigator.serviceWorker;
-  await sw.ready;
+  // `ready` never settles where workers are blocked: give up after 5 s.
+  const ready = await Promise.race([sw.ready.then(() => true), new Promise<boolean>((ok) => setTimeout(() => ok(false), 5000))]);
+  if (!ready) return;
   if (!sw.controller) {
     await new Promise((ok) => {
       sw.addEventListener("controllerchange", ok, { once: true });
