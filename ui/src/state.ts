@@ -104,9 +104,14 @@ async function warm() {
     });
   }
   if (!sw.controller) return;
+  // Once per tab and user: pages keep their own copies fresh after that.
+  const me = get().me?.id;
+  if (!me || sessionStorage.getItem("uphill.warmed") === me) return;
+  sessionStorage.setItem("uphill.warmed", me);
   const urls = ["/api/v1/me", "/api/v1/me/addresses", "/api/v1/fees", "/api/v1/orders", `/api/v1/buildings?limit=${PAGE_MAX}`];
   for (const shopId of Object.keys(carts())) urls.push(`/api/v1/shops/${shopId}`, `/api/v1/shops/${shopId}/slots?limit=${PAGE_MAX}`);
-  await Promise.allSettled(urls.map((u) => fetch(u, { credentials: "same-origin" })));
+  // Each body is read to its end, or the request never finishes.
+  await Promise.allSettled(urls.map((u) => fetch(u, { credentials: "same-origin" }).then((r) => r.arrayBuffer())));
 }
 
 export function signedIn(s: S["SignedIn"]) {
@@ -122,6 +127,7 @@ export async function signOut() {
     setCsrf(null);
     // The cart is this user's; queued orders stay (tagged with their owner).
     localStorage.removeItem("uphill.cart");
+    sessionStorage.removeItem("uphill.warmed");
     // The service worker's copies of this user's orders and addresses.
     if ("caches" in window) await caches.delete("uphill-api-v1");
     set({ me: null, shop: null, runner: false, unread: 0 });
