@@ -4,7 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startSeededServer, launchBrowser } from "./server.mjs";
-import { real, shoot, signIn, openContext, apiAs, postJson, tokenFor } from "./kit.mjs";
+import { real, shoot, signIn, openContext, apiAs, tokenFor, getAs, placeOrder } from "./kit.mjs";
 
 let server;
 let browser;
@@ -111,13 +111,8 @@ test("an admin renames a building, deletes one only after confirming, and rebuil
 test("an admin finds an order among all orders and overrides its status with a reason, after confirming", async () => {
   const base = server.base;
   const asha = await tokenFor(base, "asha@uphill.test", server.password);
-  const get = async (token, path) => (await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } })).json();
-  const shop = (await get(asha, "/api/v1/shops?limit=200")).items.find((s) => s.name === "Squeeze Juice Bar");
-  const product = (await get(asha, `/api/v1/shops/${shop.id}/products?limit=200`)).items[0];
-  const [address] = await get(asha, "/api/v1/me/addresses");
-  const placed = await (
-    await postJson(base, "/api/v1/orders", { shop_id: shop.id, items: [{ product_id: product.id, quantity: 1 }], address_id: address.id, payment_method: "CASH" }, { authorization: `Bearer ${asha}`, "idempotency-key": "admin-override-1" })
-  ).json();
+  const get = (token, path) => getAs(base, token, path);
+  const placed = await placeOrder(base, asha, "admin-override-1", "Squeeze Juice Bar", (products) => [{ product_id: products[0].id, quantity: 1 }]);
 
   const { ctx, page, errors } = await openContext(browser, base, 1280);
   await signIn(page, "admin@uphill.test", server.password);

@@ -4,9 +4,12 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startSeededServer, launchBrowser } from "./server.mjs";
-import { real, shoot, signIn, openContext, postJson, tokenFor, until } from "./kit.mjs";
+import { real, shoot, signIn, openContext, tokenFor, until, getAs, placeOrder } from "./kit.mjs";
 
 const SHOP = "Squeeze Juice Bar";
+const get = (token, path) => getAs(server.base, token, path);
+/** A student's order at the juice bar: `[name, quantity]` lines. */
+const place = (token, key, lines) => placeOrder(server.base, token, key, SHOP, (products) => lines.map(([name, quantity]) => ({ product_id: products.find((p) => p.name === name).id, quantity })));
 let server;
 let browser;
 
@@ -19,23 +22,6 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-async function get(token, path) {
-  const res = await fetch(`${server.base}${path}`, { headers: { authorization: `Bearer ${token}` } });
-  assert.equal(res.status, 200, `${path}: ${res.status}`);
-  return res.json();
-}
-
-/** A student's order at the juice bar, placed through the API. */
-async function place(token, key, lines) {
-  const shops = await get(token, "/api/v1/shops?limit=200");
-  const shop = shops.items.find((s) => s.name === SHOP);
-  const products = (await get(token, `/api/v1/shops/${shop.id}/products?limit=200`)).items;
-  const [address] = await get(token, "/api/v1/me/addresses");
-  const items = lines.map(([name, quantity]) => ({ product_id: products.find((p) => p.name === name).id, quantity }));
-  const res = await postJson(server.base, "/api/v1/orders", { shop_id: shop.id, items, address_id: address.id, payment_method: "CASH" }, { authorization: `Bearer ${token}`, "idempotency-key": key });
-  return res.json();
-}
 
 test("a vendor packs from the prep summary, locks only after confirming, and finds the batch in the history", async () => {
   const asha = await tokenFor(server.base, "asha@uphill.test", server.password);

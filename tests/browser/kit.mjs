@@ -81,3 +81,22 @@ export async function until(what, check, timeout = 15000) {
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** GET `path` with a bearer token; must answer 200. */
+export async function getAs(base, token, path) {
+  const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(res.status, 200, `${path}: ${res.status}`);
+  return res.json();
+}
+
+/**
+ * A student's order at the shop named `shopName`, placed through the API
+ * (cash, their first address): `lines(products)` picks the items.
+ */
+export async function placeOrder(base, token, key, shopName, lines) {
+  const shop = (await getAs(base, token, "/api/v1/shops?limit=200")).items.find((s) => s.name === shopName);
+  const products = (await getAs(base, token, `/api/v1/shops/${shop.id}/products?limit=200`)).items;
+  const [address] = await getAs(base, token, "/api/v1/me/addresses");
+  const body = { shop_id: shop.id, items: lines(products), address_id: address.id, payment_method: "CASH" };
+  return (await postJson(base, "/api/v1/orders", body, { authorization: `Bearer ${token}`, "idempotency-key": key })).json();
+}

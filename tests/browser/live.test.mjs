@@ -6,9 +6,12 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startSeededServer, launchBrowser } from "./server.mjs";
-import { real, shoot, signIn, openContext, postJson, tokenFor } from "./kit.mjs";
+import { real, shoot, signIn, openContext, postJson, tokenFor, getAs, placeOrder } from "./kit.mjs";
 
 const SHOP = "Crumbs Bakery";
+const get = (token, path) => getAs(server.base, token, path);
+/** Three of a product with stock to spare and worth the shop's minimum. */
+const place = (token, key) => placeOrder(server.base, token, key, SHOP, (products) => [{ product_id: products.find((p) => p.stock > 10 && p.unit_price >= 1500).id, quantity: 3 }]);
 let server;
 let browser;
 
@@ -21,20 +24,6 @@ after(async () => {
   await browser?.close();
   await server?.stop();
 });
-
-async function get(token, path) {
-  const res = await fetch(`${server.base}${path}`, { headers: { authorization: `Bearer ${token}` } });
-  assert.equal(res.status, 200, `${path}: ${res.status}`);
-  return res.json();
-}
-
-async function place(token, key) {
-  const shop = (await get(token, "/api/v1/shops?limit=200")).items.find((s) => s.name === SHOP);
-  const [product] = (await get(token, `/api/v1/shops/${shop.id}/products?limit=200`)).items.filter((p) => p.stock > 10 && p.unit_price >= 1500);
-  const [address] = await get(token, "/api/v1/me/addresses");
-  const body = { shop_id: shop.id, items: [{ product_id: product.id, quantity: 3 }], address_id: address.id, payment_method: "CASH" };
-  return (await postJson(server.base, "/api/v1/orders", body, { authorization: `Bearer ${token}`, "idempotency-key": key })).json();
-}
 
 async function lock(token, batchId) {
   await postJson(server.base, `/api/v1/batches/${batchId}/lock`, {}, { authorization: `Bearer ${token}` });
