@@ -145,16 +145,16 @@ pub fn name_list(items: &[&str]) -> String {
     }
 }
 
+/// A verified, active canteen open all day, for tests.
 #[cfg(test)]
-mod tests {
+pub mod test_support {
     use super::*;
-    use Verification::*;
 
-    fn shop(upi_id: Option<&str>) -> Shop {
-        let now = Utc::now();
+    pub fn shop(owner: &str) -> Shop {
+        let now = chrono::Utc::now();
         Shop {
-            id: "s".into(),
-            owner_id: "o".into(),
+            id: "01SHOP0000000000000000000".into(),
+            owner_id: owner.into(),
             name: "Chai Point".into(),
             description: String::new(),
             location: String::new(),
@@ -162,11 +162,11 @@ mod tests {
             opens_at: 0,
             closes_at: 0,
             image: None,
-            upi_id: upi_id.map(Into::into),
+            upi_id: None,
             upi_qr_image: None,
             is_active: true,
             accepting_orders: true,
-            verification: NotStarted,
+            verification: Verification::Verified,
             verification_note: None,
             min_order_value: 0,
             delivery_fee: 0,
@@ -176,6 +176,20 @@ mod tests {
             deleted_at: None,
             created_at: now,
             updated_at: now,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Verification::*;
+
+    fn shop(upi_id: Option<&str>) -> Shop {
+        Shop {
+            upi_id: upi_id.map(Into::into),
+            verification: NotStarted,
+            ..test_support::shop("o")
         }
     }
 

@@ -1012,36 +1012,10 @@ pub fn sweep_idempotency(txn: &WriteTransaction, now: DateTime<Utc>) -> Result<u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::shop::{ShopType, Verification};
     use crate::store::{Store, WriterOptions};
 
     fn shop(owner: &str) -> Shop {
-        let now = Utc::now();
-        Shop {
-            id: "01SHOP0000000000000000000".into(),
-            owner_id: owner.into(),
-            name: "Chai Point".into(),
-            description: String::new(),
-            location: String::new(),
-            shop_type: ShopType::Canteen,
-            opens_at: 0,
-            closes_at: 0,
-            image: None,
-            upi_id: None,
-            upi_qr_image: None,
-            is_active: true,
-            accepting_orders: true,
-            verification: Verification::Verified,
-            verification_note: None,
-            min_order_value: 0,
-            delivery_fee: 0,
-            direct_delivery_fee: 0,
-            delivers_to: vec![],
-            staff: vec![],
-            deleted_at: None,
-            created_at: now,
-            updated_at: now,
-        }
+        crate::domain::shop::test_support::shop(owner)
     }
 
     /// A filter that matches rarely reads at most `SCAN_LIMIT` orders per
