@@ -11,6 +11,22 @@ use crate::auth::service::NewUser;
 use crate::config::{Config, EXAMPLE, Overrides};
 use crate::error::Error;
 
+/// `println!` for the command's output, except that a reader who closed the
+/// pipe early (`uphill check | grep -q …`) ends the command the way a closed
+/// pipe ends any Unix tool (status 141, nothing on stderr), not with a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(141);
+            }
+            panic!("failed printing to stdout: {e}");
+        }
+    }};
+}
+pub(crate) use say;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "uphill",
@@ -190,9 +206,9 @@ pub fn run() -> anyhow::Result<()> {
                 other => anyhow::anyhow!("{other}"),
             })?;
             let role = if admin { "admin" } else { "user" };
-            println!("created {role} {} ({})", user.email, user.id);
+            say!("created {role} {} ({})", user.email, user.id);
             if generated {
-                println!("password (shown once): {password}");
+                say!("password (shown once): {password}");
             }
             Ok(())
         }
@@ -201,17 +217,17 @@ pub fn run() -> anyhow::Result<()> {
             let config = cli.global.load()?;
             let store = open_store(&config)?;
             match crate::seed::demo(&store).map_err(|e| anyhow::anyhow!("{e}"))? {
-                None => println!(
+                None => say!(
                     "demo data is already in {}",
                     config.storage.data_dir.display()
                 ),
                 Some(s) => {
-                    println!(
+                    say!(
                         "demo campus created; every account's password (shown once): {}",
                         s.password
                     );
                     for a in s.accounts {
-                        println!("  {:<8} {}", a.role, a.email);
+                        say!("  {:<8} {}", a.role, a.email);
                     }
                 }
             }
@@ -243,9 +259,13 @@ pub fn run() -> anyhow::Result<()> {
                 &store,
                 config.search.rebuild_heap_mb * 1_000_000,
             )?;
-            println!(
+            say!(
                 "search index rebuilt in {} ms: {} products, {} shops, {} orders, {} users",
-                r.millis, r.products, r.shops, r.orders, r.users
+                r.millis,
+                r.products,
+                r.shops,
+                r.orders,
+                r.users
             );
             Ok(())
         }
@@ -257,10 +277,10 @@ pub fn run() -> anyhow::Result<()> {
         Command::Check => {
             crate::telemetry::init_cli();
             let config = cli.global.load()?;
-            println!("# configuration is valid\n{}", config.redacted_toml());
+            say!("# configuration is valid\n{}", config.redacted_toml());
             let findings = crate::check::run(&config);
             for f in &findings {
-                println!("# {f}");
+                say!("# {f}");
             }
             if findings
                 .iter()
@@ -276,11 +296,11 @@ pub fn run() -> anyhow::Result<()> {
             crate::backup::command::run(&config, cmd)
         }
         Command::Version => {
-            println!("uphill {}", env!("CARGO_PKG_VERSION"));
+            say!("uphill {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
         Command::Openapi => {
-            println!("{}", openapi_document()?);
+            say!("{}", openapi_document()?);
             Ok(())
         }
     }
@@ -328,7 +348,7 @@ fn mail_test(config: &Config, address: &str) -> anyhow::Result<()> {
     };
     rt.block_on(sender.send(to.email.as_ref(), &message))
         .map_err(|e| anyhow::anyhow!("test mail to {to} via {via} failed: {e}"))?;
-    println!("sent a test mail to {to} via {via}");
+    say!("sent a test mail to {to} via {via}");
     Ok(())
 }
 
@@ -346,7 +366,7 @@ fn files_gc(config: &Config, dry_run: bool) -> anyhow::Result<()> {
     ))?;
     let verb = if dry_run { "would remove" } else { "removed" };
     for g in &report.removed {
-        println!(
+        say!(
             "{verb} {} ({} bytes, unreferenced since {})",
             g.id,
             g.bytes,
@@ -354,9 +374,9 @@ fn files_gc(config: &Config, dry_run: bool) -> anyhow::Result<()> {
         );
     }
     for id in &report.orphans {
-        println!("{verb} {id} (files without a record)");
+        say!("{verb} {id} (files without a record)");
     }
-    println!(
+    say!(
         "{verb} {} uploads ({} bytes) and {} orphaned directories",
         report.removed.len(),
         report.bytes(),
@@ -380,7 +400,7 @@ fn init(global: &Global, output: &PathBuf, force: bool) -> anyhow::Result<()> {
         },
     )?;
     std::fs::create_dir_all(&config.storage.data_dir)?;
-    println!(
+    say!(
         "wrote {} and created {}; start with: uphill --config {} serve",
         output.display(),
         config.storage.data_dir.display(),
@@ -400,7 +420,7 @@ fn serve(global: &Global) -> anyhow::Result<()> {
         let app = Application::build(config).await?;
         if let Some(link) = app.first_admin_link() {
             tracing::warn!("no admin yet; create the first one at {link} (valid 24 h, once)");
-            println!("\n  Create the first admin: {link}\n");
+            say!("\n  Create the first admin: {link}\n");
         }
         app.run_until(shutdown_signal()).await
     })

@@ -417,3 +417,26 @@ async fn files_gc_dry_run_lists_and_the_real_run_removes() {
     assert!(!old_dir.exists());
     assert!(data.join("files").join(&fresh[..2]).join(&fresh).exists());
 }
+
+/// `uphill openapi | head -c 100` (or `check | grep -q`): a reader that closes
+/// the pipe early ends the command quietly, as it would any Unix tool.
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    use std::io::Read;
+    let mut child = uphill(&["openapi"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn uphill");
+    let mut first = [0u8; 100];
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_exact(&mut first)
+        .expect("the first bytes");
+    // The read end is dropped here; the document is larger than a pipe holds.
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(out.status.code(), Some(141), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), "", "nothing on stderr");
+}

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use super::{Backups, Kind, list_dir, restore, verify};
+use crate::cli::say;
 use crate::config::Config;
 use crate::store::{Store, StoreError};
 
@@ -53,17 +54,17 @@ pub fn run(config: &Config, cmd: BackupCommand) -> anyhow::Result<()> {
             };
             let backups = Backups::new(config)?;
             let info = backups.run_blocking(&store, Kind::Manual)?;
-            println!("wrote {} ({})", info.path.display(), size(info.size));
+            say!("wrote {} ({})", info.path.display(), size(info.size));
             Ok(())
         }
         BackupCommand::List => {
             let dir = config.backup_dir();
             let all = list_dir(&dir)?;
             if all.is_empty() {
-                println!("no backups in {}", dir.display());
+                say!("no backups in {}", dir.display());
             }
             for b in all {
-                println!(
+                say!(
                     "{}  {:<9}  {:>10}  {}",
                     b.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
                     b.kind.as_str(),
@@ -76,7 +77,7 @@ pub fn run(config: &Config, cmd: BackupCommand) -> anyhow::Result<()> {
         BackupCommand::Verify { file } => {
             let (manifest, checked) = verify(&file)
                 .map_err(|e| anyhow::anyhow!("{} FAILED verification: {e}", file.display()))?;
-            println!(
+            say!(
                 "{}: OK — all {} members match the manifest; store snapshot of uphill {} \
                  (schema {}) from {} passes the integrity check; {} orders, {} users",
                 file.display(),
@@ -97,7 +98,7 @@ pub fn run(config: &Config, cmd: BackupCommand) -> anyhow::Result<()> {
             // shows here rather than at the next start.
             let store = Store::open_configured(&config.storage)?;
             drop(store);
-            println!(
+            say!(
                 "restored {} (taken {}, {} orders) into {}",
                 file.display(),
                 r.manifest.created_at.to_rfc3339(),
@@ -105,10 +106,10 @@ pub fn run(config: &Config, cmd: BackupCommand) -> anyhow::Result<()> {
                 data_dir.display()
             );
             for k in &r.kept {
-                println!("  kept what it replaced as {}", k.display());
+                say!("  kept what it replaced as {}", k.display());
             }
             if r.search_index_removed {
-                println!("  removed the search index; the server rebuilds it at start");
+                say!("  removed the search index; the server rebuilds it at start");
             }
             Ok(())
         }

@@ -209,7 +209,11 @@ check "reinstall does not repeat the first-install hint" \
 check "edited config kept" grep -qx 'name = "Packaging Test Campus"' /etc/uphill/config.toml
 check "config still 640 root:uphill" stat_is /etc/uphill/config.toml "640 root:uphill"
 check "store kept across reinstall" bash -c '[[ -n $(ls -A /var/lib/uphill) ]]'
-checks_edited() { as_uphill /usr/bin/uphill --config /etc/uphill/config.toml check | grep -q 'Packaging Test Campus'; }
+checks_edited() {
+  local out
+  out=$(as_uphill /usr/bin/uphill --config /etc/uphill/config.toml check) || return 1
+  grep -q 'Packaging Test Campus' <<<"$out"
+}
 check "uphill check reads the edited config" checks_edited
 
 echo "-- remove, then purge"
