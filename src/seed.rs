@@ -388,6 +388,7 @@ pub fn demo(store: &Store) -> Result<Option<Seeded>, Error> {
                 };
                 codec::put(&mut txn.open_table(tables::PRODUCTS)?, &p.id, &p)?;
                 crate::search::enqueue(txn, crate::search::Target::Product(p.id.clone()))?;
+                crate::catalog::count_product(txn, &shop.id, true)?;
                 txn.open_multimap_table(tables::SHOP_TO_PRODUCTS)?
                     .insert(shop.id.as_str(), p.id.as_str())?;
             }

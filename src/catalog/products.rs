@@ -149,16 +149,41 @@ fn save_product(txn: &WriteTransaction, p: &Product) -> Result<(), StoreError> {
     crate::search::enqueue(txn, crate::search::Target::Product(p.id.clone()))
 }
 
-fn live_product_count(txn: &WriteTransaction, shop_id: &str) -> Result<usize, StoreError> {
-    let index = txn.open_multimap_table(tables::SHOP_TO_PRODUCTS)?;
-    let products = txn.open_table(tables::PRODUCTS)?;
-    let mut n = 0;
-    for id in index.get(shop_id)? {
-        if codec::get::<Product>(&products, id?.value())?.is_some_and(|p| p.is_live()) {
-            n += 1;
+/// The shop's live products, as counted with every create and delete.
+fn live_product_count(txn: &WriteTransaction, shop_id: &str) -> Result<u64, StoreError> {
+    let counts = txn.open_table(tables::SHOP_PRODUCT_COUNTS)?;
+    Ok(counts.get(shop_id)?.map(|g| g.value()).unwrap_or(0))
+}
+
+/// Moves the shop's live-product count by one (a create or a delete).
+pub(crate) fn count_product(
+    txn: &WriteTransaction,
+    shop_id: &str,
+    added: bool,
+) -> Result<(), StoreError> {
+    let n = live_product_count(txn, shop_id)?;
+    let n = if added { n + 1 } else { n.saturating_sub(1) };
+    txn.open_table(tables::SHOP_PRODUCT_COUNTS)?
+        .insert(shop_id, n)?;
+    Ok(())
+}
+
+/// Fills the counts from the products stored: the migration that made
+/// the table, and the check that the counts agree.
+pub(crate) fn recount_products(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let mut counts = std::collections::BTreeMap::<String, u64>::new();
+    for e in txn.open_table(tables::PRODUCTS)?.iter()? {
+        let (_, v) = e?;
+        let p: Product = codec::decode(v.value())?;
+        if p.is_live() {
+            *counts.entry(p.shop_id).or_default() += 1;
         }
     }
-    Ok(n)
+    let mut t = txn.open_table(tables::SHOP_PRODUCT_COUNTS)?;
+    for (shop, n) in counts {
+        t.insert(shop.as_str(), n)?;
+    }
+    Ok(())
 }
 
 pub async fn create_product(
@@ -197,12 +222,13 @@ pub async fn create_product(
                 updated_at: now,
             };
             apply_product_patch(&mut product, &patch)?;
-            if live_product_count(txn, &shop.id)? >= MAX_PRODUCTS_PER_SHOP {
+            if live_product_count(txn, &shop.id)? >= MAX_PRODUCTS_PER_SHOP as u64 {
                 return Err(Error::Conflict(format!(
                     "a shop has at most {MAX_PRODUCTS_PER_SHOP} products; delete some first"
                 )));
             }
             save_product(txn, &product)?;
+            count_product(txn, &shop.id, true)?;
             touch_images(txn, &[&patch.image], now)?;
             txn.open_multimap_table(tables::SHOP_TO_PRODUCTS)?
                 .insert(shop.id.as_str(), id.as_str())?;
@@ -375,6 +401,7 @@ pub async fn delete_product(
                 "product",
             )?;
             product.deleted_at = Some(now);
+            count_product(txn, &shop.id, false)?;
             product.updated_at = now;
             save_product(txn, &product)?;
             txn.open_multimap_table(tables::STOCK_WATCHES)?
@@ -415,4 +442,88 @@ pub fn is_watching(
         }
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Origin;
+    use crate::store::WriterOptions;
+
+    fn input(name: &str) -> ProductInput {
+        ProductInput {
+            name: name.into(),
+            description: String::new(),
+            category_id: None,
+            price: 1_000,
+            discount: 0,
+            stock: 5,
+            is_veg: true,
+            image: None,
+        }
+    }
+
+    async fn count(store: &Store, shop: &str) -> u64 {
+        let shop = shop.to_string();
+        store
+            .write(move |txn| live_product_count(txn, &shop))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_product_count_follows_creates_and_deletes_and_caps_the_shop() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), WriterOptions::default()).unwrap();
+        let shop = crate::domain::shop::test_support::shop("owner");
+        let shop_id = shop.id.clone();
+        store
+            .write(move |txn| super::super::shops::save_shop(txn, &shop))
+            .await
+            .unwrap();
+        let owner = || Caller {
+            id: "owner".into(),
+            is_admin: false,
+        };
+        let mut ids = Vec::new();
+        for name in ["Chai", "Samosa", "Bun"] {
+            let p = create_product(&store, owner(), shop_id.clone(), input(name)).await;
+            ids.push(p.unwrap().id);
+        }
+        delete_product(&store, owner(), ids[1].clone(), Origin::default())
+            .await
+            .unwrap();
+        // A second delete of the same product finds nothing and counts nothing.
+        assert!(
+            delete_product(&store, owner(), ids[1].clone(), Origin::default())
+                .await
+                .is_err()
+        );
+        assert_eq!(count(&store, &shop_id).await, 2);
+
+        // The migration's recount agrees with what the writes kept.
+        let id = shop_id.clone();
+        store
+            .write(move |txn| {
+                txn.open_table(tables::SHOP_PRODUCT_COUNTS)?
+                    .remove(id.as_str())?;
+                recount_products(txn)
+            })
+            .await
+            .unwrap();
+        assert_eq!(count(&store, &shop_id).await, 2);
+
+        let id = shop_id.clone();
+        store
+            .write(move |txn| {
+                txn.open_table(tables::SHOP_PRODUCT_COUNTS)?
+                    .insert(id.as_str(), MAX_PRODUCTS_PER_SHOP as u64)?;
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .unwrap();
+        let full = create_product(&store, owner(), shop_id.clone(), input("One more")).await;
+        assert!(matches!(full, Err(Error::Conflict(_))), "{full:?}");
+        assert_eq!(count(&store, &shop_id).await, MAX_PRODUCTS_PER_SHOP as u64);
+    }
 }

@@ -27,6 +27,7 @@ const MIGRATIONS: &[Migration] = &[
     create_order_count_table,
     index_reviews_by_product,
     index_shop_orders_and_chats,
+    count_products_per_shop,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -269,6 +270,12 @@ fn index_shop_orders_and_chats(txn: &WriteTransaction) -> Result<(), StoreError>
     }
     drop(t);
     crate::market::chat::reindex_threads(txn)
+}
+
+/// Live products per shop, so creating a product reads one count
+/// instead of decoding the shop's whole catalogue on the writer.
+fn count_products_per_shop(txn: &WriteTransaction) -> Result<(), StoreError> {
+    crate::catalog::recount_products(txn)
 }
 
 #[cfg(test)]

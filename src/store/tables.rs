@@ -67,6 +67,10 @@ pub const PRODUCTS: RecordTable = TableDefinition::new("products");
 /// shop id → product ids
 pub const SHOP_TO_PRODUCTS: MultimapTableDefinition<&str, &str> =
     MultimapTableDefinition::new("shop_to_products");
+/// shop id → how many live products it has, kept in step with every
+/// create and delete so the per-shop cap costs one read, not a scan
+pub const SHOP_PRODUCT_COUNTS: TableDefinition<&str, u64> =
+    TableDefinition::new("shop_product_counts");
 
 /// address id → `Address`
 pub const ADDRESSES: RecordTable = TableDefinition::new("addresses");
@@ -271,6 +275,7 @@ pub const ALL: &[AnyTable] = {
         MultiStr(EMAIL_TO_INVITES),
         Records(PRODUCTS, as_type::<domain::catalog::Product>),
         MultiStr(SHOP_TO_PRODUCTS),
+        StrToU64(SHOP_PRODUCT_COUNTS),
         Records(ADDRESSES, as_type::<domain::catalog::Address>),
         MultiStr(USER_TO_ADDRESSES),
         MultiStr(USER_TO_FAVORITES),
