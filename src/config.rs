@@ -335,6 +335,9 @@ pub struct StorageConfig {
     /// less than this many MiB free, so a filling disk never fails a commit
     /// half-way. 0 disables the check.
     pub min_free_mb: u64,
+    /// The store's page cache, in MiB (4–16384): hot pages stay in memory
+    /// up to this; the OS file cache holds the rest.
+    pub cache_mb: u64,
 }
 
 impl Default for StorageConfig {
@@ -344,6 +347,7 @@ impl Default for StorageConfig {
             group_commit: true,
             max_group: 512,
             min_free_mb: 64,
+            cache_mb: 64,
         }
     }
 }
@@ -643,6 +647,9 @@ impl Config {
                 "storage.min_free_mb",
                 "must be between 0 and 1048576 (1 TiB)",
             ));
+        }
+        if !(4..=16 * 1024).contains(&self.storage.cache_mb) {
+            return Err(key_err("storage.cache_mb", "must be 4 to 16384"));
         }
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(key_err("storage.data_dir", "must not be empty"));
@@ -1044,6 +1051,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("storage.max_group"), "{e}");
+        for bad in ["0", "3", "16385"] {
+            let e = load_str(&format!("[storage]\ncache_mb = {bad}\n"), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("storage.cache_mb"), "{bad}: {e}");
+        }
+        let c = load_str("[storage]\ncache_mb = 16\n", &[]).unwrap();
+        assert_eq!(
+            crate::store::WriterOptions::from_config(&c.storage).cache_bytes,
+            16 << 20
+        );
         let e = load_str("", &[("UPHILL_SERVER__BIND", "not-an-addr")])
             .unwrap_err()
             .to_string();

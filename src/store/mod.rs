@@ -162,6 +162,9 @@ pub struct WriterOptions {
     /// writes are refused (`DiskFull`) before redb is touched. 0 disables
     /// the check (a full disk then surfaces as ENOSPC from a commit).
     pub min_free_bytes: u64,
+    /// redb's page cache (its default is 1 GiB, more than a small campus
+    /// server has).
+    pub cache_bytes: usize,
 }
 
 impl Default for WriterOptions {
@@ -169,8 +172,14 @@ impl Default for WriterOptions {
         Self {
             max_group: 512,
             min_free_bytes: 0,
+            cache_bytes: 64 * 1024 * 1024,
         }
     }
+}
+
+/// Opens (or creates) the database file with the configured cache.
+fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, redb::DatabaseError> {
+    Database::builder().set_cache_size(cache_bytes).create(path)
 }
 
 impl WriterOptions {
@@ -183,6 +192,7 @@ impl WriterOptions {
                 1
             },
             min_free_bytes: storage.min_free_mb * 1024 * 1024,
+            cache_bytes: usize::try_from(storage.cache_mb * 1024 * 1024).unwrap_or(usize::MAX),
         }
     }
 }
@@ -199,7 +209,7 @@ impl Store {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", data_dir.display())))?;
         let path = data_dir.join("uphill.redb");
-        let db = match Database::create(&path) {
+        let db = match open_database(&path, opts.cache_bytes) {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(StoreError::Locked(data_dir.to_path_buf()));

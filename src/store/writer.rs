@@ -93,6 +93,7 @@ pub(super) fn spawn(
         path,
         max_group: opts.max_group.max(1),
         min_free_bytes: opts.min_free_bytes,
+        cache_bytes: opts.cache_bytes,
         counters: counters.clone(),
         healthy,
         failed: failed_tx,
@@ -239,6 +240,7 @@ struct Writer {
     path: PathBuf,
     max_group: usize,
     min_free_bytes: u64,
+    cache_bytes: usize,
     counters: Arc<Counters>,
     healthy: Arc<AtomicBool>,
     failed: watch::Sender<bool>,
@@ -314,7 +316,7 @@ impl Writer {
         let mut wait = Duration::from_millis(20);
         let mut last = fault.clone();
         loop {
-            match Database::create(&self.path) {
+            match super::open_database(&self.path, self.cache_bytes) {
                 Ok(db) => {
                     *self.slot.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(db));
                     self.counters.reopens.fetch_add(1, Ordering::Relaxed);
