@@ -276,8 +276,8 @@ impl Application {
                     state.auth.sweep_throttles();
                     let swept = state
                         .store
-                        .write(|txn| {
-                            crate::market::orders::sweep_idempotency(txn, chrono::Utc::now())
+                        .sweep(|txn, limit| {
+                            crate::market::orders::sweep_idempotency(txn, chrono::Utc::now(), limit)
                         })
                         .await;
                     match swept {
@@ -288,7 +288,9 @@ impl Application {
                     let keep = chrono::Duration::hours(state.config.events.retention_hours.into());
                     let swept = state
                         .store
-                        .write(move |txn| crate::events::sweep(txn, chrono::Utc::now() - keep))
+                        .sweep(move |txn, limit| {
+                            crate::events::sweep(txn, chrono::Utc::now() - keep, limit)
+                        })
                         .await;
                     match swept {
                         Ok(n) if n > 0 => tracing::info!(n, "swept old events"),

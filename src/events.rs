@@ -212,12 +212,17 @@ pub fn since(txn: &ReadTransaction, after: u64, limit: usize) -> Result<Vec<Even
     Ok(out)
 }
 
-/// Deletes events older than `before`; returns how many. Sequence numbers
-/// grow with time, so the old ones are a prefix of the log.
-pub fn sweep(txn: &WriteTransaction, before: DateTime<Utc>) -> Result<usize, StoreError> {
+/// Deletes up to `limit` events older than `before`; returns how many
+/// (fewer than `limit`: none is left). Sequence numbers grow with time, so
+/// the old ones are a prefix of the log and only they are read.
+pub fn sweep(
+    txn: &WriteTransaction,
+    before: DateTime<Utc>,
+    limit: usize,
+) -> Result<usize, StoreError> {
     let mut t = txn.open_table(tables::EVENTS)?;
     let mut old = Vec::new();
-    for e in t.iter()?.take(50_000) {
+    for e in t.iter()?.take(limit) {
         let (k, v) = e?;
         let ev: Event = codec::decode(v.value())?;
         if ev.at >= before {
@@ -375,6 +380,39 @@ pub async fn tail(store: Store, hub: Arc<Hub>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A backlog larger than a slice goes in several writes, oldest first,
+    /// and the sweep stops at the first event it must keep.
+    #[tokio::test]
+    async fn the_sweep_removes_a_backlog_in_slices_and_keeps_newer_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            crate::store::Store::open(dir.path(), crate::store::WriterOptions::default()).unwrap();
+        let backlog = crate::store::SWEEP_SLICE * 2 + 7;
+        store
+            .write(move |txn| {
+                for _ in 0..backlog {
+                    emit(txn, "u", "notification", serde_json::json!({}))?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .unwrap();
+        let before = Utc::now() + chrono::Duration::milliseconds(1);
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        store
+            .write(|txn| emit(txn, "u", "notification", serde_json::json!({})))
+            .await
+            .unwrap();
+        let swept = store
+            .sweep(move |txn, limit| sweep(txn, before, limit))
+            .await
+            .unwrap();
+        assert_eq!(swept, backlog);
+        let left = store.read(|txn| since(txn, 0, 10)).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].seq, backlog as u64 + 1);
+    }
 
     fn event(kind: &str, data: serde_json::Value) -> Event {
         Event {

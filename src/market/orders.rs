@@ -100,6 +100,12 @@ fn idem_key(user_id: &str, key: &str) -> String {
     format!("{user_id}/{key}")
 }
 
+/// The key's entry in `IDEMPOTENCY_EXPIRY`: creation time first, so the
+/// expired keys are a prefix of the table.
+pub(crate) fn idem_expiry_key(created_at: DateTime<Utc>, ikey: &str) -> String {
+    format!("{:020}/{ikey}", created_at.timestamp_millis().max(0))
+}
+
 pub fn batch_key(shop_id: &str, cutoff: DateTime<Utc>) -> String {
     format!(
         "{shop_id}/{}",
@@ -486,6 +492,8 @@ pub fn place(
         },
     )?;
     drop(idempotency_t);
+    txn.open_table(tables::IDEMPOTENCY_EXPIRY)?
+        .insert(idem_expiry_key(now, &ikey).as_str(), ikey.as_str())?;
     // The cart was checked out.
     txn.open_table(tables::CARTS)?
         .remove(carts::key(&c.user_id, &shop.id).as_str())?;
@@ -992,21 +1000,49 @@ pub fn override_status(
     Ok(o)
 }
 
-/// Forgets idempotency keys older than 24 h. Returns how many.
-pub fn sweep_idempotency(txn: &WriteTransaction, now: DateTime<Utc>) -> Result<usize, StoreError> {
-    let cutoff = now - Duration::hours(IDEMPOTENCY_TTL_HOURS);
-    let mut t = txn.open_table(tables::IDEMPOTENCY)?;
-    let mut n = 0;
-    t.retain(|_, v| {
-        let keep = codec::decode::<IdempotencyRecord>(v)
-            .map(|r| r.created_at > cutoff)
-            .unwrap_or(false);
-        if !keep {
-            n += 1;
+/// Forgets up to `limit` idempotency keys older than 24 h, reading only
+/// those (the expiry index's prefix). Returns how many it forgot; fewer
+/// than `limit` means none is left.
+pub fn sweep_idempotency(
+    txn: &WriteTransaction,
+    now: DateTime<Utc>,
+    limit: usize,
+) -> Result<usize, StoreError> {
+    let end = idem_expiry_key(now - Duration::hours(IDEMPOTENCY_TTL_HOURS), "");
+    let mut expiry = txn.open_table(tables::IDEMPOTENCY_EXPIRY)?;
+    let mut records = txn.open_table(tables::IDEMPOTENCY)?;
+    let due: Vec<(String, String)> = expiry
+        .range(..end.as_str())?
+        .take(limit)
+        .map(|e| e.map(|(k, v)| (k.value().to_string(), v.value().to_string())))
+        .collect::<Result<_, _>>()?;
+    for (entry, ikey) in &due {
+        expiry.remove(entry.as_str())?;
+        // A key used again after it expired has a newer record (and its
+        // own entry further on): that one stays.
+        let expired = codec::get::<IdempotencyRecord>(&records, ikey)?
+            .is_some_and(|r| idem_expiry_key(r.created_at, ikey) <= *entry);
+        if expired {
+            records.remove(ikey.as_str())?;
         }
-        keep
-    })?;
-    Ok(n)
+    }
+    Ok(due.len())
+}
+
+/// Fills the expiry index from the keys stored (the migration that made it).
+pub(crate) fn index_idempotency_expiry(txn: &WriteTransaction) -> Result<(), StoreError> {
+    let mut entries = Vec::new();
+    for e in txn.open_table(tables::IDEMPOTENCY)?.iter()? {
+        let (k, v) = e?;
+        let r: IdempotencyRecord = codec::decode(v.value())?;
+        entries.push(idem_expiry_key(r.created_at, k.value()));
+    }
+    let mut t = txn.open_table(tables::IDEMPOTENCY_EXPIRY)?;
+    for entry in entries {
+        let ikey = entry.split_once('/').map_or("", |(_, k)| k).to_string();
+        t.insert(entry.as_str(), ikey.as_str())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1016,6 +1052,75 @@ mod tests {
 
     fn shop(owner: &str) -> Shop {
         crate::domain::shop::test_support::shop(owner)
+    }
+
+    /// Only expired keys go, a slice at a time; a key used again after it
+    /// expired keeps its new record; the migration's index sweeps the same.
+    #[test]
+    fn the_idempotency_sweep_reads_only_expired_keys_in_slices() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), WriterOptions::default()).unwrap();
+        let now = Utc::now();
+        let (old, fresh) = (now - Duration::hours(30), now - Duration::hours(1));
+        let put = move |txn: &WriteTransaction, ikey: &str, at: DateTime<Utc>, index: bool| {
+            let rec = IdempotencyRecord {
+                fingerprint: "f".into(),
+                order_id: "o".into(),
+                created_at: at,
+            };
+            codec::put(&mut txn.open_table(tables::IDEMPOTENCY)?, ikey, &rec)?;
+            if index {
+                txn.open_table(tables::IDEMPOTENCY_EXPIRY)?
+                    .insert(idem_expiry_key(at, ikey).as_str(), ikey)?;
+            }
+            Ok::<_, StoreError>(())
+        };
+        store
+            .write_blocking(move |txn| {
+                for k in ["u/a", "u/b", "u/c", "u/e"] {
+                    put(txn, k, old, true)?;
+                }
+                put(txn, "u/d", fresh, true)?;
+                // "e" used again: a new record and a second entry.
+                put(txn, "u/e", fresh, true)
+            })
+            .unwrap();
+        let sweep = |limit| {
+            store
+                .write_blocking(move |txn| sweep_idempotency(txn, now, limit))
+                .unwrap()
+        };
+        assert_eq!(sweep(3), 3);
+        assert_eq!(sweep(3), 1);
+        assert_eq!(sweep(3), 0);
+        let kept = || {
+            store
+                .read_blocking(move |txn| {
+                    let mut keys = Vec::new();
+                    for e in txn.open_table(tables::IDEMPOTENCY)?.iter()? {
+                        keys.push(e?.0.value().to_string());
+                    }
+                    let entries = redb::ReadableTableMetadata::len(
+                        &txn.open_table(tables::IDEMPOTENCY_EXPIRY)?,
+                    )?;
+                    Ok::<_, StoreError>((keys, entries))
+                })
+                .unwrap()
+        };
+        assert_eq!(kept(), (vec!["u/d".to_string(), "u/e".into()], 2));
+
+        // Keys stored before the index existed: the migration indexes them.
+        store
+            .write_blocking(move |txn| {
+                put(txn, "v/x", old, false)?;
+                put(txn, "v/y", fresh, false)?;
+                txn.open_table(tables::IDEMPOTENCY_EXPIRY)?
+                    .retain(|_, _| false)?;
+                index_idempotency_expiry(txn)
+            })
+            .unwrap();
+        assert_eq!(sweep(10), 1);
+        assert_eq!(kept().0, ["u/d", "u/e", "v/y"]);
     }
 
     /// A filter that matches rarely reads at most `SCAN_LIMIT` orders per

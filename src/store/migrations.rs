@@ -28,6 +28,7 @@ const MIGRATIONS: &[Migration] = &[
     index_reviews_by_product,
     index_shop_orders_and_chats,
     count_products_per_shop,
+    index_idempotency_expiry,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -276,6 +277,12 @@ fn index_shop_orders_and_chats(txn: &WriteTransaction) -> Result<(), StoreError>
 /// instead of decoding the shop's whole catalogue on the writer.
 fn count_products_per_shop(txn: &WriteTransaction) -> Result<(), StoreError> {
     crate::catalog::recount_products(txn)
+}
+
+/// Idempotency keys by creation time, so the sweep reads only the
+/// expired ones instead of decoding the whole table on the writer.
+fn index_idempotency_expiry(txn: &WriteTransaction) -> Result<(), StoreError> {
+    crate::market::orders::index_idempotency_expiry(txn)
 }
 
 #[cfg(test)]

@@ -109,6 +109,10 @@ pub const SHOP_ORDERS: TableDefinition<&str, &str> = TableDefinition::new("shop_
 
 /// "user id/key" → `IdempotencyRecord` (24 h)
 pub const IDEMPOTENCY: RecordTable = TableDefinition::new("idempotency");
+/// "created-at millis, 20 digits/user id/key" → "user id/key": idempotency
+/// keys in the order they expire, so a sweep reads only the expired ones
+pub const IDEMPOTENCY_EXPIRY: TableDefinition<&str, &str> =
+    TableDefinition::new("idempotency_expiry");
 
 /// slot id → `Slot`
 pub const SLOTS: RecordTable = TableDefinition::new("slots");
@@ -291,6 +295,7 @@ pub const ALL: &[AnyTable] = {
             IDEMPOTENCY,
             as_type::<crate::market::orders::IdempotencyRecord>,
         ),
+        StrToStr(IDEMPOTENCY_EXPIRY),
         Records(SLOTS, as_type::<domain::batch::Slot>),
         MultiStr(SHOP_TO_SLOTS),
         Records(BATCHES, as_type::<domain::batch::Batch>),
