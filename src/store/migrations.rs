@@ -29,6 +29,7 @@ const MIGRATIONS: &[Migration] = &[
     index_shop_orders_and_chats,
     count_products_per_shop,
     index_idempotency_expiry,
+    reencode_records,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -283,6 +284,64 @@ fn count_products_per_shop(txn: &WriteTransaction) -> Result<(), StoreError> {
 /// expired ones instead of decoding the whole table on the writer.
 fn index_idempotency_expiry(txn: &WriteTransaction) -> Result<(), StoreError> {
     crate::market::orders::index_idempotency_expiry(txn)
+}
+
+/// Rewrites every JSON record as MessagePack (`codec`), a slice of keys at
+/// a time so a large store is never held in memory at once.
+fn reencode_records(txn: &WriteTransaction) -> Result<(), StoreError> {
+    use std::ops::Bound::{Excluded, Unbounded};
+    const SLICE: usize = 4096;
+    for table in tables::ALL {
+        match *table {
+            tables::AnyTable::Records(def, _) => {
+                let mut t = txn.open_table(def)?;
+                let mut after: Option<String> = None;
+                loop {
+                    let lower = after.as_deref().map_or(Unbounded, Excluded);
+                    let mut slice = Vec::new();
+                    let mut last = None;
+                    for e in t.range::<&str>((lower, Unbounded))?.take(SLICE) {
+                        let (k, v) = e?;
+                        last = Some(k.value().to_string());
+                        if let Some(bytes) = super::codec::reencoded(v.value())? {
+                            slice.push((k.value().to_string(), bytes));
+                        }
+                    }
+                    for (k, bytes) in &slice {
+                        t.insert(k.as_str(), bytes.as_slice())?;
+                    }
+                    match last {
+                        Some(k) => after = Some(k),
+                        None => break,
+                    }
+                }
+            }
+            tables::AnyTable::U64Records(def, _) => {
+                let mut t = txn.open_table(def)?;
+                let mut next = 0u64;
+                loop {
+                    let mut slice = Vec::new();
+                    let mut last = None;
+                    for e in t.range(next..)?.take(SLICE) {
+                        let (k, v) = e?;
+                        last = Some(k.value());
+                        if let Some(bytes) = super::codec::reencoded(v.value())? {
+                            slice.push((k.value(), bytes));
+                        }
+                    }
+                    for (k, bytes) in &slice {
+                        t.insert(*k, bytes.as_slice())?;
+                    }
+                    match last.and_then(|k| k.checked_add(1)) {
+                        Some(k) => next = k,
+                        None => break,
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

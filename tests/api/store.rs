@@ -228,3 +228,106 @@ async fn acknowledged_writes_survive_reopening() {
     let store = reopened.expect("reopen");
     assert_eq!(read_counter(&store, "kept").await, Some(7));
 }
+
+/// A store written by the release before records became MessagePack
+/// (schema 14, JSON records; made by `tests/browser/make-store-fixture.mjs`
+/// with that release's binary): the server opens it, migrates it, and
+/// everything in it reads back through the API, with every record rewritten.
+#[tokio::test]
+async fn a_store_written_by_the_previous_release_migrates_and_reads_back() {
+    use uphill::store::tables::{ALL, AnyTable};
+    const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store-v14.redb");
+    // The demo password the fixture was seeded with (a throwaway store).
+    const PASSWORD: &str = "ce1e2f2399507e87";
+    let app = crate::helpers::spawn_app_with(|c| {
+        std::fs::create_dir_all(&c.storage.data_dir).unwrap();
+        std::fs::copy(FIXTURE, c.storage.data_dir.join("uphill.redb")).unwrap();
+    })
+    .await;
+
+    let b = app.browser();
+    let r = app.login(&b, "asha@uphill.test", PASSWORD).await;
+    assert_eq!(r.status(), 200, "the migrated account signs in");
+    let orders: serde_json::Value = b
+        .get(app.url("/api/v1/orders"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let order = &orders["items"][0];
+    assert_eq!(orders["items"].as_array().unwrap().len(), 1, "{orders}");
+    assert_eq!(order["display_id"], "UP-VJ6U4");
+    assert_eq!(order["status"], "NEW");
+    let shop: serde_json::Value = b
+        .get(app.url(&format!(
+            "/api/v1/shops/{}",
+            order["shop_id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shop["name"], "Squeeze Juice Bar");
+    assert_eq!(order["items"][0]["quantity"], 2);
+    let id = order["id"].as_str().unwrap();
+    let chat: serde_json::Value = b
+        .get(app.url(&format!("/api/v1/orders/{id}/messages")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(chat["items"][0]["body"], "Ring twice, please", "{chat}");
+    let favs: serde_json::Value = b
+        .get(app.url("/api/v1/me/favorites"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(favs["items"].as_array().map(Vec::len), Some(1), "{favs}");
+
+    // Every record was rewritten (version byte 1) and decodes as its type.
+    let (records, json_left) = app
+        .state
+        .store
+        .read(|txn| {
+            let (mut records, mut json_left) = (0, 0);
+            let mut look = |bytes: &[u8], check: fn(&[u8]) -> Result<(), StoreError>| {
+                records += 1;
+                if bytes.first() != Some(&1) {
+                    json_left += 1;
+                }
+                check(bytes)
+            };
+            for t in ALL {
+                match *t {
+                    AnyTable::Records(def, check) => {
+                        for e in txn.open_table(def)?.iter()? {
+                            look(e?.1.value(), check)?;
+                        }
+                    }
+                    AnyTable::U64Records(def, check) => {
+                        for e in txn.open_table(def)?.iter()? {
+                            look(e?.1.value(), check)?;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Ok::<_, StoreError>((records, json_left))
+        })
+        .await
+        .unwrap();
+    assert!(
+        records > 100,
+        "the fixture holds the demo campus: {records}"
+    );
+    assert_eq!(json_left, 0, "of {records} records");
+}

@@ -53,11 +53,13 @@ export async function startSeededServer(extraEnv = {}) {
   return {
     base,
     password,
+    dataDir,
     log: () => out,
-    async stop() {
+    /** Stops the server; `keep` leaves its data directory (fixtures). */
+    async stop({ keep = false } = {}) {
       child.kill("SIGTERM");
       if (exited === null) await new Promise((r) => child.once("exit", r));
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!keep) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
