@@ -61,8 +61,12 @@ pub fn create(
     }
     let key = review_key(order_id, product_id);
     let mut reviews = txn.open_table(tables::REVIEWS)?;
-    if reviews.get(key.as_str())?.is_some() {
-        return Err(Error::Conflict("this item is already reviewed".into()));
+    if let Some(old) = codec::get::<Review>(&reviews, &key)? {
+        return Err(Error::Conflict(if old.removed_at.is_some() {
+            "an admin removed your review of this item; it cannot be reviewed again".into()
+        } else {
+            "this item is already reviewed".into()
+        }));
     }
     let r = Review {
         id: ulid::Ulid::new().to_string(),

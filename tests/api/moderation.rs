@@ -155,7 +155,11 @@ async fn an_admin_removes_a_review_with_a_reason_and_the_rating_follows() {
         json!({"product_id": tea, "rating": 5, "comment": "again"}),
     )
     .await;
-    assert_problem(r, 409).await;
+    let p = assert_problem(r, 409).await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("an admin removed"),
+        "{p}"
+    );
     assert_eq!(product(&app, &tea).await.review_count, 0);
 }
 
