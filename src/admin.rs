@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use crate::audit::{self, AuditEntry, Origin};
 use crate::auth::service::delete_user_sessions;
 use crate::domain::catalog::{Building, Category};
-use crate::domain::user::{User, UserStatus};
+use crate::domain::user::{User, UserRole, UserStatus};
 use crate::domain::{FieldError, bounded_text, money};
 use crate::error::Error;
 use crate::events::Revoke;
@@ -84,6 +84,7 @@ pub struct UserQuery {
     /// Case-insensitive substring of the email or the name.
     pub q: Option<String>,
     pub status: Option<UserStatus>,
+    pub role: Option<UserRole>,
     pub limit: usize,
     /// The last user id of the previous page.
     pub cursor: Option<String>,
@@ -105,6 +106,16 @@ pub fn list_users(txn: &ReadTransaction, query: &UserQuery) -> Result<Page<User>
         .map(|q| q.trim().to_lowercase())
         .filter(|q| !q.is_empty());
     let table = txn.open_table(tables::USERS)?;
+    let owners = txn.open_table(tables::OWNER_TO_SHOP)?;
+    let staff = txn.open_multimap_table(tables::STAFF_TO_SHOPS)?;
+    let role_ok = |user: &User| -> Result<bool, Error> {
+        let Some(role) = query.role else {
+            return Ok(true);
+        };
+        let owns_shop = owners.get(user.id.as_str())?.is_some();
+        let on_staff = !staff.get(user.id.as_str())?.is_empty();
+        Ok(role.held_by(user.is_admin, owns_shop, on_staff))
+    };
     let lower = match query.cursor.as_deref() {
         Some(c) => Bound::Excluded(c),
         None => Bound::Unbounded,
@@ -126,7 +137,7 @@ pub fn list_users(txn: &ReadTransaction, query: &UserQuery) -> Result<Page<User>
         let text_ok = needle.as_deref().is_none_or(|n| {
             user.email.to_lowercase().contains(n) || user.name.to_lowercase().contains(n)
         });
-        if status_ok && text_ok {
+        if status_ok && text_ok && role_ok(&user)? {
             items.push(user);
         }
     }

@@ -465,9 +465,11 @@ pub async fn delete_shop(
     store: &Store,
     caller: Caller,
     id: String,
+    reason: Option<String>,
     origin: Origin,
 ) -> Result<(), Error> {
     let now = Utc::now();
+    let because = reason.map(|r| format!(": {r}")).unwrap_or_default();
     store
         .write(move |txn| {
             let mut shop = gate(
@@ -499,14 +501,14 @@ pub async fn delete_shop(
                 &origin,
                 "shop.delete",
                 &shop.id,
-                format!("deleted shop {:?}", shop.name),
+                format!("deleted shop {:?}{because}", shop.name),
             )?;
             tell_owner_of_admin_action(
                 txn,
                 &caller,
                 &shop,
                 "Your shop was removed",
-                format!("A campus admin removed {} from Uphill.", shop.name),
+                format!("A campus admin removed {} from Uphill{because}.", shop.name),
             )?;
             Ok(())
         })

@@ -70,21 +70,33 @@ fn has_active_slot(txn: &WriteTransaction, shop_id: &str) -> Result<bool, StoreE
 pub async fn admin_list_shops(
     store: &Store,
     verification: Option<Verification>,
+    q: Option<String>,
     page: PageRequest,
 ) -> Result<Page<(Shop, Option<User>)>, Error> {
+    let needle = q.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
     store
         .read(move |txn| {
             let users = txn.open_table(tables::USERS)?;
-            let shops = codec::all::<Shop>(&txn.open_table(tables::SHOPS)?)?
-                .into_iter()
-                .filter(|s| s.deleted_at.is_none())
-                .filter(|s| verification.is_none_or(|v| s.verification == v));
-            let key =
-                |s: &Shop| paging::key(&[&paging::num(s.updated_at.timestamp_micros()), &s.id]);
-            page.sort_and_take(shops, key, Dir::Asc).try_map(|s| {
+            let mut rows = Vec::new();
+            for s in codec::all::<Shop>(&txn.open_table(tables::SHOPS)?)? {
+                if s.deleted_at.is_some() || verification.is_some_and(|v| s.verification != v) {
+                    continue;
+                }
                 let owner = codec::get::<User>(&users, &s.owner_id)?;
-                Ok((s, owner))
-            })
+                let text_ok = needle.as_deref().is_none_or(|n| {
+                    s.name.to_lowercase().contains(n)
+                        || owner.as_ref().is_some_and(|u| {
+                            u.name.to_lowercase().contains(n) || u.email.to_lowercase().contains(n)
+                        })
+                });
+                if text_ok {
+                    rows.push((s, owner));
+                }
+            }
+            let key = |(s, _): &(Shop, Option<User>)| {
+                paging::key(&[&paging::num(s.updated_at.timestamp_micros()), &s.id])
+            };
+            Ok(page.sort_and_take(rows, key, Dir::Asc))
         })
         .await
 }

@@ -105,6 +105,22 @@ pub struct Review {
     pub rating: u8,
     pub comment: String,
     pub created_at: DateTime<Utc>,
+    /// Set when an admin removed it: the record stays (the author may not
+    /// post the same review again), out of the product's index and rating.
+    #[serde(default)]
+    pub removed_at: Option<DateTime<Utc>>,
+}
+
+impl Product {
+    /// Takes a removed review's rating out of the aggregates; saturating,
+    /// so aggregates that were already off cannot wrap around.
+    pub fn forget_rating(&mut self, rating: u8) {
+        self.rating_sum = self.rating_sum.saturating_sub(u64::from(rating));
+        self.review_count = self.review_count.saturating_sub(1);
+        if self.review_count == 0 {
+            self.rating_sum = 0;
+        }
+    }
 }
 
 pub fn check_rating(r: i64) -> Result<u8, super::FieldError> {
@@ -147,5 +163,11 @@ mod tests {
         p.rating_sum = 9;
         p.review_count = 2;
         assert_eq!(p.rating_x100(), Some(450));
+        p.forget_rating(5);
+        assert_eq!((p.rating_sum, p.review_count), (4, 1));
+        p.forget_rating(5);
+        assert_eq!((p.rating_sum, p.review_count), (0, 0));
+        p.forget_rating(3);
+        assert_eq!((p.rating_sum, p.review_count), (0, 0));
     }
 }

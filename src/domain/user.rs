@@ -133,6 +133,33 @@ impl UserStatus {
     }
 }
 
+/// What a user does on campus, as the admins' user list filters them.
+/// Derived, never stored: ownership and staff lists are the truth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserRole {
+    /// Neither owns a shop, nor runs for one, nor is an admin.
+    Student,
+    /// Owns a shop (not deleted).
+    Vendor,
+    /// On a shop's staff.
+    Runner,
+    Admin,
+}
+
+impl UserRole {
+    /// Whether a user with these facts has this role. A vendor may also
+    /// run for another shop and be an admin: the roles overlap, except
+    /// `Student`, which means "none of the others".
+    pub fn held_by(self, is_admin: bool, owns_shop: bool, on_staff: bool) -> bool {
+        match self {
+            UserRole::Student => !is_admin && !owns_shop && !on_staff,
+            UserRole::Vendor => owns_shop,
+            UserRole::Runner => on_staff,
+            UserRole::Admin => is_admin,
+        }
+    }
+}
+
 /// A user as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct User {
@@ -167,6 +194,23 @@ impl User {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn student_means_no_other_role_and_the_others_overlap() {
+        use UserRole::*;
+        assert!(Student.held_by(false, false, false));
+        for facts in [
+            (true, false, false),
+            (false, true, false),
+            (false, false, true),
+        ] {
+            assert!(!Student.held_by(facts.0, facts.1, facts.2));
+        }
+        assert!(Vendor.held_by(true, true, true));
+        assert!(Runner.held_by(false, true, true));
+        assert!(Admin.held_by(true, false, false));
+        assert!(!Admin.held_by(false, true, true));
+    }
 
     #[test]
     fn email_is_trimmed_and_compared_case_insensitively() {

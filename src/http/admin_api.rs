@@ -19,13 +19,13 @@ use super::auth_api::{NoContent, UserStatusView};
 use super::error::ApiError;
 use super::extract::Auth;
 use super::page::{self, Cursor, Limit, Page};
-use super::types::Text;
+use super::types::{Text, mirror_enum};
 use super::{ApiTags, origin};
 use crate::admin::{self, AuditQuery, Listed, UserAction, UserQuery};
 use crate::app::AppState;
 use crate::audit::AuditEntry;
 use crate::domain::catalog::{Building, Category};
-use crate::domain::user::{User, UserStatus};
+use crate::domain::user::{User, UserRole, UserStatus};
 use crate::settings::PlatformSettings;
 
 pub struct AdminApi {
@@ -159,6 +159,30 @@ impl From<admin::UserDetail> for AdminUserDetail {
                 .map(|o| super::market_api::order_view(o, false))
                 .collect(),
             audit: d.audit.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+mirror_enum!(UserRoleView, UserRole, { Student, Vendor, Runner, Admin });
+
+/// A review as admins moderate it: with the product's and the author's
+/// names (students see neither the author nor the order).
+#[derive(Object)]
+pub struct AdminReviewView {
+    #[oai(flatten)]
+    pub review: super::market_api::ReviewView,
+    pub product_name: String,
+    pub author_id: String,
+    pub author_name: String,
+}
+
+impl From<crate::market::reviews::ShopReview> for AdminReviewView {
+    fn from(r: crate::market::reviews::ShopReview) -> Self {
+        AdminReviewView {
+            author_id: r.review.user_id.clone(),
+            review: r.review.into(),
+            product_name: r.product_name,
+            author_name: r.author_name,
         }
     }
 }
@@ -412,6 +436,10 @@ impl AdminApi {
         #[oai(validator(max_length = 254))]
         q: Query<Option<String>>,
         status: Query<Option<UserStatusView>>,
+        /// `STUDENT`: no shop, no staff place, not an admin; `VENDOR`: owns
+        /// a shop; `RUNNER`: on a shop's staff; `ADMIN`. One user may be
+        /// a vendor, a runner and an admin at once.
+        role: Query<Option<UserRoleView>>,
         limit: Query<Limit>,
         cursor: Query<Cursor>,
     ) -> Result<Json<Page<AdminUser>>, ApiError> {
@@ -419,6 +447,7 @@ impl AdminApi {
         let query = UserQuery {
             q: q.0,
             status: status.0.map(status_from_view),
+            role: role.0.map(Into::into),
             limit: limit.0.0,
             cursor: cursor.0.0,
         };
@@ -551,6 +580,58 @@ impl AdminApi {
     ) -> Result<Json<UserActionResult>, ApiError> {
         self.user_action(req, &auth, UserAction::RemoveAdmin, id.0, body.0)
             .await
+    }
+
+    /// The reviews of a shop's products, newest first, whatever the shop's
+    /// state, with the authors' names: what admins moderate.
+    #[oai(
+        path = "/admin/shops/:id/reviews",
+        method = "get",
+        operation_id = "listShopReviews"
+    )]
+    async fn shop_reviews(
+        &self,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<AdminReviewView>>, ApiError> {
+        auth.require_admin()?;
+        let req = page::request(limit.0, cursor.0);
+        let list = self
+            .state
+            .store
+            .read(move |txn| crate::market::reviews::of_shop(txn, &id.0, &req))
+            .await?;
+        Ok(Json(Page::of(list, Into::into)))
+    }
+
+    /// Remove a review (`reason` required: the author is told it). It
+    /// leaves the product's reviews and rating; its author cannot review
+    /// that item again. Audited.
+    #[oai(
+        path = "/admin/reviews/:id",
+        method = "delete",
+        operation_id = "removeReview"
+    )]
+    async fn remove_review(
+        &self,
+        req: &Request,
+        auth: Auth,
+        #[oai(validator(max_length = 26))] id: Path<String>,
+        body: OptionalJson<ReasonRequest>,
+    ) -> Result<NoContent, ApiError> {
+        auth.require_admin()?;
+        let raw = body.0.and_then(|b| b.reason).map(Text::into_inner);
+        let reason = admin::parse_reason(raw.as_deref())?;
+        let origin = origin(req, Some(auth.user_id()));
+        self.state
+            .store
+            .write(move |txn| {
+                crate::market::reviews::remove(txn, &origin, &id.0, reason.as_deref())
+            })
+            .await?;
+        Ok(NoContent::Done)
     }
 
     /// Platform settings.

@@ -13,6 +13,7 @@ use poem_openapi::{
     ApiExtractor, ApiExtractorType, ApiResponse, ExtractParamOptions, Object, OpenApi,
 };
 
+use super::admin_api::{OptionalJson, ReasonRequest};
 use super::auth_api::NoContent;
 use super::cache::{EncodedJson, ResponseCache};
 use super::error::ApiError;
@@ -870,18 +871,23 @@ impl CatalogApi {
     }
 
     /// Delete a shop (owner or admin). Refused while any of its orders is
-    /// unfinished; its orders keep their history.
+    /// unfinished; its orders keep their history. An admin's optional
+    /// `reason` is told to the owner and kept in the audit log.
     #[oai(path = "/shops/:id", method = "delete", operation_id = "deleteShop")]
     async fn delete_shop(
         &self,
         req: &Request,
         auth: Auth,
         #[oai(validator(max_length = 26))] id: Path<String>,
+        body: OptionalJson<ReasonRequest>,
     ) -> Result<NoContent, ApiError> {
+        let raw = body.0.and_then(|b| b.reason).map(Text::into_inner);
+        let reason = crate::admin::parse_reason(raw.as_deref())?;
         catalog::delete_shop(
             &self.state.store,
             caller(&auth),
             id.0,
+            reason,
             origin(req, Some(auth.user_id())),
         )
         .await?;
@@ -912,8 +918,8 @@ impl CatalogApi {
         Ok(Json(ShopView::new(shop, true)))
     }
 
-    /// Shops by verification status (e.g. `PENDING`, the queue), oldest
-    /// change first, with their owners.
+    /// Campus shops (not deleted), optionally by verification status (e.g.
+    /// `PENDING`, the queue) and text, oldest change first, with their owners.
     #[oai(
         path = "/admin/shops",
         method = "get",
@@ -924,6 +930,10 @@ impl CatalogApi {
         &self,
         auth: Auth,
         verification: Query<Option<VerificationView>>,
+        /// Case-insensitive substring of the shop's name or its owner's
+        /// name or email.
+        #[oai(validator(max_length = 100))]
+        q: Query<Option<String>>,
         limit: Query<Limit>,
         cursor: Query<Cursor>,
     ) -> Result<Json<Page<AdminShopView>>, ApiError> {
@@ -931,6 +941,7 @@ impl CatalogApi {
         let rows = catalog::admin_list_shops(
             &self.state.store,
             verification.0.map(Into::into),
+            q.0,
             page::request(limit.0, cursor.0),
         )
         .await?;

@@ -3,11 +3,14 @@
 use chrono::Utc;
 use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
+use crate::audit::{self, Origin};
 use crate::domain::catalog::{Product, Review, check_rating};
 use crate::domain::order::{Order, OrderStatus};
 use crate::domain::shop::Shop;
+use crate::domain::user::User;
 use crate::domain::{FieldError, bounded_text};
 use crate::error::Error;
+use crate::notify::{self, Category, Kind, Note};
 use crate::page::{Dir, Page, PageRequest};
 use crate::store::{StoreError, codec, tables};
 
@@ -58,8 +61,12 @@ pub fn create(
     }
     let key = review_key(order_id, product_id);
     let mut reviews = txn.open_table(tables::REVIEWS)?;
-    if reviews.get(key.as_str())?.is_some() {
-        return Err(Error::Conflict("this item is already reviewed".into()));
+    if let Some(old) = codec::get::<Review>(&reviews, &key)? {
+        return Err(Error::Conflict(if old.removed_at.is_some() {
+            "an admin removed your review of this item; it cannot be reviewed again".into()
+        } else {
+            "this item is already reviewed".into()
+        }));
     }
     let r = Review {
         id: ulid::Ulid::new().to_string(),
@@ -69,6 +76,7 @@ pub fn create(
         rating,
         comment,
         created_at: Utc::now(),
+        removed_at: None,
     };
     codec::put(&mut reviews, &key, &r)?;
     drop(reviews);
@@ -125,6 +133,135 @@ pub fn of_product(
         }
     });
     Ok(Some(page.take(found, Dir::Desc)?))
+}
+
+/// A review as the admins' moderation list shows it.
+pub struct ShopReview {
+    pub review: Review,
+    pub product_name: String,
+    pub author_name: String,
+}
+
+/// A page of the reviews of a shop's products (deleted products left
+/// out, as students no longer see them), newest first, whatever the
+/// shop's state: admins moderate shops students cannot see too.
+pub fn of_shop(
+    txn: &ReadTransaction,
+    shop_id: &str,
+    page: &PageRequest,
+) -> Result<Page<ShopReview>, Error> {
+    let shop: Option<Shop> = codec::get(&txn.open_table(tables::SHOPS)?, shop_id)?;
+    if shop.is_none_or(|s| s.deleted_at.is_some()) {
+        return Err(Error::NotFound("no such shop".into()));
+    }
+    let products = txn.open_table(tables::PRODUCTS)?;
+    let index = txn.open_multimap_table(tables::PRODUCT_TO_REVIEWS)?;
+    let mut found = Vec::new();
+    for pid in txn
+        .open_multimap_table(tables::SHOP_TO_PRODUCTS)?
+        .get(shop_id)?
+    {
+        let pid = pid?.value().to_string();
+        let Some(p) = codec::get::<Product>(&products, &pid)?.filter(Product::is_live) else {
+            continue;
+        };
+        for v in index.get(pid.as_str())? {
+            let v = v?.value().to_string();
+            let (id, key) = v.split_once('/').unwrap_or((v.as_str(), ""));
+            found.push((id.to_string(), key.to_string(), p.name.clone()));
+        }
+    }
+    let page = page.sort_and_take(found, |(id, _, _)| id.clone(), Dir::Desc);
+    let reviews = txn.open_table(tables::REVIEWS)?;
+    let users = txn.open_table(tables::USERS)?;
+    let mut items = Vec::new();
+    for (_, key, product_name) in page.items {
+        if let Some(review) = codec::get::<Review>(&reviews, &key)? {
+            let author_name = codec::get::<User>(&users, &review.user_id)?
+                .map(|u| u.name)
+                .unwrap_or_default();
+            items.push(ShopReview {
+                review,
+                product_name,
+                author_name,
+            });
+        }
+    }
+    Ok(Page {
+        items,
+        next_cursor: page.next_cursor,
+    })
+}
+
+/// An admin removes a review: it leaves the product's list and rating,
+/// its author is told why, and the removal is audited, all in `txn`.
+/// The record stays, marked, so the same item cannot be reviewed again.
+pub fn remove(
+    txn: &WriteTransaction,
+    origin: &Origin,
+    review_id: &str,
+    reason: Option<&str>,
+) -> Result<Review, Error> {
+    let reason = reason
+        .ok_or_else(|| FieldError::new("reason", "tell the author why their review is removed"))?;
+    crate::admin::acting_admin(txn, origin)?;
+    let mut reviews = txn.open_table(tables::REVIEWS)?;
+    // Reviews are keyed by order and product; a removal is rare enough
+    // that a scan beats keeping a second index by review id.
+    let mut hit = None;
+    for e in reviews.iter()? {
+        let (k, v) = e?;
+        let r: Review = codec::decode(v.value())?;
+        if r.id == review_id {
+            hit = Some((k.value().to_string(), r));
+            break;
+        }
+    }
+    let Some((key, mut review)) = hit.filter(|(_, r)| r.removed_at.is_none()) else {
+        return Err(Error::NotFound("no such review".into()));
+    };
+    review.removed_at = Some(Utc::now());
+    codec::put(&mut reviews, &key, &review)?;
+    drop(reviews);
+    txn.open_multimap_table(tables::PRODUCT_TO_REVIEWS)?
+        .remove(
+            review.product_id.as_str(),
+            index_value(&review, &key).as_str(),
+        )?;
+    let mut products = txn.open_table(tables::PRODUCTS)?;
+    let product: Option<Product> = codec::get(&products, &review.product_id)?;
+    let product_name = match product {
+        Some(mut p) => {
+            p.forget_rating(review.rating);
+            codec::put(&mut products, &p.id, &p)?;
+            crate::search::enqueue(txn, crate::search::Target::Product(p.id.clone()))?;
+            p.name
+        }
+        None => "a product".into(),
+    };
+    drop(products);
+    audit::append(
+        txn,
+        origin,
+        "review.remove",
+        &review.id,
+        format!(
+            "removed a {}-star review of {product_name:?} by user {}: {reason}",
+            review.rating, review.user_id
+        ),
+    )?;
+    notify::push(
+        txn,
+        &review.user_id,
+        Note {
+            title: "Your review was removed",
+            message: format!("A campus admin removed your review of {product_name}: {reason}"),
+            kind: Kind::Warning,
+            category: Category::System,
+            action: Some(format!("/orders/{}", review.order_id)),
+        },
+    )?;
+    Ok(review)
 }
 
 /// Starts watching a sold-out product of a shop the student can see.

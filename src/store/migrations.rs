@@ -240,6 +240,9 @@ fn index_reviews_by_product(txn: &WriteTransaction) -> Result<(), StoreError> {
     for e in txn.open_table(tables::REVIEWS)?.iter()? {
         let (k, v) = e?;
         let r: crate::domain::catalog::Review = super::codec::decode(v.value())?;
+        if r.removed_at.is_some() {
+            continue;
+        }
         entries.push((
             r.product_id.clone(),
             crate::market::reviews::index_value(&r, k.value()),

@@ -371,6 +371,8 @@ struct Fx {
     order_out2: String,
     /// Direct delivery, waiting for the shop to accept it.
     order_direct: String,
+    /// The student's review of a delivered order: what the admin removes.
+    review_victim: String,
     png: Vec<u8>,
 }
 
@@ -423,6 +425,11 @@ fn rows(f: &Fx) -> Vec<Row<'_>> {
         op("GET", "/admin/settings", ADMIN_ONLY),
         op("PUT", "/admin/settings", ADMIN_ONLY).json(json!({"platform_fee": f.platform_fee})),
         op("GET", "/admin/shops", ADMIN_ONLY),
+        op("GET", "/admin/shops/{id}/reviews", ADMIN_ONLY).ids(&[&f.shop_a]),
+        op("DELETE", "/admin/reviews/{id}", ADMIN_ONLY)
+            .ids(&[&f.review_victim])
+            .json(reason.clone())
+            .stage(Delete),
         op("POST", "/admin/shops/{id}/decision", ADMIN_ONLY)
             .ids(&[&f.shop_a])
             .json(json!({"verification": "VERIFIED"})),
@@ -1445,6 +1452,26 @@ async fn fixture(app: &TestApp, operations: &BTreeSet<(String, String)>) -> Fx {
             .as_str()
             .expect("the student was told their batch locked")
             .to_string();
+    // A delivered order of the student's (an admin's override), reviewed:
+    // the review the admin removes.
+    let order_reviewed =
+        id(&setup_call(app, &student, M::POST, "/orders", Some(checkout("DIRECT"))).await);
+    setup_call(
+        app,
+        &admin,
+        M::POST,
+        &format!("/admin/orders/{order_reviewed}/status"),
+        Some(json!({"status": "COMPLETED", "reason": "delivered by hand"})),
+    )
+    .await;
+    let review_victim = id(&setup_call(
+        app,
+        &student,
+        M::POST,
+        &format!("/orders/{order_reviewed}/reviews"),
+        Some(json!({"product_id": tea, "rating": 2, "comment": "Cold"})),
+    )
+    .await);
     let student_spare_token = id(&setup_call(
         app,
         &student,
@@ -1554,6 +1581,7 @@ async fn fixture(app: &TestApp, operations: &BTreeSet<(String, String)>) -> Fx {
         order_out_otp,
         order_out2,
         order_direct: id(&order_direct),
+        review_victim,
         png: small_png(),
     }
 }

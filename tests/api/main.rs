@@ -17,6 +17,7 @@ mod helpers;
 mod mail;
 mod market;
 mod metrics;
+mod moderation;
 mod orders_desk;
 mod pages;
 mod platform;

@@ -27,6 +27,7 @@ const VendorEarnings = lazy(() => import("./pages/earnings").then((m) => m.Earni
 const Runs = lazy(() => import("./pages/vendor").then((m) => m.Runs));
 const Admin = lazy(() => import("./pages/admin").then((m) => m.AdminHome));
 const AdminUser = lazy(() => import("./pages/admin").then((m) => m.AdminUserPage));
+const AdminShop = lazy(() => import("./pages/admin").then((m) => m.AdminShopPage));
 
 function useOnline() {
   const [online, setOnline] = useState(navigator.onLine);
@@ -240,6 +241,7 @@ export function App() {
             <Route path="/runs/:id" component={VendorBatch} />
             <Route path="/admin" component={Admin} />
             <Route path="/admin/users/:id" component={AdminUser} />
+            <Route path="/admin/shops/:id" component={AdminShop} />
             <Route path="/admin/:tab" component={Admin} />
             <Route default component={NotFound} />
           </Router>

@@ -1,14 +1,14 @@
 // Admin screens (loaded on demand).
 import { useLocation, useRoute } from "preact-iso";
 import { useState } from "preact/hooks";
-import { allPages, api, call, PAGE_MAX, type S } from "../api/client";
+import { allPages, api, call, PAGE_MAX, Problem, type S } from "../api/client";
 import { label, money, when } from "../format";
 import { get, set } from "../state";
 import { Alerts, Backups, MailOutbox, Metrics } from "./ops";
 import { Badge, Button, Confirm, ErrorBox, Field, Loaded, LoadMore, Page, Select, statusTone, useAction, useLoad, usePaged } from "../ui";
 
 const TABS: [string, string][] = [
-  ["shops", "Shops to verify"],
+  ["shops", "Shops"],
   ["orders", "Orders"],
   ["users", "Users"],
   ["places", "Buildings & categories"],
@@ -36,7 +36,7 @@ export function AdminHome() {
         ))}
         <a href="/docs">API docs</a>
       </nav>
-      {tab === "shops" && <ShopsToVerify />}
+      {tab === "shops" && <CampusShops />}
       {tab === "orders" && <AllOrders />}
       {tab === "users" && <Users />}
       {tab === "places" && (
@@ -57,26 +57,54 @@ export function AdminHome() {
   );
 }
 
-function ShopsToVerify() {
-  const [status, setStatus] = useState<S["VerificationView"]>("PENDING");
-  const shops = usePaged((cursor) => call(api.GET("/api/v1/admin/shops", { params: { query: { verification: status, cursor } } })), [status]);
+/** Filters kept in the URL's query under `path`: reload and Back keep them. */
+function useUrlFilters(path: string) {
+  const { url, route } = useLocation();
+  const f = new URLSearchParams(url.split("?")[1] ?? "");
+  const param = (k: string) => f.get(k) ?? "";
+  const setFilter = (k: string, v: string) => {
+    const next = new URLSearchParams(f);
+    if (v) next.set(k, v);
+    else next.delete(k);
+    const q = next.toString();
+    route(q ? `${path}?${q}` : path);
+  };
+  return { url, param, setFilter };
+}
+
+const VERIFICATIONS = ["PENDING", "REQUIRES_ACTION", "VERIFIED", "REJECTED", "NOT_STARTED"] as const;
+
+/**
+ * Every shop on campus, the verification queue first: pending shops are
+ * what an admin opens this tab for, so PENDING is the filter until another
+ * is chosen ("ALL" drops it).
+ */
+function CampusShops() {
+  const { url, param, setFilter } = useUrlFilters("/admin/shops");
+  const status = param("verification") || "PENDING";
+  const [text, setText] = useState(param("q"));
+  const query = { verification: status === "ALL" ? undefined : (status as S["VerificationView"]), q: param("q") || undefined };
+  const shops = usePaged((cursor) => call(api.GET("/api/v1/admin/shops", { params: { query: { ...query, cursor } } })), [url]);
   return (
     <>
-      <Select
-        label="Status"
-        name="verification"
-        value={status}
-        onChange={(v) => setStatus(v as S["VerificationView"])}
-        options={(["PENDING", "REQUIRES_ACTION", "VERIFIED", "REJECTED", "NOT_STARTED"] as const).map((v): [string, string] => [v, label(v)])}
-      />
+      <form
+        class="filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setFilter("q", text.trim());
+        }}
+      >
+        <Field label="Shop, owner name or email" name="shops-q" type="search" value={text} onInput={setText} maxLength={100} />
+        <Select label="Status" name="verification" value={status} onChange={(v) => setFilter("verification", v === "PENDING" ? "" : v)} options={[["ALL", "All shops"], ...VERIFICATIONS.map((v): [string, string] => [v, label(v)])]} />
+      </form>
       <Loaded load={shops} lines={4}>
         {(list) =>
           list.length === 0 ? (
-            <p class="empty">Nothing waiting.</p>
+            <p class="empty">{status === "PENDING" && !query.q ? "Nothing waiting." : "No shops match."}</p>
           ) : (
             <ul class="cards">
               {list.map((s) => (
-                <ShopDecision key={s.id} s={s} onDone={shops.reload} />
+                <AdminShopCard key={s.id} s={s} onDone={shops.reload} />
               ))}
             </ul>
           )
@@ -87,18 +115,43 @@ function ShopsToVerify() {
   );
 }
 
-function ShopDecision({ s, onDone }: { s: S["AdminShopView"]; onDone: () => void }) {
+/**
+ * One shop with what admins do to it: decide its verification, switch it
+ * on or off for students, correct its details, delete it. Every change
+ * goes out with the version the card shows (`If-Match`): a shop its owner
+ * changed meanwhile is refused (412) and the list reloads.
+ */
+function AdminShopCard({ s, onDone }: { s: S["AdminShopView"]; onDone: () => void }) {
   const [note, setNote] = useState("");
+  const [editing, setEditing] = useState(false);
+  const [deleting, setDeleting] = useState(false);
+  const [reason, setReason] = useState("");
   const a = useAction();
   const decide = (verification: S["DecisionView"]) =>
     a.run(async () => {
       await call(api.POST("/api/v1/admin/shops/{id}/decision", { params: { path: { id: s.id } }, body: { verification, note } }));
       onDone();
     });
+  const patch = (body: S["UpdateShopRequest"]) =>
+    a.run(async () => {
+      try {
+        await call(api.PATCH("/api/v1/shops/{id}", { params: { path: { id: s.id }, header: { "If-Match": s.version } }, body }));
+      } catch (err) {
+        if (err instanceof Problem && err.status === 412) onDone();
+        throw err;
+      }
+      setEditing(false);
+      onDone();
+    });
+  const remove = () =>
+    a.run(async () => {
+      await call(api.DELETE("/api/v1/shops/{id}", { params: { path: { id: s.id } }, body: reason.trim() ? { reason: reason.trim() } : {} }));
+      onDone();
+    });
   return (
     <li class="card" data-testid={`shop-${s.name}`}>
       <p>
-        <strong>{s.name}</strong> <Badge tone={statusTone(s.verification)}>{label(s.verification)}</Badge>
+        <strong>{s.name}</strong> <Badge tone={statusTone(s.verification)}>{label(s.verification)}</Badge> {!s.active && <Badge tone="warn">inactive</Badge>}
       </p>
       <p class="muted">
         {label(s.shop_type)} · {s.location} · delivery {money(s.delivery_fee)}
@@ -123,8 +176,217 @@ function ShopDecision({ s, onDone }: { s: S["AdminShopView"]; onDone: () => void
           </div>
         </>
       )}
+      <div class="actions">
+        <a href={`/admin/shops/${s.id}`}>Moderate products and reviews</a>
+        {s.active ? (
+          <Confirm kind="secondary" busy={a.busy} aria-label={`Deactivate ${s.name}`} question={`Hide ${s.name} from students? Its owner is told.`} yes="Yes, deactivate" onConfirm={() => patch({ active: false })}>
+            Deactivate
+          </Confirm>
+        ) : (
+          <Button kind="secondary" busy={a.busy} aria-label={`Activate ${s.name}`} onClick={() => patch({ active: true })}>
+            Activate
+          </Button>
+        )}
+        {!editing && (
+          <Button kind="secondary" aria-label={`Edit ${s.name}`} onClick={() => setEditing(true)}>
+            Edit
+          </Button>
+        )}
+        {!deleting && (
+          <Button kind="danger" aria-label={`Delete ${s.name}`} onClick={() => setDeleting(true)}>
+            Delete…
+          </Button>
+        )}
+      </div>
+      {editing && <ShopDetailsForm s={s} busy={a.busy} onSave={patch} onCancel={() => setEditing(false)} />}
+      {deleting && (
+        <div class="card form" role="group" aria-label={`Delete ${s.name}`}>
+          <p>Students stop seeing {s.name} and its owner may open a new shop; its orders keep their history. Refused while an order is unfinished.</p>
+          <Field label="Reason (told to the owner, kept in the audit log)" name={`delete-reason-${s.id}`} value={reason} onInput={setReason} maxLength={500} />
+          <div class="actions">
+            <Confirm busy={a.busy} question={`Delete ${s.name}?`} yes="Yes, delete the shop" onConfirm={remove}>
+              Delete {s.name}
+            </Confirm>
+            <Button kind="secondary" onClick={() => setDeleting(false)}>
+              Keep the shop
+            </Button>
+          </div>
+        </div>
+      )}
       <ErrorBox error={a.error} />
     </li>
+  );
+}
+
+/** The shop's name, description and location, filled from the loaded record; sends only what changed. */
+function ShopDetailsForm({ s, busy, onSave, onCancel }: { s: S["AdminShopView"]; busy: boolean; onSave: (body: S["UpdateShopRequest"]) => void; onCancel: () => void }) {
+  const [f, setF] = useState({ name: s.name, description: s.description, location: s.location });
+  const changes = Object.fromEntries(Object.entries(f).filter(([k, v]) => v !== s[k as keyof typeof f])) as S["UpdateShopRequest"];
+  return (
+    <form
+      class="card form"
+      aria-label={`Details of ${s.name}`}
+      onSubmit={(e) => {
+        e.preventDefault();
+        onSave(changes);
+      }}
+    >
+      <Field label="Shop name" name={`name-${s.id}`} value={f.name} onInput={(v) => setF({ ...f, name: v })} required maxLength={80} />
+      <Field label="Description" name={`description-${s.id}`} value={f.description} onInput={(v) => setF({ ...f, description: v })} maxLength={1000} />
+      <Field label="Location" name={`location-${s.id}`} value={f.location} onInput={(v) => setF({ ...f, location: v })} maxLength={200} />
+      <p class="muted">The owner is told that an admin changed their shop.</p>
+      <div class="actions">
+        <Button type="submit" busy={busy} disabled={Object.keys(changes).length === 0}>
+          Save details
+        </Button>
+        <Button kind="secondary" onClick={onCancel}>
+          Cancel
+        </Button>
+      </div>
+    </form>
+  );
+}
+
+/**
+ * A shop's content as admins moderate it: its products, announcements and
+ * reviews, each removable after a confirmation; removing a review needs a
+ * reason, which its author is told.
+ */
+export function AdminShopPage() {
+  const { params } = useRoute();
+  const id = params.id;
+  const shop = useLoad(() => call(api.GET("/api/v1/shops/{id}", { params: { path: { id } } })), [id]);
+  if (!get().me?.admin) return <Page title="Shop">Admins only.</Page>;
+  const name = shop.data?.name ?? "this shop";
+  return (
+    <Page title={shop.data ? `Moderate ${shop.data.name}` : "Moderate a shop"}>
+      <a href="/admin/shops?verification=ALL">← Shops</a>
+      <Loaded load={shop}>
+        {(s) => (
+          <p class="muted">
+            <Badge tone={statusTone(s.verification)}>{label(s.verification)}</Badge> {!s.active && <Badge tone="warn">inactive</Badge>} {label(s.shop_type)} · {s.location}
+          </p>
+        )}
+      </Loaded>
+      <ShopProducts id={id} shop={name} />
+      <ShopAnnouncements id={id} shop={name} />
+      <ShopReviews id={id} />
+    </Page>
+  );
+}
+
+function ShopProducts({ id, shop }: { id: string; shop: string }) {
+  const products = usePaged((cursor) => call(api.GET("/api/v1/shops/{id}/products", { params: { path: { id }, query: { cursor } } })), [id]);
+  const a = useAction();
+  const remove = (pid: string) => a.run(async () => (await call(api.DELETE("/api/v1/products/{id}", { params: { path: { id: pid } } })), products.reload()));
+  return (
+    <section aria-labelledby="mod-products">
+      <h2 id="mod-products">Products</h2>
+      <Loaded load={products}>
+        {(list) => (
+          <ul class="list">
+            {list.length === 0 && <li class="empty">No products.</li>}
+            {list.map((p) => (
+              <li key={p.id} class="row" data-testid={`mod-product-${p.name}`}>
+                <span>
+                  {p.name} · {money(p.price)} · {p.stock} in stock
+                </span>
+                <Confirm busy={a.busy} aria-label={`Remove ${p.name}`} question={`Remove ${p.name} from ${shop}? The owner is told.`} yes="Yes, remove" onConfirm={() => remove(p.id)}>
+                  Remove
+                </Confirm>
+              </li>
+            ))}
+          </ul>
+        )}
+      </Loaded>
+      <LoadMore list={products} />
+      <ErrorBox error={a.error} />
+    </section>
+  );
+}
+function ShopAnnouncements({ id, shop }: { id: string; shop: string }) {
+  const list = usePaged((cursor) => call(api.GET("/api/v1/shops/{id}/announcements", { params: { path: { id }, query: { cursor } } })), [id]);
+  const a = useAction();
+  const remove = (aid: string) => a.run(async () => (await call(api.DELETE("/api/v1/announcements/{id}", { params: { path: { id: aid } } })), list.reload()));
+  return (
+    <section aria-labelledby="mod-announcements">
+      <h2 id="mod-announcements">Announcements</h2>
+      <Loaded load={list}>
+        {(items) => (
+          <ul class="list">
+            {items.length === 0 && <li class="empty">No current announcements.</li>}
+            {items.map((x) => (
+              <li key={x.id} class="row">
+                <span>
+                  <strong>{x.title}</strong> · {x.message}
+                  <br />
+                  <span class="muted">{when(x.created_at)}</span>
+                </span>
+                <Confirm busy={a.busy} aria-label={`Remove the announcement ${x.title}`} question={`Remove “${x.title}” from ${shop}? The owner is told.`} yes="Yes, remove" onConfirm={() => remove(x.id)}>
+                  Remove
+                </Confirm>
+              </li>
+            ))}
+          </ul>
+        )}
+      </Loaded>
+      <LoadMore list={list} />
+      <ErrorBox error={a.error} />
+    </section>
+  );
+}
+
+function ShopReviews({ id }: { id: string }) {
+  const reviews = usePaged((cursor) => call(api.GET("/api/v1/admin/shops/{id}/reviews", { params: { path: { id }, query: { cursor } } })), [id]);
+  const [removing, setRemoving] = useState<string | null>(null);
+  const [reason, setReason] = useState("");
+  const a = useAction();
+  const remove = (rid: string) =>
+    a.run(async () => {
+      await call(api.DELETE("/api/v1/admin/reviews/{id}", { params: { path: { id: rid } }, body: { reason: reason.trim() } }));
+      setRemoving(null);
+      setReason("");
+      reviews.reload();
+    });
+  return (
+    <section aria-labelledby="mod-reviews">
+      <h2 id="mod-reviews">Reviews</h2>
+      <Loaded load={reviews}>
+        {(list) => (
+          <ul class="cards">
+            {list.length === 0 && <li class="empty">No reviews.</li>}
+            {list.map((r) => (
+              <li key={r.id} class="card" data-testid={`mod-review-${r.id}`}>
+                <p>
+                  <strong>{"★".repeat(r.rating)}</strong> {r.product_name} · by{" "}
+                  <a href={`/admin/users/${r.author_id}`}>{r.author_name}</a> · <span class="muted">{when(r.created_at)}</span>
+                </p>
+                {r.comment && <p>“{r.comment}”</p>}
+                {removing === r.id ? (
+                  <div class="form" role="group" aria-label={`Remove the review by ${r.author_name}`}>
+                    <Field label="Reason (told to the author, kept in the audit log)" name={`review-reason-${r.id}`} value={reason} onInput={setReason} maxLength={500} required />
+                    <div class="actions">
+                      <Confirm busy={a.busy} disabled={!reason.trim()} question={`Remove this review of ${r.product_name}? Its rating leaves the product's average.`} yes="Yes, remove the review" onConfirm={() => remove(r.id)}>
+                        Remove review
+                      </Confirm>
+                      <Button kind="secondary" onClick={() => setRemoving(null)}>
+                        Keep the review
+                      </Button>
+                    </div>
+                  </div>
+                ) : (
+                  <Button kind="danger" aria-label={`Remove the review by ${r.author_name}`} onClick={() => (setRemoving(r.id), setReason(""))}>
+                    Remove…
+                  </Button>
+                )}
+              </li>
+            ))}
+          </ul>
+        )}
+      </Loaded>
+      <LoadMore list={reviews} />
+      <ErrorBox error={a.error} />
+    </section>
   );
 }
 
@@ -132,16 +394,7 @@ const ORDER_STATUSES: S["OrderStatusView"][] = ["NEW", "BATCHED", "OUT_FOR_DELIV
 
 /** Every order on campus, filtered; the filters live in the URL. */
 function AllOrders() {
-  const { url, route } = useLocation();
-  const f = new URLSearchParams(url.split("?")[1] ?? "");
-  const param = (k: string) => f.get(k) ?? "";
-  const setFilter = (k: string, v: string) => {
-    const next = new URLSearchParams(f);
-    if (v) next.set(k, v);
-    else next.delete(k);
-    const q = next.toString();
-    route(q ? `/admin/orders?${q}` : "/admin/orders");
-  };
+  const { url, param, setFilter } = useUrlFilters("/admin/orders");
   const shops = useLoad(() => allPages((cursor) => call(api.GET("/api/v1/shops", { params: { query: { cursor, limit: PAGE_MAX } } }))), []);
   const [text, setText] = useState(param("q"));
   const query = {
@@ -329,18 +582,30 @@ const USER_FILTERS: [string, string][] = [
   ["BANNED", "Banned"],
 ];
 
+const USER_ROLES: [string, string][] = [
+  ["", "Every role"],
+  ["STUDENT", "Students only"],
+  ["VENDOR", "Vendors"],
+  ["RUNNER", "Runners"],
+  ["ADMIN", "Admins"],
+];
+
+/**
+ * Users by text (as typed), status and role (both kept in the URL).
+ * "Students only" have no shop, no place on a shop's staff and no admin
+ * rights; the other roles overlap.
+ */
 function Users() {
+  const { url, param, setFilter } = useUrlFilters("/admin/users");
   const [q, setQ] = useState("");
-  const [status, setStatus] = useState("");
-  const users = usePaged(
-    (cursor) => call(api.GET("/api/v1/admin/users", { params: { query: { q: q || undefined, status: (status || undefined) as S["UserStatusView"] | undefined, cursor } } })),
-    [q, status],
-  );
+  const query = { q: q || undefined, status: (param("status") || undefined) as S["UserStatusView"] | undefined, role: (param("role") || undefined) as S["UserRoleView"] | undefined };
+  const users = usePaged((cursor) => call(api.GET("/api/v1/admin/users", { params: { query: { ...query, cursor } } })), [q, url]);
   return (
     <>
       <div class="filters">
         <Field label="Search by email or name" name="q" type="search" value={q} onInput={setQ} />
-        <Select label="Status" name="status" value={status} onChange={setStatus} options={USER_FILTERS} />
+        <Select label="Status" name="status" value={param("status")} onChange={(v) => setFilter("status", v)} options={USER_FILTERS} />
+        <Select label="Role" name="role" value={param("role")} onChange={(v) => setFilter("role", v)} options={USER_ROLES} />
       </div>
       <Loaded load={users} lines={6}>
         {(list) => (
@@ -601,16 +866,7 @@ function dayBound(date: string, end: boolean): string | undefined {
  * click on a name filters by it.
  */
 function Audit() {
-  const { url, route } = useLocation();
-  const f = new URLSearchParams(url.split("?")[1] ?? "");
-  const param = (k: string) => f.get(k) ?? "";
-  const setFilter = (k: string, v: string) => {
-    const next = new URLSearchParams(f);
-    if (v) next.set(k, v);
-    else next.delete(k);
-    const q = next.toString();
-    route(q ? `/admin/audit?${q}` : "/admin/audit");
-  };
+  const { url, param, setFilter } = useUrlFilters("/admin/audit");
   const query = { actor: param("actor") || undefined, action: param("action") || undefined, target: param("target") || undefined, from: dayBound(param("from"), false), to: dayBound(param("to"), true) };
   const audit = usePaged((cursor) => call(api.GET("/api/v1/admin/audit", { params: { query: { ...query, cursor } } })), [url]);
   const [action, setAction] = useState(param("action"));
