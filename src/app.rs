@@ -83,6 +83,8 @@ impl AppState {
             metrics: self.metrics.clone(),
             events: self.events.clone(),
             data_dir: self.config.storage.data_dir.clone(),
+            mail: self.mail.clone(),
+            mail_seen: Default::default(),
         }
     }
 
