@@ -297,6 +297,12 @@ impl Application {
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "event sweep failed"),
                     }
+                    crate::housekeeping::run(
+                        &state.store,
+                        &state.config.housekeeping,
+                        state.clock.now(),
+                    )
+                    .await;
                 }
             })
         };

@@ -27,6 +27,7 @@ const MIGRATIONS: &[Migration] = &[
     create_order_count_table,
     index_reviews_by_product,
     index_shop_orders_and_chats,
+    index_sessions_and_carts_by_time,
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -269,6 +270,33 @@ fn index_shop_orders_and_chats(txn: &WriteTransaction) -> Result<(), StoreError>
     }
     drop(t);
     crate::market::chat::reindex_threads(txn)
+}
+
+/// Sessions by expiry and carts by last change, for the housekeeping
+/// sweeps; filled here from the sessions and carts already stored.
+fn index_sessions_and_carts_by_time(txn: &WriteTransaction) -> Result<(), StoreError> {
+    use crate::domain::housekeeping::index_key;
+    let mut rows = Vec::new();
+    for e in txn.open_table(tables::SESSIONS)?.iter()? {
+        let (k, v) = e?;
+        let s: crate::auth::service::Session = super::codec::decode(v.value())?;
+        rows.push((index_key(s.expires_at, k.value()), k.value().to_string()));
+    }
+    let mut t = txn.open_table(tables::SESSION_EXPIRY)?;
+    for (k, v) in rows.drain(..) {
+        t.insert(k.as_str(), v.as_str())?;
+    }
+    drop(t);
+    for e in txn.open_table(tables::CARTS)?.iter()? {
+        let (k, v) = e?;
+        let c: crate::market::carts::Cart = super::codec::decode(v.value())?;
+        rows.push((index_key(c.updated_at, k.value()), k.value().to_string()));
+    }
+    let mut t = txn.open_table(tables::CART_TOUCHED)?;
+    for (k, v) in rows {
+        t.insert(k.as_str(), v.as_str())?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
