@@ -272,7 +272,9 @@ impl Application {
         let sweeper = {
             let state = state.clone();
             tokio::spawn(async move {
-                let mut every = tokio::time::interval(Duration::from_secs(600));
+                let mut every = tokio::time::interval(Duration::from_secs(
+                    u64::from(crate::housekeeping::EVERY_MINUTES) * 60,
+                ));
                 loop {
                     every.tick().await;
                     state.auth.sweep_throttles();

@@ -277,8 +277,10 @@ pub fn housekeeping(config: &Config) -> Finding {
         "housekeeping",
         format!(
             "read notifications kept {} days, untouched carts {} days, expired sessions \
-             removed; swept every 10 minutes",
-            h.notification_days, h.cart_days
+             removed; swept every {} minutes",
+            h.notification_days,
+            h.cart_days,
+            crate::housekeeping::EVERY_MINUTES
         ),
     )
 }

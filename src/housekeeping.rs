@@ -20,6 +20,9 @@ use crate::market::carts::Cart;
 use crate::notify::Notification;
 use crate::store::{Store, StoreError, codec, tables};
 
+/// Minutes between runs (the server's periodic sweeper).
+pub const EVERY_MINUTES: u32 = 10;
+
 /// Slices one run of a sweep takes at most; the rest waits for the next run.
 const MAX_SLICES: usize = 100;
 
@@ -210,4 +213,83 @@ pub fn last_runs(txn: &ReadTransaction) -> Result<Vec<(String, Option<LastRun>)>
         .into_iter()
         .map(|name| Ok((name.to_string(), codec::get(&t, name)?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+    use crate::store::WriterOptions;
+
+    fn cart(n: usize, at: DateTime<Utc>) -> (String, Cart) {
+        let c = Cart {
+            user_id: format!("user{n:04}"),
+            shop_id: "shop1".into(),
+            items: vec![],
+            updated_at: at,
+        };
+        (crate::market::carts::key(&c.user_id, &c.shop_id), c)
+    }
+
+    /// More carts than a slice: one write removes `SLICE`, a run removes
+    /// the rest slice by slice, and a fresh cart and its index row stay.
+    #[tokio::test]
+    async fn a_sweep_removes_in_bounded_slices_and_keeps_what_is_not_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), WriterOptions::default()).unwrap();
+        let now: DateTime<Utc> = "2026-12-02T12:00:00Z".parse().unwrap();
+        let old = now - Duration::days(40);
+        let total = SLICE * 2 + 50;
+        store
+            .write(move |txn| {
+                let mut carts = txn.open_table(tables::CARTS)?;
+                let mut idx = txn.open_table(tables::CART_TOUCHED)?;
+                for n in 0..=total {
+                    // The last one was changed yesterday.
+                    let at = if n == total {
+                        now - Duration::days(1)
+                    } else {
+                        old
+                    };
+                    let (k, c) = cart(n, at);
+                    idx.insert(rules::index_key(at, &k).as_str(), k.as_str())?;
+                    codec::put(&mut carts, &k, &c)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .unwrap();
+        let cutoff = rules::cutoff(now, 30);
+        let first = store
+            .write(move |txn| sweep_carts(txn, cutoff))
+            .await
+            .unwrap();
+        assert_eq!(first.removed, SLICE);
+        assert!(first.next.is_some(), "more is due");
+        let config = HousekeepingConfig::default();
+        let [_, _, carts] = run(&store, &config, now).await;
+        assert_eq!(carts as usize, total - SLICE);
+        let (left, rows, last) = store
+            .read(|txn| {
+                use redb::ReadableTableMetadata;
+                Ok::<_, StoreError>((
+                    txn.open_table(tables::CARTS)?.len()?,
+                    txn.open_table(tables::CART_TOUCHED)?.len()?,
+                    last_runs(txn)?,
+                ))
+            })
+            .await
+            .unwrap();
+        assert_eq!((left, rows), (1, 1));
+        let carts_run = last.iter().find(|(n, _)| n == CARTS).unwrap().1.clone();
+        assert_eq!(
+            carts_run,
+            Some(LastRun {
+                at: now,
+                removed: (total - SLICE) as u64,
+                more: false
+            })
+        );
+    }
 }

@@ -431,7 +431,7 @@ impl OpsApi {
             })
             .collect();
         Ok(Json(Housekeeping {
-            every_minutes: 10,
+            every_minutes: crate::housekeeping::EVERY_MINUTES,
             sweeps,
         }))
     }

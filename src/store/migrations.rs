@@ -303,6 +303,59 @@ fn index_sessions_and_carts_by_time(txn: &WriteTransaction) -> Result<(), StoreE
 mod tests {
     use super::*;
 
+    /// Sessions and carts stored before the time indexes get their rows.
+    #[test]
+    fn the_time_indexes_are_filled_from_stored_sessions_and_carts() {
+        use crate::domain::housekeeping::index_key;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let db = Database::create(&path).unwrap();
+        run(&db, &path).unwrap();
+        let at: chrono::DateTime<chrono::Utc> = "2026-12-02T12:00:00Z".parse().unwrap();
+        let txn = db.begin_write().unwrap();
+        let session = crate::auth::service::Session {
+            user_id: "u1".into(),
+            csrf_token: "c".into(),
+            created_at: at,
+            expires_at: at,
+        };
+        super::super::codec::put(
+            &mut txn.open_table(tables::SESSIONS).unwrap(),
+            "s1",
+            &session,
+        )
+        .unwrap();
+        let cart = crate::market::carts::Cart {
+            user_id: "u1".into(),
+            shop_id: "shop1".into(),
+            items: vec![],
+            updated_at: at,
+        };
+        super::super::codec::put(
+            &mut txn.open_table(tables::CARTS).unwrap(),
+            "u1/shop1",
+            &cart,
+        )
+        .unwrap();
+        index_sessions_and_carts_by_time(&txn).unwrap();
+        let s = txn.open_table(tables::SESSION_EXPIRY).unwrap();
+        assert_eq!(
+            s.get(index_key(at, "s1").as_str())
+                .unwrap()
+                .unwrap()
+                .value(),
+            "s1"
+        );
+        let c = txn.open_table(tables::CART_TOUCHED).unwrap();
+        assert_eq!(
+            c.get(index_key(at, "u1/shop1").as_str())
+                .unwrap()
+                .unwrap()
+                .value(),
+            "u1/shop1"
+        );
+    }
+
     #[test]
     fn migrates_a_new_store_and_refuses_a_newer_one() {
         let dir = tempfile::tempdir().unwrap();
