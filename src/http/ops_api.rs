@@ -157,6 +157,10 @@ pub struct MetricsPoint {
     pub batches_locked: u64,
     pub sse_clients: u64,
     pub disk_free_ratio: Option<f64>,
+    /// Mails the SMTP server accepted in the interval.
+    pub mail_sent: u64,
+    /// Sends that failed in the interval (each retry counts).
+    pub mail_failed: u64,
 }
 
 impl From<Rollup> for MetricsPoint {
@@ -171,6 +175,8 @@ impl From<Rollup> for MetricsPoint {
             batches_locked: r.batches_locked,
             sse_clients: r.sse_clients,
             disk_free_ratio: r.disk_free_ratio,
+            mail_sent: r.mail_sent,
+            mail_failed: r.mail_failed,
         }
     }
 }
@@ -437,7 +443,7 @@ impl OpsApi {
     }
 
     /// Rollups for the admin charts: requests, 5xx, p95 latency, orders
-    /// placed, batches locked, SSE clients and disk free. Admins only.
+    /// placed, batches locked, SSE clients, disk free and mail. Admins only.
     #[oai(
         path = "/metrics/history",
         method = "get",

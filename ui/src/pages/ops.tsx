@@ -17,6 +17,8 @@ const SERIES: Series[] = [
   { key: "5xx", title: "5xx errors", unit: "per interval", value: (p) => p.errors_5xx },
   { key: "orders", title: "Orders placed", unit: "per interval", value: (p) => p.orders_placed },
   { key: "batches", title: "Batches locked", unit: "per interval", value: (p) => p.batches_locked },
+  { key: "mail", title: "Mail sent", unit: "per interval", value: (p) => p.mail_sent },
+  { key: "mail-failed", title: "Mail failures", unit: "per interval", value: (p) => p.mail_failed },
   { key: "sse", title: "SSE clients", unit: "connected", value: (p) => p.sse_clients },
   { key: "disk", title: "Disk free", unit: "%", value: (p) => (p.disk_free_ratio == null ? null : p.disk_free_ratio * 100), digits: 1, top: 100 },
 ];
