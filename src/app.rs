@@ -83,6 +83,8 @@ impl AppState {
             metrics: self.metrics.clone(),
             events: self.events.clone(),
             data_dir: self.config.storage.data_dir.clone(),
+            mail: self.mail.clone(),
+            mail_seen: Default::default(),
         }
     }
 
@@ -270,33 +272,19 @@ impl Application {
         let sweeper = {
             let state = state.clone();
             tokio::spawn(async move {
-                let mut every = tokio::time::interval(Duration::from_secs(600));
+                let mut every = tokio::time::interval(Duration::from_secs(
+                    u64::from(crate::housekeeping::EVERY_MINUTES) * 60,
+                ));
                 loop {
                     every.tick().await;
                     state.auth.sweep_throttles();
-                    let swept = state
-                        .store
-                        .sweep(|txn, limit| {
-                            crate::market::orders::sweep_idempotency(txn, chrono::Utc::now(), limit)
-                        })
-                        .await;
-                    match swept {
-                        Ok(n) if n > 0 => tracing::info!(n, "forgot expired idempotency keys"),
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "idempotency sweep failed"),
-                    }
-                    let keep = chrono::Duration::hours(state.config.events.retention_hours.into());
-                    let swept = state
-                        .store
-                        .sweep(move |txn, limit| {
-                            crate::events::sweep(txn, chrono::Utc::now() - keep, limit)
-                        })
-                        .await;
-                    match swept {
-                        Ok(n) if n > 0 => tracing::info!(n, "swept old events"),
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "event sweep failed"),
-                    }
+                    crate::housekeeping::run(
+                        &state.store,
+                        &state.config.housekeeping,
+                        chrono::Duration::hours(state.config.events.retention_hours.into()),
+                        state.clock.now(),
+                    )
+                    .await;
                 }
             })
         };

@@ -269,6 +269,22 @@ pub fn connections(config: &Config, nofile: Option<(u64, u64)>) -> Finding {
     }
 }
 
+/// The housekeeping settings, so an operator sees what is kept how long.
+pub fn housekeeping(config: &Config) -> Finding {
+    let h = &config.housekeeping;
+    finding(
+        Level::Ok,
+        "housekeeping",
+        format!(
+            "read notifications kept {} days, untouched carts {} days, expired sessions \
+             removed; swept every {} minutes",
+            h.notification_days,
+            h.cart_days,
+            crate::housekeeping::EVERY_MINUTES
+        ),
+    )
+}
+
 /// Every check, in the order printed.
 pub fn run(config: &Config) -> Vec<Finding> {
     vec![
@@ -276,6 +292,7 @@ pub fn run(config: &Config) -> Vec<Finding> {
         disk(config),
         connections(config, crate::net::nofile_limit()),
         smtp(config, Duration::from_secs(3)),
+        housekeeping(config),
     ]
 }
 

@@ -44,6 +44,7 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub batch: BatchConfig,
     pub events: EventsConfig,
+    pub housekeeping: HousekeepingConfig,
     pub backup: BackupConfig,
     pub metrics: MetricsConfig,
     pub mail: MailConfig,
@@ -236,6 +237,25 @@ impl Default for EventsConfig {
             heartbeat_secs: 15,
             retention_hours: 48,
             max_streams_per_user: 5,
+        }
+    }
+}
+
+/// The sweeps of old records (`housekeeping`), run every 10 minutes.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HousekeepingConfig {
+    /// Days a read notification is kept (7–3650); unread ones stay.
+    pub notification_days: u32,
+    /// Days a cart nobody changed is kept (1–365).
+    pub cart_days: u32,
+}
+
+impl Default for HousekeepingConfig {
+    fn default() -> Self {
+        Self {
+            notification_days: 90,
+            cart_days: 30,
         }
     }
 }
@@ -711,6 +731,15 @@ impl Config {
         }
         if !(1..=300).contains(&self.events.heartbeat_secs) {
             return Err(key_err("events.heartbeat_secs", "must be 1 to 300"));
+        }
+        if !(7..=3650).contains(&self.housekeeping.notification_days) {
+            return Err(key_err(
+                "housekeeping.notification_days",
+                "must be 7 to 3650",
+            ));
+        }
+        if !(1..=365).contains(&self.housekeeping.cart_days) {
+            return Err(key_err("housekeeping.cart_days", "must be 1 to 365"));
         }
         if !(24..=720).contains(&self.events.retention_hours) {
             return Err(key_err("events.retention_hours", "must be 24 to 720"));

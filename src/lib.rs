@@ -10,7 +10,9 @@
 //! - `market`: addresses, carts, checkout, orders and their counts by status,
 //!   the batch lifecycle, reviews, stock watches, order chat.
 //! - `admin`: campus administration (users, buildings, categories);
-//!   `settings`: platform settings; `audit`: the audit log.
+//!   `settings`: platform settings; `audit`: the audit log; `dashboard`:
+//!   the admins' campus-at-a-glance read; `housekeeping`: the sweeps of old
+//!   notifications, expired sessions and abandoned carts.
 //! - `auth`: accounts, sessions, API tokens, mailed links, argon2id hashing,
 //!   sign-in and sign-up throttling.
 //! - `notify`: in-app notifications; `events`: the event log behind the live
@@ -51,11 +53,13 @@ pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod documents;
 pub mod domain;
 pub mod error;
 pub mod events;
 pub mod files;
+pub mod housekeeping;
 pub mod http;
 pub mod jobs;
 pub mod mail;

@@ -210,6 +210,10 @@ fn insert_session(
     codec::put(&mut txn.open_table(tables::SESSIONS)?, &key, &session)?;
     txn.open_multimap_table(tables::USER_TO_SESSIONS)?
         .insert(user_id, key.as_str())?;
+    txn.open_table(tables::SESSION_EXPIRY)?.insert(
+        crate::domain::housekeeping::index_key(session.expires_at, &key).as_str(),
+        key.as_str(),
+    )?;
     Ok(NewSession {
         token: token.to_string(),
         csrf_token: csrf.to_string(),

@@ -7,8 +7,10 @@
 pub mod batch;
 pub mod catalog;
 pub mod chat;
+pub mod dashboard;
 pub mod earnings;
 pub mod hours;
+pub mod housekeeping;
 pub mod money;
 pub mod order;
 pub mod order_filter;

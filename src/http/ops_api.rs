@@ -157,6 +157,10 @@ pub struct MetricsPoint {
     pub batches_locked: u64,
     pub sse_clients: u64,
     pub disk_free_ratio: Option<f64>,
+    /// Mails the SMTP server accepted in the interval.
+    pub mail_sent: u64,
+    /// Sends that failed in the interval (each retry counts).
+    pub mail_failed: u64,
 }
 
 impl From<Rollup> for MetricsPoint {
@@ -171,6 +175,8 @@ impl From<Rollup> for MetricsPoint {
             batches_locked: r.batches_locked,
             sse_clients: r.sse_clients,
             disk_free_ratio: r.disk_free_ratio,
+            mail_sent: r.mail_sent,
+            mail_failed: r.mail_failed,
         }
     }
 }
@@ -180,6 +186,87 @@ pub struct MetricsHistory {
     pub range: HistoryRange,
     /// Oldest first.
     pub points: Vec<MetricsPoint>,
+}
+
+/// One campus day of the dashboard.
+#[derive(Object)]
+pub struct DashboardDay {
+    /// The campus day, `YYYY-MM-DD` (`campus.timezone`).
+    pub date: chrono::NaiveDate,
+    pub orders_placed: u32,
+    pub orders_completed: u32,
+    /// Totals of the orders completed (delivered) that day, minor units.
+    pub revenue: i64,
+    /// Distinct students who placed an order that day.
+    pub active_students: u32,
+    /// Distinct shops that received an order that day.
+    pub active_shops: u32,
+    /// Batches whose cutoff fell that day, locked within 5 minutes of it.
+    pub batches_on_time: u32,
+    /// Batches whose cutoff fell that day, locked later than that.
+    pub batches_late: u32,
+    /// Mails the SMTP server accepted (from the metrics rollups, kept
+    /// `metrics.history_days`).
+    pub mail_sent: u64,
+    /// Sends that failed (each retry counts).
+    pub mail_failed: u64,
+}
+
+impl From<crate::domain::dashboard::Day> for DashboardDay {
+    fn from(d: crate::domain::dashboard::Day) -> Self {
+        DashboardDay {
+            date: d.date,
+            orders_placed: d.orders_placed,
+            orders_completed: d.orders_completed,
+            revenue: d.revenue,
+            active_students: d.active_students,
+            active_shops: d.active_shops,
+            batches_on_time: d.batches_on_time,
+            batches_late: d.batches_late,
+            mail_sent: d.mail_sent,
+            mail_failed: d.mail_failed,
+        }
+    }
+}
+
+/// Campus at a glance: the last days' figures, oldest first, the last one
+/// being today.
+#[derive(Object)]
+pub struct CampusDashboard {
+    /// The campus time zone the days are in.
+    pub timezone: String,
+    /// ISO 4217 code of the money figures.
+    pub currency: String,
+    /// Every day of the range, days without activity included.
+    pub days: Vec<DashboardDay>,
+    /// The read stopped at its budget of records: days before
+    /// `complete_from` may be short.
+    pub truncated: bool,
+    /// The first day whose figures are whole.
+    pub complete_from: chrono::NaiveDate,
+}
+
+/// One housekeeping sweep and its last run.
+#[derive(Object)]
+pub struct SweepView {
+    /// `notifications`, `sessions` or `carts`.
+    pub name: String,
+    /// Days its records are kept (none for sessions: they go at expiry).
+    pub keep_days: Option<u32>,
+    /// When it last ran; none before its first run.
+    pub last_run_at: Option<DateTime<Utc>>,
+    /// Records its last run removed.
+    pub last_removed: u64,
+    /// Its last run stopped at its limit: more will go on the next one.
+    pub more_due: bool,
+}
+
+/// The housekeeping sweeps (every 10 minutes), their settings
+/// (`[housekeeping]` in the config) and last runs.
+#[derive(Object)]
+pub struct Housekeeping {
+    pub every_minutes: u32,
+    pub sweeps: Vec<SweepView>,
 }
 
 fn backup_error(e: BackupError) -> ApiError {
@@ -287,8 +374,76 @@ impl OpsApi {
         ))
     }
 
+    /// Campus at a glance: per campus day, orders placed and completed,
+    /// revenue, active students and shops, batches locked on time or late,
+    /// mail sent and failed. `days` (1 to 90, default 14) ends today. The
+    /// read is bounded (10,000 orders, 10,000 batches, two weeks of
+    /// rollups, newest first); `truncated` says when older days are short.
+    #[oai(
+        path = "/dashboard",
+        method = "get",
+        operation_id = "getCampusDashboard"
+    )]
+    async fn dashboard(
+        &self,
+        auth: Auth,
+        #[oai(validator(minimum(value = "1"), maximum(value = "90")))] days: Query<Option<u32>>,
+    ) -> Result<Json<CampusDashboard>, ApiError> {
+        auth.require_admin()?;
+        let days = days.0.unwrap_or(crate::domain::dashboard::DEFAULT_DAYS);
+        let tz = self.state.config.campus_tz().map_err(ApiError::internal)?;
+        let now = self.state.clock.now();
+        let d = self
+            .state
+            .store
+            .read(move |txn| Ok::<_, ApiError>(crate::dashboard::read(txn, now, days, tz)?))
+            .await?;
+        Ok(Json(CampusDashboard {
+            timezone: self.state.config.campus.timezone.clone(),
+            currency: self.state.config.campus.currency.clone(),
+            days: d.days.into_iter().map(Into::into).collect(),
+            truncated: d.truncated,
+            complete_from: d.complete_from,
+        }))
+    }
+
+    /// The housekeeping sweeps of old read notifications, expired sessions
+    /// and untouched carts: what each keeps and its last run.
+    #[oai(
+        path = "/housekeeping",
+        method = "get",
+        operation_id = "getHousekeeping"
+    )]
+    async fn housekeeping(&self, auth: Auth) -> Result<Json<Housekeeping>, ApiError> {
+        auth.require_admin()?;
+        let runs = self
+            .state
+            .store
+            .read(|txn| Ok::<_, ApiError>(crate::housekeeping::last_runs(txn)?))
+            .await?;
+        let h = &self.state.config.housekeeping;
+        let sweeps = runs
+            .into_iter()
+            .map(|(name, run)| SweepView {
+                keep_days: match name.as_str() {
+                    crate::housekeeping::NOTIFICATIONS => Some(h.notification_days),
+                    crate::housekeeping::CARTS => Some(h.cart_days),
+                    _ => None,
+                },
+                last_run_at: run.as_ref().map(|r| r.at),
+                last_removed: run.as_ref().map_or(0, |r| r.removed),
+                more_due: run.is_some_and(|r| r.more),
+                name,
+            })
+            .collect();
+        Ok(Json(Housekeeping {
+            every_minutes: crate::housekeeping::EVERY_MINUTES,
+            sweeps,
+        }))
+    }
+
     /// Rollups for the admin charts: requests, 5xx, p95 latency, orders
-    /// placed, batches locked, SSE clients and disk free. Admins only.
+    /// placed, batches locked, SSE clients, disk free and mail. Admins only.
     #[oai(
         path = "/metrics/history",
         method = "get",

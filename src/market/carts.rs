@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::FieldError;
 use crate::domain::catalog::Product;
+use crate::domain::housekeeping::index_key;
 use crate::domain::order::{Line, MAX_QUANTITY, Order, normalize_lines};
 use crate::domain::shop::Shop;
 use crate::error::Error;
@@ -116,7 +117,13 @@ pub fn replace(
             .collect(),
         updated_at: Utc::now(),
     };
-    codec::put(&mut txn.open_table(tables::CARTS)?, &k, &cart)?;
+    let mut carts = txn.open_table(tables::CARTS)?;
+    let mut touched = txn.open_table(tables::CART_TOUCHED)?;
+    if let Some(old) = codec::get::<Cart>(&carts, &k)? {
+        touched.remove(index_key(old.updated_at, &k).as_str())?;
+    }
+    touched.insert(index_key(cart.updated_at, &k).as_str(), k.as_str())?;
+    codec::put(&mut carts, &k, &cart)?;
     Ok(Some(cart))
 }
 

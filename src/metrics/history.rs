@@ -25,6 +25,10 @@ pub struct Handles {
     pub events: Arc<Hub>,
     /// The data directory, whose file system's free share each rollup keeps.
     pub data_dir: PathBuf,
+    /// Mail sent and failed since start; each rollup keeps the change.
+    pub mail: Arc<crate::mail::MailStats>,
+    /// The mail totals at the last rollup.
+    pub mail_seen: std::sync::Mutex<(u64, u64)>,
 }
 
 /// One rollup window.
@@ -42,6 +46,13 @@ pub struct Rollup {
     pub batches_locked: u64,
     pub sse_clients: u64,
     pub disk_free_ratio: Option<f64>,
+    /// Mails the SMTP server accepted in the window (the dashboard's mail
+    /// chart; the outbox forgets sent mail).
+    #[serde(default)]
+    pub mail_sent: u64,
+    /// Sends that failed in the window.
+    #[serde(default)]
+    pub mail_failed: u64,
 }
 
 /// ULIDs start with their millisecond time, so the smallest ULID of a
@@ -118,6 +129,8 @@ pub fn downsample(points: Vec<Rollup>, step: chrono::Duration) -> Vec<Rollup> {
                 last.batches_locked += p.batches_locked;
                 last.sse_clients = p.sse_clients;
                 last.disk_free_ratio = p.disk_free_ratio.or(last.disk_free_ratio);
+                last.mail_sent += p.mail_sent;
+                last.mail_failed += p.mail_failed;
                 last.at = p.at;
             }
             _ => out.push(p),
@@ -139,6 +152,11 @@ pub async fn roll_up(state: &Handles, from: DateTime<Utc>) -> Result<Rollup, Sto
     let locked_before = m
         .locked_at_last_rollup
         .swap(locked_now, std::sync::atomic::Ordering::Relaxed);
+    let mail_now = (state.mail.sent_total(), state.mail.failed_attempts_total());
+    let mail_before = std::mem::replace(
+        &mut *state.mail_seen.lock().unwrap_or_else(|p| p.into_inner()),
+        mail_now,
+    );
     let r = Rollup {
         at: to,
         secs: (to - from).num_seconds().max(0) as u64,
@@ -149,6 +167,8 @@ pub async fn roll_up(state: &Handles, from: DateTime<Utc>) -> Result<Rollup, Sto
         batches_locked: (locked_now - locked_before).max(0) as u64,
         sse_clients: state.events.open_streams() as u64,
         disk_free_ratio: crate::store::disk_free_ratio(&state.data_dir).ok(),
+        mail_sent: mail_now.0.saturating_sub(mail_before.0),
+        mail_failed: mail_now.1.saturating_sub(mail_before.1),
     };
     let keep_from = to - chrono::Duration::days(state.config.history_days.into());
     let saved = r.clone();
@@ -206,6 +226,8 @@ mod tests {
             batches_locked: 0,
             sse_clients: min as u64,
             disk_free_ratio: Some(0.5),
+            mail_sent: 1,
+            mail_failed: 0,
         }
     }
 

@@ -29,6 +29,7 @@ const MIGRATIONS: &[Migration] = &[
     index_shop_orders_and_chats,
     count_products_per_shop,
     index_idempotency_expiry,
+    index_sessions_and_carts_by_time,
     reencode_records,
 ];
 
@@ -347,9 +348,89 @@ fn reencode_records(txn: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Sessions by expiry and carts by last change, for the housekeeping
+/// sweeps; filled here from the sessions and carts already stored.
+fn index_sessions_and_carts_by_time(txn: &WriteTransaction) -> Result<(), StoreError> {
+    use crate::domain::housekeeping::index_key;
+    let mut rows = Vec::new();
+    for e in txn.open_table(tables::SESSIONS)?.iter()? {
+        let (k, v) = e?;
+        let s: crate::auth::service::Session = super::codec::decode(v.value())?;
+        rows.push((index_key(s.expires_at, k.value()), k.value().to_string()));
+    }
+    let mut t = txn.open_table(tables::SESSION_EXPIRY)?;
+    for (k, v) in rows.drain(..) {
+        t.insert(k.as_str(), v.as_str())?;
+    }
+    drop(t);
+    for e in txn.open_table(tables::CARTS)?.iter()? {
+        let (k, v) = e?;
+        let c: crate::market::carts::Cart = super::codec::decode(v.value())?;
+        rows.push((index_key(c.updated_at, k.value()), k.value().to_string()));
+    }
+    let mut t = txn.open_table(tables::CART_TOUCHED)?;
+    for (k, v) in rows {
+        t.insert(k.as_str(), v.as_str())?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sessions and carts stored before the time indexes get their rows.
+    #[test]
+    fn the_time_indexes_are_filled_from_stored_sessions_and_carts() {
+        use crate::domain::housekeeping::index_key;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let db = Database::create(&path).unwrap();
+        run(&db, &path).unwrap();
+        let at: chrono::DateTime<chrono::Utc> = "2026-12-02T12:00:00Z".parse().unwrap();
+        let txn = db.begin_write().unwrap();
+        let session = crate::auth::service::Session {
+            user_id: "u1".into(),
+            csrf_token: "c".into(),
+            created_at: at,
+            expires_at: at,
+        };
+        super::super::codec::put(
+            &mut txn.open_table(tables::SESSIONS).unwrap(),
+            "s1",
+            &session,
+        )
+        .unwrap();
+        let cart = crate::market::carts::Cart {
+            user_id: "u1".into(),
+            shop_id: "shop1".into(),
+            items: vec![],
+            updated_at: at,
+        };
+        super::super::codec::put(
+            &mut txn.open_table(tables::CARTS).unwrap(),
+            "u1/shop1",
+            &cart,
+        )
+        .unwrap();
+        index_sessions_and_carts_by_time(&txn).unwrap();
+        let s = txn.open_table(tables::SESSION_EXPIRY).unwrap();
+        assert_eq!(
+            s.get(index_key(at, "s1").as_str())
+                .unwrap()
+                .unwrap()
+                .value(),
+            "s1"
+        );
+        let c = txn.open_table(tables::CART_TOUCHED).unwrap();
+        assert_eq!(
+            c.get(index_key(at, "u1/shop1").as_str())
+                .unwrap()
+                .unwrap()
+                .value(),
+            "u1/shop1"
+        );
+    }
 
     #[test]
     fn migrates_a_new_store_and_refuses_a_newer_one() {

@@ -167,10 +167,6 @@ pub struct WriterOptions {
     pub cache_bytes: usize,
 }
 
-/// Records one sweep write removes at most: a few milliseconds of writer
-/// time.
-pub const SWEEP_SLICE: usize = 500;
-
 impl Default for WriterOptions {
     fn default() -> Self {
         Self {
@@ -325,25 +321,6 @@ impl Store {
     /// Submits a write command and waits until the transaction holding it is
     /// durably committed. `f` may run more than once (when its group is
     /// replayed), so it must only depend on its captures and the transaction.
-    /// Runs a sweep as separate writes of at most `SWEEP_SLICE` records
-    /// each until one comes back short, so a large backlog never holds the
-    /// writer (and every checkout behind it) for more than one slice.
-    /// `slice(txn, limit)` removes up to `limit` records and says how many.
-    pub async fn sweep<F>(&self, slice: F) -> Result<usize, StoreError>
-    where
-        F: Fn(&WriteTransaction, usize) -> Result<usize, StoreError> + Clone + Send + 'static,
-    {
-        let mut total = 0;
-        loop {
-            let f = slice.clone();
-            let n = self.write(move |txn| f(txn, SWEEP_SLICE)).await?;
-            total += n;
-            if n < SWEEP_SLICE {
-                return Ok(total);
-            }
-        }
-    }
-
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnMut(&WriteTransaction) -> Result<T, E> + Send + 'static,

@@ -189,6 +189,20 @@ pub const SHOP_CHATS: TableDefinition<&str, &str> = TableDefinition::new("shop_c
 /// summaries for the admin charts, swept after `metrics.history_days`
 pub const METRICS_ROLLUPS: TableDefinition<u64, &[u8]> = TableDefinition::new("metrics_rollups");
 
+// --- Housekeeping (appended migration `index_sessions_and_carts_by_time`) ---
+
+/// "expires at (RFC 3339, ms)/session key" → session key, written with
+/// every session, so the sweep finds expired ones with a range read. A
+/// session ended early leaves its row, which the sweep drops at expiry.
+pub const SESSION_EXPIRY: TableDefinition<&str, &str> = TableDefinition::new("session_expiry");
+/// "updated at (RFC 3339, ms)/cart key" → cart key, written with every cart
+/// (the previous row removed), so the sweep finds abandoned carts with a
+/// range read. A cart emptied or checked out leaves its row, dropped when
+/// the sweep reaches it.
+pub const CART_TOUCHED: TableDefinition<&str, &str> = TableDefinition::new("cart_touched");
+/// sweep name → `housekeeping::LastRun`
+pub const HOUSEKEEPING_RUNS: RecordTable = TableDefinition::new("housekeeping_runs");
+
 /// Checks that a stored value decodes; used by `uphill backup verify`.
 pub type Check = fn(&[u8]) -> Result<(), StoreError>;
 
@@ -329,6 +343,9 @@ pub const ALL: &[AnyTable] = {
         StrToU64(SEARCH_SEQ),
         Records(UPLOADS, as_json),
         StrToStr(OTP_LOCKED),
+        StrToStr(SESSION_EXPIRY),
+        StrToStr(CART_TOUCHED),
+        Records(HOUSEKEEPING_RUNS, as_json),
     ]
 };
 

@@ -392,6 +392,8 @@ fn rows(f: &Fx) -> Vec<Row<'_>> {
         op("GET", "/admin/backups", ADMIN_ONLY),
         op("POST", "/admin/backups", ADMIN_ONLY),
         op("GET", "/admin/backups/{name}", ADMIN_ONLY).ids(&[&f.backup]),
+        op("GET", "/admin/dashboard", ADMIN_ONLY),
+        op("GET", "/admin/housekeeping", ADMIN_ONLY),
         op("POST", "/admin/broadcasts", ADMIN_ONLY)
             .json(json!({"title": "Water cut", "message": "No water 2-4 PM", "audience": "ALL"})),
         op("POST", "/admin/buildings", ADMIN_ONLY)

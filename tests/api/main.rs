@@ -9,6 +9,7 @@ mod batches;
 mod catalog;
 mod clock;
 mod connections;
+mod dashboard;
 mod documents;
 mod earnings;
 mod events;

@@ -4,10 +4,11 @@ import { useState } from "preact/hooks";
 import { allPages, api, call, PAGE_MAX, Problem, type S } from "../api/client";
 import { label, money, when } from "../format";
 import { get, set } from "../state";
-import { Alerts, Backups, MailOutbox, Metrics } from "./ops";
+import { Alerts, Backups, Dashboard, MailOutbox, Metrics } from "./ops";
 import { Badge, Button, Confirm, ErrorBox, Field, Loaded, LoadMore, Page, Select, statusTone, useAction, useLoad, usePaged } from "../ui";
 
 const TABS: [string, string][] = [
+  ["dashboard", "Dashboard"],
   ["shops", "Shops"],
   ["orders", "Orders"],
   ["users", "Users"],
@@ -23,7 +24,7 @@ const TABS: [string, string][] = [
 
 export function AdminHome() {
   const { params } = useRoute();
-  const tab = params.tab || "shops";
+  const tab = params.tab || "dashboard";
   const title = TABS.find(([k]) => k === tab)?.[1] ?? "Admin";
   if (!get().me?.admin) return <Page title="Admin">Admins only.</Page>;
   return (
@@ -36,6 +37,7 @@ export function AdminHome() {
         ))}
         <a href="/docs">API docs</a>
       </nav>
+      {tab === "dashboard" && <Dashboard />}
       {tab === "shops" && <CampusShops />}
       {tab === "orders" && <AllOrders />}
       {tab === "users" && <Users />}

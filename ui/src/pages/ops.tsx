@@ -2,9 +2,10 @@
 // (part of the admin chunk).
 // The charts are hand-written SVG: a line per series over the points the
 // server rolled up; a chart library would outweigh the whole admin chunk.
+import { Fragment } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, call, type S } from "../api/client";
-import { when } from "../format";
+import { money, when } from "../format";
 import { Badge, Button, ErrorBox, Loaded, Select, useAction, useLoad } from "../ui";
 
 type Point = S["MetricsPoint"];
@@ -16,6 +17,8 @@ const SERIES: Series[] = [
   { key: "5xx", title: "5xx errors", unit: "per interval", value: (p) => p.errors_5xx },
   { key: "orders", title: "Orders placed", unit: "per interval", value: (p) => p.orders_placed },
   { key: "batches", title: "Batches locked", unit: "per interval", value: (p) => p.batches_locked },
+  { key: "mail", title: "Mail sent", unit: "per interval", value: (p) => p.mail_sent },
+  { key: "mail-failed", title: "Mail failures", unit: "per interval", value: (p) => p.mail_failed },
   { key: "sse", title: "SSE clients", unit: "connected", value: (p) => p.sse_clients },
   { key: "disk", title: "Disk free", unit: "%", value: (p) => (p.disk_free_ratio == null ? null : p.disk_free_ratio * 100), digits: 1, top: 100 },
 ];
@@ -366,6 +369,167 @@ export function MailOutbox() {
           </>
         )}
       </Loaded>
+    </>
+  );
+}
+
+type Day = S["DashboardDay"];
+type Bars = { key: string; title: string; value: (d: Day) => number; show?: (v: number) => string; late?: (d: Day) => number };
+
+const BARS: Bars[] = [
+  { key: "placed", title: "Orders placed", value: (d) => d.orders_placed },
+  { key: "completed", title: "Orders completed", value: (d) => d.orders_completed },
+  { key: "revenue", title: "Revenue", value: (d) => d.revenue, show: money },
+  { key: "students", title: "Active students", value: (d) => d.active_students },
+  { key: "batches", title: "Batches locked (late in red)", value: (d) => d.batches_on_time + d.batches_late, late: (d) => d.batches_late },
+  { key: "mail", title: "Mail sent (failed in red)", value: (d) => d.mail_sent + d.mail_failed, late: (d) => d.mail_failed },
+];
+
+/** Bars of one figure per campus day; `late` is the red share of each bar. */
+function BarChart({ b, days }: { b: Bars; days: Day[] }) {
+  const show = b.show ?? String;
+  const max = Math.max(1, ...days.map(b.value));
+  const total = days.reduce((n, d) => n + b.value(d), 0);
+  const step = W / Math.max(1, days.length);
+  const y = (v: number) => (v / max) * (H - 4);
+  const today = days[days.length - 1];
+  const summary = `${b.title}: today ${show(today ? b.value(today) : 0)}, ${show(total)} over ${days.length} days`;
+  return (
+    <figure class="card chart" data-testid={`bars-${b.key}`}>
+      <figcaption class="row">
+        <strong>{b.title}</strong>
+        <span class="muted">
+          today {show(today ? b.value(today) : 0)} · {days.length} days {show(total)}
+        </span>
+      </figcaption>
+      <svg viewBox={`0 0 ${W} ${H}`} preserveAspectRatio="none" role="img" aria-label={summary}>
+        <line x1="0" y1={H - 1} x2={W} y2={H - 1} class="axis" />
+        {days.map((d, i) => {
+          const v = b.value(d);
+          const red = b.late?.(d) ?? 0;
+          return (
+            <g key={d.date}>
+              <title>{`${d.date}: ${show(v)}${b.late ? ` (${red} failed or late)` : ""}`}</title>
+              <rect class="bar" x={i * step + step * 0.15} width={step * 0.7} y={H - 1 - y(v)} height={y(v)} />
+              {red > 0 && <rect class="bar bad" x={i * step + step * 0.15} width={step * 0.7} y={H - 1 - y(red)} height={y(red)} />}
+            </g>
+          );
+        })}
+      </svg>
+    </figure>
+  );
+}
+
+function Housekeeping() {
+  const h = useLoad(() => call(api.GET("/api/v1/admin/housekeeping")), []);
+  const what: Record<string, string> = { notifications: "Read notifications", sessions: "Expired sessions", carts: "Untouched carts" };
+  return (
+    <section class="card" aria-labelledby="housekeeping-title" data-testid="housekeeping">
+      <h2 id="housekeeping-title">Housekeeping</h2>
+      <Loaded load={h} lines={3}>
+        {(hk) => (
+          <>
+            <p class="muted">Swept every {hk.every_minutes} minutes, a few hundred records per write.</p>
+            <dl class="kv">
+              {hk.sweeps.map((s) => (
+                <Fragment key={s.name}>
+                  <dt>{what[s.name] ?? s.name}</dt>
+                  <dd data-testid={`sweep-${s.name}`}>
+                    {s.keep_days == null ? "removed at expiry" : `kept ${s.keep_days} days`} · last run {s.last_run_at ? `${when(s.last_run_at)}, ${s.last_removed} removed` : "not yet"}
+                    {s.more_due && <Badge tone="warn">More due</Badge>}
+                  </dd>
+                </Fragment>
+              ))}
+            </dl>
+          </>
+        )}
+      </Loaded>
+    </section>
+  );
+}
+
+function AlertSummary() {
+  const alerts = useLoad(() => call(api.GET("/api/v1/admin/alerts")), []);
+  return (
+    <section class="card" aria-labelledby="dash-alerts-title" data-testid="dash-alerts">
+      <h2 id="dash-alerts-title">Alerts</h2>
+      <Loaded load={alerts} lines={2}>
+        {(a) =>
+          a.active.length === 0 ? (
+            <p>
+              <Badge tone="good">Quiet</Badge> No open alerts.
+            </p>
+          ) : (
+            <p role="alert">
+              <Badge tone="bad">{a.active.length} open</Badge> {a.active.map((i) => i.title).join("; ")}. <a href="/admin/alerts">See alerts</a>
+            </p>
+          )
+        }
+      </Loaded>
+    </section>
+  );
+}
+
+/** Campus at a glance: today's figures, the last days as bars, alerts and housekeeping. */
+export function Dashboard() {
+  const [days, setDays] = useState(14);
+  const dash = useLoad(() => call(api.GET("/api/v1/admin/dashboard", { params: { query: { days } } })), [days]);
+  return (
+    <>
+      <div class="actions" role="group" aria-label="Days shown">
+        {[7, 14, 30, 90].map((n) => (
+          <button key={n} type="button" class={`btn ${n === days ? "btn-primary" : "btn-secondary"}`} aria-pressed={n === days} onClick={() => setDays(n)}>
+            {n} days
+          </button>
+        ))}
+        <Button kind="secondary" busy={dash.loading} onClick={dash.reload}>
+          Refresh
+        </Button>
+      </div>
+      <div class="dash">
+        <div>
+          <Loaded load={dash} lines={6}>
+            {(d) => {
+              const t = d.days[d.days.length - 1];
+              return (
+                <>
+                  <section class="card" aria-labelledby="today-title" data-testid="today">
+                    <h2 id="today-title">Today ({t.date})</h2>
+                    <dl class="figures">
+                      {(
+                        [
+                          ["placed", "Orders placed", t.orders_placed],
+                          ["completed", "Completed", t.orders_completed],
+                          ["revenue", "Revenue", money(t.revenue)],
+                          ["students", "Active students", t.active_students],
+                          ["shops", "Active shops", t.active_shops],
+                          ["batches", "Batches on time / late", `${t.batches_on_time} / ${t.batches_late}`],
+                          ["mail", "Mail sent / failed", `${t.mail_sent} / ${t.mail_failed}`],
+                        ] as const
+                      ).map(([k, l, v]) => (
+                        <div key={k} data-testid={`today-${k}`}>
+                          <dt>{l}</dt>
+                          <dd>{v}</dd>
+                        </div>
+                      ))}
+                    </dl>
+                  </section>
+                  {d.truncated && <p class="muted">Busy days: figures before {d.complete_from} are partial (the read is bounded).</p>}
+                  <div class="charts">
+                    {BARS.map((b) => (
+                      <BarChart key={b.key} b={b} days={d.days} />
+                    ))}
+                  </div>
+                </>
+              );
+            }}
+          </Loaded>
+        </div>
+        <aside class="dash-side" aria-label="Alerts and housekeeping">
+          <AlertSummary />
+          <Housekeeping />
+        </aside>
+      </div>
     </>
   );
 }
