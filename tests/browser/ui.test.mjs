@@ -264,7 +264,7 @@ test("an admin verifies a new shop", async () => {
   const admin = await context(1280);
   await signIn(admin.page, "admin@uphill.test", server.password);
   await admin.page.getByRole("link", { name: "Admin" }).click();
-  await admin.page.getByRole("link", { name: "Shops", exact: true }).click();
+  await admin.page.getByRole("navigation", { name: "Admin" }).getByRole("link", { name: "Shops", exact: true }).click();
   const card = admin.page.getByTestId("shop-Nila's Notebooks");
   await card.waitFor();
   // The owner's details are there to check.
