@@ -255,6 +255,9 @@ pub struct BatchConfig {
     pub deliver_per_minute: u32,
     /// A LOCKED batch idle this long warns its vendor, once.
     pub stale_after_minutes: u32,
+    /// This long before a batch's cutoff, students with a non-empty cart
+    /// at its shop and no order in it are reminded, once.
+    pub reminder_lead_minutes: u32,
 }
 
 impl Default for BatchConfig {
@@ -265,6 +268,7 @@ impl Default for BatchConfig {
             otp_max_attempts: 5,
             deliver_per_minute: 30,
             stale_after_minutes: 30,
+            reminder_lead_minutes: 15,
         }
     }
 }
@@ -793,6 +797,9 @@ impl Config {
         }
         if self.batch.stale_after_minutes == 0 {
             return Err(key_err("batch.stale_after_minutes", "must be at least 1"));
+        }
+        if !(1..=1440).contains(&self.batch.reminder_lead_minutes) {
+            return Err(key_err("batch.reminder_lead_minutes", "must be 1 to 1440"));
         }
         tokio_cron_scheduler::Job::new_async(self.batch.closer_cron.as_str(), |_, _| {
             Box::pin(async {})

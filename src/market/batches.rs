@@ -197,7 +197,10 @@ pub fn staff_batch(
     Ok((b, shop))
 }
 
-fn batch_orders(txn: &WriteTransaction, batch_id: &str) -> Result<Vec<Order>, StoreError> {
+pub(super) fn batch_orders(
+    txn: &WriteTransaction,
+    batch_id: &str,
+) -> Result<Vec<Order>, StoreError> {
     let ids: Vec<String> = {
         let idx = txn.open_multimap_table(tables::BATCH_TO_ORDERS)?;
         let mut v = Vec::new();

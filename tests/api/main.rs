@@ -20,6 +20,7 @@ mod metrics;
 mod orders_desk;
 mod pages;
 mod platform;
+mod reminders;
 mod search;
 mod setup;
 mod shapes;
