@@ -651,8 +651,7 @@ impl Config {
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(key_err("storage.data_dir", "must not be empty"));
         }
-        let c = &self.campus.currency;
-        if c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_uppercase()) {
+        if crate::domain::money::Currency::parse(&self.campus.currency).is_none() {
             return Err(key_err(
                 "campus.currency",
                 "must be a three-letter ISO 4217 code such as INR",
@@ -866,6 +865,12 @@ impl Config {
                 ),
             )
         })
+    }
+
+    /// `campus.currency`, validated when the config was loaded.
+    pub fn currency(&self) -> crate::domain::money::Currency {
+        crate::domain::money::Currency::parse(&self.campus.currency)
+            .unwrap_or(crate::domain::money::Currency::INR)
     }
 
     pub fn campus_tz(&self) -> Result<chrono_tz::Tz, ConfigError> {
