@@ -10,6 +10,7 @@ use redb::{ReadTransaction, ReadableTable, WriteTransaction};
 
 use super::carts::{self, Cart};
 use super::orders::{ShopBatches, shop_slots};
+use crate::domain::hours;
 use crate::domain::order::OrderStatus;
 use crate::domain::reminder::{CartState, closing_soon, to_remind};
 use crate::domain::shop::Shop;
@@ -53,7 +54,10 @@ pub fn remind_shop(
     let Some(shop) = codec::get::<Shop>(&txn.open_table(tables::SHOPS)?, shop_id)? else {
         return Ok(0);
     };
-    if !shop.is_orderable() {
+    // A closed shop refuses the order the reminder asks for; once it opens
+    // (still before the cutoff) a later run reminds.
+    let open = hours::is_open(shop.opens_at, shop.closes_at, hours::minute_of_day(now, tz));
+    if !shop.is_orderable() || !open {
         return Ok(0);
     }
     let slots = shop_slots(txn, shop_id)?;
