@@ -142,10 +142,15 @@ pub async fn remind_carts(state: &Handles, now: DateTime<Utc>) -> usize {
             Err(e) => tracing::error!(error = %e, "reminder could not notify a shop's carts"),
         }
     }
-    if let Err(e) = state
+    let old = state
         .store
-        .write(move |txn| Ok::<_, Error>(reminders::sweep(txn, now)?))
-        .await
+        .read(move |txn| Ok::<_, Error>(reminders::has_old(txn, now)?))
+        .await;
+    if matches!(old, Ok(true))
+        && let Err(e) = state
+            .store
+            .write(move |txn| Ok::<_, Error>(reminders::sweep(txn, now)?))
+            .await
     {
         tracing::warn!(error = %e, "reminder sweep failed");
     }

@@ -119,6 +119,17 @@ pub fn remind_shop(
     Ok(who.len())
 }
 
+/// Whether `sweep` has anything to drop: checked first, so an idle tick
+/// costs a read, not a write.
+pub fn has_old(txn: &ReadTransaction, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    let upper = stamp(now - Duration::days(KEEP_MARKERS));
+    Ok(txn
+        .open_table(tables::CART_REMINDERS)?
+        .range(..upper.as_str())?
+        .next()
+        .is_some())
+}
+
 /// Drops the markers of batches that closed days ago; returns how many.
 pub fn sweep(txn: &WriteTransaction, now: DateTime<Utc>) -> Result<usize, StoreError> {
     let upper = stamp(now - Duration::days(KEEP_MARKERS));

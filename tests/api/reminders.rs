@@ -94,4 +94,25 @@ async fn a_non_empty_cart_is_reminded_once_shortly_before_the_cutoff() {
     let app = start(test_config(&dir), dir).await;
     assert_eq!(run_at(&app, cutoff, Duration::minutes(5)).await, 0);
     assert_eq!(reminders(&app, &carter).await.len(), 1);
+
+    // Days after the batch closed, its markers are swept.
+    assert_eq!(markers(&app).await, 1);
+    // (An hour past a cutoff time of day, so no other batch is due then.)
+    app.state
+        .clock
+        .advance(Duration::days(3) + Duration::hours(1));
+    uphill::jobs::remind_carts(&app.state.job_handles(), app.state.clock.now()).await;
+    assert_eq!(markers(&app).await, 0);
+}
+
+/// How many "reminded" markers the store keeps.
+async fn markers(app: &TestApp) -> u64 {
+    app.state
+        .store
+        .read(|txn| {
+            let t = txn.open_table(uphill::store::tables::CART_REMINDERS)?;
+            Ok::<_, uphill::store::StoreError>(redb::ReadableTableMetadata::len(&t)?)
+        })
+        .await
+        .unwrap()
 }
