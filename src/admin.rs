@@ -603,6 +603,7 @@ pub fn update_settings(
     txn: &WriteTransaction,
     origin: &Origin,
     platform_fee: i64,
+    currency: money::Currency,
 ) -> Result<PlatformSettings, Error> {
     let platform_fee = money::parse_amount("platform_fee", platform_fee)?;
     let actor_id = acting_admin(txn, origin)?;
@@ -618,7 +619,11 @@ pub fn update_settings(
         origin,
         "settings.update",
         "platform",
-        format!("platform_fee {} → {}", old.platform_fee, new.platform_fee),
+        format!(
+            "platform fee {} → {}",
+            currency.amount(old.platform_fee),
+            currency.amount(new.platform_fee)
+        ),
     )?;
     Ok(new)
 }
@@ -923,6 +928,7 @@ mod tests {
             email_verified: false,
             created_at: now,
             updated_at: now,
+            email_prefs: Default::default(),
         }
     }
 

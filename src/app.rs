@@ -56,6 +56,8 @@ impl AppState {
             metrics: self.metrics.clone(),
             clock: self.clock.clone(),
             closer_last_run: self.closer_last_run.clone(),
+            // Validated when the config was loaded.
+            tz: self.config.campus_tz().unwrap_or(chrono_tz::UTC),
         }
     }
 

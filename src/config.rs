@@ -275,6 +275,9 @@ pub struct BatchConfig {
     pub deliver_per_minute: u32,
     /// A LOCKED batch idle this long warns its vendor, once.
     pub stale_after_minutes: u32,
+    /// This long before a batch's cutoff, students with a non-empty cart
+    /// at its shop and no order in it are reminded, once.
+    pub reminder_lead_minutes: u32,
 }
 
 impl Default for BatchConfig {
@@ -285,6 +288,7 @@ impl Default for BatchConfig {
             otp_max_attempts: 5,
             deliver_per_minute: 30,
             stale_after_minutes: 30,
+            reminder_lead_minutes: 15,
         }
     }
 }
@@ -674,8 +678,7 @@ impl Config {
         if self.storage.data_dir.as_os_str().is_empty() {
             return Err(key_err("storage.data_dir", "must not be empty"));
         }
-        let c = &self.campus.currency;
-        if c.len() != 3 || !c.chars().all(|ch| ch.is_ascii_uppercase()) {
+        if crate::domain::money::Currency::parse(&self.campus.currency).is_none() {
             return Err(key_err(
                 "campus.currency",
                 "must be a three-letter ISO 4217 code such as INR",
@@ -830,6 +833,9 @@ impl Config {
         if self.batch.stale_after_minutes == 0 {
             return Err(key_err("batch.stale_after_minutes", "must be at least 1"));
         }
+        if !(1..=1440).contains(&self.batch.reminder_lead_minutes) {
+            return Err(key_err("batch.reminder_lead_minutes", "must be 1 to 1440"));
+        }
         tokio_cron_scheduler::Job::new_async(self.batch.closer_cron.as_str(), |_, _| {
             Box::pin(async {})
         })
@@ -895,6 +901,12 @@ impl Config {
                 ),
             )
         })
+    }
+
+    /// `campus.currency`, validated when the config was loaded.
+    pub fn currency(&self) -> crate::domain::money::Currency {
+        crate::domain::money::Currency::parse(&self.campus.currency)
+            .unwrap_or(crate::domain::money::Currency::INR)
     }
 
     pub fn campus_tz(&self) -> Result<chrono_tz::Tz, ConfigError> {

@@ -26,6 +26,8 @@ pub struct Handles {
     /// Unix seconds of the closer's last completed run (0: never), which
     /// the closer sets and the alerts and `/metrics` read.
     pub closer_last_run: Arc<AtomicI64>,
+    /// `campus.timezone`: slot cutoffs are campus-local.
+    pub tz: chrono_tz::Tz,
 }
 
 /// What one closer run did.
@@ -34,6 +36,7 @@ pub struct CloserReport {
     pub locked: usize,
     pub failed: usize,
     pub stale_warned: usize,
+    pub reminded: usize,
 }
 
 /// Batch locks in flight at once. Each is still its own unit of work (one
@@ -99,10 +102,59 @@ pub async fn lock_due_batches(state: &Handles, now: DateTime<Utc>) -> CloserRepo
             }
         }
     }
+    report.reminded = remind_carts(state, now).await;
     state
         .closer_last_run
         .store(Utc::now().timestamp(), Ordering::Relaxed);
     report
+}
+
+/// Reminds students whose cart's batch closes within
+/// `batch.reminder_lead_minutes` (SPEC §4.9), one write per shop. Which
+/// reminders went out is stored with them, so running it again, or after a
+/// restart, sends none twice; one missed while the server was down goes out
+/// at start if the batch is still open. Returns how many were sent.
+pub async fn remind_carts(state: &Handles, now: DateTime<Utc>) -> usize {
+    use crate::market::reminders;
+    let shops = match state
+        .store
+        .read(|txn| Ok::<_, Error>(reminders::carts_by_shop(txn)?))
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "reminder could not list carts");
+            return 0;
+        }
+    };
+    let lead = Duration::minutes(state.batch.reminder_lead_minutes.into());
+    let tz = state.tz;
+    let mut sent = 0;
+    for (shop, users) in shops {
+        match state
+            .store
+            .write(move |txn| {
+                Ok::<_, Error>(reminders::remind_shop(txn, &shop, &users, now, tz, lead)?)
+            })
+            .await
+        {
+            Ok(n) => sent += n,
+            Err(e) => tracing::error!(error = %e, "reminder could not notify a shop's carts"),
+        }
+    }
+    let old = state
+        .store
+        .read(move |txn| Ok::<_, Error>(reminders::has_old(txn, now)?))
+        .await;
+    if matches!(old, Ok(true))
+        && let Err(e) = state
+            .store
+            .write(move |txn| Ok::<_, Error>(reminders::sweep(txn, now)?))
+            .await
+    {
+        tracing::warn!(error = %e, "reminder sweep failed");
+    }
+    sent
 }
 
 /// Starts the scheduler with the closer job, which runs while the caller

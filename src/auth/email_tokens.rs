@@ -203,6 +203,7 @@ mod tests {
             email_verified: false,
             created_at: now,
             updated_at: now,
+            email_prefs: Default::default(),
         }
     }
 

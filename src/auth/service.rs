@@ -13,7 +13,7 @@ use super::throttle::{LoginThrottle, SignupThrottle};
 use super::token;
 use crate::audit::{self, Origin};
 use crate::domain::FieldError;
-use crate::domain::user::{self, Email, User, UserStatus};
+use crate::domain::user::{self, Email, EmailPrefsChange, User, UserStatus};
 use crate::error::Error;
 use crate::events::{self, Revoke, StreamCredential};
 use crate::page::{self as paging, Dir, Page, PageRequest};
@@ -181,6 +181,7 @@ fn insert_user(
         email_verified: verified,
         created_at: now,
         updated_at: now,
+        email_prefs: Default::default(),
     };
     by_email.insert(v.email.key(), user.id.as_str())?;
     codec::put(&mut txn.open_table(tables::USERS)?, &user.id, &user)?;
@@ -825,6 +826,7 @@ impl AuthService {
         user_id: &str,
         name: Option<String>,
         phone: Option<String>,
+        emails: EmailPrefsChange,
         origin: Origin,
     ) -> Result<User, Error> {
         let mut errors = Vec::new();
@@ -859,6 +861,11 @@ impl AuthService {
                 if let Some(p) = phone.clone().filter(|p| *p != user.phone) {
                     user.phone = p;
                     changed.push("phone");
+                }
+                let prefs = emails.apply(user.email_prefs);
+                if prefs != user.email_prefs {
+                    user.email_prefs = prefs;
+                    changed.push("email preferences");
                 }
                 if changed.is_empty() {
                     return Ok(user);

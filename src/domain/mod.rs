@@ -15,6 +15,7 @@ pub mod money;
 pub mod order;
 pub mod order_filter;
 pub mod otp;
+pub mod reminder;
 pub mod shop;
 pub mod uploads;
 pub mod user;

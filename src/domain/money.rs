@@ -27,6 +27,41 @@ pub fn show(minor: i64) -> String {
     format!("{sign}{}.{:02}", m / 100, m % 100)
 }
 
+/// The campus currency (`campus.currency`), an ISO 4217 code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    pub const INR: Currency = Currency(*b"INR");
+
+    /// Three upper-case ASCII letters, or None.
+    pub fn parse(code: &str) -> Option<Currency> {
+        let b: [u8; 3] = code.as_bytes().try_into().ok()?;
+        b.iter().all(u8::is_ascii_uppercase).then_some(Currency(b))
+    }
+
+    pub fn code(&self) -> &str {
+        // Only ASCII letters get in (see `parse`).
+        std::str::from_utf8(&self.0).unwrap_or("XXX")
+    }
+
+    /// An amount as people read it in texts: "₹30.00", or "30.00 CHF" for a
+    /// currency without a well-known sign.
+    pub fn amount(self, minor: i64) -> String {
+        let sign = match self.code() {
+            "INR" => "₹",
+            "USD" => "$",
+            "EUR" => "€",
+            "GBP" => "£",
+            code => return format!("{} {code}", show(minor)),
+        };
+        match show(minor).strip_prefix('-') {
+            Some(abs) => format!("-{sign}{abs}"),
+            None => format!("{sign}{}", show(minor)),
+        }
+    }
+}
+
 /// A discount is an amount off the price and can never exceed it (the
 /// reference implementation allowed discounts over 100 %).
 pub fn check_discount(price: i64, discount: i64) -> Result<(), FieldError> {
@@ -50,6 +85,17 @@ mod tests {
         assert_eq!(show(1250), "12.50");
         assert_eq!(show(5), "0.05");
         assert_eq!(show(-199), "-1.99");
+    }
+
+    #[test]
+    fn amounts_in_texts_carry_the_currency() {
+        assert_eq!(Currency::INR.amount(3000), "₹30.00");
+        assert_eq!(Currency::INR.amount(-250), "-₹2.50");
+        let chf = Currency::parse("CHF").unwrap();
+        assert_eq!(chf.amount(1250), "12.50 CHF");
+        assert_eq!(chf.code(), "CHF");
+        assert_eq!(Currency::parse("inr"), None);
+        assert_eq!(Currency::parse("INRS"), None);
     }
 
     #[test]

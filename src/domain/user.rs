@@ -160,6 +160,32 @@ impl UserRole {
     }
 }
 
+/// The order emails a user asked for. Off until they opt in: the in-app
+/// notification always comes, mail is extra. (No mail ever carries an OTP.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailPrefs {
+    /// "Your batch is locked" for each of their orders.
+    pub batch_locked: bool,
+    /// "Delivered" for each of their orders.
+    pub delivered: bool,
+}
+
+/// The email preferences a profile change sends; None keeps the current one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmailPrefsChange {
+    pub batch_locked: Option<bool>,
+    pub delivered: Option<bool>,
+}
+
+impl EmailPrefsChange {
+    pub fn apply(self, p: EmailPrefs) -> EmailPrefs {
+        EmailPrefs {
+            batch_locked: self.batch_locked.unwrap_or(p.batch_locked),
+            delivered: self.delivered.unwrap_or(p.delivered),
+        }
+    }
+}
+
 /// A user as stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct User {
@@ -173,6 +199,9 @@ pub struct User {
     pub email_verified: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Users stored before the preference existed read as "no emails".
+    #[serde(default)]
+    pub email_prefs: EmailPrefs,
 }
 
 /// Why an unconfirmed address cannot order (SPEC §5: an address is

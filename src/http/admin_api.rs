@@ -675,10 +675,11 @@ impl AdminApi {
         auth.require_admin()?;
         let fee = body.0.platform_fee;
         let origin = origin(req, Some(auth.user_id()));
+        let currency = self.state.config.currency();
         let s = self
             .state
             .store
-            .write(move |txn| admin::update_settings(txn, &origin, fee))
+            .write(move |txn| admin::update_settings(txn, &origin, fee, currency))
             .await?;
         Ok(Json(s.into()))
     }

@@ -79,6 +79,10 @@ pub struct Me {
     pub created_at: DateTime<Utc>,
     /// The shop you own (not deleted), if any: `GET /me/shop` reads it.
     pub shop_id: Option<String>,
+    /// Email me when the batch of one of my orders locks (off unless chosen).
+    pub email_batch_locked: bool,
+    /// Email me when one of my orders is delivered (off unless chosen).
+    pub email_delivered: bool,
 }
 
 impl Me {
@@ -93,11 +97,13 @@ impl Me {
             email_verified: u.email_verified,
             created_at: u.created_at,
             shop_id,
+            email_batch_locked: u.email_prefs.batch_locked,
+            email_delivered: u.email_prefs.delivered,
         }
     }
 }
 
-/// Your name and phone; only the fields sent change.
+/// Your name, phone and order emails; only the fields sent change.
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct UpdateProfileRequest {
@@ -107,6 +113,10 @@ pub struct UpdateProfileRequest {
     /// 5 to 15 digits (with `+`, spaces, dashes, parentheses); empty removes it.
     #[oai(validator(max_length = 20))]
     pub phone: Option<String>,
+    /// Email me when the batch of one of my orders locks.
+    pub email_batch_locked: Option<bool>,
+    /// Email me when one of my orders is delivered.
+    pub email_delivered: Option<bool>,
 }
 
 #[derive(Object)]
@@ -508,7 +518,8 @@ impl AuthApi {
         Ok(Json(self.me_view(auth.0.user).await?))
     }
 
-    /// Change your name or phone (only the fields sent). Audited.
+    /// Change your name, phone or order emails (only the fields sent).
+    /// Audited.
     #[oai(path = "/me", method = "patch", operation_id = "updateProfile")]
     async fn update_profile(
         &self,
@@ -524,6 +535,10 @@ impl AuthApi {
                 auth.user_id(),
                 b.name.map(Text::into_inner),
                 b.phone,
+                crate::domain::user::EmailPrefsChange {
+                    batch_locked: b.email_batch_locked,
+                    delivered: b.email_delivered,
+                },
                 origin(req, Some(auth.user_id())),
             )
             .await?;

@@ -347,13 +347,25 @@ impl BatchApi {
         }
         let max = self.state.config.batch.otp_max_attempts;
         let origin = origin(req, Some(&uid));
+        let currency = self.state.config.currency();
         let outcome = self
             .state
             .store
             .write(move |txn| {
-                batches::deliver(txn, &id.0, &uid, admin, &otp, max, &origin, Utc::now())
+                batches::deliver(
+                    txn,
+                    &id.0,
+                    &uid,
+                    admin,
+                    &otp,
+                    max,
+                    &origin,
+                    Utc::now(),
+                    currency,
+                )
             })
             .await?;
+        self.state.mail.wake();
         match outcome {
             Delivered::Done(o) => Ok(DeliverResponse::Delivered(Json(
                 staff_order_view_of(&self.state, *o).await?,

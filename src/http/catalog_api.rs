@@ -746,6 +746,19 @@ impl From<Announcement> for AnnouncementView {
     }
 }
 
+/// An announcement of one of your favourite shops.
+#[derive(Object)]
+pub struct FavoriteAnnouncementView {
+    pub id: String,
+    pub shop_id: String,
+    pub shop_name: String,
+    pub title: String,
+    pub message: String,
+    pub product_id: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
 #[derive(ApiResponse)]
 pub enum AnnouncementCreated {
     #[oai(status = 201)]
@@ -1391,6 +1404,39 @@ impl CatalogApi {
     ) -> Result<NoContent, ApiError> {
         catalog::remove_favorite(&self.state.store, auth.user_id().to_string(), shop_id.0).await?;
         Ok(NoContent::Done)
+    }
+
+    /// The current announcements of your favourite shops, newest first:
+    /// at most 20 from each of at most 200 shops.
+    #[oai(
+        path = "/me/announcements",
+        method = "get",
+        operation_id = "listFavoriteAnnouncements"
+    )]
+    async fn list_favorite_announcements(
+        &self,
+        auth: Auth,
+        limit: Query<Limit>,
+        cursor: Query<Cursor>,
+    ) -> Result<Json<Page<FavoriteAnnouncementView>>, ApiError> {
+        let list = catalog::favorite_announcements(
+            &self.state.store,
+            auth.user_id().to_string(),
+            page::request(limit.0, cursor.0),
+        )
+        .await?;
+        Ok(Json(Page::of(list, |(a, shop_name)| {
+            FavoriteAnnouncementView {
+                id: a.id,
+                shop_id: a.shop_id,
+                shop_name,
+                title: a.title,
+                message: a.message,
+                product_id: a.product_id,
+                expires_at: a.expires_at,
+                created_at: a.created_at,
+            }
+        })))
     }
 
     /// Post an announcement (owner only).

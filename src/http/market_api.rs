@@ -680,13 +680,17 @@ impl MarketApi {
         let key = key.0;
         let state = self.state.clone();
         let fingerprint = checkout.fingerprint();
-        let digits = self.state.config.batch.otp_digits;
+        let campus = orders::Campus {
+            tz,
+            currency: self.state.config.currency(),
+            otp_digits: self.state.config.batch.otp_digits,
+        };
         let placed = self
             .state
             .store
             .write_keeping_cache(move |txn| {
                 let now = state.clock.now();
-                orders::place(txn, &checkout, &fingerprint, &key, now, tz, digits)
+                orders::place(txn, &checkout, &fingerprint, &key, now, campus)
             })
             .await?;
         Ok(match placed {

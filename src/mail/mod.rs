@@ -56,6 +56,22 @@ pub enum Message {
         order_count: u32,
         locked_at: Option<DateTime<Utc>>,
     },
+    /// To a student who opted in (`EmailPrefs::batch_locked`). Never the
+    /// OTP: mail is read on shared screens and lingers in inboxes.
+    OrderBatched {
+        shop_name: String,
+        order_id: String,
+        display_id: String,
+        label: String,
+    },
+    /// To a student who opted in (`EmailPrefs::delivered`).
+    OrderDelivered {
+        shop_name: String,
+        order_id: String,
+        display_id: String,
+        /// Already written in the campus currency ("₹30.00").
+        total: String,
+    },
     ShopDecision {
         shop_name: String,
         shop_id: String,
@@ -89,6 +105,8 @@ impl Message {
             Message::AccountExists { .. } => "account_exists",
             Message::BatchReady { .. } => "batch_ready",
             Message::StaleBatch { .. } => "stale_batch",
+            Message::OrderBatched { .. } => "order_batched",
+            Message::OrderDelivered { .. } => "order_delivered",
             Message::ShopDecision { .. } => "shop_decision",
             Message::Alert { .. } => "alert",
             Message::AlertResolved { .. } => "alert_resolved",
@@ -214,6 +232,23 @@ pub fn enqueue_to_user(
     let user: Option<User> = codec::get(&txn.open_table(tables::USERS)?, user_id)?;
     match user {
         Some(u) if u.status != UserStatus::Banned => {
+            enqueue(txn, &u.email, message)?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Mails a student about their order if they asked for such mail.
+pub fn enqueue_if_wanted(
+    txn: &WriteTransaction,
+    user_id: &str,
+    wants: impl Fn(&crate::domain::user::EmailPrefs) -> bool,
+    message: Message,
+) -> Result<bool, StoreError> {
+    let user: Option<User> = codec::get(&txn.open_table(tables::USERS)?, user_id)?;
+    match user {
+        Some(u) if wants(&u.email_prefs) && u.status != UserStatus::Banned => {
             enqueue(txn, &u.email, message)?;
             Ok(true)
         }

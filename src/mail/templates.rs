@@ -147,6 +147,18 @@ mod tests {
                 order_count: 3,
                 locked_at: Some(now),
             },
+            Message::OrderBatched {
+                shop_name: "Foot Hill".into(),
+                order_id: "01ORDER".into(),
+                display_id: "UPH-0001".into(),
+                label: "5 PM Batch".into(),
+            },
+            Message::OrderDelivered {
+                shop_name: "Foot Hill".into(),
+                order_id: "01ORDER".into(),
+                display_id: "UPH-0001".into(),
+                total: "₹30.00".into(),
+            },
             Message::ShopDecision {
                 shop_name: "Foot Hill".into(),
                 shop_id: "01SHOP".into(),

@@ -11,6 +11,7 @@ use super::orders::open_key;
 use crate::audit::{self, Origin};
 use crate::domain::FieldError;
 use crate::domain::batch::{Batch, BatchStatus, Milestone, check_milestone, choose_batch, new_otp};
+use crate::domain::money::Currency;
 use crate::domain::order::{Order, OrderStatus, PaymentStatus};
 use crate::domain::otp;
 use crate::domain::shop::Shop;
@@ -197,7 +198,10 @@ pub fn staff_batch(
     Ok((b, shop))
 }
 
-fn batch_orders(txn: &WriteTransaction, batch_id: &str) -> Result<Vec<Order>, StoreError> {
+pub(super) fn batch_orders(
+    txn: &WriteTransaction,
+    batch_id: &str,
+) -> Result<Vec<Order>, StoreError> {
     let ids: Vec<String> = {
         let idx = txn.open_multimap_table(tables::BATCH_TO_ORDERS)?;
         let mut v = Vec::new();
@@ -349,6 +353,17 @@ pub fn lock(
             format!("/orders/{}", o.id),
         )?;
         batch_event(txn, &o, &b, BatchStatus::Locked)?;
+        crate::mail::enqueue_if_wanted(
+            txn,
+            &o.user_id,
+            |p| p.batch_locked,
+            crate::mail::Message::OrderBatched {
+                shop_name: shop.name.clone(),
+                order_id: o.id.clone(),
+                display_id: o.display_id.clone(),
+                label: b.label.clone(),
+            },
+        )?;
     }
     txn.open_table(tables::OPEN_BATCHES_BY_CUTOFF)?
         .remove(open_key(b.cutoff_at, &b.id).as_str())?;
@@ -677,8 +692,9 @@ pub fn deliver(
     max_attempts: u8,
     origin: &Origin,
     now: DateTime<Utc>,
+    currency: Currency,
 ) -> Result<Delivered, Error> {
-    let (mut o, _, role) = staff_order(txn, order_id, user_id, is_admin)?;
+    let (mut o, shop, role) = staff_order(txn, order_id, user_id, is_admin)?;
     if role == StaffRole::Runner {
         let claimed = match &o.batch_id {
             Some(b) => load_batch(txn, b)?.runner_id.as_deref() == Some(user_id),
@@ -715,6 +731,17 @@ pub fn deliver(
             o.otp = None;
             let message = format!("{} is delivered. Enjoy!", o.display_id);
             settle(txn, &o, now, "Delivered", message, Kind::Success)?;
+            crate::mail::enqueue_if_wanted(
+                txn,
+                &o.user_id,
+                |p| p.delivered,
+                crate::mail::Message::OrderDelivered {
+                    shop_name: shop.name.clone(),
+                    order_id: o.id.clone(),
+                    display_id: o.display_id.clone(),
+                    total: currency.amount(o.total),
+                },
+            )?;
             Ok(Delivered::Done(Box::new(o)))
         }
     }

@@ -10,6 +10,7 @@ pub mod earnings;
 pub mod order_counts;
 pub mod orders;
 pub mod printouts;
+pub mod reminders;
 pub mod reviews;
 
 use redb::{ReadTransaction, ReadableTable};

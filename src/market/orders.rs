@@ -16,13 +16,14 @@ use super::{addresses, carts};
 use crate::audit::{self, Origin};
 use crate::domain::batch::{Availability, Batch, BatchStatus, ChoiceError, Slot, choose_batch};
 use crate::domain::catalog::Product;
+use crate::domain::money::Currency;
 use crate::domain::order::{
     self, Actor, Line, Order, OrderItem, OrderStatus, PaymentMethod, PaymentStatus, Transition,
 };
 use crate::domain::order_filter::OrderFilter;
 use crate::domain::shop::Shop;
 use crate::domain::user::User;
-use crate::domain::{FieldError, hours, money};
+use crate::domain::{FieldError, hours};
 use crate::error::Error;
 use crate::page::{Dir, Page, PageRequest};
 use crate::store::{StoreError, cache, codec, tables};
@@ -74,19 +75,19 @@ impl Checkout {
 }
 
 /// The 409's text when prices moved since the student looked.
-fn price_change(items: &[OrderItem], totals: &order::Totals, seen: i64) -> String {
+fn price_change(items: &[OrderItem], totals: &order::Totals, seen: i64, cur: Currency) -> String {
     let lines: Vec<String> = items
         .iter()
-        .map(|i| format!("{} {} each", i.name, money::show(i.unit_price)))
+        .map(|i| format!("{} {} each", i.name, cur.amount(i.unit_price)))
         .collect();
     format!(
         "prices changed since you looked: the total is now {} (you saw {}); now {}, delivery {}, \
          platform fee {}. Nothing was ordered: check the cart and place the order again",
-        money::show(totals.total),
-        money::show(seen),
+        cur.amount(totals.total),
+        cur.amount(seen),
         lines.join(", "),
-        money::show(totals.delivery_fee),
-        money::show(totals.platform_fee),
+        cur.amount(totals.delivery_fee),
+        cur.amount(totals.platform_fee),
     )
 }
 
@@ -242,6 +243,15 @@ pub fn join_batch(
     Ok(b)
 }
 
+/// What checkout takes from the campus config.
+#[derive(Debug, Clone, Copy)]
+pub struct Campus {
+    pub tz: Tz,
+    /// Amounts in its problem texts and notifications.
+    pub currency: Currency,
+    pub otp_digits: u8,
+}
+
 /// Places an order. See the module comment for the transaction's shape.
 /// `fingerprint` is `c.fingerprint()`, computed by the caller before the
 /// write so the hash stays off the single writer thread.
@@ -251,9 +261,13 @@ pub fn place(
     fingerprint: &str,
     idempotency_key: &str,
     now: DateTime<Utc>,
-    tz: Tz,
-    otp_digits: u8,
+    campus: Campus,
 ) -> Result<Placed, Error> {
+    let Campus {
+        tz,
+        currency,
+        otp_digits,
+    } = campus;
     // 1. Idempotency: same key and body → the original order; other body → 422.
     let ikey = idem_key(&c.user_id, idempotency_key);
     // Tables used both to check and to write stay open between the two: an
@@ -332,8 +346,8 @@ pub fn place(
             "items",
             format!(
                 "the items come to {}, below this shop's minimum order of {}",
-                money::show(item_total),
-                money::show(shop.min_order_value)
+                currency.amount(item_total),
+                currency.amount(shop.min_order_value)
             ),
         )
         .into());
@@ -405,7 +419,9 @@ pub fn place(
     if let Some(seen) = c.expected_total
         && seen != totals.total
     {
-        return Err(Error::Conflict(price_change(&items, &totals, seen)));
+        return Err(Error::Conflict(price_change(
+            &items, &totals, seen, currency,
+        )));
     }
 
     // --- Every check passed: write. ---
@@ -497,7 +513,7 @@ pub fn place(
     // The cart was checked out.
     txn.open_table(tables::CARTS)?
         .remove(carts::key(&c.user_id, &shop.id).as_str())?;
-    tell_shop_of_new(txn, shop, &o)?;
+    tell_shop_of_new(txn, shop, &o, currency)?;
     // The order that fills its slot's `max_orders` locks the batch at once
     // (SPEC §3), itself included: its answer already carries the OTP.
     if let Some(b) = &batch
@@ -746,7 +762,12 @@ pub fn shop_page(
 
 /// Tells the shop's owner of a new order (a notification) and every one of
 /// its people (a `shop.order` live event), in the checkout's transaction.
-fn tell_shop_of_new(txn: &WriteTransaction, shop: &Shop, o: &Order) -> Result<(), StoreError> {
+fn tell_shop_of_new(
+    txn: &WriteTransaction,
+    shop: &Shop,
+    o: &Order,
+    currency: Currency,
+) -> Result<(), StoreError> {
     let items: Vec<String> = o
         .items
         .iter()
@@ -766,7 +787,7 @@ fn tell_shop_of_new(txn: &WriteTransaction, shop: &Shop, o: &Order) -> Result<()
                 "{}: {}, {}.{waits}",
                 o.display_id,
                 items.join(", "),
-                money::show(o.total)
+                currency.amount(o.total)
             ),
             kind: crate::notify::Kind::Info,
             category: crate::notify::Category::Order,

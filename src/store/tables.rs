@@ -183,6 +183,10 @@ pub const CHAT_THREADS: RecordTable = TableDefinition::new("chat_threads");
 /// "shop id/last message id" → order id: a shop's threads by latest
 /// activity (message ids are time-ordered), one row per thread
 pub const SHOP_CHATS: TableDefinition<&str, &str> = TableDefinition::new("shop_chats");
+/// "cutoff (RFC 3339)/shop id/user id" → when the cutoff reminder went
+/// out: one reminder per student per batch, kept across restarts; keyed by
+/// cutoff first so old rows are swept with one range
+pub const CART_REMINDERS: TableDefinition<&str, &str> = TableDefinition::new("cart_reminders");
 // --- Operations (appended migration `create_ops_tables`) ---
 
 /// minute (unix seconds of the rollup) → `metrics::Rollup`: one-minute
@@ -332,6 +336,7 @@ pub const ALL: &[AnyTable] = {
         Records(CHAT_MESSAGES, as_type::<crate::market::chat::Message>),
         Records(CHAT_THREADS, as_type::<crate::market::chat::Thread>),
         StrToStr(SHOP_CHATS),
+        StrToStr(CART_REMINDERS),
         Records(OUTBOX, as_json),
         StrToStr(OUTBOX_DUE),
         StrToStr(OUTBOX_DEAD),

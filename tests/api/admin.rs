@@ -798,10 +798,10 @@ async fn platform_fee_round_trips_and_is_validated() {
     assert_eq!(
         details,
         [
-            "platform_fee 0 → 2500",
-            "platform_fee 100000000 → 0",
-            "platform_fee 2500 → 100000000",
-            "platform_fee 0 → 2500",
+            "platform fee ₹0.00 → ₹25.00",
+            "platform fee ₹1000000.00 → ₹0.00",
+            "platform fee ₹25.00 → ₹1000000.00",
+            "platform fee ₹0.00 → ₹25.00",
         ]
     );
     assert_eq!(log["items"][0]["target"], "platform");

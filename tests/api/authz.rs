@@ -571,6 +571,7 @@ fn rows(f: &Fx) -> Vec<Row<'_>> {
             })
             .stage(Delete),
         op("GET", "/me/favorites", SIGNED_IN),
+        op("GET", "/me/announcements", SIGNED_IN),
         op("PUT", "/me/favorites/{shop_id}", SIGNED_IN).ids(&[&f.shop_a]),
         op("DELETE", "/me/favorites/{shop_id}", SIGNED_IN)
             .ids(&[&f.shop_a])

@@ -2265,3 +2265,67 @@ async fn a_change_made_from_an_older_version_is_refused_and_changes_nothing() {
     let r = send_if(shop, "x".repeat(41), json!({"location": "Row 5"})).await;
     assert_problem(r, 400).await;
 }
+
+#[tokio::test]
+async fn the_favourites_feed_shows_current_announcements_of_favourite_shops_newest_first() {
+    let app = spawn_app().await;
+    let admin = app.admin_bearer("admin@uni.edu").await;
+    let owner = app.bearer("vendor@uni.edu").await;
+    let other = app.bearer("other@uni.edu").await;
+    let student = app.bearer("student@uni.edu").await;
+    let fav = verified_shop(&app, &admin, &owner, "Chai Point").await;
+    let not_fav = verified_shop(&app, &admin, &other, "Other").await;
+    let announce = |shop: String, token: String, title: &'static str| {
+        let app = &app;
+        async move {
+            let body = json!({"title": title, "message": "Come by."});
+            expect(
+                post(app, &format!("/shops/{shop}/announcements"), &token, body).await,
+                201,
+            )
+            .await
+        }
+    };
+    announce(fav.clone(), owner.clone(), "Older").await;
+    announce(fav.clone(), owner.clone(), "Newer").await;
+    announce(not_fav.clone(), other.clone(), "Not followed").await;
+
+    let feed = expect(get(&app, "/me/announcements", Some(&student)).await, 200).await;
+    assert_eq!(feed, json!([]), "no favourites, no feed");
+    expect(
+        put(&app, &format!("/me/favorites/{fav}"), &student).await,
+        204,
+    )
+    .await;
+
+    // One item of two: a page with a cursor, which the local `expect` refuses.
+    let feed = crate::helpers::expect(
+        get(&app, "/me/announcements?limit=1", Some(&student)).await,
+        200,
+    )
+    .await;
+    let items = feed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{feed}");
+    assert_eq!(items[0]["title"], "Newer");
+    assert_eq!(items[0]["shop_name"], "Chai Point");
+    assert_eq!(items[0]["shop_id"], fav.as_str());
+    let cursor = feed["next_cursor"].as_str().expect("a second page");
+    let rest = expect(
+        get(
+            &app,
+            &format!("/me/announcements?cursor={cursor}"),
+            Some(&student),
+        )
+        .await,
+        200,
+    )
+    .await;
+    let titles: Vec<&str> = rest
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Older"]);
+    assert_problem(get(&app, "/me/announcements", None).await, 401).await;
+}

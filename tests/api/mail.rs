@@ -862,3 +862,79 @@ async fn confirmation_and_reset_mail_go_out_before_queued_bulk_mail() {
     assert!(at("admin@") < first_bulk, "{order:?}");
     assert_eq!(order.len(), 62, "{order:?}");
 }
+
+#[tokio::test]
+async fn order_mail_goes_only_to_students_who_asked_and_never_carries_the_otp() {
+    use crate::fixtures::order;
+    use crate::helpers::{post, send};
+    use reqwest::Method;
+
+    let sink = SmtpSink::start();
+    let app = spawn_with_sink(&sink).await;
+    let m = market(&app, "owner@uni.edu", ShopOpts::default()).await;
+    let (keen, keen_addr) = student(&app, "keen@uni.edu", &m).await;
+    let (quiet, quiet_addr) = student(&app, "quiet@uni.edu", &m).await;
+    let me = get_ok(&app, &keen, "/api/v1/me").await;
+    assert_eq!(me["email_batch_locked"], false, "off unless chosen: {me}");
+    assert_eq!(me["email_delivered"], false);
+    let r = send(
+        &app,
+        Method::PATCH,
+        "/me",
+        Some(&keen),
+        Some(json!({"email_batch_locked": true, "email_delivered": true})),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let me = get_ok(&app, &keen, "/api/v1/me").await;
+    assert_eq!(me["email_batch_locked"], true, "{me}");
+    assert_eq!(me["email_delivered"], true);
+
+    let mine = order(&app, &m, &keen, &keen_addr, "keen").await;
+    let theirs = order(&app, &m, &quiet, &quiet_addr, "quiet").await;
+    let batch = mine["batch_id"].as_str().unwrap();
+    lock(&app, &m, batch).await;
+    let locked = sink.wait_for("keen@uni.edu", "is locked", 10).await;
+    let path = |what: &str| format!("/api/v1/batches/{batch}/{what}");
+    let r = post(&app, &m.owner_token, &path("dispatch"), json!({})).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // The quiet student's order is delivered first, so their mail (if any
+    // were queued) would go out before the keen student's.
+    let mut otps = Vec::new();
+    for (token, o) in [(&quiet, &theirs), (&keen, &mine)] {
+        let id = o["id"].as_str().unwrap();
+        let otp = get_ok(&app, token, &format!("/api/v1/orders/{id}")).await["otp"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = post(
+            &app,
+            &m.owner_token,
+            &format!("/api/v1/orders/{id}/deliver"),
+            json!({"otp": otp}),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK);
+        otps.push(otp);
+    }
+    let delivered = sink.wait_for("keen@uni.edu", "is delivered", 10).await;
+    let display = mine["display_id"].as_str().unwrap();
+    assert!(locked.subject.contains(display), "{}", locked.subject);
+    assert!(delivered.text.contains("₹"), "{}", delivered.text);
+    let order_id = mine["id"].as_str().unwrap();
+    for mail in [&locked, &delivered] {
+        for otp in &otps {
+            for part in [&mail.subject, &mail.text, &mail.html] {
+                // Ids may hold four digits in a row by chance; an OTP may not.
+                let rest = part.replace(order_id, "").replace(display, "");
+                assert!(!rest.contains(otp.as_str()), "the OTP in a mail: {part}");
+            }
+        }
+        assert!(
+            mail.text
+                .contains(&format!("{PUBLIC}/orders/{}", mine["id"].as_str().unwrap()))
+        );
+    }
+    assert!(sink.matching("quiet@uni.edu", "is locked").is_empty());
+    assert!(sink.matching("quiet@uni.edu", "is delivered").is_empty());
+}

@@ -22,6 +22,7 @@ mod moderation;
 mod orders_desk;
 mod pages;
 mod platform;
+mod reminders;
 mod search;
 mod setup;
 mod shapes;

@@ -313,6 +313,28 @@ async fn shortages_and_bad_checkouts_change_nothing() {
     assert!(p["detail"].as_str().unwrap().contains("Samosa"), "{p}");
     assert!(!p["detail"].as_str().unwrap().contains("Masala"), "{p}");
 
+    // The minimum order's shortfall, in the campus currency.
+    let p = assert_problem(
+        checkout(
+            &app,
+            &token,
+            "min",
+            &checkout_body(
+                &m,
+                &address,
+                json!([{"product_id": m.products[0], "quantity": 1}]),
+            ),
+        )
+        .await,
+        422,
+    )
+    .await;
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("come to ₹10.00, below this shop's minimum order of ₹15.00"),
+        "{p}"
+    );
+
     let many: Vec<Value> = (0..51)
         .map(|i| json!({"product_id": format!("P{i}"), "quantity": 1}))
         .collect();
@@ -1060,7 +1082,7 @@ async fn checkout_refuses_prices_the_student_did_not_see() {
         let p = assert_problem(r, 409).await;
         let detail = p["detail"].as_str().unwrap().to_string();
         assert!(detail.contains("prices changed"), "{detail}");
-        assert!(detail.contains("Tea 10.00 each"), "{detail}");
+        assert!(detail.contains("Tea ₹10.00 each"), "{detail}");
         assert_eq!(
             stock(&app, &tea).await,
             10,
@@ -1084,9 +1106,9 @@ async fn checkout_refuses_prices_the_student_did_not_see() {
     body["expected_total"] = json!(shown);
     let p = assert_problem(checkout(&app, &token, "k1", &body).await, 409).await;
     let detail = p["detail"].as_str().unwrap();
-    assert!(detail.contains("Tea 20.00 each"), "{detail}");
+    assert!(detail.contains("Tea ₹20.00 each"), "{detail}");
     assert!(
-        detail.contains(&format!("you saw {}.{:02}", shown / 100, shown % 100)),
+        detail.contains(&format!("you saw ₹{}.{:02}", shown / 100, shown % 100)),
         "{detail}"
     );
     assert_eq!(stock(&app, &tea).await, 10);

@@ -89,6 +89,14 @@ export async function getAs(base, token, path) {
   return res.json();
 }
 
+/** PUT `body` (JSON, or none) with a bearer token; must answer 2xx. */
+export async function putAs(base, token, path, body) {
+  const headers = { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) };
+  const res = await fetch(`${base}${path}`, { method: "PUT", headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  assert.ok(res.ok, `${path}: ${res.status} ${await res.clone().text()}`);
+  return res;
+}
+
 /**
  * A student's order at the shop named `shopName`, placed through the API
  * (cash, their first address): `lines(products)` picks the items.

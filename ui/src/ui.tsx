@@ -264,3 +264,12 @@ export function Confirm({ children, question, yes, onConfirm, busy, kind = "dang
     </span>
   );
 }
+
+/** A labelled checkbox. */
+export function Check({ label, checked, onChange, name }: { label: string; checked: boolean; onChange: (v: boolean) => void; name?: string }) {
+  return (
+    <label class="check">
+      <input type="checkbox" name={name} checked={checked} onChange={(e) => onChange((e.target as HTMLInputElement).checked)} /> {label}
+    </label>
+  );
+}

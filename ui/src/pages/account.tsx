@@ -5,7 +5,7 @@ import { when } from "../format";
 import { subscribe } from "../live";
 import { refreshUnread, set, useSession } from "../state";
 import { AddressForm, useBuildings } from "../address";
-import { Badge, Button, Confirm, ErrorBox, Field, type Load, Loaded, LoadMore, Page, useAction, useLoad, usePaged } from "../ui";
+import { Badge, Button, Check, Confirm, ErrorBox, Field, type Load, Loaded, LoadMore, Page, useAction, useLoad, usePaged } from "../ui";
 
 export function Account() {
   const s = useSession();
@@ -39,6 +39,7 @@ export function Account() {
         </p>
       </div>
       <Profile me={s.me} />
+      <OrderEmails me={s.me} />
       <Addresses list={addresses} bname={bname} />
       <ChangePassword onChanged={devices.reload} />
       <Devices list={devices} />
@@ -75,6 +76,37 @@ function Profile({ me }: { me: S["Me"] }) {
         Save profile
       </Button>
       {saved && <p role="status">Profile saved.</p>}
+    </form>
+  );
+}
+
+/** Which order emails to get; off unless chosen. The OTP is never mailed. */
+function OrderEmails({ me }: { me: S["Me"] }) {
+  const was = { email_batch_locked: me.email_batch_locked, email_delivered: me.email_delivered };
+  const [f, setF] = useState(was);
+  const [saved, setSaved] = useState(false);
+  const a = useAction();
+  const changed = f.email_batch_locked !== was.email_batch_locked || f.email_delivered !== was.email_delivered;
+  const save = (e: Event) => {
+    e.preventDefault();
+    a.run(async () => {
+      set({ me: await call(api.PATCH("/api/v1/me", { body: f })) });
+      setSaved(true);
+    });
+  };
+  const pick = (k: keyof typeof f) => (v: boolean) => (setF({ ...f, [k]: v }), setSaved(false));
+  return (
+    <form class="card form" onSubmit={save} aria-labelledby="emails-h">
+      <h2 id="emails-h">Order emails</h2>
+      <p class="muted">Notifications in the app always come. Email me too, at {me.email}, when:</p>
+      <Check label="my batch is locked" name="email-batch-locked" checked={f.email_batch_locked} onChange={pick("email_batch_locked")} />
+      <Check label="my order is delivered" name="email-delivered" checked={f.email_delivered} onChange={pick("email_delivered")} />
+      <p class="muted">Your delivery OTP is never emailed: it stays on the order's page.</p>
+      <ErrorBox error={a.error} />
+      <Button type="submit" busy={a.busy} disabled={!changed}>
+        Save email choices
+      </Button>
+      {saved && <p role="status">Email choices saved.</p>}
     </form>
   );
 }
@@ -389,6 +421,40 @@ export function Notifications() {
         }
       </Loaded>
       <LoadMore list={list} label="Older notifications" />
+      <FromYourShops />
     </Page>
+  );
+}
+
+/** The current announcements of the shops the student favourited. */
+function FromYourShops() {
+  const s = useSession();
+  const list = usePaged((cursor) => call(api.GET("/api/v1/me/announcements", { params: { query: { cursor } } })), [s.me?.id]);
+  return (
+    <section aria-labelledby="from-shops-h">
+      <h2 id="from-shops-h">From your shops</h2>
+      <Loaded load={list} lines={2}>
+        {(items) =>
+          items.length === 0 ? (
+            <p class="empty">
+              Nothing new. <a href="/">Favourite a shop</a> to see its announcements here.
+            </p>
+          ) : (
+            <ul class="cards">
+              {items.map((n) => (
+                <li key={n.id} class="card announcement">
+                  <a href={`/shops/${n.shop_id}`}>{n.shop_name}</a>
+                  <br />
+                  <strong>{n.title}</strong>
+                  <p>{n.message}</p>
+                  <span class="muted">{when(n.created_at)}</span>
+                </li>
+              ))}
+            </ul>
+          )
+        }
+      </Loaded>
+      <LoadMore list={list} label="Older announcements" />
+    </section>
   );
 }

@@ -11,7 +11,7 @@ import { useEffect, useState } from "preact/hooks";
 import { allPages, api, call, PAGE_MAX, Problem, type S } from "../api/client";
 import { clockToMinutes, hoursText, label, minutesToClock, money, when } from "../format";
 import { refreshShop, useSession } from "../state";
-import { Badge, Button, Confirm, ErrorBox, Field, Loaded, LoadMore, Page, Select, Skeleton, statusTone, useAction, useLoad, usePaged } from "../ui";
+import { Badge, Button, Check, Confirm, ErrorBox, Field, Loaded, LoadMore, Page, Select, Skeleton, statusTone, useAction, useLoad, usePaged } from "../ui";
 import { VendorNav } from "./vendor";
 
 const SHOP_TYPES: [string, string][] = [
@@ -35,14 +35,6 @@ function TextArea({ label, name, value, onInput, maxLength, rows = 3 }: { label:
       <label for={id}>{label}</label>
       <textarea id={id} name={name} value={value} rows={rows} maxLength={maxLength} onInput={(e) => onInput((e.target as HTMLTextAreaElement).value)} />
     </div>
-  );
-}
-
-function Check({ label, checked, onChange, name }: { label: string; checked: boolean; onChange: (v: boolean) => void; name?: string }) {
-  return (
-    <label class="check">
-      <input type="checkbox" name={name} checked={checked} onChange={(e) => onChange((e.target as HTMLInputElement).checked)} /> {label}
-    </label>
   );
 }
 
