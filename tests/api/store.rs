@@ -235,6 +235,7 @@ async fn acknowledged_writes_survive_reopening() {
 /// everything in it reads back through the API, with every record rewritten.
 #[tokio::test]
 async fn a_store_written_by_the_previous_release_migrates_and_reads_back() {
+    use crate::helpers::get_ok;
     use uphill::store::tables::{ALL, AnyTable};
     const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/store-v14.redb");
     // The demo password the fixture was seeded with (a throwaway store).
@@ -248,49 +249,31 @@ async fn a_store_written_by_the_previous_release_migrates_and_reads_back() {
     let b = app.browser();
     let r = app.login(&b, "asha@uphill.test", PASSWORD).await;
     assert_eq!(r.status(), 200, "the migrated account signs in");
-    let orders: serde_json::Value = b
-        .get(app.url("/api/v1/orders"))
-        .send()
-        .await
+    let csrf = r.json::<serde_json::Value>().await.unwrap()["csrf_token"]
+        .as_str()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .to_string();
+    let asha = app.new_token(&b, &csrf, "after the migration").await;
+    let get = |path: String| {
+        let (app, asha) = (&app, &asha);
+        async move { get_ok(app, asha, &path).await }
+    };
+    let orders = get("/api/v1/orders".into()).await;
     let order = &orders["items"][0];
     assert_eq!(orders["items"].as_array().unwrap().len(), 1, "{orders}");
     assert_eq!(order["display_id"], "UP-VJ6U4");
     assert_eq!(order["status"], "NEW");
-    let shop: serde_json::Value = b
-        .get(app.url(&format!(
-            "/api/v1/shops/{}",
-            order["shop_id"].as_str().unwrap()
-        )))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(shop["name"], "Squeeze Juice Bar");
     assert_eq!(order["items"][0]["quantity"], 2);
+    let shop = get(format!(
+        "/api/v1/shops/{}",
+        order["shop_id"].as_str().unwrap()
+    ))
+    .await;
+    assert_eq!(shop["name"], "Squeeze Juice Bar");
     let id = order["id"].as_str().unwrap();
-    let chat: serde_json::Value = b
-        .get(app.url(&format!("/api/v1/orders/{id}/messages")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let chat = get(format!("/api/v1/orders/{id}/messages")).await;
     assert_eq!(chat["items"][0]["body"], "Ring twice, please", "{chat}");
-    let favs: serde_json::Value = b
-        .get(app.url("/api/v1/me/favorites"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let favs = get("/api/v1/me/favorites".into()).await;
     assert_eq!(favs["items"].as_array().map(Vec::len), Some(1), "{favs}");
 
     // Every record was rewritten (version byte 1) and decodes as its type.
