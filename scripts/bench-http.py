@@ -146,13 +146,13 @@ def prepare(server, password):
     st, shop = call(base, "GET", "/api/v1/me/shop", vendor)
     assert st == 200, shop
     shop_id = shop["id"]
-    st, products = call(base, "GET", f"/api/v1/shops/{shop_id}/products", vendor)
+    products = call(base, "GET", f"/api/v1/shops/{shop_id}/products?limit=200", vendor)[1]["items"]
     for i in range(50 - len(products)):
         st, _ = call(base, "POST", f"/api/v1/shops/{shop_id}/products", vendor,
                      {"name": f"Bench item {i}", "description": "A product to fill the page",
                       "price": 1000 + i, "discount": 0, "stock": 100, "veg": True})
         assert st == 201, st
-    st, products = call(base, "GET", f"/api/v1/shops/{shop_id}/products", vendor)
+    products = call(base, "GET", f"/api/v1/shops/{shop_id}/products?limit=200", vendor)[1]["items"]
     assert len(products) == 50, len(products)
     tea = next(p for p in products if p["name"] == "Masala Chai")
     st, _ = call(base, "PATCH", f"/api/v1/products/{tea['id']}", vendor, {"stock": 100000})
