@@ -1,7 +1,7 @@
 //! What a data directory's store holds, against the same data as JSON:
 //! the store file's size, every record's size as JSON (key and value, what
 //! an export of the records would write; indexes are derived and left
-//! out), and the records per table. Run on a stopped server's directory.
+//! out), and per table the records, their bytes as JSON and as stored. Run on a stopped server's directory.
 //!
 //! `cargo run --release --example bench_footprint -- DATA_DIR`
 //! Prints one JSON line.
@@ -18,13 +18,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store = Store::open(&dir, WriterOptions::default())?;
     let (json_bytes, counts) = store.read_blocking(|txn| {
         let mut json = 0usize;
-        let mut counts = BTreeMap::new();
+        // table → (records, bytes as JSON, bytes as stored)
+        let mut counts = BTreeMap::<String, (u64, usize, usize)>::new();
         let mut add = |table: &str, key: String, value: &[u8]| -> Result<(), StoreError> {
             let v: serde_json::Value = codec::decode(value)?;
-            json += serde_json::to_vec(&key).map_or(0, |k| k.len())
+            let as_json = serde_json::to_vec(&key).map_or(0, |k| k.len())
                 + serde_json::to_vec(&v).map_or(0, |v| v.len())
                 + 2;
-            *counts.entry(table.to_string()).or_insert(0u64) += 1;
+            json += as_json;
+            let c = counts.entry(table.to_string()).or_default();
+            *c = (c.0 + 1, c.1 + as_json, c.2 + key.len() + value.len());
             Ok(())
         };
         for t in ALL {
@@ -53,7 +56,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         serde_json::json!({
             "file_bytes": file_bytes,
             "json_export_bytes": json_bytes,
-            "records": counts,
+            "records": counts.iter().map(|(t, c)| (t.clone(), c.0)).collect::<BTreeMap<_, _>>(),
+            "json_bytes": counts.iter().map(|(t, c)| (t.clone(), c.1)).collect::<BTreeMap<_, _>>(),
+            "stored_bytes": counts.iter().map(|(t, c)| (t.clone(), c.2)).collect::<BTreeMap<_, _>>(),
         })
     );
     Ok(())
