@@ -6,7 +6,7 @@
 //! fields behind a version byte: self-describing like the JSON they replace
 //! (a field added later with `#[serde(default)]` reads old records without a
 //! migration, a reader may decode only the fields it needs), and smaller
-//! (an order: about 830 bytes instead of 950; field names are most of what
+//! (an order: about 790 bytes instead of 950; field names are most of what
 //! is left). Records written before migration 15 are JSON; they still
 //! decode, and that migration rewrites them.
 
