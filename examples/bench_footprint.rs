@@ -12,7 +12,9 @@ use uphill::store::tables::{ALL, AnyTable};
 use uphill::store::{Store, StoreError, WriterOptions, codec};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::args().nth(1).ok_or("usage: bench_footprint DATA_DIR")?;
+    let dir = std::env::args()
+        .nth(1)
+        .ok_or("usage: bench_footprint DATA_DIR")?;
     let dir = std::path::PathBuf::from(dir);
     let file_bytes = std::fs::metadata(dir.join("uphill.redb"))?.len();
     let store = Store::open(&dir, WriterOptions::default())?;

@@ -84,6 +84,9 @@ pub enum Command {
     /// Validate the configuration and print it (secrets redacted), then
     /// check the data directory, its disk space and the SMTP server.
     Check,
+    /// Give the store file's free pages back to the disk (run while the
+    /// server is stopped; the store only grows while it runs).
+    Compact,
     /// Backups: take, list, verify, restore.
     #[command(subcommand)]
     Backup(crate::backup::command::BackupCommand),
@@ -288,6 +291,18 @@ pub fn run() -> anyhow::Result<()> {
             {
                 anyhow::bail!("the checks above marked FAIL must be fixed first");
             }
+            Ok(())
+        }
+        Command::Compact => {
+            crate::telemetry::init_cli();
+            let config = cli.global.load()?;
+            let (before, after) = crate::store::compact(&config.storage)?;
+            say!(
+                "compacted {}: {} → {} bytes",
+                config.storage.data_dir.join("uphill.redb").display(),
+                before,
+                after
+            );
             Ok(())
         }
         Command::Backup(cmd) => {

@@ -177,6 +177,32 @@ impl Default for WriterOptions {
     }
 }
 
+/// Compacts a stopped server's store file until redb finds nothing more
+/// to move; returns its size before and after. Fails while the server
+/// runs (the file is locked).
+pub fn compact(storage: &StorageConfig) -> Result<(u64, u64), StoreError> {
+    let path = storage.data_dir.join("uphill.redb");
+    let size = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.len())
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", p.display())))
+    };
+    let before = size(&path)?;
+    let mut db = match Database::builder().open(&path) {
+        Ok(db) => db,
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+            return Err(StoreError::Locked(storage.data_dir.clone()));
+        }
+        Err(e) => return Err(classify(e.into())),
+    };
+    while db
+        .compact()
+        .map_err(|e| StoreError::Unavailable(format!("compaction: {e}")))?
+    {}
+    drop(db);
+    Ok((before, size(&path)?))
+}
+
 /// Opens (or creates) the database file with the configured cache.
 fn open_database(path: &Path, cache_bytes: usize) -> Result<Database, redb::DatabaseError> {
     Database::builder().set_cache_size(cache_bytes).create(path)
