@@ -40,20 +40,20 @@ impl Currency {
         b.iter().all(u8::is_ascii_uppercase).then_some(Currency(b))
     }
 
-    pub fn code(&self) -> &str {
-        // Only ASCII letters get in (see `parse`).
-        std::str::from_utf8(&self.0).unwrap_or("XXX")
+    /// The ISO code ("INR"); `parse` lets only ASCII letters in.
+    pub fn code(&self) -> String {
+        self.0.iter().copied().map(char::from).collect()
     }
 
     /// An amount as people read it in texts: "₹30.00", or "30.00 CHF" for a
     /// currency without a well-known sign.
     pub fn amount(self, minor: i64) -> String {
-        let sign = match self.code() {
-            "INR" => "₹",
-            "USD" => "$",
-            "EUR" => "€",
-            "GBP" => "£",
-            code => return format!("{} {code}", show(minor)),
+        let sign = match &self.0 {
+            b"INR" => "₹",
+            b"USD" => "$",
+            b"EUR" => "€",
+            b"GBP" => "£",
+            _ => return format!("{} {}", show(minor), self.code()),
         };
         match show(minor).strip_prefix('-') {
             Some(abs) => format!("-{sign}{abs}"),
